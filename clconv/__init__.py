@@ -1,0 +1,18 @@
+"""clconv: the layers of a convolutional network on any OpenCL device.
+
+    import clconv, clconv.functional as F
+    x = clconv.tensor(images)             # NumPy -> device (float32; float64 where supported)
+    y = F.relu(F.conv2d(x, w, b, padding=1))
+    y.numpy()
+"""
+from . import functional, reference
+from .checking import CheckError, checking
+from .runtime import Device, KernelBuildError, clear_caches, devices, get_device, set_device
+from .tensor import Tensor, empty, full, tensor, zeros
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckError", "Device", "KernelBuildError", "Tensor", "checking", "clear_caches", "devices",
+    "empty", "full", "functional", "get_device", "reference", "set_device", "tensor", "zeros",
+]

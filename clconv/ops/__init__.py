@@ -1,0 +1,1 @@
+"""The device implementations of clconv's ops, one module per op family."""

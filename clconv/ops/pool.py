@@ -1,0 +1,143 @@
+"""max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
+from __future__ import annotations
+
+from .. import runtime
+from ..shapes import pool_output_size
+from ..tensor import Tensor, empty
+from ._args import as_3d, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
+
+_LOCAL = 64  # work-items per group; one output element each
+
+
+def _window(op, nd, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validated (kernel, stride, padding, dilation, out_size) of a pooling window."""
+    kernel = positive(ntuple(kernel_size, nd, "kernel_size", op), "kernel_size", op)
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        stride = kernel
+    stride = positive(ntuple(stride, nd, "stride", op), "stride", op)
+    padding = non_negative(ntuple(padding, nd, "padding", op), "padding", op)
+    dilation = positive(ntuple(dilation, nd, "dilation", op), "dilation", op)
+    for k, p, d in zip(kernel, padding, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise ValueError(f"{op}: padding {padding} must be at most half of the (dilated) "
+                             f"kernel size {kernel} (dilation {dilation})")
+    spatial = x.shape[2:]
+    out = tuple(pool_output_size(*args, ceil_mode)
+                for args in zip(spatial, kernel, stride, padding, dilation))
+    if min(out) <= 0 or min(spatial) <= 0:
+        raise ValueError(f"{op}: input of shape {x.shape} is too small for kernel_size {kernel}, "
+                         f"stride {stride}, padding {padding}, dilation {dilation}: the output "
+                         f"would be {out}")
+    return kernel, stride, padding, dilation, out
+
+
+def _plane_args(x: Tensor, out) -> list:
+    planes = x.shape[0] * x.shape[1]
+    return i32(planes, *as_3d(x.shape[2:]), *as_3d(out))
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
+    kernel, stride, padding, dilation, out = _window(
+        op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    device = x.device
+    y = empty(x.shape[:2] + out, x.dtype, device)
+    indices = empty(y.shape, "int64", device) if return_indices else None
+    if y.size:
+        kernel_obj = runtime.get_kernel(device, "pool", "max_pool_forward",
+                                        **runtime.dtype_defines(x.dtype))
+        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
+                       indices.array.data if return_indices else device.placeholder,
+                       *i32(return_indices), *_plane_args(x, out), *i32(*pad3(kernel, 1)),
+                       *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)), *i32(*pad3(dilation, 1)))
+    if not batched:
+        y = y.reshape(y.shape[1:])
+        indices = indices.reshape(indices.shape[1:]) if return_indices else None
+    return (y, indices) if return_indices else y
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
+    kernel, stride, padding, _, out = _window(op, nd, x, kernel_size, stride, padding, 1,
+                                              ceil_mode)
+    if divisor_override is not None and (not isinstance(divisor_override, int)
+                                         or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
+                         f"got {divisor_override!r}")
+    device = x.device
+    y = empty(x.shape[:2] + out, x.dtype, device)
+    if y.size:
+        kernel_obj = runtime.get_kernel(device, "pool", "avg_pool_forward",
+                                        **runtime.dtype_defines(x.dtype))
+        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
+                       *_plane_args(x, out), *i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)),
+                       *i32(*pad3(padding, 0)), *i32(bool(count_include_pad), divisor_override or 0))
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def _adaptive_avg_pool(op, nd, input, output_size):
+    x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == nd:
+        sizes = tuple(x.shape[2 + i] if s is None else s for i, s in enumerate(output_size))
+    else:
+        sizes = output_size
+    out = positive(ntuple(sizes, nd, "output_size", op), "output_size", op)
+    if min(x.shape[2:]) <= 0:
+        raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
+    device = x.device
+    y = empty(x.shape[:2] + out, x.dtype, device)
+    if y.size:
+        kernel_obj = runtime.get_kernel(device, "pool", "adaptive_avg_pool_forward",
+                                        **runtime.dtype_defines(x.dtype))
+        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
+                       *_plane_args(x, out))
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    return _adaptive_avg_pool("adaptive_avg_pool3d", 3, input, output_size)

@@ -1,0 +1,342 @@
+"""clconv's specification: every op in plain NumPy, computed in float64.
+
+Each function has the name, signature and semantics of its `clconv.functional` twin (and of
+PyTorch's `torch.nn.functional`), takes and returns NumPy arrays, and returns results in the input's
+dtype. The code favours being read over being fast: it is the oracle the kernels are tested against.
+"""
+from __future__ import annotations
+
+import math
+from itertools import product
+
+import numpy as np
+
+from .shapes import ntuple, pool_output_size
+
+__all__ = [
+    "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
+    "leaky_relu", "linear", "add",
+]
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def _batched(x, nd):
+    """(N, C, *spatial) view of x and whether x had the batch dimension."""
+    return (x, True) if x.ndim == nd + 2 else (x[None], False)
+
+
+# --- convolution ------------------------------------------------------------------------------
+
+def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
+    r"""y[n, k, o] = bias[k] + sum_{c in group(k), t} w[k, c, t] * x_pad[n, c, o*stride + t*dilation]
+
+    Output size per dimension: floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1.
+    """
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    w = _f64(weight)
+    kernel = w.shape[2:]
+    stride, dilation = ntuple(stride, nd, "stride", "ref"), ntuple(dilation, nd, "dilation", "ref")
+    if padding == "valid":
+        pads = [(0, 0)] * nd
+    elif padding == "same":  # PyTorch puts the odd one of an even total padding at the end
+        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for d, k in zip(dilation, kernel)]
+    else:
+        pads = [(p, p) for p in ntuple(padding, nd, "padding", "ref")]
+    x = np.pad(x, [(0, 0), (0, 0)] + pads)
+    spatial = x.shape[2:]
+    out_size = [(s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(spatial, kernel, stride, dilation)]
+    n_batch, out_channels = x.shape[0], w.shape[0]
+    in_per_group, out_per_group = w.shape[1], out_channels // groups
+    y = np.zeros((n_batch, out_channels, *out_size))
+    for tap in product(*(range(k) for k in kernel)):
+        # The input values that kernel tap `tap` multiplies, for every output position.
+        window = tuple(slice(t * d, t * d + (o - 1) * st + 1, st)
+                       for t, d, o, st in zip(tap, dilation, out_size, stride))
+        for g in range(groups):
+            xs = x[(slice(None), slice(g * in_per_group, (g + 1) * in_per_group)) + window]
+            ws = w[(slice(g * out_per_group, (g + 1) * out_per_group), slice(None)) + tap]
+            y[:, g * out_per_group:(g + 1) * out_per_group] += np.einsum("nc...,kc->nk...", xs, ws)
+    if bias is not None:
+        y += _f64(bias).reshape((1, -1) + (1,) * nd)
+    return (y if batched else y[0]).astype(dtype)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups)
+
+
+# --- pooling ----------------------------------------------------------------------------------
+
+def _pool_windows(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel = ntuple(kernel_size, nd, "kernel_size", "ref")
+    stride = kernel if stride is None or stride == [] else ntuple(stride, nd, "stride", "ref")
+    padding = ntuple(padding, nd, "padding", "ref")
+    dilation = ntuple(dilation, nd, "dilation", "ref")
+    out = [pool_output_size(s, k, st, p, d, ceil_mode)
+           for s, k, st, p, d in zip(x_shape[2:], kernel, stride, padding, dilation)]
+    return kernel, stride, padding, dilation, out
+
+
+def _window_index(o, t, stride, pad, dilation):
+    """Input coordinate read by output o at kernel tap t (may fall in the padding)."""
+    return o * stride - pad + t * dilation
+
+
+def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """y = max over the window of x (padding never wins); NaN wins over any number.
+
+    indices hold the position of the maximum in the flattened spatial plane of its (n, c): the
+    first maximum in scan order, or the last NaN.
+    """
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    kernel, stride, padding, dilation, out = _pool_windows(
+        nd, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    spatial = x.shape[2:]
+    grids = np.meshgrid(*(np.arange(o) for o in out), indexing="ij")
+    best = np.full(x.shape[:2] + tuple(out), -np.inf)
+    best_index = np.full(best.shape, -1, dtype=np.int64)
+    for tap in product(*(range(k) for k in kernel)):
+        coords = [_window_index(g, t, st, p, d)
+                  for g, t, st, p, d in zip(grids, tap, stride, padding, dilation)]
+        inside = np.logical_and.reduce([(c >= 0) & (c < s) for c, s in zip(coords, spatial)])
+        clipped = [np.clip(c, 0, s - 1) for c, s in zip(coords, spatial)]
+        values = x[(slice(None), slice(None)) + tuple(clipped)]
+        flat = np.ravel_multi_index(clipped, spatial)
+        take = inside & ((best_index < 0) | (values > best) | np.isnan(values))
+        best = np.where(take, values, best)
+        best_index = np.where(take, flat, best_index)
+    y = best if batched else best[0]
+    indices = best_index if batched else best_index[0]
+    return (y.astype(dtype), indices) if return_indices else y.astype(dtype)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool(1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    """y = sum of the window's input values / divisor, where the divisor is divisor_override if
+    given, else the window's size clipped to the padded input (count_include_pad=True) or to the
+    input itself (False)."""
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    kernel, stride, padding, _, out = _pool_windows(
+        nd, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    spatial = x.shape[2:]
+    grids = np.meshgrid(*(np.arange(o) for o in out), indexing="ij")
+    total = np.zeros(x.shape[:2] + tuple(out))
+    inside_count = np.zeros(tuple(out))
+    padded_count = np.zeros(tuple(out))
+    for tap in product(*(range(k) for k in kernel)):
+        coords = [_window_index(g, t, st, p, 1) for g, t, st, p in zip(grids, tap, stride, padding)]
+        inside = np.logical_and.reduce([(c >= 0) & (c < s) for c, s in zip(coords, spatial)])
+        in_padded = np.logical_and.reduce(
+            [(c >= -p) & (c < s + p) for c, s, p in zip(coords, spatial, padding)])
+        clipped = [np.clip(c, 0, s - 1) for c, s in zip(coords, spatial)]
+        total += np.where(inside, x[(slice(None), slice(None)) + tuple(clipped)], 0.0)
+        inside_count += inside
+        padded_count += in_padded
+    if divisor_override:
+        divisor = divisor_override
+    else:
+        divisor = padded_count if count_include_pad else inside_count
+    y = total / divisor
+    return (y if batched else y[0]).astype(dtype)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    return _avg_pool(1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _avg_pool(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _adaptive_avg_pool(nd, input, output_size):
+    """Output o averages input[floor(o*size/out) : ceil((o+1)*size/out)] in each dimension."""
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nd
+    sizes = [s if s is not None else x.shape[2 + i] for i, s in enumerate(sizes)]
+    y = np.empty(x.shape[:2] + tuple(sizes))
+    for out_index in product(*(range(o) for o in sizes)):
+        window = tuple(slice(o * s // n, math.ceil((o + 1) * s / n))
+                       for o, s, n in zip(out_index, x.shape[2:], sizes))
+        y[(Ellipsis,) + out_index] = x[(slice(None), slice(None)) + window].mean(
+            axis=tuple(range(2, 2 + nd)))
+    return (y if batched else y[0]).astype(dtype)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _adaptive_avg_pool(1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return _adaptive_avg_pool(2, input, output_size)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    return _adaptive_avg_pool(3, input, output_size)
+
+
+# --- normalization ----------------------------------------------------------------------------
+
+def _normalize(x, mean, var, eps):
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def _channel_affine(y, weight, bias):
+    shape = (1, -1) + (1,) * (y.ndim - 2)
+    if weight is not None:
+        y = y * _f64(weight).reshape(shape)
+    if bias is not None:
+        y = y + _f64(bias).reshape(shape)
+    return y
+
+
+def _update_running(running, value, momentum):
+    """running <- (1 - momentum) * running + momentum * value, in place."""
+    running[...] = ((1 - momentum) * running + momentum * value).astype(running.dtype)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c over channel axis 1.
+
+    Training: mean_c and the biased var_c come from the batch (all axes but 1); the running
+    statistics are updated in place with the unbiased variance var_c * m / (m - 1), m = N*spatial.
+    Evaluation: mean_c, var_c are the running statistics.
+    """
+    dtype = np.asarray(input).dtype
+    x = _f64(input)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        count = x.size // x.shape[1]
+        if running_mean is not None:
+            _update_running(running_mean, mean, momentum)
+        if running_var is not None:
+            _update_running(running_var, var * count / (count - 1), momentum)
+    else:
+        mean, var = _f64(running_mean), _f64(running_var)
+    y = _normalize(x, mean.reshape(shape), var.reshape(shape), eps)
+    return _channel_affine(y, weight, bias).astype(dtype)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the trailing
+    `normalized_shape` dimensions of each sample; weight and bias have that shape."""
+    dtype = np.asarray(input).dtype
+    x = _f64(input)
+    count = len((normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape)
+    axes = tuple(range(x.ndim - count, x.ndim))
+    y = _normalize(x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), eps)
+    if weight is not None:
+        y = y * _f64(weight)
+    if bias is not None:
+        y = y + _f64(bias)
+    return y.astype(dtype)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Each (sample, channel) plane normalized by its own mean and biased variance; with running
+    statistics, they move towards the batch average of those (unbiased variance)."""
+    dtype = np.asarray(input).dtype
+    x = _f64(input)
+    axes = tuple(range(2, x.ndim))
+    if use_input_stats:
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+        count = int(np.prod(x.shape[2:]))
+        if running_mean is not None:
+            _update_running(running_mean, mean.reshape(x.shape[:2]).mean(axis=0), momentum)
+        if running_var is not None:
+            unbiased = var.reshape(x.shape[:2]) * count / (count - 1)
+            _update_running(running_var, unbiased.mean(axis=0), momentum)
+    else:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean, var = _f64(running_mean).reshape(shape), _f64(running_var).reshape(shape)
+    return _channel_affine(_normalize(x, mean, var, eps), weight, bias).astype(dtype)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Channels split into num_groups groups; each (sample, group) normalized by its own mean
+    and biased variance, then the per-channel affine."""
+    dtype = np.asarray(input).dtype
+    x = _f64(input)
+    grouped = x.reshape(x.shape[0], num_groups, -1)
+    y = _normalize(grouped, grouped.mean(axis=2, keepdims=True),
+                   grouped.var(axis=2, keepdims=True), eps).reshape(x.shape)
+    return _channel_affine(y, weight, bias).astype(dtype)
+
+
+# --- elementwise and dense ----------------------------------------------------------------------
+
+def relu(input, inplace=False):
+    """max(x, 0); NaN stays NaN."""
+    x = np.asarray(input)
+    y = np.where(x < 0, 0, x).astype(x.dtype)
+    if inplace:
+        x[...] = y
+    return y
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x for x >= 0, negative_slope * x otherwise; NaN stays NaN."""
+    x = np.asarray(input)
+    y = np.where(x < 0, _f64(x) * negative_slope, x).astype(x.dtype)
+    if inplace:
+        x[...] = y
+    return y
+
+
+def linear(input, weight, bias=None):
+    """y = x @ weight.T + bias over the last dimension of x."""
+    dtype = np.asarray(input).dtype
+    y = _f64(input) @ _f64(weight).T
+    if bias is not None:
+        y = y + _f64(bias)
+    return y.astype(dtype)
+
+
+def add(input, other):
+    """input + other with NumPy broadcasting."""
+    dtype = np.result_type(np.asarray(input).dtype, np.asarray(other).dtype)
+    return (_f64(input) + _f64(other)).astype(dtype)

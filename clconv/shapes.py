@@ -1,0 +1,37 @@
+"""Output-size rules and argument normalization, in plain Python.
+
+Shared by the device ops and by `clconv.reference`, so both derive shapes from one definition.
+"""
+from __future__ import annotations
+
+import numbers
+
+
+def ntuple(value, n: int, name: str, op: str) -> tuple[int, ...]:
+    """`value` (an int or a sequence of n ints) as a tuple of n Python ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        if len(value) == 1:
+            return (int(value[0]),) * n
+        if len(value) == n:
+            return tuple(int(v) for v in value)
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {tuple(value)}")
+    raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
+                     dilation: int) -> int:
+    """floor((size + padding - dilation*(kernel-1) - 1) / stride) + 1."""
+    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode) -> int:
+    """PyTorch's rule: floor (or ceil) of (size + 2*pad - dilation*(kernel-1) - 1)/stride + 1,
+    where with ceil_mode the last window must start inside the input or its left padding."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out

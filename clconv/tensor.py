@@ -1,0 +1,198 @@
+"""`clconv.Tensor`: a device array (a `pyopencl.array.Array` from the device's memory pool)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyopencl as cl
+import pyopencl.array as cla
+
+from . import runtime
+
+# When set (tests do), every freshly allocated tensor is filled with NaN so that an element a
+# kernel forgets to write shows up as a mismatch instead of passing by luck.
+poison_outputs = bool(os.environ.get("CLCONV_POISON"))
+
+_INT32_MAX = 2**31 - 1  # kernels index with 32-bit ints
+
+
+class Tensor:
+    """A contiguous array on an OpenCL device.
+
+    `Tensor.array` is the underlying `pyopencl.array.Array`; `clconv.tensor(array)` wraps such an
+    array without copying it.
+    """
+
+    __slots__ = ("array", "device")
+
+    def __init__(self, array: cla.Array, device: runtime.Device):
+        self.array = array
+        self.device = device
+
+    shape = property(lambda self: tuple(self.array.shape))
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: len(self.array.shape))
+    size = property(lambda self: int(self.array.size))
+
+    def numel(self) -> int:
+        return self.size
+
+    def numpy(self) -> np.ndarray:
+        """Copy to the host (waits for pending work)."""
+        if self.size == 0:
+            return np.empty(self.shape, self.dtype)
+        return self.array.get()
+
+    def __array__(self, dtype=None, copy=None):
+        host = self.numpy()
+        return host if dtype is None else host.astype(dtype)
+
+    def reshape(self, *shape) -> "Tensor":
+        """A view with another shape (no copy); one dimension may be -1."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        new_shape = resolve_shape(self.size, shape, "reshape", self.shape)
+        return Tensor(self.array.reshape(new_shape), self.device)
+
+    def flatten(self, start_dim: int = 0) -> "Tensor":
+        return self.reshape(self.shape[:start_dim] + (-1,))
+
+    def __add__(self, other):
+        from .ops.elementwise import add
+        return add(self, other)
+
+    def __repr__(self) -> str:
+        return f"clconv.Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device.name!r})"
+
+
+def resolve_shape(size: int, shape, op: str, old_shape) -> tuple[int, ...]:
+    """`shape` with its one -1 (if any) filled in so that it holds `size` elements."""
+    shape = [int(s) for s in shape]
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    if len(unknown) > 1 or any(s < -1 for s in shape):
+        raise ValueError(f"{op}: invalid shape {tuple(shape)}")
+    if unknown and known and size % known == 0:
+        shape[unknown[0]] = size // known
+    if int(np.prod(shape, dtype=np.int64)) != size or (unknown and shape[unknown[0]] == -1):
+        raise ValueError(f"{op}: cannot view shape {tuple(old_shape)} as {tuple(shape)}")
+    return tuple(shape)
+
+
+def check_dtype(dtype, device: runtime.Device, what: str = "tensor") -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in device.dtypes():
+        names = " and ".join(str(d) for d in device.dtypes())
+        why = "" if dtype != np.float64 else " (the device lacks cl_khr_fp64)"
+        raise TypeError(f"{what}: dtype {dtype} is not supported on {device.name!r}{why}; "
+                        f"use {names}")
+    return dtype
+
+
+def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
+    if any(int(s) < 0 for s in shape):
+        raise ValueError(f"negative dimensions are not allowed: {tuple(shape)}")
+    count = int(np.prod(shape, dtype=np.int64))
+    nbytes = count * dtype.itemsize
+    if nbytes > device.max_alloc_bytes:
+        raise MemoryError(f"a tensor of shape {tuple(shape)} and dtype {dtype} needs {nbytes:,} "
+                          f"bytes, more than {device.name!r} allows in one allocation "
+                          f"({device.max_alloc_bytes:,} bytes)")
+    if count > _INT32_MAX:
+        raise MemoryError(f"a tensor of shape {tuple(shape)} has {count:,} elements; clconv "
+                          f"indexes with 32-bit integers (at most {_INT32_MAX:,})")
+
+
+def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
+    """An uninitialized tensor (NaN-filled when `clconv.tensor.poison_outputs` is set)."""
+    device = device or runtime.get_device()
+    shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":  # integer tensors hold pooling indices only
+        check_dtype(dtype, device)
+    _check_size(shape, dtype, device)
+    try:
+        array = cla.empty(device.queue, shape, dtype, allocator=device.allocator)
+    except (cl.MemoryError, cl.RuntimeError) as err:
+        raise MemoryError(f"could not allocate {int(np.prod(shape)) * dtype.itemsize:,} bytes "
+                          f"for shape {shape} on {device.name!r}: {err}") from None
+    if poison_outputs and array.size:
+        array.fill(np.nan if dtype.kind == "f" else -12345)
+    return Tensor(array, device)
+
+
+def zeros(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
+    out = empty(shape, dtype, device)
+    if out.size:
+        out.array.fill(0)
+    return out
+
+
+def full(shape, value, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
+    out = empty(shape, dtype, device)
+    if out.size:
+        out.array.fill(value)
+    return out
+
+
+def _device_of_array(array: cla.Array) -> runtime.Device:
+    current = runtime.get_device()
+    if array.context == current.context:
+        return current
+    for device in runtime.devices():
+        if array.context == device.context:
+            return device
+    raise ValueError("tensor: this pyopencl array lives in a context clconv does not manage; "
+                     "create it with clconv.get_device().queue or copy it to the host first")
+
+
+def tensor(data, dtype=None, device: runtime.Device | None = None) -> Tensor:
+    """A Tensor from a NumPy array, a nested list, a pyopencl Array (no copy) or a Tensor."""
+    if isinstance(data, Tensor):
+        if (device is None or device is data.device) and (dtype is None or
+                                                          np.dtype(dtype) == data.dtype):
+            return data
+        data = data.numpy()
+    if isinstance(data, cla.Array):
+        owner = _device_of_array(data)
+        if device is not None and device is not owner:
+            raise ValueError(f"tensor: the array lives on {owner.name!r}, not {device.name!r}")
+        check_dtype(data.dtype, owner)
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            raise TypeError(f"tensor: the array has dtype {data.dtype}, not {np.dtype(dtype)}; "
+                            "convert it with array.astype first")
+        if not data.flags.c_contiguous or data.offset:
+            raise ValueError(f"tensor: the pyopencl array of shape {data.shape} is not a "
+                             "contiguous array starting at its buffer's origin; pass a copy")
+        return Tensor(data, owner)
+    device = device or runtime.get_device()
+    if isinstance(data, np.ndarray):
+        host = data
+    else:
+        host = np.asarray(data, dtype=np.float32 if dtype is None else dtype)
+    if dtype is not None:
+        check_dtype(dtype, device)
+        host = host.astype(dtype, copy=False)
+    check_dtype(host.dtype, device)
+    host = np.ascontiguousarray(host)
+    out = empty(host.shape, host.dtype, device)
+    if out.size:
+        out.array.set(host)
+    return out
+
+
+def as_tensor(value, name: str, op: str, device: runtime.Device | None = None) -> Tensor:
+    """An op's argument as a Tensor, with errors that name the op and the argument."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (np.ndarray, cla.Array)) or isinstance(value, (list, tuple)):
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind != "f":
+            raise TypeError(f"{op}: {name} has dtype {np.dtype(dtype)}; clconv computes in "
+                            "float32 (and float64 where the device has cl_khr_fp64)")
+        try:
+            return tensor(value, device=device)
+        except TypeError as err:
+            raise TypeError(f"{op}: {name}: {err}") from None
+    raise TypeError(f"{op}: {name} must be a clconv.Tensor or a NumPy array, "
+                    f"got {type(value).__name__}")

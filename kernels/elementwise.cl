@@ -1,0 +1,47 @@
+// Elementwise ops: one work-item per element.
+#include "common.h"
+
+__kernel void relu_forward(__global const REAL *restrict x, __global REAL *y, const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total) {
+        const REAL v = x[i];
+        y[i] = v < 0 ? (REAL)0 : v;  // NaN is not < 0: it passes through, as in PyTorch
+    }
+}
+
+__kernel void leaky_relu_forward(__global const REAL *restrict x, __global REAL *y,
+                                 const REAL negative_slope, const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total) {
+        const REAL v = x[i];
+        y[i] = v < 0 ? v * negative_slope : v;
+    }
+}
+
+__kernel void add_same_shape(__global const REAL *a, __global const REAL *b, __global REAL *y,
+                             const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total)
+        y[i] = a[i] + b[i];
+}
+
+// y = a + b with NumPy broadcasting. `layout` holds, for each of the `ndim` output dimensions,
+// its size, then a's strides, then b's strides (in elements; 0 where that operand broadcasts).
+__kernel void add_broadcast(__global const REAL *a, __global const REAL *b, __global REAL *y,
+                            const int total, const int ndim, __global const int *restrict layout)
+{
+    const int i = get_global_id(0);
+    if (i >= total)
+        return;
+    int rest = i, a_at = 0, b_at = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        const int coordinate = rest % layout[d];
+        rest /= layout[d];
+        a_at += coordinate * layout[ndim + d];
+        b_at += coordinate * layout[2 * ndim + d];
+    }
+    y[i] = a[a_at] + b[b_at];
+}

@@ -1,0 +1,106 @@
+// Pooling, forward. 1D and 2D pooling run as 3D with unit depth (and height). One work-item per
+// output element: a window is small and windows overlap little, so sharing loads across
+// work-items through __local memory buys nothing over the caches.
+#include "common.h"
+
+// Output position `index` of a planes x OD x OH x OW output, split into plane and coordinates.
+#define SPLIT_OUTPUT_INDEX(index)                                   \
+    const int ow = (index) % OW;                                    \
+    const int oh = ((index) / OW) % OH;                             \
+    const int od = ((index) / (OW * OH)) % OD;                      \
+    const int plane = (index) / (OW * OH * OD)
+
+__kernel void max_pool_forward(
+    __global const REAL *restrict x, __global REAL *restrict y,
+    __global long *restrict indices, const int write_indices,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int DD, const int DH, const int DW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * OD * OH * OW)
+        return;
+    SPLIT_OUTPUT_INDEX(index);
+    const __global REAL *x_plane = x + (size_t)plane * D * H * W;
+    // As PyTorch: the first in-bounds element seeds the maximum, a larger value or a NaN
+    // replaces it; padding never takes part (it acts as -infinity).
+    REAL best = -INFINITY;
+    int best_at = -1;
+    for (int kd = 0; kd < KD; ++kd) {
+        const int id = od * SD - PD + kd * DD;
+        if (id < 0 || id >= D) continue;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int ih = oh * SH - PH + kh * DH;
+            if (ih < 0 || ih >= H) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int iw = ow * SW - PW + kw * DW;
+                if (iw < 0 || iw >= W) continue;
+                const int at = (id * H + ih) * W + iw;
+                const REAL value = x_plane[at];
+                if (best_at < 0 || value > best || isnan(value)) {
+                    best = value;
+                    best_at = at;
+                }
+            }
+        }
+    }
+    y[index] = best;
+    if (write_indices)
+        indices[index] = best_at;
+}
+
+__kernel void avg_pool_forward(
+    __global const REAL *restrict x, __global REAL *restrict y,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int count_include_pad, const int divisor_override)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * OD * OH * OW)
+        return;
+    SPLIT_OUTPUT_INDEX(index);
+    // The window clipped to the padded input, then to the input itself (PyTorch's divisors).
+    const int d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;
+    const int d1 = min(d0 + KD, D + PD), h1 = min(h0 + KH, H + PH), w1 = min(w0 + KW, W + PW);
+    const int padded_count = (d1 - d0) * (h1 - h0) * (w1 - w0);
+    const int ds = max(d0, 0), hs = max(h0, 0), ws = max(w0, 0);
+    const int de = min(d1, D), he = min(h1, H), we = min(w1, W);
+    const __global REAL *x_plane = x + (size_t)plane * D * H * W;
+    REAL total = 0;
+    for (int id = ds; id < de; ++id)
+        for (int ih = hs; ih < he; ++ih)
+            for (int iw = ws; iw < we; ++iw)
+                total += x_plane[(id * H + ih) * W + iw];
+    const int divisor = divisor_override ? divisor_override
+                      : count_include_pad ? padded_count
+                      : (de - ds) * (he - hs) * (we - ws);
+    y[index] = total / (REAL)divisor;
+}
+
+// Output o of each dimension averages input [floor(o*size/out), ceil((o+1)*size/out)).
+__kernel void adaptive_avg_pool_forward(
+    __global const REAL *restrict x, __global REAL *restrict y,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * OD * OH * OW)
+        return;
+    SPLIT_OUTPUT_INDEX(index);
+    const int ds = od * D / OD, de = ((od + 1) * D + OD - 1) / OD;
+    const int hs = oh * H / OH, he = ((oh + 1) * H + OH - 1) / OH;
+    const int ws = ow * W / OW, we = ((ow + 1) * W + OW - 1) / OW;
+    const __global REAL *x_plane = x + (size_t)plane * D * H * W;
+    REAL total = 0;
+    for (int id = ds; id < de; ++id)
+        for (int ih = hs; ih < he; ++ih)
+            for (int iw = ws; iw < we; ++iw)
+                total += x_plane[(id * H + ih) * W + iw];
+    y[index] = total / (REAL)((de - ds) * (he - hs) * (we - ws));
+}

@@ -6,9 +6,9 @@
     y.numpy()
 """
 from . import functional, reference
-from .checking import CheckError, checking
+from .check_mode import CheckError, checking
 from .runtime import Device, KernelBuildError, clear_caches, devices, get_device, set_device
-from .tensor import Tensor, empty, full, tensor, zeros
+from .tensors import Tensor, empty, full, tensor, zeros
 
 __version__ = "0.1.0"
 

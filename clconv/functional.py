@@ -8,7 +8,7 @@ the default device) and returns Tensors. In check mode (`clconv.checking()`) eac
 `clconv.reference` twin and raises on a mismatch.
 """
 from . import reference
-from .checking import checked
+from .check_mode import checked
 from .ops import conv, elementwise, linear as _linear, norm, pool
 
 _IMPLEMENTATIONS = {

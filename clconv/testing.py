@@ -30,12 +30,14 @@ def mismatch(actual, expected, dtype=None) -> str | None:
     tol = tolerance(dtype if dtype is not None else actual.dtype)
     a, e = actual.astype(np.float64), expected.astype(np.float64)
     scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isinf(e), 0, e))))) if np.isfinite(e).any() else 1.0
-    error = np.abs(a - e)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        error = np.abs(a - e)
     same = (a == e) | (np.isnan(a) & np.isnan(e))
     bad = ~same & ~(error <= tol["atol"] * scale + tol["rtol"] * np.abs(e))
     if not bad.any():
         return None
-    rel = error / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):
+        rel = error / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
     worst = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(error, nan=np.inf), -1)), a.shape)
     return (f"{int(bad.sum())} of {a.size} elements differ (rtol={tol['rtol']}, "
             f"atol={tol['atol']}*{scale:.3g}); worst at index {tuple(int(i) for i in worst)}: "

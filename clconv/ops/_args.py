@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import runtime
 from ..shapes import ntuple  # noqa: F401  (re-exported for the op modules)
-from ..tensor import Tensor, as_tensor
+from ..tensors import Tensor, as_tensor
 
 
 def positive(values: tuple[int, ...], name: str, op: str) -> tuple[int, ...]:

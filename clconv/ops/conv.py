@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .. import runtime
 from ..shapes import conv_output_size
-from ..tensor import Tensor, empty
+from ..tensors import Tensor, empty
 from ._args import as_3d, buffer, expect_shape, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pyopencl.array as cla
 
 from .. import runtime
-from ..tensor import Tensor, empty
+from ..tensors import Tensor, empty
 from ._args import i32, scalar, tensors
 
 _LOCAL = 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import runtime
-from ..tensor import Tensor, empty
+from ..tensors import Tensor, empty
 from ._args import buffer, expect_shape, i32, tensors
 
 _TILES = {"TILE_M": 4, "TILE_N": 8}

@@ -11,7 +11,7 @@ from math import prod
 import numpy as np
 
 from .. import runtime
-from ..tensor import Tensor, empty
+from ..tensors import Tensor, empty
 from ._args import buffer, expect_shape, i32, scalar, tensors
 
 _GROUP_SIZE = 64  # work-items reducing one row

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import runtime
 from ..shapes import pool_output_size
-from ..tensor import Tensor, empty
+from ..tensors import Tensor, empty
 from ._args import as_3d, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
 
 _LOCAL = 64  # work-items per group; one output element each

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import pyopencl.array as cla
 
-from .tensor import Tensor
+from .tensors import Tensor
 from .testing import mismatch
 
 

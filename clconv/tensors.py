@@ -104,7 +104,7 @@ def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
 
 
 def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
-    """An uninitialized tensor (NaN-filled when `clconv.tensor.poison_outputs` is set)."""
+    """An uninitialized tensor (NaN-filled when `clconv.tensors.poison_outputs` is set)."""
     device = device or runtime.get_device()
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)

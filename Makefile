@@ -1,0 +1,42 @@
+# make demo  - set up (OpenCL runtime if missing, virtualenv) and run the demo
+# make test  - set up and run the test suite (what .ci/run does)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/ops/*.py kernels/*.cl kernels/*.h kernels/*.py)
+
+.PHONY: demo test check devices setup opencl clean
+
+demo: setup
+	$(PY) -m clconv check
+	$(PY) -m clconv demo
+
+test: setup
+	CLCONV_EXPECT_INSTALLED=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+check devices: setup
+	$(PY) -m clconv $@
+
+setup: $(VENV)/.installed opencl
+
+# The package is installed (not editable) so that the tests exercise what a user gets,
+# kernels found inside the installed package included.
+$(VENV)/.installed: $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --force-reinstall --no-deps .
+	$(PY) -m pip install -q ".[test]"
+	touch $@
+
+# Debian's PoCL gives a CPU device when the machine has no usable OpenCL platform.
+opencl: $(VENV)/.installed
+	@if ! (cd /tmp && $(abspath $(PY)) -c "import clconv; clconv.get_device()") >/dev/null 2>&1; then \
+	  echo "no usable OpenCL device: installing Debian's PoCL"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install pocl-opencl-icd yourself" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pocl-opencl-icd ocl-icd-libopencl1 clinfo >/dev/null; \
+	fi
+	@cd /tmp && $(abspath $(PY)) -c "import clconv; print('clconv device:', clconv.get_device())"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,64 @@
+"""python -m clconv {devices,check,demo}"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import pyopencl as cl
+
+from . import runtime
+
+
+def _devices() -> int:
+    usable = runtime.devices()
+    for p_index, platform in enumerate(cl.get_platforms()):
+        print(f"platform {p_index}: {platform.name.strip()} ({platform.version.strip()})")
+        for d_index, dev in enumerate(platform.get_devices()):
+            state = "usable" if dev in runtime._usable else f"skipped: {runtime._broken.get(dev)}"
+            print(f"  device {p_index}:{d_index}: {dev.name.strip()} [{cl.device_type.to_string(dev.type)}] "
+                  f"- {state}")
+            print(f"    driver {dev.driver_version}, {dev.max_compute_units} compute units, "
+                  f"{dev.global_mem_size / 2**30:.1f} GiB memory, max allocation "
+                  f"{dev.max_mem_alloc_size / 2**30:.2f} GiB, local memory "
+                  f"{dev.local_mem_size // 1024} KiB, max work-group {dev.max_work_group_size}, "
+                  f"fp64 {'yes' if 'cl_khr_fp64' in dev.extensions else 'no'}")
+    if usable:
+        print(f"default: {runtime.get_device()}")
+    return 0 if usable else 1
+
+
+def _check(seed: int) -> int:
+    from .selfcheck import run_checks
+    device = runtime.get_device()
+    print(f"checking every op on {device.name} ({device.platform_name}) against clconv.reference")
+    ok = run_checks(device, seed)
+    print("all ops match the reference" if ok else "SOME OPS DO NOT MATCH THE REFERENCE")
+    return 0 if ok else 1
+
+
+def _demo(args) -> int:
+    from .demo import main
+    return main(args)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clconv", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("devices", help="list OpenCL platforms and devices with their limits")
+    check = commands.add_parser("check", help="run every op against clconv.reference")
+    check.add_argument("--seed", type=int, default=0)
+    demo = commands.add_parser("demo", help="a small CNN on the default device")
+    demo.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        if args.command == "devices":
+            return _devices()
+        if args.command == "check":
+            return _check(args.seed)
+        return _demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

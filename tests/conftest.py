@@ -1,0 +1,39 @@
+"""One fixture gives the device; every test runs on every usable device.
+
+Inputs are fresh random numbers for each run (seeded from CLCONV_TEST_SEED, or a random seed that
+the header prints so a failure can be replayed), and every tensor an op allocates is NaN-filled
+first (clconv.tensors.poison_outputs), so an element a kernel does not write fails the comparison.
+"""
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+import clconv
+import clconv.tensors
+
+SEED = int(os.environ.get("CLCONV_TEST_SEED", np.random.SeedSequence().entropy % 2**32))
+
+
+def pytest_report_header(config):
+    names = ", ".join(repr(d.name) for d in clconv.devices())
+    return [f"clconv devices: {names}", f"CLCONV_TEST_SEED={SEED}"]
+
+
+@pytest.fixture(scope="session", params=clconv.devices(), ids=lambda d: d.name.split()[0])
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _poisoned_outputs_on(device):
+    clconv.set_device(device)
+    clconv.tensors.poison_outputs = True
+    yield
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by the run's seed and the test's id: fresh per run, replayable."""
+    return np.random.default_rng([SEED, zlib.crc32(request.node.nodeid.encode())])

@@ -1,0 +1,129 @@
+"""conv1d/2d/3d against the reference over every option, plus random shapes."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import check_op, conv_weight, dtypes_of, randn
+
+# (in_channels, out_channels, groups): plain, grouped, depthwise, depthwise with multiplier,
+# more outputs than a register tile (and no multiple of it), single channel.
+CHANNELS = [(3, 5, 1), (4, 6, 2), (6, 6, 6), (3, 6, 3), (2, 19, 1), (1, 1, 1)]
+SPATIAL_2D = [(1, 1), (7, 9), (12, 5)]
+KERNELS_2D = [1, 3, (2, 3)]
+STRIDES_2D = [1, 2, (3, 1)]
+PADDINGS_2D = [0, 1, (0, 2), "same", "valid"]
+DILATIONS_2D = [1, (2, 1)]
+
+
+def _grid_2d():
+    for values in itertools.product(CHANNELS, SPATIAL_2D, KERNELS_2D, STRIDES_2D, PADDINGS_2D,
+                                    DILATIONS_2D):
+        channels, spatial, kernel, stride, padding, dilation = values
+        if padding == "same" and stride != 1:
+            continue  # rejected by design; tested in test_errors
+        yield pytest.param(*values, id=f"c{channels}-s{spatial}-k{kernel}-st{stride}"
+                                       f"-p{padding}-d{dilation}")
+
+
+def _conv_case(rng, dtype, nd, batch, channels, spatial, kernel, bias=True):
+    c_in, c_out, groups = channels
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = randn(rng, (batch, c_in) + tuple(spatial), dtype)
+    w = conv_weight(rng, (c_out, c_in // groups) + tuple(kernel), dtype)
+    b = randn(rng, (c_out,), dtype) if bias else None
+    return x, w, b, groups
+
+
+def _fits(spatial, kernel, padding, dilation, nd):
+    """Whether the dilated kernel fits the padded input (else the op must raise)."""
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    dilation = (dilation,) * nd if isinstance(dilation, int) else dilation
+    if padding == "same":
+        return True
+    pad = (0,) * nd if padding == "valid" else (padding,) * nd if isinstance(padding, int) else padding
+    return all(s + 2 * p >= d * (k - 1) + 1 for s, p, d, k in zip(spatial, pad, dilation, kernel))
+
+
+@pytest.mark.parametrize("channels,spatial,kernel,stride,padding,dilation", list(_grid_2d()))
+def test_conv2d_grid(device, rng, channels, spatial, kernel, stride, padding, dilation):
+    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, channels, spatial, kernel)
+    if not _fits(spatial, kernel, padding, dilation, 2):
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            check_op("conv2d", x, w, b, stride, padding, dilation, groups)
+        return
+    check_op("conv2d", x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("channels", CHANNELS)
+def test_conv2d_dtype_batch_bias(device, rng, dtype, batch, bias, channels):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x, w, b, groups = _conv_case(rng, dtype, 2, batch, channels, (6, 7), 3, bias)
+    check_op("conv2d", x, w, b, padding=1, groups=groups)
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("length,kernel,stride,padding,dilation", [
+    (1, 1, 1, 0, 1), (17, 3, 1, 1, 1), (17, 5, 2, 2, 1), (20, 4, 1, "same", 1),
+    (20, 3, 1, "same", 3), (9, 2, 4, 0, 2), (31, 7, 3, "valid", 1), (5, 1, 6, 0, 1),
+])
+def test_conv1d(device, rng, channels, length, kernel, stride, padding, dilation):
+    x, w, b, groups = _conv_case(rng, np.float32, 1, 2, channels, (length,), kernel)
+    check_op("conv1d", x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("channels", [(3, 5, 1), (4, 6, 2), (4, 4, 4)])
+@pytest.mark.parametrize("spatial,kernel,stride,padding,dilation", [
+    ((1, 1, 1), 1, 1, 0, 1), ((5, 6, 7), 3, 1, 1, 1), ((5, 6, 7), (1, 2, 3), (2, 1, 2), (0, 1, 1), 1),
+    ((6, 5, 8), 2, 1, "same", (1, 2, 1)), ((7, 7, 7), 3, 3, 0, 2), ((4, 4, 4), 2, 5, 1, 1),
+])
+def test_conv3d(device, rng, channels, spatial, kernel, stride, padding, dilation):
+    x, w, b, groups = _conv_case(rng, np.float32, 3, 2, channels, spatial, kernel)
+    check_op("conv3d", x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_unbatched_input(device, rng, nd):
+    x, w, b, groups = _conv_case(rng, np.float32, nd, 1, (3, 4, 1), (5,) * nd, 3)
+    check_op(f"conv{nd}d", x[0], w, b, padding=1)
+
+
+def test_float64_tensors_stay_float64(device, rng):
+    if np.float64 not in dtypes_of(device):
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x, w, b, _ = _conv_case(rng, np.float64, 2, 2, (3, 4, 1), (9, 9), 3)
+    y = check_op("conv2d", x, w, b, padding=1)
+    assert y.dtype == np.float64
+
+
+@st.composite
+def conv_problems(draw):
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 4 if nd == 3 else 7))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+    max_side = 8 if nd == 3 else 14
+    spatial = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), max(max_side, d * (k - 1) + 1)))
+                    for k, d, p in zip(kernel, dilation, padding))
+    batch = draw(st.integers(1, 3))
+    return nd, batch, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=conv_problems(), seed=st.integers(0, 2**32 - 1))
+def test_conv_random_shapes(device, problem, seed):
+    nd, batch, channels, spatial, kernel, stride, padding, dilation = problem
+    rng = np.random.default_rng(seed)
+    x, w, b, groups = _conv_case(rng, np.float32, nd, batch, channels, spatial, kernel)
+    check_op(f"conv{nd}d", x, w, b, stride=stride, padding=padding, dilation=dilation,
+             groups=groups, case=str(problem))

@@ -1,0 +1,85 @@
+"""batch/layer/instance/group norm against the reference, running statistics included."""
+import numpy as np
+import pytest
+
+import clconv
+from helpers import check_op, randn
+
+SHAPES = [(2, 3), (4, 3, 5), (2, 4, 7, 9), (3, 2, 3, 4, 5), (1, 5, 1, 1, 2), (2, 3, 67, 3)]
+
+
+def _stats(rng, channels, dtype):
+    return randn(rng, (channels,), dtype), rng.uniform(0.5, 2.0, channels).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_batch_norm(device, rng, shape, training, affine, dtype):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x = randn(rng, shape, dtype, 3.0) + 1.5  # off-centre: a one-pass variance would lose digits
+    running_mean, running_var = _stats(rng, shape[1], dtype)
+    weight, bias = _stats(rng, shape[1], dtype) if affine else (None, None)
+    # The running statistics live on the device and must be updated there, in place.
+    rm, rv = clconv.tensor(running_mean), clconv.tensor(running_var)
+    expected_mean, expected_var = running_mean.copy(), running_var.copy()
+    y = clconv.functional.batch_norm(x, rm, rv, weight, bias, training, 0.3, 1e-3)
+    want = clconv.reference.batch_norm(x, expected_mean, expected_var, weight, bias, training,
+                                       0.3, 1e-3)
+    clconv.testing.assert_close(y.numpy(), want, what="batch_norm output")
+    clconv.testing.assert_close(rm.numpy(), expected_mean, what="running_mean")
+    clconv.testing.assert_close(rv.numpy(), expected_var, what="running_var")
+
+
+def test_batch_norm_numpy_running_stats_are_updated_in_place(device, rng):
+    x = randn(rng, (4, 3, 5, 5), np.float32)
+    running_mean, running_var = _stats(rng, 3, np.float32)
+    before = running_mean.copy()
+    check_op("batch_norm", x, running_mean, running_var, training=True)
+    assert not np.allclose(before, running_mean)
+
+
+def test_batch_norm_training_without_running_stats(device, rng):
+    check_op("batch_norm", randn(rng, (4, 3, 5, 5), np.float32), None, None, training=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,normalized", [
+    ((2, 3), 3), ((4, 3, 5), (5,)), ((4, 3, 5), (3, 5)), ((2, 4, 7, 9), (4, 7, 9)),
+    ((2, 4, 7, 9), (9,)), ((1, 1000), 1000), ((3, 1), 1)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm(device, rng, shape, normalized, affine, dtype):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    norm_shape = (normalized,) if isinstance(normalized, int) else normalized
+    weight = randn(rng, norm_shape, dtype) if affine else None
+    bias = randn(rng, norm_shape, dtype) if affine else None
+    check_op("layer_norm", randn(rng, shape, dtype, 2.0) - 1, normalized, weight, bias, 1e-5)
+
+
+# use_input_stats=False without running statistics must raise: see test_errors.
+@pytest.mark.parametrize("use_input_stats,running", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("shape", [(2, 3, 5), (3, 4, 6, 7), (2, 2, 3, 4, 5), (1, 3, 2, 1)], ids=str)
+def test_instance_norm(device, rng, shape, use_input_stats, running):
+    running_mean, running_var = _stats(rng, shape[1], np.float32) if running else (None, None)
+    weight, bias = _stats(rng, shape[1], np.float32)
+    check_op("instance_norm", randn(rng, shape, np.float32), running_mean, running_var, weight,
+             bias, use_input_stats, 0.2, 1e-5)
+
+
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 5), 3), ((2, 6, 5, 5), 1), ((2, 6, 5, 5), 6),
+                                          ((3, 4, 9), 2), ((2, 8), 4), ((1, 4, 2, 3, 2), 2)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm(device, rng, shape, groups, affine):
+    weight, bias = _stats(rng, shape[1], np.float32) if affine else (None, None)
+    check_op("group_norm", randn(rng, shape, np.float32), groups, weight, bias, 1e-5)
+
+
+def test_norm_of_constant_input_is_zero_not_nan(device):
+    x = np.full((2, 3, 4, 4), 7.0, np.float32)
+    check_op("batch_norm", x, None, None, training=True)
+    check_op("layer_norm", x, (3, 4, 4))
+    check_op("group_norm", x, 3)
+    check_op("instance_norm", x)

@@ -1,0 +1,168 @@
+"""Device choice, tensors, the kernel cache and check mode."""
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+import pyopencl.array as cla
+import pytest
+
+import clconv
+import clconv.functional as F
+from clconv import check_mode, reference, runtime
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fresh_device_state(monkeypatch):
+    """Let a test re-run device selection without disturbing the session's devices."""
+    monkeypatch.setattr(runtime, "_usable", {})
+    monkeypatch.setattr(runtime, "_broken", {})
+    monkeypatch.setattr(runtime, "_current", None)
+    for variable in ("CLCONV_DEVICE", "PYOPENCL_CTX"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_devices_lists_usable_devices(device):
+    found = clconv.devices()
+    assert device in found
+    assert all(isinstance(d, clconv.Device) for d in found)
+
+
+def test_set_device_by_index_and_name(device):
+    assert clconv.set_device(clconv.devices().index(device)) is device
+    assert clconv.set_device(device.name[:6]) is device
+    assert clconv.get_device() is device
+    with pytest.raises(ValueError, match="index 99 out of range"):
+        clconv.set_device(99)
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("CLCONV_DEVICE", "0:0"), ("CLCONV_DEVICE", "cpu"), ("PYOPENCL_CTX", "0"),
+    ("CLCONV_DEVICE", "pthread"), ("PYOPENCL_CTX", "portable:0")])
+def test_environment_chooses_the_device(device, fresh_device_state, monkeypatch, variable, value):
+    if device.is_gpu:
+        pytest.skip("the specs name PoCL's CPU device")
+    monkeypatch.setenv(variable, value)
+    assert runtime.get_device().name == device.name
+
+
+def test_environment_naming_no_device_raises(fresh_device_state, monkeypatch):
+    monkeypatch.setenv("CLCONV_DEVICE", "no-such-device")
+    with pytest.raises(RuntimeError, match="CLCONV_DEVICE='no-such-device' matches no usable"):
+        runtime.get_device()
+
+
+def test_a_device_whose_test_build_fails_is_skipped_with_a_warning(device, fresh_device_state,
+                                                                     monkeypatch):
+    def broken_probe(cl_device):
+        raise cl.RuntimeError("clBuildProgram failed: unknown target CPU 'generic'")
+
+    monkeypatch.setattr(runtime, "_probe", broken_probe)
+    with pytest.warns(UserWarning, match=rf"skipping OpenCL device '{device.name[:10]}.*test build failed"):
+        assert runtime.devices() == []
+    with pytest.raises(RuntimeError, match="no usable OpenCL device.*unknown target CPU"):
+        runtime.get_device()
+
+
+def test_tensor_round_trip_and_properties(device, rng):
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    t = clconv.tensor(x)
+    assert (t.shape, t.dtype, t.device, t.ndim, t.numel()) == ((2, 3, 4), np.float32, device, 3, 24)
+    np.testing.assert_array_equal(t.numpy(), x)
+    np.testing.assert_array_equal(np.asarray(t), x)
+    assert t.reshape(6, -1).shape == (6, 4) and t.flatten(1).shape == (2, 12)
+    with pytest.raises(ValueError, match=r"reshape: cannot view shape \(2, 3, 4\) as \(5, -1\)"):
+        t.reshape(5, -1)
+    assert "float32" in repr(t)
+
+
+def test_lists_and_views_become_contiguous_tensors(device):
+    assert clconv.tensor([[1, 2], [3, 4]]).dtype == np.float32
+    view = np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2]
+    np.testing.assert_array_equal(F.relu(view).numpy(), view)
+
+
+def test_pyopencl_arrays_go_in_and_come_out_without_copy(device, rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    array = cla.to_device(device.queue, x)
+    t = clconv.tensor(array)
+    assert t.array is array
+    y = F.relu(array)
+    assert isinstance(y.array, cla.Array)
+    np.testing.assert_array_equal(y.array.get(), np.maximum(x, 0))
+
+
+def test_zeros_full_empty(device):
+    np.testing.assert_array_equal(clconv.zeros((2, 3)).numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(clconv.full(4, 2.5).numpy(), np.full(4, 2.5))
+    assert clconv.empty((0, 3)).numpy().shape == (0, 3)
+
+
+def test_other_dtypes_are_type_errors(device):
+    for dtype in (np.float16, np.int32, np.complex64):
+        with pytest.raises(TypeError, match=f"dtype {np.dtype(dtype)} is not supported"):
+            clconv.tensor(np.ones(3, dtype))
+
+
+def test_programs_are_built_once_per_device_and_options(device, rng):
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    F.conv2d(x, w)
+    builds = device.builds
+    for shape in [(2, 2, 7, 9), (1, 2, 11, 3)]:  # new shapes reuse the same program
+        F.conv2d(rng.standard_normal(shape).astype(np.float32), w, padding=1)
+    assert device.builds == builds
+
+
+def test_build_failure_names_device_options_and_log(device, tmp_path, monkeypatch):
+    (tmp_path / "broken.cl").write_text("__kernel void k(__global float *x) { x[0] = undefined_name; }")
+    monkeypatch.setattr(runtime, "kernels_dir", lambda: tmp_path)
+    with pytest.raises(clconv.KernelBuildError) as caught:
+        runtime.get_kernel(device, "broken", "k", TILE=4)
+    message = str(caught.value)
+    assert "kernels/broken.cl" in message and device.name in message
+    assert "-DTILE=4" in message and "undefined_name" in message
+
+
+def _wrong_relu(input, inplace=False):
+    return F.leaky_relu(input, 0.5)
+
+
+def test_check_mode_raises_on_a_wrong_result(device, rng):
+    bad = check_mode.checked(_wrong_relu, reference.relu)
+    x = rng.standard_normal(50).astype(np.float32) - 3  # negatives, where the two differ
+    bad(x)  # check mode off: no comparison
+    with clconv.checking():
+        with pytest.raises(clconv.CheckError, match=rf"_wrong_relu on '{device.name}': output 0: \d+ of 50 elements differ.*worst at index"):
+            bad(x)
+
+
+def test_check_mode_from_the_environment(device, rng, monkeypatch):
+    bad = check_mode.checked(_wrong_relu, reference.relu)
+    monkeypatch.setenv("CLCONV_CHECK", "1")
+    with pytest.raises(clconv.CheckError):
+        bad(-np.ones(4, np.float32))
+    with clconv.checking(False):
+        bad(-np.ones(4, np.float32))
+
+
+def test_check_mode_passes_correct_ops_and_checks_running_statistics(device, rng):
+    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    rm, rv = clconv.tensor(np.zeros(3, np.float32)), clconv.tensor(np.ones(3, np.float32))
+    with clconv.checking():
+        y = F.batch_norm(x, rm, rv, training=True)
+        F.conv2d(y, rng.standard_normal((5, 3, 3, 3)).astype(np.float32), padding=1)
+        F.max_pool2d(y, 2, return_indices=True)
+
+
+@pytest.mark.skipif(not os.environ.get("CLCONV_EXPECT_INSTALLED"),
+                    reason="only meaningful under `make test`, which installs the package")
+def test_installed_package_finds_its_kernels():
+    # `make test` installs clconv (not editable) and runs pytest outside the package directory:
+    # the kernels must come from the installed wheel.
+    assert REPO not in Path(clconv.__file__).resolve().parents
+    assert (runtime.kernels_dir() / "conv.cl").is_file()
+    assert REPO not in runtime.kernels_dir().resolve().parents

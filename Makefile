@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/ops/*.py kernels/*.cl kernels/*.h kernels/*.py)
 
-.PHONY: demo test check devices setup opencl clean
+.PHONY: demo test check devices setup opencl peers clean
 
 demo: setup
 	$(PY) -m clconv check
@@ -17,7 +17,17 @@ test: setup
 check devices: setup
 	$(PY) -m clconv $@
 
-setup: $(VENV)/.installed opencl
+setup: $(VENV)/.installed opencl peers
+
+# PyTorch (CPU) is an optional peer: tests cross-check clconv.reference against it and the
+# benchmarks compare with it. Installed only from a wheel already on this machine's disk (a
+# download would be gigabytes); without it those tests are skipped and say why.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0*.whl))
+peers: $(VENV)/.installed
+	@if [ -n "$(TORCH_WHEEL)" ] && ! $(PY) -c "import torch" 2>/dev/null; then \
+	  echo "installing the optional peer PyTorch from $(TORCH_WHEEL)"; \
+	  $(PY) -m pip install -q "torch==2.13.0" || echo "PyTorch not installed; its comparisons are skipped"; \
+	fi
 
 # The package is installed (not editable) so that the tests exercise what a user gets,
 # kernels found inside the installed package included.

@@ -9,7 +9,7 @@ the default device) and returns Tensors. In check mode (`clconv.checking()`) eac
 """
 from . import reference
 from .check_mode import checked
-from .ops import conv, elementwise, linear as _linear, norm, pool
+from .ops import conv, elementwise, linear as _linear, loss, norm, pool
 
 _IMPLEMENTATIONS = {
     conv: ["conv1d", "conv2d", "conv3d"],
@@ -18,6 +18,7 @@ _IMPLEMENTATIONS = {
     norm: ["batch_norm", "layer_norm", "instance_norm", "group_norm"],
     elementwise: ["relu", "leaky_relu", "add"],
     _linear: ["linear"],
+    loss: ["cross_entropy", "mse_loss"],
 }
 
 __all__ = [name for names in _IMPLEMENTATIONS.values() for name in names]

@@ -17,8 +17,9 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
-    "leaky_relu", "linear", "add",
+    "leaky_relu", "linear", "add", "cross_entropy", "mse_loss",
 ]
+__all__ += [f"{name}_backward" for name in __all__]
 
 
 def _f64(a):
@@ -140,34 +141,41 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override):
-    """y = sum of the window's input values / divisor, where the divisor is divisor_override if
-    given, else the window's size clipped to the padded input (count_include_pad=True) or to the
-    input itself (False)."""
-    dtype = np.asarray(input).dtype
-    x, batched = _batched(_f64(input), nd)
-    kernel, stride, padding, _, out = _pool_windows(
-        nd, x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    spatial = x.shape[2:]
+def _avg_pool_taps(spatial, kernel, stride, padding, out):
+    """For each kernel tap: the input coordinates each output reads, and where they are inside
+    the input and inside the padded input."""
     grids = np.meshgrid(*(np.arange(o) for o in out), indexing="ij")
-    total = np.zeros(x.shape[:2] + tuple(out))
-    inside_count = np.zeros(tuple(out))
-    padded_count = np.zeros(tuple(out))
     for tap in product(*(range(k) for k in kernel)):
         coords = [_window_index(g, t, st, p, 1) for g, t, st, p in zip(grids, tap, stride, padding)]
         inside = np.logical_and.reduce([(c >= 0) & (c < s) for c, s in zip(coords, spatial)])
         in_padded = np.logical_and.reduce(
             [(c >= -p) & (c < s + p) for c, s, p in zip(coords, spatial, padding)])
+        yield coords, inside, in_padded
+
+
+def _avg_pool_divisor(spatial, kernel, stride, padding, out, count_include_pad, divisor_override):
+    """Per output: divisor_override if given, else the window's size clipped to the padded input
+    (count_include_pad=True) or to the input itself (False)."""
+    if divisor_override:
+        return np.full(tuple(out), float(divisor_override))
+    taps = list(_avg_pool_taps(spatial, kernel, stride, padding, out))
+    return sum((in_padded if count_include_pad else inside) for _, inside, in_padded in taps).astype(float)
+
+
+def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    """y = (sum of the window's input values) / divisor (see _avg_pool_divisor)."""
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    kernel, stride, padding, _, out = _pool_windows(
+        nd, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    spatial = x.shape[2:]
+    total = np.zeros(x.shape[:2] + tuple(out))
+    for coords, inside, _ in _avg_pool_taps(spatial, kernel, stride, padding, out):
         clipped = [np.clip(c, 0, s - 1) for c, s in zip(coords, spatial)]
         total += np.where(inside, x[(slice(None), slice(None)) + tuple(clipped)], 0.0)
-        inside_count += inside
-        padded_count += in_padded
-    if divisor_override:
-        divisor = divisor_override
-    else:
-        divisor = padded_count if count_include_pad else inside_count
-    y = total / divisor
+    y = total / _avg_pool_divisor(spatial, kernel, stride, padding, out, count_include_pad,
+                                  divisor_override)
     return (y if batched else y[0]).astype(dtype)
 
 
@@ -340,3 +348,316 @@ def add(input, other):
     """input + other with NumPy broadcasting."""
     dtype = np.result_type(np.asarray(input).dtype, np.asarray(other).dtype)
     return (_f64(input) + _f64(other)).astype(dtype)
+
+
+# --- losses -------------------------------------------------------------------------------------
+
+def _reduce(losses, reduction, total_weight=None):
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / (losses.size if total_weight is None else total_weight)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """loss_n = weight[t_n] * (log(sum_c exp(x_nc)) - x_n,t_n); 'mean' divides by the summed
+    weights of the counted samples; samples whose target is ignore_index count for nothing."""
+    dtype = np.asarray(input).dtype
+    x, target = _f64(input), np.asarray(target)
+    kept = target != ignore_index
+    safe_target = np.where(kept, target, 0)
+    log_softmax = x - _logsumexp(x)
+    w = (np.ones(x.shape[1]) if weight is None else _f64(weight))[safe_target] * kept
+    losses = -w * log_softmax[np.arange(len(x)), safe_target]
+    return np.asarray(_reduce(losses, reduction, w.sum())).astype(dtype)
+
+
+def _logsumexp(x):
+    largest = x.max(axis=1, keepdims=True)
+    return largest + np.log(np.exp(x - largest).sum(axis=1, keepdims=True))
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(x - y)^2, summed or averaged over every element unless reduction='none'."""
+    dtype = np.asarray(input).dtype
+    return np.asarray(_reduce((_f64(input) - _f64(target)) ** 2, reduction)).astype(dtype)
+
+
+# === backward ===================================================================================
+# Each <op>_backward(grad_output, *forward arguments) returns the gradients of the forward
+# function's differentiable arguments (None for an absent bias), in float64 arithmetic, in the
+# input's dtype.
+
+def _cast(dtype, *arrays):
+    out = tuple(None if a is None else np.asarray(a).astype(dtype) for a in arrays)
+    return out if len(out) > 1 else out[0]
+
+
+def _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilation, groups):
+    r"""The forward's sum y[n,k,o] += w[k,c,t] * x_pad[n,c,o*stride+t*dilation], transposed:
+    dx_pad[n,c,o*stride+t*dilation] += w[k,c,t] * dy[n,k,o] and dw[k,c,t] += x_pad[...] * dy."""
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    g = _f64(grad_output) if batched else _f64(grad_output)[None]
+    w = _f64(weight)
+    kernel = w.shape[2:]
+    stride, dilation = ntuple(stride, nd, "stride", "ref"), ntuple(dilation, nd, "dilation", "ref")
+    if padding == "valid":
+        pads = [(0, 0)] * nd
+    elif padding == "same":
+        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for d, k in zip(dilation, kernel)]
+    else:
+        pads = [(p, p) for p in ntuple(padding, nd, "padding", "ref")]
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    out_size = g.shape[2:]
+    in_per_group, out_per_group = w.shape[1], w.shape[0] // groups
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for tap in product(*(range(k) for k in kernel)):
+        window = tuple(slice(t * d, t * d + (o - 1) * st + 1, st)
+                       for t, d, o, st in zip(tap, dilation, out_size, stride))
+        for grp in range(groups):
+            cs = slice(grp * in_per_group, (grp + 1) * in_per_group)
+            ks = slice(grp * out_per_group, (grp + 1) * out_per_group)
+            gs = g[:, ks]
+            dxp[(slice(None), cs) + window] += np.einsum("nk...,kc->nc...", gs, w[(ks, slice(None)) + tap])
+            dw[(ks, slice(None)) + tap] += np.einsum("nc...,nk...->kc", xp[(slice(None), cs) + window], gs)
+    crop = tuple(slice(b, b + s) for (b, _), s in zip(pads, x.shape[2:]))
+    dx = dxp[(slice(None), slice(None)) + crop]
+    db = None if bias is None else g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+    return _cast(dtype, dx if batched else dx[0], dw, db)
+
+
+def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv_backward(1, grad_output, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv_backward(2, grad_output, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv_backward(3, grad_output, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _max_pool_backward(nd, grad_output, input, kernel_size, stride, padding, dilation, ceil_mode):
+    """Each output's gradient goes to the input element its maximum came from."""
+    dtype = np.asarray(input).dtype
+    _, indices = _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    x = np.asarray(input)
+    planes = int(np.prod(x.shape[:-nd]))
+    dx = np.zeros((planes, int(np.prod(x.shape[-nd:]))))
+    rows = np.repeat(np.arange(planes), indices.size // planes)
+    np.add.at(dx, (rows, indices.reshape(-1)), _f64(grad_output).reshape(-1))
+    return dx.reshape(x.shape).astype(dtype)
+
+
+def max_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward(1, grad_output, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward(2, grad_output, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    return _max_pool_backward(3, grad_output, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _avg_pool_backward(nd, grad_output, input, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override):
+    """Each output's gradient, divided by its divisor, goes to every input element it averaged."""
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    g = _f64(grad_output) if batched else _f64(grad_output)[None]
+    kernel, stride, padding, _, out = _pool_windows(nd, x.shape, kernel_size, stride, padding, 1,
+                                                    ceil_mode)
+    spatial = x.shape[2:]
+    share = g / _avg_pool_divisor(spatial, kernel, stride, padding, out, count_include_pad,
+                                  divisor_override)
+    dx = np.zeros((x.shape[0] * x.shape[1],) + spatial)
+    planes = share.reshape((-1,) + tuple(out))
+    for coords, inside, _ in _avg_pool_taps(spatial, kernel, stride, padding, out):
+        targets = tuple(c[inside] for c in coords)
+        for plane in range(len(planes)):
+            np.add.at(dx[plane], targets, planes[plane][inside])
+    dx = dx.reshape(x.shape)
+    return (dx if batched else dx[0]).astype(dtype)
+
+
+def avg_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    return _avg_pool_backward(1, grad_output, input, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, None)
+
+
+def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    return _avg_pool_backward(2, grad_output, input, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
+
+
+def avg_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    return _avg_pool_backward(3, grad_output, input, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
+
+
+def _adaptive_avg_pool_backward(nd, grad_output, input, output_size):
+    dtype = np.asarray(input).dtype
+    x, batched = _batched(_f64(input), nd)
+    g = _f64(grad_output) if batched else _f64(grad_output)[None]
+    sizes = g.shape[2:]
+    dx = np.zeros_like(x)
+    for out_index in product(*(range(o) for o in sizes)):
+        window = tuple(slice(o * s // n, math.ceil((o + 1) * s / n))
+                       for o, s, n in zip(out_index, x.shape[2:], sizes))
+        count = np.prod([w.stop - w.start for w in window])
+        region = (slice(None), slice(None)) + window
+        dx[region] += g[(Ellipsis,) + out_index].reshape(g.shape[:2] + (1,) * nd) / count
+    return (dx if batched else dx[0]).astype(dtype)
+
+
+def adaptive_avg_pool1d_backward(grad_output, input, output_size):
+    return _adaptive_avg_pool_backward(1, grad_output, input, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input, output_size):
+    return _adaptive_avg_pool_backward(2, grad_output, input, output_size)
+
+
+def adaptive_avg_pool3d_backward(grad_output, input, output_size):
+    return _adaptive_avg_pool_backward(3, grad_output, input, output_size)
+
+
+def _normalize_backward(x, g, axes, mean, var, eps, weight, param_axes, batch_statistics):
+    """With xhat = (x - mean) / sqrt(var + eps) and gw = g * weight:
+    batch statistics:  dx = (gw - mean(gw) - xhat * mean(gw * xhat)) / sqrt(var + eps)
+    fixed statistics:  dx = gw / sqrt(var + eps);  dweight = sum(g * xhat), dbias = sum(g)."""
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mean) * invstd
+    gw = g if weight is None else g * weight
+    if batch_statistics:
+        dx = invstd * (gw - gw.mean(axis=axes, keepdims=True)
+                       - xhat * (gw * xhat).mean(axis=axes, keepdims=True))
+    else:
+        dx = invstd * gw
+    return dx, (g * xhat).sum(axis=param_axes), g.sum(axis=param_axes)
+
+
+def batch_norm_backward(grad_output, input, running_mean, running_var, weight=None, bias=None,
+                        training=False, momentum=0.1, eps=1e-5):
+    dtype = np.asarray(input).dtype
+    x, g = _f64(input), _f64(grad_output)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mean, var = _f64(running_mean).reshape(shape), _f64(running_var).reshape(shape)
+    w = None if weight is None else _f64(weight).reshape(shape)
+    dx, dw, db = _normalize_backward(x, g, axes, mean, var, eps, w, axes, training)
+    return _cast(dtype, dx, None if weight is None else dw, None if bias is None else db)
+
+
+def layer_norm_backward(grad_output, input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    dtype = np.asarray(input).dtype
+    x, g = _f64(input), _f64(grad_output)
+    count = len((normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape)
+    axes = tuple(range(x.ndim - count, x.ndim))
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    param_axes = tuple(range(x.ndim - count))
+    dx, dw, db = _normalize_backward(x, g, axes, mean, var, eps, _f64(weight), param_axes, True)
+    return _cast(dtype, dx, None if weight is None else dw, None if bias is None else db)
+
+
+def instance_norm_backward(grad_output, input, running_mean=None, running_var=None, weight=None,
+                           bias=None, use_input_stats=True, momentum=0.1, eps=1e-5):
+    dtype = np.asarray(input).dtype
+    x, g = _f64(input), _f64(grad_output)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    axes = tuple(range(2, x.ndim))
+    if use_input_stats:
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mean, var = _f64(running_mean).reshape(shape), _f64(running_var).reshape(shape)
+    w = None if weight is None else _f64(weight).reshape(shape)
+    dx, dw, db = _normalize_backward(x, g, axes, mean, var, eps, w, (0,) + axes, use_input_stats)
+    return _cast(dtype, dx, None if weight is None else dw, None if bias is None else db)
+
+
+def group_norm_backward(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
+    dtype = np.asarray(input).dtype
+    x, g = _f64(input), _f64(grad_output)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    grouped = x.reshape(x.shape[0], num_groups, -1)
+    mean = np.broadcast_to(grouped.mean(axis=2, keepdims=True), grouped.shape).reshape(x.shape)
+    var = np.broadcast_to(grouped.var(axis=2, keepdims=True), grouped.shape).reshape(x.shape)
+    w = None if weight is None else _f64(weight).reshape(shape)
+    gw = (g if w is None else g * w).reshape(grouped.shape)
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = ((x - mean) * invstd).reshape(grouped.shape)
+    dx = invstd.reshape(grouped.shape) * (gw - gw.mean(axis=2, keepdims=True)
+                                          - xhat * (gw * xhat).mean(axis=2, keepdims=True))
+    param_axes = (0,) + tuple(range(2, x.ndim))
+    dw = (g * xhat.reshape(x.shape)).sum(axis=param_axes)
+    db = g.sum(axis=param_axes)
+    return _cast(dtype, dx.reshape(x.shape), None if weight is None else dw,
+                 None if bias is None else db)
+
+
+def relu_backward(grad_output, input):
+    """grad where x > 0, else 0."""
+    return np.where(np.asarray(input) > 0, grad_output, 0).astype(np.asarray(input).dtype)
+
+
+def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+    """grad where x > 0, else negative_slope * grad."""
+    g = _f64(grad_output)
+    return np.where(np.asarray(input) > 0, g, negative_slope * g).astype(np.asarray(input).dtype)
+
+
+def linear_backward(grad_output, input, weight, bias=None):
+    """dx = dy @ w, dw = dy^T @ x (over all leading dimensions), db = sum of dy."""
+    dtype = np.asarray(input).dtype
+    g, x, w = _f64(grad_output), _f64(input), _f64(weight)
+    g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+    db = None if bias is None else g2.sum(axis=0)
+    return _cast(dtype, g @ w, g2.T @ x2, db)
+
+
+def _sum_to(g, shape):
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
+
+
+def add_backward(grad_output, input, other):
+    """Each operand gets the gradient summed over the dimensions it was broadcast along."""
+    g = _f64(grad_output)
+    a, b = np.asarray(input), np.asarray(other)
+    return _sum_to(g, a.shape).astype(a.dtype), _sum_to(g, b.shape).astype(b.dtype)
+
+
+def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100,
+                           reduction="mean", label_smoothing=0.0):
+    """d loss_n / d x_nc = weight[t_n] * (softmax(x_n)_c - [c == t_n]), scaled by the reduction."""
+    dtype = np.asarray(input).dtype
+    x, target = _f64(input), np.asarray(target)
+    kept = target != ignore_index
+    safe_target = np.where(kept, target, 0)
+    w = (np.ones(x.shape[1]) if weight is None else _f64(weight))[safe_target] * kept
+    softmax = np.exp(x - _logsumexp(x))
+    onehot = np.eye(x.shape[1])[safe_target]
+    g = _f64(grad_output)
+    scale = w * (g if reduction == "none" else g / (w.sum() if reduction == "mean" else 1))
+    return (scale[:, None] * (softmax - onehot)).astype(dtype)
+
+
+def mse_loss_backward(grad_output, input, target, reduction="mean"):
+    """d/dx (x - y)^2 = 2 (x - y) (times the upstream gradient; / count for the mean);
+    the target's gradient is its negative."""
+    dtype = np.asarray(input).dtype
+    x, y, g = _f64(input), _f64(target), _f64(grad_output)
+    dx = 2 * (x - y) * (g if reduction == "none" else g / (x.size if reduction == "mean" else 1))
+    return dx.astype(dtype), (-dx).astype(dtype)

@@ -23,11 +23,57 @@ class Tensor:
     array without copying it.
     """
 
-    __slots__ = ("array", "device")
+    __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "_version")
 
-    def __init__(self, array: cla.Array, device: runtime.Device):
+    def __init__(self, array: cla.Array, device: runtime.Device, requires_grad: bool = False):
         self.array = array
         self.device = device
+        self.requires_grad = requires_grad
+        self.grad: Tensor | None = None   # accumulated by backward() on leaf tensors
+        self.grad_fn = None               # the autograd.Node that made this tensor, if any
+        self._version = 0                 # bumped by in-place ops (see autograd.Node)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def backward(self, grad=None) -> None:
+        """Gradients of this tensor with respect to every leaf that requires grad."""
+        from . import autograd
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward: grad must be given for a non-scalar output "
+                                   f"(shape {self.shape})")
+            grad = full(self.shape, 1.0, self.dtype, self.device)
+        else:
+            grad = tensor(grad, dtype=self.dtype, device=self.device)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad of shape {grad.shape} does not match the "
+                                 f"tensor's shape {self.shape}")
+        autograd.backward(self, grad)
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor(self.array, self.device)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad")
+        self.requires_grad = requires_grad
+        return self
+
+    def clone(self) -> "Tensor":
+        """A copy in a new device buffer (differentiable)."""
+        from . import autograd
+        out = Tensor(self.array.copy(), self.device)
+        return autograd.record("clone", out, (self,), lambda g: (g,))
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ValueError(f"item: only a one-element tensor has an item, shape {self.shape}")
+        return self.numpy().reshape(-1)[0].item()
 
     shape = property(lambda self: tuple(self.array.shape))
     dtype = property(lambda self: self.array.dtype)
@@ -51,18 +97,32 @@ class Tensor:
         """A view with another shape (no copy); one dimension may be -1."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        from . import autograd
         new_shape = resolve_shape(self.size, shape, "reshape", self.shape)
-        return Tensor(self.array.reshape(new_shape), self.device)
+        out = Tensor(self.array.reshape(new_shape), self.device)
+        old_shape = self.shape
+        return autograd.record("reshape", out, (self,), lambda g: (g.reshape(old_shape),))
 
-    def flatten(self, start_dim: int = 0) -> "Tensor":
-        return self.reshape(self.shape[:start_dim] + (-1,))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Dimensions start_dim..end_dim merged into one (a view)."""
+        ndim = max(self.ndim, 1)
+        start, end = start_dim % ndim, end_dim % ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        merged = int(np.prod(self.shape[start:end + 1], dtype=np.int64))
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    view = reshape
 
     def __add__(self, other):
         from .ops.elementwise import add
         return add(self, other)
 
     def __repr__(self) -> str:
-        return f"clconv.Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device.name!r})"
+        grad = f", grad_fn={self.grad_fn}" if self.grad_fn else \
+            ", requires_grad=True" if self.requires_grad else ""
+        return (f"clconv.Tensor(shape={self.shape}, dtype={self.dtype}, "
+                f"device={self.device.name!r}{grad})")
 
 
 def resolve_shape(size: int, shape, op: str, old_shape) -> tuple[int, ...]:
@@ -146,8 +206,18 @@ def _device_of_array(array: cla.Array) -> runtime.Device:
                      "create it with clconv.get_device().queue or copy it to the host first")
 
 
-def tensor(data, dtype=None, device: runtime.Device | None = None) -> Tensor:
+def tensor(data, dtype=None, device: runtime.Device | None = None,
+           requires_grad: bool = False) -> Tensor:
     """A Tensor from a NumPy array, a nested list, a pyopencl Array (no copy) or a Tensor."""
+    out = _to_tensor(data, dtype, device)
+    if requires_grad:
+        if out is data:  # a Tensor passed through: do not change the caller's tensor
+            out = Tensor(out.array, out.device)
+        out.requires_grad = True
+    return out
+
+
+def _to_tensor(data, dtype, device) -> Tensor:
     if isinstance(data, Tensor):
         if (device is None or device is data.device) and (dtype is None or
                                                           np.dtype(dtype) == data.dtype):
@@ -174,7 +244,7 @@ def tensor(data, dtype=None, device: runtime.Device | None = None) -> Tensor:
         check_dtype(dtype, device)
         host = host.astype(dtype, copy=False)
     check_dtype(host.dtype, device)
-    host = np.ascontiguousarray(host)
+    host = host if host.flags.c_contiguous else np.array(host, order="C")  # keeps 0-d shape
     out = empty(host.shape, host.dtype, device)
     if out.size:
         out.array.set(host)

@@ -45,3 +45,23 @@ __kernel void add_broadcast(__global const REAL *a, __global const REAL *b, __gl
     }
     y[i] = a[a_at] + b[b_at];
 }
+
+// Backward of relu / leaky_relu from the output y: y > 0 exactly where x > 0 (slope >= 0), so
+// an in-place activation that overwrote x still has what its gradient needs.
+__kernel void leaky_relu_backward(__global const REAL *restrict y, __global const REAL *restrict dy,
+                                  __global REAL *restrict dx, const REAL negative_slope,
+                                  const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total)
+        dx[i] = y[i] > 0 ? dy[i] : dy[i] * negative_slope;
+}
+
+// out = a + alpha * b (optimizer updates, gradient accumulation)
+__kernel void axpy(__global const REAL *a, __global const REAL *b, __global REAL *out,
+                   const REAL alpha, const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total)
+        out[i] = a[i] + alpha * b[i];
+}

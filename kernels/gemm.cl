@@ -1,5 +1,9 @@
-// Dense products for `linear`: y[m][n] = sum_k x[m][k] * w[n][k] + bias[n] (y = x w^T + b).
-// Register-tiled: each work-item owns TILE_M x TILE_N outputs.
+// Dense products: out[m][n] = sum_k a[m][k] * b[k][n] (+ bias[n]), where each operand is read
+// through (row, column) element strides, so transposed operands need no copy:
+//   linear forward  y  = x  w^T + b :  a = x,    b = w^T
+//   linear backward dx = dy w       :  a = dy,   b = w
+//                   dw = dy^T x     :  a = dy^T, b = x
+// Register-tiled: each work-item owns TILE_M x TILE_N results.
 #include "common.h"
 
 #ifndef TILE_M
@@ -9,9 +13,10 @@
 #define TILE_N 8
 #endif
 
-__kernel void linear_forward(__global const REAL *restrict x, __global const REAL *restrict w,
-                             __global const REAL *restrict bias, const int has_bias,
-                             __global REAL *restrict y, const int M, const int N, const int K)
+__kernel void gemm(__global const REAL *restrict a, const int a_row, const int a_col,
+                   __global const REAL *restrict b, const int b_row, const int b_col,
+                   __global const REAL *restrict bias, const int has_bias,
+                   __global REAL *restrict out, const int M, const int N, const int K)
 {
     const int n0 = get_global_id(0) * TILE_N;
     const int m0 = get_global_id(1) * TILE_M;
@@ -25,20 +30,20 @@ __kernel void linear_forward(__global const REAL *restrict x, __global const REA
             acc[i][j] = 0;
     // Rows and columns past the edge repeat the last valid one; their results are not stored.
     for (int k = 0; k < K; ++k) {
-        REAL xv[TILE_M], wv[TILE_N];
+        REAL av[TILE_M], bv[TILE_N];
         #pragma unroll
         for (int i = 0; i < TILE_M; ++i)
-            xv[i] = x[(size_t)min(m0 + i, M - 1) * K + k];
+            av[i] = a[(size_t)min(m0 + i, M - 1) * a_row + (size_t)k * a_col];
         #pragma unroll
         for (int j = 0; j < TILE_N; ++j)
-            wv[j] = w[(size_t)min(n0 + j, N - 1) * K + k];
+            bv[j] = b[(size_t)k * b_row + (size_t)min(n0 + j, N - 1) * b_col];
         #pragma unroll
         for (int i = 0; i < TILE_M; ++i)
             #pragma unroll
             for (int j = 0; j < TILE_N; ++j)
-                acc[i][j] = fma(xv[i], wv[j], acc[i][j]);
+                acc[i][j] = fma(av[i], bv[j], acc[i][j]);
     }
     for (int i = 0; i < TILE_M && m0 + i < M; ++i)
         for (int j = 0; j < TILE_N && n0 + j < N; ++j)
-            y[(size_t)(m0 + i) * N + n0 + j] = acc[i][j] + (has_bias ? bias[n0 + j] : (REAL)0);
+            out[(size_t)(m0 + i) * N + n0 + j] = acc[i][j] + (has_bias ? bias[n0 + j] : (REAL)0);
 }

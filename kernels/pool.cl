@@ -104,3 +104,125 @@ __kernel void adaptive_avg_pool_forward(
                 total += x_plane[(id * H + ih) * W + iw];
     y[index] = total / (REAL)((de - ds) * (he - hs) * (we - ws));
 }
+
+// --- backward: one work-item per input element gathers from the outputs whose windows read it
+// (no scatter, no atomics: deterministic even where windows overlap).
+
+#define SPLIT_INPUT_INDEX(index)                                    \
+    const int iw = (index) % W;                                     \
+    const int ih = ((index) / W) % H;                               \
+    const int id = ((index) / (W * H)) % D;                         \
+    const int plane = (index) / (W * H * D)
+
+// Output coordinate whose window reads input coordinate i at tap t, or -1 if none does.
+inline int window_of(int i, int t, int stride, int pad, int dilation, int out)
+{
+    const int scaled = i + pad - t * dilation;
+    if (scaled < 0 || scaled % stride)
+        return -1;
+    const int o = scaled / stride;
+    return o < out ? o : -1;
+}
+
+// dx[i] = sum of dy[o] over the outputs o whose maximum was input element i.
+__kernel void max_pool_backward(
+    __global const REAL *restrict dy, __global const long *restrict indices,
+    __global REAL *restrict dx,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int DD, const int DH, const int DW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * D * H * W)
+        return;
+    SPLIT_INPUT_INDEX(index);
+    const long flat = (id * H + ih) * W + iw;
+    const size_t plane_start = (size_t)plane * OD * OH * OW;
+    REAL total = 0;
+    for (int kd = 0; kd < KD; ++kd) {
+        const int od = window_of(id, kd, SD, PD, DD, OD);
+        if (od < 0) continue;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int oh = window_of(ih, kh, SH, PH, DH, OH);
+            if (oh < 0) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int ow = window_of(iw, kw, SW, PW, DW, OW);
+                if (ow < 0) continue;
+                const size_t o = plane_start + (od * OH + oh) * OW + ow;
+                if (indices[o] == flat)
+                    total += dy[o];
+            }
+        }
+    }
+    dx[index] = total;
+}
+
+// dx[i] = sum of dy[o] / divisor(o) over the outputs o whose window holds input element i.
+__kernel void avg_pool_backward(
+    __global const REAL *restrict dy, __global REAL *restrict dx,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int count_include_pad, const int divisor_override)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * D * H * W)
+        return;
+    SPLIT_INPUT_INDEX(index);
+    const size_t plane_start = (size_t)plane * OD * OH * OW;
+    REAL total = 0;
+    for (int kd = 0; kd < KD; ++kd) {
+        const int od = window_of(id, kd, SD, PD, 1, OD);
+        if (od < 0) continue;
+        for (int kh = 0; kh < KH; ++kh) {
+            const int oh = window_of(ih, kh, SH, PH, 1, OH);
+            if (oh < 0) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                const int ow = window_of(iw, kw, SW, PW, 1, OW);
+                if (ow < 0) continue;
+                // The same divisor as avg_pool_forward computes for output (od, oh, ow).
+                const int d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;
+                const int d1 = min(d0 + KD, D + PD), h1 = min(h0 + KH, H + PH), w1 = min(w0 + KW, W + PW);
+                const int divisor = divisor_override ? divisor_override
+                    : count_include_pad ? (d1 - d0) * (h1 - h0) * (w1 - w0)
+                    : (min(d1, D) - max(d0, 0)) * (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0));
+                total += dy[plane_start + (od * OH + oh) * OW + ow] / (REAL)divisor;
+            }
+        }
+    }
+    dx[index] = total;
+}
+
+// dx[i] = sum of dy[o] / (window size of o) over the adaptive windows o that hold input i.
+__kernel void adaptive_avg_pool_backward(
+    __global const REAL *restrict dy, __global REAL *restrict dx,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * D * H * W)
+        return;
+    SPLIT_INPUT_INDEX(index);
+    const size_t plane_start = (size_t)plane * OD * OH * OW;
+    REAL total = 0;
+    // Window o spans [floor(o*size/out), ceil((o+1)*size/out)); those holding i lie in this range.
+    for (int od = id * OD / D; od < min(OD, ((id + 1) * OD + D - 1) / D); ++od) {
+        const int ds = od * D / OD, de = ((od + 1) * D + OD - 1) / OD;
+        if (id < ds || id >= de) continue;
+        for (int oh = ih * OH / H; oh < min(OH, ((ih + 1) * OH + H - 1) / H); ++oh) {
+            const int hs = oh * H / OH, he = ((oh + 1) * H + OH - 1) / OH;
+            if (ih < hs || ih >= he) continue;
+            for (int ow = iw * OW / W; ow < min(OW, ((iw + 1) * OW + W - 1) / W); ++ow) {
+                const int ws = ow * W / OW, we = ((ow + 1) * W + OW - 1) / OW;
+                if (iw < ws || iw >= we) continue;
+                total += dy[plane_start + (od * OH + oh) * OW + ow] / (REAL)((de - ds) * (he - hs) * (we - ws));
+            }
+        }
+    }
+    dx[index] = total;
+}

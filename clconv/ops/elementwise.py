@@ -1,39 +1,65 @@
-"""relu, leaky_relu and add (`elementwise.cl`)."""
+"""relu, leaky_relu and add, forward and backward (`elementwise.cl`, `reduce.cl`)."""
 from __future__ import annotations
 
 import numpy as np
 import pyopencl.array as cla
 
-from .. import runtime
+from .. import autograd, runtime
 from ..tensors import Tensor, empty
 from ._args import i32, scalar, tensors
 
 _LOCAL = 64
 
 
-def _unary(op: str, kernel_name: str, input, inplace: bool, *extra) -> Tensor:
+def _launch_elementwise(device, name: str, dtype, total: int, *args) -> None:
+    kernel = runtime.get_kernel(device, "elementwise", name, **runtime.dtype_defines(dtype))
+    runtime.launch(device, kernel, (total,), (_LOCAL,), *args)
+
+
+def _activation(op: str, input, inplace: bool, negative_slope: float) -> Tensor:
     x = tensors(op, input=input)["input"]
+    if inplace and autograd.needs_grad(x):
+        raise RuntimeError(f"{op}: inplace=True on a tensor that requires grad would overwrite "
+                           "what backward needs; use inplace=False")
     y = x if inplace else empty(x.shape, x.dtype, x.device)
     if x.size:
-        kernel = runtime.get_kernel(x.device, "elementwise", kernel_name,
-                                    **runtime.dtype_defines(x.dtype))
-        runtime.launch(x.device, kernel, (x.size,), (_LOCAL,), x.array.data, y.array.data,
-                       *extra, np.int32(x.size))
-    if inplace and isinstance(input, np.ndarray):  # the caller's array changes, as a tensor would
-        input[...] = y.numpy()
-    return y
+        name, extra = (("relu_forward", ()) if negative_slope == 0 else
+                       ("leaky_relu_forward", (scalar(x.dtype, negative_slope),)))
+        _launch_elementwise(x.device, name, x.dtype, x.size, x.array.data, y.array.data, *extra,
+                            np.int32(x.size))
+    if inplace:
+        x._version += 1
+        if isinstance(input, np.ndarray):  # the caller's array changes, as a tensor would
+            input[...] = y.numpy()
+        return y
+
+    def backward(grad):
+        return (activation_backward(y, grad, negative_slope),)
+
+    return autograd.record(op, y, (x,), backward, saved=(y,))
+
+
+def activation_backward(y: Tensor, grad: Tensor, negative_slope: float) -> Tensor:
+    """Gradient of relu / leaky_relu from its output: grad where y > 0, else slope * grad."""
+    dx = empty(y.shape, y.dtype, y.device)
+    if y.size:
+        _launch_elementwise(y.device, "leaky_relu_backward", y.dtype, y.size, y.array.data,
+                            grad.array.data, dx.array.data, scalar(y.dtype, negative_slope),
+                            np.int32(y.size))
+    return dx
 
 
 def relu(input, inplace=False) -> Tensor:
     """max(x, 0) elementwise; NaN stays NaN."""
-    return _unary("relu", "relu_forward", input, inplace)
+    return _activation("relu", input, inplace, 0.0)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False) -> Tensor:
     """x where x >= 0, negative_slope * x elsewhere."""
-    dtype = input.dtype if hasattr(input, "dtype") else np.float32
-    return _unary("leaky_relu", "leaky_relu_forward", input, inplace,
-                  scalar(dtype, negative_slope))
+    if not np.isscalar(negative_slope) or negative_slope < 0:
+        raise ValueError(f"leaky_relu: negative_slope must be a non-negative number, "
+                         f"got {negative_slope!r}")
+    return _activation("leaky_relu", input, inplace, float(negative_slope))
 
 
 def _broadcast_layout(shape_a, shape_b, op: str) -> tuple[tuple[int, ...], list[int]]:
@@ -50,6 +76,10 @@ def _broadcast_layout(shape_a, shape_b, op: str) -> tuple[tuple[int, ...], list[
     return out, list(out) + strides(shape_a) + strides(shape_b)
 
 
+def _int_buffer(device, values):
+    return cla.to_device(device.queue, np.array(values, np.int32), allocator=device.allocator)
+
+
 def add(input, other) -> Tensor:
     """input + other with NumPy/PyTorch broadcasting."""
     op = "add"
@@ -58,17 +88,43 @@ def add(input, other) -> Tensor:
     device = a.device
     out_shape, layout = _broadcast_layout(a.shape, b.shape, op)
     y = empty(out_shape, a.dtype, device)
-    if not y.size:
-        return y
-    defines = runtime.dtype_defines(a.dtype)
-    if a.shape == b.shape:
-        kernel = runtime.get_kernel(device, "elementwise", "add_same_shape", **defines)
-        runtime.launch(device, kernel, (y.size,), (_LOCAL,), a.array.data, b.array.data,
-                       y.array.data, np.int32(y.size))
-    else:
-        layout_buffer = cla.to_device(device.queue, np.array(layout, np.int32),
-                                      allocator=device.allocator)
-        kernel = runtime.get_kernel(device, "elementwise", "add_broadcast", **defines)
-        runtime.launch(device, kernel, (y.size,), (_LOCAL,), a.array.data, b.array.data,
-                       y.array.data, *i32(y.size, len(out_shape)), layout_buffer.data)
-    return y
+    if y.size and a.shape == b.shape:
+        _launch_elementwise(device, "add_same_shape", a.dtype, y.size, a.array.data,
+                            b.array.data, y.array.data, np.int32(y.size))
+    elif y.size:
+        layout_buffer = _int_buffer(device, layout)
+        _launch_elementwise(device, "add_broadcast", a.dtype, y.size, a.array.data,
+                            b.array.data, y.array.data, *i32(y.size, len(out_shape)),
+                            layout_buffer.data)
+
+    def backward(grad):
+        return sum_to_shape(grad, a.shape), sum_to_shape(grad, b.shape)
+
+    return autograd.record(op, y, (a, b), backward)
+
+
+def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """x summed over its broadcast dimensions so that it has `shape` (the backward of add)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    padded = (1,) * (x.ndim - len(shape)) + shape
+    summed = [int(size != 1 and want == 1) for size, want in zip(x.shape, padded)]
+    out = empty(shape, x.dtype, x.device)
+    if out.size:
+        summed_total = int(np.prod([s for s, f in zip(x.shape, summed) if f], dtype=np.int64))
+        layout_buffer = _int_buffer(x.device, list(x.shape) + summed)
+        kernel = runtime.get_kernel(x.device, "reduce", "sum_to_shape", GROUP_SIZE=64,
+                                    **runtime.dtype_defines(x.dtype))
+        runtime.launch(x.device, kernel, (out.size,), (_LOCAL,), x.array.data, out.array.data,
+                       *i32(out.size, summed_total, x.ndim), layout_buffer.data)
+    return out
+
+
+def axpy(a: Tensor, b: Tensor, alpha: float, out: Tensor | None = None) -> Tensor:
+    """a + alpha * b, into `out` (which may be a) or a new tensor; not recorded for autograd."""
+    out = out if out is not None else empty(a.shape, a.dtype, a.device)
+    if a.size:
+        _launch_elementwise(a.device, "axpy", a.dtype, a.size, a.array.data, b.array.data,
+                            out.array.data, scalar(a.dtype, alpha), np.int32(a.size))
+    return out

@@ -1,13 +1,29 @@
-"""linear: y = x @ weight.T + bias over the last dimension (`gemm.cl`)."""
+"""linear: y = x @ weight.T + bias over the last dimension, and its gradients (`gemm.cl`)."""
 from __future__ import annotations
 
 from math import prod
 
-from .. import runtime
+from .. import autograd, runtime
 from ..tensors import Tensor, empty
 from ._args import buffer, expect_shape, i32, tensors
+from .reduce import Rows, row_sum
 
 _TILES = {"TILE_M": 4, "TILE_N": 8}
+
+
+def gemm(a: Tensor, a_strides: tuple[int, int], b: Tensor, b_strides: tuple[int, int],
+         m: int, n: int, k: int, bias: Tensor | None = None) -> Tensor:
+    """(m x n) = a (m x k) @ b (k x n) [+ bias], operands read through (row, column) strides."""
+    device = a.device
+    out = empty((m, n), a.dtype, device)
+    if out.size:
+        kernel = runtime.get_kernel(device, "gemm", "gemm", **_TILES, **runtime.dtype_defines(a.dtype))
+        global_size = (-(-n // _TILES["TILE_N"]), -(-m // _TILES["TILE_M"]))
+        runtime.launch(device, kernel, global_size, (4, 4) if device.is_gpu else (1, 1),
+                       buffer(a, device), *i32(*a_strides), buffer(b, device), *i32(*b_strides),
+                       buffer(bias, device), *i32(bias is not None), out.array.data,
+                       *i32(m, n, k))
+    return out
 
 
 def linear(input, weight, bias=None) -> Tensor:
@@ -21,13 +37,22 @@ def linear(input, weight, bias=None) -> Tensor:
                          f"features but weight of shape {w.shape} expects {w.shape[1]}")
     expect_shape(b, (w.shape[0],), "bias", op, " (out_features)")
     rows, out_features, in_features = prod(x.shape[:-1]), w.shape[0], w.shape[1]
-    y = empty(x.shape[:-1] + (out_features,), x.dtype, x.device)
-    if y.size:
-        device = x.device
-        kernel = runtime.get_kernel(device, "gemm", "linear_forward", **_TILES,
-                                    **runtime.dtype_defines(x.dtype))
-        global_size = (-(-out_features // _TILES["TILE_N"]), -(-rows // _TILES["TILE_M"]))
-        runtime.launch(device, kernel, global_size, (4, 4) if device.is_gpu else (1, 1),
-                       buffer(x, device), buffer(w, device), buffer(b, device),
-                       i32(b is not None)[0], y.array.data, *i32(rows, out_features, in_features))
-    return y
+    # y = x w^T + b: b's (k, n) element is w[n, k].
+    y = gemm(x, (in_features, 1), w, (1, in_features), rows, out_features, in_features, b)
+    y = y.reshape(x.shape[:-1] + (out_features,))
+
+    def backward(grad):
+        dx = dw = db = None
+        if x.requires_grad:  # dx = dy w
+            dx = gemm(grad, (out_features, 1), w, (in_features, 1), rows, in_features,
+                      out_features).reshape(x.shape)
+        if w.requires_grad:  # dw = dy^T x
+            dw = gemm(grad, (1, out_features), x, (in_features, 1), out_features, in_features,
+                      rows)
+        if b is not None and b.requires_grad:  # db = sum of dy over the rows
+            db = row_sum(grad, Rows(count=out_features, row_stride=1, segments=rows,
+                                    segment_stride=out_features, segment_len=1, row_div=1,
+                                    row_mod=out_features))
+        return dx, dw, db
+
+    return autograd.record(op, y, (x, w, b), backward, saved=(x, w))

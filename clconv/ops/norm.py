@@ -1,7 +1,8 @@
-"""batch_norm, layer_norm, instance_norm and group_norm (`norm.cl`).
+"""batch_norm, layer_norm, instance_norm and group_norm, forward and backward (`norm.cl`).
 
 All four are one computation: statistics over "rows" (see norm.cl), then normalize with a
-per-element affine. What differs is which elements form a row and how parameters are indexed.
+per-element affine. What differs is which elements form a row (`Rows`) and how the affine
+parameters are indexed: parameter p = (flat index // param_div) % param_mod.
 """
 from __future__ import annotations
 
@@ -10,29 +11,33 @@ from math import prod
 
 import numpy as np
 
-from .. import runtime
+from .. import autograd, runtime
 from ..tensors import Tensor, empty
 from ._args import buffer, expect_shape, i32, scalar, tensors
+from .reduce import GROUP_SIZE, Rows
 
-_GROUP_SIZE = 64  # work-items reducing one row
 _LOCAL = 64
 
 
 @dataclass(frozen=True)
-class Rows:
-    """Which elements one mean/variance describes (see norm.cl) and how outputs find theirs."""
-    count: int
-    row_stride: int
-    segments: int
-    segment_stride: int
-    segment_len: int
-    row_div: int
-    row_mod: int
+class Layout:
+    """Where a normalization's statistics and parameters sit in its input."""
+    stats: Rows             # the elements each mean / variance describes
+    params: Rows            # the elements each weight / bias entry multiplies / shifts
+    batch_statistics: bool  # statistics from this input (else fixed running statistics)
+
+    @property
+    def param_div(self) -> int:
+        return self.params.row_div
+
+    @property
+    def param_mod(self) -> int:
+        return self.params.row_mod
 
 
 def _kernel(device: runtime.Device, name: str, dtype):
     # Every norm kernel is built with the same defines: one program serves the family.
-    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=_GROUP_SIZE,
+    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=GROUP_SIZE,
                               **runtime.dtype_defines(dtype))
 
 
@@ -40,23 +45,79 @@ def _row_stats(x: Tensor, rows: Rows) -> tuple[Tensor, Tensor]:
     device = x.device
     mean = empty((rows.count,), x.dtype, device)
     var = empty((rows.count,), x.dtype, device)
-    kernel = _kernel(device, "row_stats", x.dtype)
-    runtime.launch(device, kernel, (rows.count * _GROUP_SIZE,), (_GROUP_SIZE,), x.array.data,
-                   mean.array.data, var.array.data,
+    runtime.launch(device, _kernel(device, "row_stats", x.dtype), (rows.count * GROUP_SIZE,),
+                   (GROUP_SIZE,), x.array.data, mean.array.data, var.array.data,
                    *i32(rows.row_stride, rows.segments, rows.segment_stride, rows.segment_len))
     return mean, var
 
 
-def _normalize(x: Tensor, mean: Tensor, var: Tensor, weight, bias, eps: float, rows: Rows,
-               param_div: int, param_mod: int) -> Tensor:
+def _normalize(x: Tensor, mean: Tensor, var: Tensor, weight, bias, eps: float,
+               layout: Layout) -> Tensor:
     device = x.device
     y = empty(x.shape, x.dtype, device)
-    kernel = _kernel(device, "normalize_rows", x.dtype)
-    runtime.launch(device, kernel, (x.size,), (_LOCAL,), x.array.data, y.array.data,
-                   mean.array.data, var.array.data, buffer(weight, device), buffer(bias, device),
+    runtime.launch(device, _kernel(device, "normalize_rows", x.dtype), (x.size,), (_LOCAL,),
+                   x.array.data, y.array.data, mean.array.data, var.array.data,
+                   buffer(weight, device), buffer(bias, device),
                    *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
-                   *i32(x.size, rows.row_div, rows.row_mod, param_div, param_mod))
+                   *i32(x.size, layout.stats.row_div, layout.stats.row_mod, layout.param_div,
+                        layout.param_mod))
     return y
+
+
+def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
+    device, stats = x.device, layout.stats
+    dx = empty(x.shape, x.dtype, device)
+    sum_g = sum_g_xhat = None
+    if layout.batch_statistics:  # the statistics depend on x too
+        sum_g = empty((stats.count,), x.dtype, device)
+        sum_g_xhat = empty((stats.count,), x.dtype, device)
+        runtime.launch(device, _kernel(device, "row_backward_sums", x.dtype),
+                       (stats.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data,
+                       grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
+                       *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
+                       sum_g_xhat.array.data,
+                       *i32(stats.row_stride, stats.segments, stats.segment_stride,
+                            stats.segment_len, layout.param_div, layout.param_mod))
+    runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
+                   x.array.data, grad.array.data, dx.array.data, mean.array.data,
+                   var.array.data, buffer(weight, device), *i32(weight is not None),
+                   buffer(sum_g, device), buffer(sum_g_xhat, device),
+                   *i32(layout.batch_statistics), scalar(x.dtype, stats.length),
+                   scalar(x.dtype, eps),
+                   *i32(x.size, stats.row_div, stats.row_mod, layout.param_div, layout.param_mod))
+    return dx
+
+
+def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, want_bias: bool):
+    device, params = x.device, layout.params
+    dweight = empty((params.count,), x.dtype, device) if want_weight else None
+    dbias = empty((params.count,), x.dtype, device) if want_bias else None
+    runtime.launch(device, _kernel(device, "param_backward_sums", x.dtype),
+                   (params.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data, grad.array.data,
+                   mean.array.data, var.array.data, scalar(x.dtype, eps),
+                   buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
+                   *i32(params.row_stride, params.segments, params.segment_stride,
+                        params.segment_len, layout.stats.row_div, layout.stats.row_mod))
+    return dweight, dbias
+
+
+def _normalize_recorded(op, x, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
+    """Normalize x and record how gradients flow to x, weight and bias."""
+    y = _normalize(x, mean, var, weight, bias, eps, layout)
+
+    def backward(grad):
+        dx = _input_grad(x, grad, mean, var, weight, eps, layout) if x.requires_grad else None
+        want_w = weight is not None and weight.requires_grad
+        want_b = bias is not None and bias.requires_grad
+        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b) \
+            if want_w or want_b else (None, None)
+        if dw is not None:
+            dw = dw.reshape(weight.shape)
+        if db is not None:
+            db = db.reshape(bias.shape)
+        return dx, dw, db
+
+    return autograd.record(op, y, (x, weight, bias), backward, saved=(x, mean, var, weight))
 
 
 def _update_running(mean: Tensor, var: Tensor, running_mean, running_var, channels: int,
@@ -64,11 +125,14 @@ def _update_running(mean: Tensor, var: Tensor, running_mean, running_var, channe
     if running_mean is None and running_var is None:
         return
     device = mean.device
-    kernel = _kernel(device, "update_running", mean.dtype)
-    runtime.launch(device, kernel, (channels,), (_LOCAL,), mean.array.data, var.array.data,
-                   buffer(running_mean, device), buffer(running_var, device),
+    runtime.launch(device, _kernel(device, "update_running", mean.dtype), (channels,), (_LOCAL,),
+                   mean.array.data, var.array.data, buffer(running_mean, device),
+                   buffer(running_var, device),
                    *i32(running_mean is not None, running_var is not None, channels, instances),
                    scalar(mean.dtype, momentum), scalar(mean.dtype, count / (count - 1)))
+    for running in (running_mean, running_var):
+        if running is not None:
+            running._version += 1
 
 
 def _write_back(host_arrays: dict, device_tensors: dict) -> None:
@@ -84,6 +148,12 @@ def _check_momentum(op: str, momentum) -> float:
     return float(momentum)
 
 
+def _check_channel_params(op: str, t: dict, x: Tensor, names) -> None:
+    for name in names:
+        expect_shape(t[name], (x.shape[1],), name, op,
+                     f" (one value per channel of input {x.shape})")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5) -> Tensor:
     op = "batch_norm"
@@ -93,8 +163,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
     n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    for name in ("running_mean", "running_var", "weight", "bias"):
-        expect_shape(t[name], (c,), name, op, f" (one value per channel of input {x.shape})")
+    _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
     momentum = _check_momentum(op, momentum)
     if not training and (t["running_mean"] is None or t["running_var"] is None):
         raise ValueError(f"{op}: running_mean and running_var are required when training=False")
@@ -103,16 +172,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          f"got input of shape {x.shape}")
     if x.size == 0:
         return empty(x.shape, x.dtype, x.device)
-    rows = Rows(count=c, row_stride=spatial, segments=n, segment_stride=c * spatial,
-                segment_len=spatial, row_div=spatial, row_mod=c)
+    channels = Rows.channels(n, c, spatial)
+    layout = Layout(stats=channels, params=channels, batch_statistics=training)
     if training:
-        mean, var = _row_stats(x, rows)
+        mean, var = _row_stats(x, channels)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, 1, momentum,
                         n * spatial)
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
     else:
         mean, var = t["running_mean"], t["running_var"]
-    return _normalize(x, mean, var, t["weight"], t["bias"], eps, rows, spatial, c)
+    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
@@ -120,7 +189,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
     t = tensors(op, input=input, weight=weight, bias=bias)
     x = t["input"]
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+    if not shape or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
         raise ValueError(f"{op}: normalized_shape {shape} must be a non-empty suffix of the "
                          f"input's shape {x.shape}")
     for name in ("weight", "bias"):
@@ -128,10 +197,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
     row_len = prod(shape)
     if x.size == 0:
         return empty(x.shape, x.dtype, x.device)
-    rows = Rows(count=x.size // row_len, row_stride=row_len, segments=1, segment_stride=0,
-                segment_len=row_len, row_div=row_len, row_mod=x.size // row_len)
-    mean, var = _row_stats(x, rows)
-    return _normalize(x, mean, var, t["weight"], t["bias"], eps, rows, 1, row_len)
+    rows = x.size // row_len
+    # Parameter p multiplies element p of every row: p's elements are `rows` runs of one.
+    params = Rows(count=row_len, row_stride=1, segments=rows, segment_stride=row_len,
+                  segment_len=1, row_div=1, row_mod=row_len)
+    layout = Layout(stats=Rows.contiguous(rows, row_len), params=params, batch_statistics=True)
+    mean, var = _row_stats(x, layout.stats)
+    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -143,8 +215,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if x.ndim < 3:
         raise ValueError(f"{op}: expected input of shape (N, C, *spatial), got {x.shape}")
     n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    for name in ("running_mean", "running_var", "weight", "bias"):
-        expect_shape(t[name], (c,), name, op, f" (one value per channel of input {x.shape})")
+    _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
     momentum = _check_momentum(op, momentum)
     if use_input_stats and spatial == 1:
         raise ValueError(f"{op}: expected more than 1 spatial element when using input "
@@ -154,17 +225,17 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                          "use_input_stats=False")
     if x.size == 0:
         return empty(x.shape, x.dtype, x.device)
+    channels = Rows.channels(n, c, spatial)
     if use_input_stats:
-        rows = Rows(count=n * c, row_stride=spatial, segments=1, segment_stride=0,
-                    segment_len=spatial, row_div=spatial, row_mod=n * c)
-        mean, var = _row_stats(x, rows)
+        layout = Layout(stats=Rows.contiguous(n * c, spatial), params=channels,
+                        batch_statistics=True)
+        mean, var = _row_stats(x, layout.stats)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, n, momentum, spatial)
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
     else:  # the running statistics, per channel, as in batch_norm's evaluation mode
-        rows = Rows(count=c, row_stride=spatial, segments=n, segment_stride=c * spatial,
-                    segment_len=spatial, row_div=spatial, row_mod=c)
+        layout = Layout(stats=channels, params=channels, batch_statistics=False)
         mean, var = t["running_mean"], t["running_var"]
-    return _normalize(x, mean, var, t["weight"], t["bias"], eps, rows, spatial, c)
+    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
@@ -177,12 +248,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
     if not isinstance(num_groups, int) or num_groups <= 0 or c % num_groups:
         raise ValueError(f"{op}: num_groups ({num_groups!r}) must be a positive divisor of the "
                          f"number of channels ({c}, input {x.shape})")
-    for name in ("weight", "bias"):
-        expect_shape(t[name], (c,), name, op, f" (one value per channel of input {x.shape})")
+    _check_channel_params(op, t, x, ("weight", "bias"))
     if x.size == 0:
         return empty(x.shape, x.dtype, x.device)
-    group_len = c // num_groups * spatial
-    rows = Rows(count=n * num_groups, row_stride=group_len, segments=1, segment_stride=0,
-                segment_len=group_len, row_div=group_len, row_mod=n * num_groups)
-    mean, var = _row_stats(x, rows)
-    return _normalize(x, mean, var, t["weight"], t["bias"], eps, rows, spatial, c)
+    layout = Layout(stats=Rows.contiguous(n * num_groups, c // num_groups * spatial),
+                    params=Rows.channels(n, c, spatial), batch_statistics=True)
+    mean, var = _row_stats(x, layout.stats)
+    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)

@@ -1,7 +1,7 @@
 """max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
 from __future__ import annotations
 
-from .. import runtime
+from .. import autograd, runtime
 from ..shapes import pool_output_size
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
@@ -31,6 +31,10 @@ def _window(op, nd, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode
     return kernel, stride, padding, dilation, out
 
 
+def _kernel(device, name: str, dtype):
+    return runtime.get_kernel(device, "pool", name, **runtime.dtype_defines(dtype))
+
+
 def _plane_args(x: Tensor, out) -> list:
     planes = x.shape[0] * x.shape[1]
     return i32(planes, *as_3d(x.shape[2:]), *as_3d(out))
@@ -40,16 +44,28 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
     kernel, stride, padding, dilation, out = _window(
         op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0))]
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
-    indices = empty(y.shape, "int64", device) if return_indices else None
+    # The backward routes each gradient to its window's argmax: keep indices when it will run.
+    keep_indices = return_indices or autograd.needs_grad(x)
+    indices = empty(y.shape, "int64", device) if keep_indices else None
     if y.size:
-        kernel_obj = runtime.get_kernel(device, "pool", "max_pool_forward",
-                                        **runtime.dtype_defines(x.dtype))
-        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
-                       indices.array.data if return_indices else device.placeholder,
-                       *i32(return_indices), *_plane_args(x, out), *i32(*pad3(kernel, 1)),
-                       *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)), *i32(*pad3(dilation, 1)))
+        runtime.launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+                       x.array.data, y.array.data,
+                       indices.array.data if keep_indices else device.placeholder,
+                       *i32(keep_indices), *_plane_args(x, out), *window,
+                       *i32(*pad3(dilation, 1)))
+
+    def backward(grad):
+        dx = empty(x.shape, x.dtype, device)
+        if dx.size:
+            runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
+                           (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
+                           *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
+        return (dx,)
+
+    y = autograd.record(op, y, (x,), backward)
     if not batched:
         y = y.reshape(y.shape[1:])
         indices = indices.reshape(indices.shape[1:]) if return_indices else None
@@ -85,12 +101,21 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
                          f"got {divisor_override!r}")
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
+    window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)),
+              *i32(bool(count_include_pad), divisor_override or 0)]
     if y.size:
-        kernel_obj = runtime.get_kernel(device, "pool", "avg_pool_forward",
-                                        **runtime.dtype_defines(x.dtype))
-        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
-                       *_plane_args(x, out), *i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)),
-                       *i32(*pad3(padding, 0)), *i32(bool(count_include_pad), divisor_override or 0))
+        runtime.launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+                       x.array.data, y.array.data, *_plane_args(x, out), *window)
+
+    def backward(grad):
+        dx = empty(x.shape, x.dtype, device)
+        if dx.size:
+            runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
+                           (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
+                           *window)
+        return (dx,)
+
+    y = autograd.record(op, y, (x,), backward)
     return y if batched else y.reshape(y.shape[1:])
 
 
@@ -124,10 +149,18 @@ def _adaptive_avg_pool(op, nd, input, output_size):
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
     if y.size:
-        kernel_obj = runtime.get_kernel(device, "pool", "adaptive_avg_pool_forward",
-                                        **runtime.dtype_defines(x.dtype))
-        runtime.launch(device, kernel_obj, (y.size,), (_LOCAL,), x.array.data, y.array.data,
-                       *_plane_args(x, out))
+        runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
+                       (_LOCAL,), x.array.data, y.array.data, *_plane_args(x, out))
+
+    def backward(grad):
+        dx = empty(x.shape, x.dtype, device)
+        if dx.size:
+            runtime.launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
+                           (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
+                           *_plane_args(x, out))
+        return (dx,)
+
+    y = autograd.record(op, y, (x,), backward)
     return y if batched else y.reshape(y.shape[1:])
 
 

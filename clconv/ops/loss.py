@@ -1,0 +1,116 @@
+"""cross_entropy (fused, numerically stable log-softmax) and mse_loss (`loss.cl`)."""
+from __future__ import annotations
+
+import numpy as np
+import pyopencl.array as cla
+
+from .. import autograd, runtime
+from ..tensors import Tensor, empty
+from ._args import buffer, expect_shape, i32, tensors
+from .reduce import GROUP_SIZE
+
+_REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+_LOCAL = 64
+
+
+def _reduction(op: str, reduction) -> int:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+    return _REDUCTIONS[reduction]
+
+
+def _kernel(device, name: str, dtype):
+    return runtime.get_kernel(device, "loss", name, GROUP_SIZE=GROUP_SIZE,
+                              **runtime.dtype_defines(dtype))
+
+
+def _class_indices(op: str, target, batch: int, classes: int, ignore_index: int, device) -> Tensor:
+    """target as an int64 device tensor, each entry a class in [0, classes) or ignore_index."""
+    if isinstance(target, Tensor):
+        host = target.numpy()
+    elif isinstance(target, cla.Array):
+        host = target.get()
+    else:
+        host = np.asarray(target)
+    if host.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold class indices (an integer array), got dtype "
+                        f"{host.dtype}; class probabilities are not supported")
+    if host.shape != (batch,):
+        raise ValueError(f"{op}: target must have shape ({batch},) for input of {batch} rows, "
+                         f"got {host.shape}")
+    bad = (host != ignore_index) & ((host < 0) | (host >= classes))
+    if bad.any():
+        raise ValueError(f"{op}: target holds {host[bad][0]}, outside the {classes} classes "
+                         f"[0, {classes}) (ignore_index={ignore_index})")
+    out = empty((batch,), np.int64, device)
+    if batch:
+        out.array.set(host.astype(np.int64))
+    return out
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0) -> Tensor:
+    """Cross entropy between logits (N, C) and class indices (N,), as PyTorch's."""
+    op = "cross_entropy"
+    mode = _reduction(op, reduction)
+    if label_smoothing:
+        raise ValueError(f"{op}: label_smoothing is not supported (got {label_smoothing})")
+    t = tensors(op, input=input, weight=weight)
+    x, class_weight = t["input"], t["weight"]
+    if x.ndim != 2:
+        raise ValueError(f"{op}: input must be (N, C) logits, got shape {x.shape}")
+    batch, classes = x.shape
+    if classes == 0:
+        raise ValueError(f"{op}: input of shape {x.shape} has no classes")
+    expect_shape(class_weight, (classes,), "weight", op, " (one weight per class)")
+    device = x.device
+    labels = _class_indices(op, target, batch, classes, int(ignore_index), device)
+    loss = empty((batch,) if mode == 0 else (), x.dtype, device)
+    log_sum_exp = empty((batch,), x.dtype, device)
+    total_weight = empty((1,), x.dtype, device)
+    common = (buffer(class_weight, device), *i32(class_weight is not None),
+              np.int64(ignore_index), *i32(mode))
+    runtime.launch(device, _kernel(device, "cross_entropy_forward", x.dtype), (GROUP_SIZE,),
+                   (GROUP_SIZE,), buffer(x, device), buffer(labels, device), *common,
+                   loss.array.data if loss.size else device.placeholder,
+                   buffer(log_sum_exp, device), total_weight.array.data, *i32(batch, classes))
+
+    def backward(grad):
+        dx = empty(x.shape, x.dtype, device)
+        if dx.size:
+            runtime.launch(device, _kernel(device, "cross_entropy_backward", x.dtype), (dx.size,),
+                           (_LOCAL,), x.array.data, labels.array.data, *common,
+                           log_sum_exp.array.data, total_weight.array.data, grad.array.data,
+                           dx.array.data, *i32(batch, classes))
+        return dx, None
+
+    return autograd.record(op, loss, (x, class_weight), backward, saved=(x,))
+
+
+def mse_loss(input, target, reduction="mean") -> Tensor:
+    """Mean squared error between input and target (same shape), as PyTorch's."""
+    op = "mse_loss"
+    mode = _reduction(op, reduction)
+    t = tensors(op, input=input, target=target)
+    x, y = t["input"], t["target"]
+    if x.shape != y.shape:
+        raise ValueError(f"{op}: input of shape {x.shape} and target of shape {y.shape} differ")
+    device = x.device
+    loss = empty(x.shape if mode == 0 else (), x.dtype, device)
+    runtime.launch(device, _kernel(device, "mse_loss_forward", x.dtype), (GROUP_SIZE,),
+                   (GROUP_SIZE,), buffer(x, device), buffer(y, device),
+                   loss.array.data if loss.size else device.placeholder, *i32(mode, x.size))
+
+    def gradient(a, b, grad):
+        out = empty(a.shape, a.dtype, device)
+        if out.size:
+            runtime.launch(device, _kernel(device, "mse_loss_backward", a.dtype), (out.size,),
+                           (_LOCAL,), a.array.data, b.array.data, grad.array.data,
+                           out.array.data, *i32(mode, a.size))
+        return out
+
+    def backward(grad):  # d/dx (x - y)^2 = 2 (x - y); d/dy is its negative
+        return (gradient(x, y, grad) if x.requires_grad else None,
+                gradient(y, x, grad) if y.requires_grad else None)
+
+    return autograd.record(op, loss, (x, y), backward, saved=(x, y))

@@ -1,0 +1,53 @@
+"""Row layouts for reductions and the per-row sum (`reduce.cl`), shared by norm and gradients."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import runtime
+from ..tensors import Tensor, empty
+from ._args import i32
+
+GROUP_SIZE = 64  # work-items reducing one row (a power of two)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Which elements one reduction result describes (see norm.cl), and how an element of the
+    full tensor finds its row: row = (flat index // row_div) % row_mod."""
+    count: int
+    row_stride: int
+    segments: int
+    segment_stride: int
+    segment_len: int
+    row_div: int
+    row_mod: int
+
+    @property
+    def length(self) -> int:
+        return self.segments * self.segment_len
+
+    @staticmethod
+    def channels(batch: int, channels: int, spatial: int) -> "Rows":
+        """One row per channel of an (N, C, *spatial) tensor: N runs of `spatial` elements."""
+        return Rows(count=channels, row_stride=spatial, segments=batch,
+                    segment_stride=channels * spatial, segment_len=spatial,
+                    row_div=spatial, row_mod=channels)
+
+    @staticmethod
+    def contiguous(count: int, length: int) -> "Rows":
+        """`count` back-to-back rows of `length` elements."""
+        return Rows(count=count, row_stride=length, segments=1, segment_stride=0,
+                    segment_len=length, row_div=length, row_mod=count)
+
+
+def row_sum(x: Tensor, rows: Rows) -> Tensor:
+    """out[r] = sum of row r of x."""
+    out = empty((rows.count,), x.dtype, x.device)
+    if rows.count:
+        kernel = runtime.get_kernel(x.device, "reduce", "row_sum", GROUP_SIZE=GROUP_SIZE,
+                                    **runtime.dtype_defines(x.dtype))
+        runtime.launch(x.device, kernel, (rows.count * GROUP_SIZE,), (GROUP_SIZE,),
+                       x.array.data if x.size else x.device.placeholder, out.array.data,
+                       *i32(rows.row_stride, rows.segments, rows.segment_stride,
+                            rows.segment_len))
+    return out

@@ -1,0 +1,173 @@
+// Convolution, backward: gradients of the input and of the weight. Same conventions as
+// conv.cl (1D/2D run as 3D; sizes are arguments) and the same register tiling: each work-item
+// keeps a tile of results in registers. No atomics: every result is written by one work-item,
+// so gradients are bit-identical from run to run.
+#include "common.h"
+
+#ifndef TILE_C
+#define TILE_C 8  // input channels per work-item
+#endif
+#ifndef TILE_P
+#define TILE_P 8  // input positions per work-item (input gradient)
+#endif
+#ifndef TILE_K
+#define TILE_K 8  // output channels per work-item (weight gradient)
+#endif
+
+// Output coordinate that reads input coordinate `i` through tap `t`, or -1 when there is none:
+// i = o * stride - pad + t * dilation must have an integer solution o in [0, out).
+inline int source_of(int i, int t, int stride, int pad, int dilation, int out)
+{
+    const int scaled = i + pad - t * dilation;
+    if (scaled < 0 || scaled % stride)
+        return -1;
+    const int o = scaled / stride;
+    return o < out ? o : -1;
+}
+
+// dx[n, c, i] = sum over k in c's group and taps t with i = o*stride - pad + t*dilation of
+//               w[k, c - group start, t] * dy[n, k, o]
+__kernel void conv_backward_input(
+    __global const REAL *restrict dy, __global const REAL *restrict weight,
+    __global REAL *restrict dx,
+    const int C, const int D, const int H, const int W,
+    const int K, const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int DD, const int DH, const int DW,
+    const int groups)
+{
+    const int in_plane = D * H * W, out_plane = OD * OH * OW, taps = KD * KH * KW;
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int tiles_per_group = (in_per_group + TILE_C - 1) / TILE_C;
+    const int first_pos = get_global_id(0) * TILE_P;
+    const int group = get_global_id(1) / tiles_per_group;
+    const int first_c = (get_global_id(1) % tiles_per_group) * TILE_C;  // within the group
+    const int n = get_global_id(2);
+    if (first_pos >= in_plane || group >= groups)
+        return;
+    const int c_count = min(TILE_C, in_per_group - first_c);
+
+    int id[TILE_P], ih[TILE_P], iw[TILE_P];
+    #pragma unroll
+    for (int t = 0; t < TILE_P; ++t) {
+        const int pos = min(first_pos + t, in_plane - 1);
+        iw[t] = pos % W;
+        ih[t] = (pos / W) % H;
+        id[t] = pos / (W * H);
+    }
+    REAL acc[TILE_C][TILE_P];
+    #pragma unroll
+    for (int c = 0; c < TILE_C; ++c)
+        #pragma unroll
+        for (int t = 0; t < TILE_P; ++t)
+            acc[c][t] = 0;
+
+    const __global REAL *dy_group = dy + ((size_t)n * K + group * out_per_group) * out_plane;
+    for (int kd = 0; kd < KD; ++kd)
+    for (int kh = 0; kh < KH; ++kh)
+    for (int kw = 0; kw < KW; ++kw) {
+        int offset[TILE_P];
+        bool reads[TILE_P];
+        #pragma unroll
+        for (int t = 0; t < TILE_P; ++t) {
+            const int od = source_of(id[t], kd, SD, PD, DD, OD);
+            const int oh = source_of(ih[t], kh, SH, PH, DH, OH);
+            const int ow = source_of(iw[t], kw, SW, PW, DW, OW);
+            reads[t] = od >= 0 && oh >= 0 && ow >= 0;
+            offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;
+        }
+        const int tap = (kd * KH + kh) * KW + kw;
+        for (int k = 0; k < out_per_group; ++k) {
+            const __global REAL *dy_channel = dy_group + (size_t)k * out_plane;
+            REAL gv[TILE_P];
+            #pragma unroll
+            for (int t = 0; t < TILE_P; ++t)
+                gv[t] = reads[t] ? dy_channel[offset[t]] : (REAL)0;
+            const __global REAL *w_row = weight + (size_t)(group * out_per_group + k) * in_per_group * taps;
+            #pragma unroll
+            for (int c = 0; c < TILE_C; ++c) {
+                const REAL wv = w_row[(first_c + min(c, c_count - 1)) * taps + tap];
+                #pragma unroll
+                for (int t = 0; t < TILE_P; ++t)
+                    acc[c][t] = fma(wv, gv[t], acc[c][t]);
+            }
+        }
+    }
+    for (int c = 0; c < c_count; ++c) {
+        __global REAL *dx_row = dx + ((size_t)n * C + group * in_per_group + first_c + c) * in_plane;
+        #pragma unroll
+        for (int t = 0; t < TILE_P; ++t)
+            if (first_pos + t < in_plane)
+                dx_row[first_pos + t] = acc[c][t];
+    }
+}
+
+// dw[k, c, t] = sum over n and output positions o of dy[n, k, o] * x[n, c + group start, i(o, t)]
+// One work-item: TILE_K output channels x TILE_C input channels of one group, one tap.
+__kernel void conv_backward_weight(
+    __global const REAL *restrict x, __global const REAL *restrict dy,
+    __global REAL *restrict dw, const int N,
+    const int C, const int D, const int H, const int W,
+    const int K, const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int DD, const int DH, const int DW,
+    const int groups)
+{
+    const int in_plane = D * H * W, out_plane = OD * OH * OW, taps = KD * KH * KW;
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int k_tiles = (out_per_group + TILE_K - 1) / TILE_K;
+    const int tap = get_global_id(0);
+    const int first_c = get_global_id(1) * TILE_C;
+    const int group = get_global_id(2) / k_tiles;
+    const int first_k = (get_global_id(2) % k_tiles) * TILE_K;  // within the group
+    if (tap >= taps || first_c >= in_per_group || group >= groups)
+        return;
+    const int c_count = min(TILE_C, in_per_group - first_c);
+    const int k_count = min(TILE_K, out_per_group - first_k);
+    const int kw = tap % KW, kh = (tap / KW) % KH, kd = tap / (KW * KH);
+
+    REAL acc[TILE_K][TILE_C];
+    #pragma unroll
+    for (int k = 0; k < TILE_K; ++k)
+        #pragma unroll
+        for (int c = 0; c < TILE_C; ++c)
+            acc[k][c] = 0;
+
+    for (int n = 0; n < N; ++n) {
+        const __global REAL *x_n = x + ((size_t)n * C + group * in_per_group + first_c) * in_plane;
+        const __global REAL *dy_n = dy + ((size_t)n * K + group * out_per_group + first_k) * out_plane;
+        for (int od = 0; od < OD; ++od) {
+            const int i_d = od * SD - PD + kd * DD;
+            if (i_d < 0 || i_d >= D) continue;
+            for (int oh = 0; oh < OH; ++oh) {
+                const int i_h = oh * SH - PH + kh * DH;
+                if (i_h < 0 || i_h >= H) continue;
+                for (int ow = 0; ow < OW; ++ow) {
+                    const int i_w = ow * SW - PW + kw * DW;
+                    if (i_w < 0 || i_w >= W) continue;
+                    const int in_at = (i_d * H + i_h) * W + i_w;
+                    const int out_at = (od * OH + oh) * OW + ow;
+                    REAL xv[TILE_C], gv[TILE_K];
+                    #pragma unroll
+                    for (int c = 0; c < TILE_C; ++c)
+                        xv[c] = x_n[(size_t)min(c, c_count - 1) * in_plane + in_at];
+                    #pragma unroll
+                    for (int k = 0; k < TILE_K; ++k)
+                        gv[k] = dy_n[(size_t)min(k, k_count - 1) * out_plane + out_at];
+                    #pragma unroll
+                    for (int k = 0; k < TILE_K; ++k)
+                        #pragma unroll
+                        for (int c = 0; c < TILE_C; ++c)
+                            acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < k_count; ++k)
+        for (int c = 0; c < c_count; ++c)
+            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = acc[k][c];
+}

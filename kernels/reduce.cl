@@ -1,0 +1,53 @@
+// Sums for gradients: per-row sums (bias gradients, sums over a batch) and the reduction of a
+// broadcast result back to an operand's shape. Deterministic: fixed-order tree reductions.
+#include "common.h"
+#include "reduce.h"
+
+// out[row] = sum of a row laid out as in norm.cl: `segments` runs of `segment_len` contiguous
+// elements, `segment_stride` apart, starting at row * row_stride.
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
+void row_sum(__global const REAL *restrict x, __global REAL *restrict out,
+             const int row_stride, const int segments, const int segment_stride,
+             const int segment_len)
+{
+    __local REAL scratch[GROUP_SIZE];
+    const int lid = get_local_id(0);
+    const __global REAL *x_row = x + (size_t)get_group_id(0) * row_stride;
+    REAL partial = 0;
+    // One flat loop over the row, so that short segments still use every work-item.
+    for (int j = lid; j < segments * segment_len; j += GROUP_SIZE)
+        partial += x_row[(size_t)(j / segment_len) * segment_stride + j % segment_len];
+    const REAL total = group_sum(partial, scratch);
+    if (lid == 0)
+        out[get_group_id(0)] = total;
+}
+
+// out = x summed over the dimensions where out has size 1 and x does not (the backward of a
+// broadcast). `layout` holds x's `ndim` sizes, then 1 for each dimension that is summed.
+__kernel void sum_to_shape(__global const REAL *restrict x, __global REAL *restrict out,
+                           const int out_total, const int summed_total, const int ndim,
+                           __global const int *restrict layout)
+{
+    const int o = get_global_id(0);
+    if (o >= out_total)
+        return;
+    REAL total = 0;
+    for (int r = 0; r < summed_total; ++r) {
+        int kept_rest = o, summed_rest = r, at = 0, stride = 1;
+        for (int d = ndim - 1; d >= 0; --d) {
+            const int size = layout[d];
+            int coordinate;
+            if (layout[ndim + d]) {
+                coordinate = summed_rest % size;
+                summed_rest /= size;
+            } else {
+                coordinate = kept_rest % size;
+                kept_rest /= size;
+            }
+            at += coordinate * stride;
+            stride *= size;
+        }
+        total += x[at];
+    }
+    out[o] = total;
+}

@@ -1,11 +1,12 @@
 # make demo  - set up (OpenCL runtime if missing, virtualenv) and run the demo
 # make test  - set up and run the test suite (what .ci/run does)
+# make sanitize - run every kernel under Oclgrind's memory, race and API checks
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/ops/*.py kernels/*.cl kernels/*.h kernels/*.py)
+SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/*/*.py kernels/*.cl kernels/*.h kernels/*.py)
 
-.PHONY: demo test check devices setup opencl peers clean
+.PHONY: demo test check devices setup opencl peers clean sanitize
 
 demo: setup
 	$(PY) -m clconv check
@@ -35,7 +36,7 @@ $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --force-reinstall --no-deps .
-	$(PY) -m pip install -q ".[test]"
+	$(PY) -m pip install -q ".[test,examples]"
 	touch $@
 
 # Debian's PoCL gives a CPU device when the machine has no usable OpenCL platform.
@@ -50,3 +51,15 @@ opencl: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Every kernel on small shapes under Oclgrind (an OpenCL simulator that checks each access):
+# out-of-bounds accesses, uninitialized values, data races and API errors fail the run. Debian's
+# oclgrind is installed when missing. SANITIZE_ARGS="-k conv2d" runs the matching cases only.
+sanitize: setup
+	@if ! command -v oclgrind >/dev/null; then \
+	  echo "Oclgrind missing: installing Debian's oclgrind"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install oclgrind yourself" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq oclgrind >/dev/null; \
+	fi
+	$(PY) tools/sanitize.py $(SANITIZE_ARGS)

@@ -6,6 +6,7 @@
     y.numpy()
 """
 from . import functional, reference
+from .autograd import enable_grad, is_grad_enabled, no_grad
 from .check_mode import CheckError, checking
 from .runtime import Device, KernelBuildError, clear_caches, devices, get_device, set_device
 from .tensors import Tensor, empty, full, tensor, zeros
@@ -14,5 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckError", "Device", "KernelBuildError", "Tensor", "checking", "clear_caches", "devices",
-    "empty", "full", "functional", "get_device", "reference", "set_device", "tensor", "zeros",
+    "empty", "enable_grad", "full", "functional", "get_device", "is_grad_enabled", "no_grad",
+    "reference", "set_device", "tensor", "zeros",
 ]

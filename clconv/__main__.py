@@ -1,4 +1,4 @@
-"""python -m clconv {devices,check,demo}"""
+"""python -m clconv {devices,check,demo,forward}"""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,11 @@ def _check(seed: int) -> int:
 
 
 def _demo(args) -> int:
+    from .train_demo import main
+    return main(args)
+
+
+def _forward(args) -> int:
     from .demo import main
     return main(args)
 
@@ -48,8 +53,16 @@ def main(argv=None) -> int:
     commands.add_parser("devices", help="list OpenCL platforms and devices with their limits")
     check = commands.add_parser("check", help="run every op against clconv.reference")
     check.add_argument("--seed", type=int, default=0)
-    demo = commands.add_parser("demo", help="a small CNN on the default device")
-    demo.add_argument("--batch", type=int, default=32)
+    demo = commands.add_parser("demo", help="train a small CNN on the 8x8 digits")
+    demo.add_argument("--epochs", type=int, default=15)
+    demo.add_argument("--batch-size", type=int, default=32)
+    demo.add_argument("--lr", type=float, default=0.01)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--min-accuracy", type=float, default=0.97,
+                      help="fail below this held-out accuracy (0 to disable)")
+    demo.add_argument("--plot", default="clconv-digits.png", help="where to write the PNG")
+    forward = commands.add_parser("forward", help="a small CNN's forward pass, layer by layer")
+    forward.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cl.CompilerWarning)
@@ -57,6 +70,8 @@ def main(argv=None) -> int:
             return _devices()
         if args.command == "check":
             return _check(args.seed)
+        if args.command == "forward":
+            return _forward(args)
         return _demo(args)
 
 

@@ -422,7 +422,9 @@ def _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilati
             ks = slice(grp * out_per_group, (grp + 1) * out_per_group)
             gs = g[:, ks]
             dxp[(slice(None), cs) + window] += np.einsum("nk...,kc->nc...", gs, w[(ks, slice(None)) + tap])
-            dw[(ks, slice(None)) + tap] += np.einsum("nc...,nk...->kc", xp[(slice(None), cs) + window], gs)
+            summed = [0] + list(range(2, 2 + nd))  # batch and output positions
+            dw[(ks, slice(None)) + tap] += np.tensordot(gs, xp[(slice(None), cs) + window],
+                                                        axes=(summed, summed))
     crop = tuple(slice(b, b + s) for (b, _), s in zip(pads, x.shape[2:]))
     dx = dxp[(slice(None), slice(None)) + crop]
     db = None if bias is None else g.sum(axis=(0,) + tuple(range(2, 2 + nd)))

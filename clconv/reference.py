@@ -101,7 +101,8 @@ def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     """y = max over the window of x (padding never wins); NaN wins over any number.
 
     indices hold the position of the maximum in the flattened spatial plane of its (n, c): the
-    first maximum in scan order, or the last NaN.
+    first maximum in scan order, or the last NaN; -1 (with y = -inf) for a window that lies wholly
+    in the padding, which dilation makes possible.
     """
     dtype = np.asarray(input).dtype
     x, batched = _batched(_f64(input), nd)
@@ -451,7 +452,10 @@ def _max_pool_backward(nd, grad_output, input, kernel_size, stride, padding, dil
     planes = int(np.prod(x.shape[:-nd]))
     dx = np.zeros((planes, int(np.prod(x.shape[-nd:]))))
     rows = np.repeat(np.arange(planes), indices.size // planes)
-    np.add.at(dx, (rows, indices.reshape(-1)), _f64(grad_output).reshape(-1))
+    # A window that lies wholly in the padding (possible with dilation) has index -1: it
+    # sends its gradient nowhere.
+    found = indices.reshape(-1) >= 0
+    np.add.at(dx, (rows[found], indices.reshape(-1)[found]), _f64(grad_output).reshape(-1)[found])
     return dx.reshape(x.shape).astype(dtype)
 
 

@@ -240,3 +240,33 @@ def test_mse_loss(device, rng, dtype, reduction):
     x, y = randn(rng, (4, 5), dtype), randn(rng, (4, 5), dtype)
     assert_close(F.mse_loss(x, y, reduction).numpy(), R.mse_loss(x, y, reduction), what="mse_loss")
     check_grad("mse_loss", x, y, reduction, finite_differences=_fd(dtype), case=reduction)
+
+
+# --- the forward tests' full option grids, backward (float32 against the reference) ----------------
+
+import test_conv  # noqa: E402  (the grids are defined once, with the forward tests)
+import test_pool  # noqa: E402
+
+
+# Cases whose kernel does not fit the padded input raise in the forward (test_conv checks that).
+@pytest.mark.parametrize("channels,spatial,kernel,stride,padding,dilation", [
+    case for case in test_conv._grid_2d() if test_conv._fits(*case.values[1:3], *case.values[4:], 2)])
+def test_conv2d_backward_grid(device, rng, channels, spatial, kernel, stride, padding, dilation):
+    x, w, b, groups = test_conv._conv_case(rng, np.float32, 2, 2, channels, spatial, kernel)
+    check_grad("conv2d", x, w, b, stride, padding, dilation, groups,
+               case=f"{channels} {spatial} {kernel} {stride} {padding} {dilation}")
+
+
+@pytest.mark.parametrize("spatial,kernel,stride,padding,ceil_mode,dilation", list(test_pool._grid([1, 2])))
+def test_max_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding, ceil_mode, dilation):
+    x = randn(rng, (2, 3) + spatial, np.float32)
+    check_grad("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode, case=str(spatial))
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("spatial,kernel,stride,padding,ceil_mode,dilation", list(test_pool._grid([1])))
+def test_avg_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding, ceil_mode, dilation,
+                                  count_include_pad):
+    x = randn(rng, (2, 3) + spatial, np.float32)
+    check_grad("avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, None,
+               case=str(spatial))

@@ -181,3 +181,14 @@ def test_training_demo_learns(device, tmp_path, monkeypatch):
                            plot=str(tmp_path / "digits.png"))
     # main() fails when the loss does not fall, accuracy is low or the reference disagrees.
     assert train_demo.main(args) == 0
+
+
+def test_the_readme_training_example_runs_and_learns(device, capsys):
+    pytest.importorskip("sklearn", reason="scikit-learn (the examples extra) not installed")
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = readme.split("## Training in 15 lines")[1].split("```python")[1].split("```")[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 16  # "in ~15 lines"
+    exec(compile(code, "README.md", "exec"), {})
+    accuracy = float(capsys.readouterr().out.split("accuracy")[1])
+    assert accuracy > 0.85

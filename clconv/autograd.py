@@ -49,16 +49,18 @@ class Node:
         self.name = name
         self.inputs = tuple(inputs)
         self.backward = backward
-        self.saved_versions = [(t, t._version) for t in saved if t is not None]
+        # The counters, not the tensors: a node must not keep its own output alive (a cycle).
+        self.saved_versions = [(t.version_counter, t._version, t.shape) for t in saved
+                               if t is not None]
 
     def __repr__(self) -> str:
         return f"<{self.name} backward>"
 
     def check_saved(self) -> None:
-        for tensor, version in self.saved_versions:
-            if tensor._version != version:
+        for counter, version, shape in self.saved_versions:
+            if counter.value != version:
                 raise RuntimeError(
-                    f"{self.name} backward: a tensor of shape {tensor.shape} it saved was "
+                    f"{self.name} backward: a tensor of shape {shape} it saved was "
                     "modified by an in-place operation after the forward pass")
 
 

@@ -254,6 +254,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     dtype = np.asarray(input).dtype
     x = _f64(input)
+    if x.size == 0:  # an empty batch: nothing to normalize, no statistics to update
+        return x.astype(dtype)
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     if training:
@@ -274,6 +276,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     `normalized_shape` dimensions of each sample; weight and bias have that shape."""
     dtype = np.asarray(input).dtype
     x = _f64(input)
+    if x.size == 0:  # an empty batch: nothing to normalize, no statistics to update
+        return x.astype(dtype)
     count = len((normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape)
     axes = tuple(range(x.ndim - count, x.ndim))
     y = _normalize(x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), eps)
@@ -290,6 +294,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     statistics, they move towards the batch average of those (unbiased variance)."""
     dtype = np.asarray(input).dtype
     x = _f64(input)
+    if x.size == 0:  # an empty batch: nothing to normalize, no statistics to update
+        return x.astype(dtype)
     axes = tuple(range(2, x.ndim))
     if use_input_stats:
         mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
@@ -310,7 +316,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     and biased variance, then the per-channel affine."""
     dtype = np.asarray(input).dtype
     x = _f64(input)
-    grouped = x.reshape(x.shape[0], num_groups, -1)
+    if x.size == 0:  # an empty batch: nothing to normalize, no statistics to update
+        return x.astype(dtype)
+    grouped = x.reshape(x.shape[0], num_groups, x[0].size // num_groups if len(x) else 0)
     y = _normalize(grouped, grouped.mean(axis=2, keepdims=True),
                    grouped.var(axis=2, keepdims=True), eps).reshape(x.shape)
     return _channel_affine(y, weight, bias).astype(dtype)
@@ -330,7 +338,8 @@ def relu(input, inplace=False):
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x for x >= 0, negative_slope * x otherwise; NaN stays NaN."""
     x = np.asarray(input)
-    y = np.where(x < 0, _f64(x) * negative_slope, x).astype(x.dtype)
+    slope = float(x.dtype.type(negative_slope))  # the slope as the tensor's dtype holds it
+    y = np.where(x < 0, _f64(x) * slope, x).astype(x.dtype)
     if inplace:
         x[...] = y
     return y

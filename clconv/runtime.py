@@ -59,6 +59,7 @@ class Device:
         self.allocator = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(self.queue))
         self.has_fp64 = "cl_khr_fp64" in cl_device.extensions
         self.max_alloc_bytes = int(cl_device.max_mem_alloc_size)
+        self.global_mem_bytes = int(cl_device.global_mem_size)
         self.max_work_group_size = int(cl_device.max_work_group_size)
         # Kernels are shared by every thread using this device; setting a kernel's arguments and
         # enqueueing it must happen as one step, so launches and builds hold this lock.

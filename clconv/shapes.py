@@ -7,18 +7,24 @@ from __future__ import annotations
 import numbers
 
 
+INT32_LIMIT = 2**31 - 1  # kernels take sizes as 32-bit ints
+
+
 def ntuple(value, n: int, name: str, op: str) -> tuple[int, ...]:
     """`value` (an int or a sequence of n ints) as a tuple of n Python ints."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value),) * n
-    if isinstance(value, (tuple, list)) and all(
+        values = (int(value),) * n
+    elif isinstance(value, (tuple, list)) and all(
             isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
-        if len(value) == 1:
-            return (int(value[0]),) * n
-        if len(value) == n:
-            return tuple(int(v) for v in value)
-        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {tuple(value)}")
-    raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        if len(value) not in (1, n):
+            raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, "
+                             f"got {tuple(value)}")
+        values = tuple(int(v) for v in value) * (n if len(value) == 1 else 1)
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(abs(v) > INT32_LIMIT for v in values):
+        raise ValueError(f"{op}: {name} {values} is out of range (at most {INT32_LIMIT:,})")
+    return values
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pyopencl as cl
 import pyopencl.array as cla
+import pyopencl.tools
 
 from . import runtime
 
@@ -16,6 +17,15 @@ poison_outputs = bool(os.environ.get("CLCONV_POISON"))
 _INT32_MAX = 2**31 - 1  # kernels index with 32-bit ints
 
 
+class VersionCounter:
+    """How many times a buffer was changed in place (see autograd.Node.check_saved)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
 class Tensor:
     """A contiguous array on an OpenCL device.
 
@@ -23,15 +33,25 @@ class Tensor:
     array without copying it.
     """
 
-    __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "_version")
+    __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "version_counter")
 
-    def __init__(self, array: cla.Array, device: runtime.Device, requires_grad: bool = False):
+    def __init__(self, array: cla.Array, device: runtime.Device, requires_grad: bool = False,
+                 version_counter: "VersionCounter | None" = None):
         self.array = array
         self.device = device
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None   # accumulated by backward() on leaf tensors
         self.grad_fn = None               # the autograd.Node that made this tensor, if any
-        self._version = 0                 # bumped by in-place ops (see autograd.Node)
+        # Counts in-place changes to the buffer; views share their base's counter.
+        self.version_counter = version_counter or VersionCounter()
+
+    @property
+    def _version(self) -> int:
+        return self.version_counter.value
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self.version_counter.value = value
 
     @property
     def is_leaf(self) -> bool:
@@ -56,7 +76,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor(self.array, self.device)
+        return Tensor(self.array, self.device, version_counter=self.version_counter)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if self.grad_fn is not None and not requires_grad:
@@ -99,7 +119,8 @@ class Tensor:
             shape = tuple(shape[0])
         from . import autograd
         new_shape = resolve_shape(self.size, shape, "reshape", self.shape)
-        out = Tensor(self.array.reshape(new_shape), self.device)
+        out = Tensor(self.array.reshape(new_shape), self.device,
+                     version_counter=self.version_counter)
         old_shape = self.shape
         return autograd.record("reshape", out, (self,), lambda g: (g.reshape(old_shape),))
 
@@ -152,15 +173,46 @@ def check_dtype(dtype, device: runtime.Device, what: str = "tensor") -> np.dtype
 def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
     if any(int(s) < 0 for s in shape):
         raise ValueError(f"negative dimensions are not allowed: {tuple(shape)}")
-    count = int(np.prod(shape, dtype=np.int64))
+    # Zero-size tensors too: their other dimensions still reach the kernels' 32-bit indices.
+    count = int(np.prod([s for s in shape if s], dtype=np.int64))
     nbytes = count * dtype.itemsize
     if nbytes > device.max_alloc_bytes:
         raise MemoryError(f"a tensor of shape {tuple(shape)} and dtype {dtype} needs {nbytes:,} "
                           f"bytes, more than {device.name!r} allows in one allocation "
                           f"({device.max_alloc_bytes:,} bytes)")
     if count > _INT32_MAX:
-        raise MemoryError(f"a tensor of shape {tuple(shape)} has {count:,} elements; clconv "
-                          f"indexes with 32-bit integers (at most {_INT32_MAX:,})")
+        raise MemoryError(f"a tensor of shape {tuple(shape)} spans {count:,} elements "
+                          f"({nbytes:,} bytes); clconv indexes with 32-bit integers (at most "
+                          f"{_INT32_MAX:,} elements)")
+
+
+def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Array:
+    """An array from the device's memory pool, within the device's global memory.
+
+    The pool keeps freed blocks for reuse; before an allocation would take the pool past the
+    device's memory, the held blocks are released. Past what the device has, or when the driver
+    refuses, the result is a MemoryError (some drivers, PoCL among them, would overcommit and
+    let the operating system kill the process instead).
+    """
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    pool = device.allocator
+    is_pool = isinstance(pool, cl.tools.MemoryPool)  # (another allocator may be injected)
+    if is_pool and pool.managed_bytes + nbytes > device.global_mem_bytes:
+        pool.free_held()
+    if is_pool and pool.active_bytes + nbytes > device.global_mem_bytes:
+        raise MemoryError(f"out of device memory: shape {shape} needs {nbytes:,} bytes while "
+                          f"{pool.active_bytes:,} of {device.global_mem_bytes:,} bytes on "
+                          f"{device.name!r} are in use")
+    try:
+        return cla.empty(device.queue, shape, dtype, allocator=pool)
+    except (cl.MemoryError, cl.RuntimeError):
+        if is_pool:
+            pool.free_held()
+    try:
+        return cla.empty(device.queue, shape, dtype, allocator=pool)
+    except (cl.MemoryError, cl.RuntimeError) as err:
+        raise MemoryError(f"could not allocate {nbytes:,} bytes for shape {shape} on "
+                          f"{device.name!r}: {err}") from None
 
 
 def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
@@ -171,11 +223,7 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
     if dtype.kind not in "iu":  # integer tensors hold pooling indices only
         check_dtype(dtype, device)
     _check_size(shape, dtype, device)
-    try:
-        array = cla.empty(device.queue, shape, dtype, allocator=device.allocator)
-    except (cl.MemoryError, cl.RuntimeError) as err:
-        raise MemoryError(f"could not allocate {int(np.prod(shape)) * dtype.itemsize:,} bytes "
-                          f"for shape {shape} on {device.name!r}: {err}") from None
+    array = _allocate(device, shape, dtype)
     if poison_outputs and array.size:
         array.fill(np.nan if dtype.kind == "f" else -12345)
     return Tensor(array, device)
@@ -212,7 +260,7 @@ def tensor(data, dtype=None, device: runtime.Device | None = None,
     out = _to_tensor(data, dtype, device)
     if requires_grad:
         if out is data:  # a Tensor passed through: do not change the caller's tensor
-            out = Tensor(out.array, out.device)
+            out = Tensor(out.array, out.device, version_counter=out.version_counter)
         out.requires_grad = True
     return out
 

@@ -56,12 +56,3 @@ __kernel void leaky_relu_backward(__global const REAL *restrict y, __global cons
     if (i < total)
         dx[i] = y[i] > 0 ? dy[i] : dy[i] * negative_slope;
 }
-
-// out = a + alpha * b (optimizer updates, gradient accumulation)
-__kernel void axpy(__global const REAL *a, __global const REAL *b, __global REAL *out,
-                   const REAL alpha, const int total)
-{
-    const int i = get_global_id(0);
-    if (i < total)
-        out[i] = a[i] + alpha * b[i];
-}

@@ -12,6 +12,13 @@ from ..shapes import ntuple  # noqa: F401  (re-exported for the op modules)
 from ..tensors import Tensor, as_tensor
 
 
+def real(value, name: str, op: str) -> float:
+    """`value` as a Python float; a TypeError naming the argument if it is not a real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+    return float(value)
+
+
 def positive(values: tuple[int, ...], name: str, op: str) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
         raise ValueError(f"{op}: {name} must be positive, got {values}")
@@ -24,11 +31,13 @@ def non_negative(values: tuple[int, ...], name: str, op: str) -> tuple[int, ...]
     return values
 
 
-def tensors(op: str, device: runtime.Device | None = None, **named) -> dict[str, Tensor | None]:
-    """Each named argument as a Tensor (None stays None), all on one device and of one dtype."""
+def tensors(op: str, optional=(), device: runtime.Device | None = None,
+            **named) -> dict[str, Tensor | None]:
+    """Each named argument as a Tensor, all on one device and of one dtype; the arguments named
+    in `optional` may be None (and stay None)."""
     out: dict[str, Tensor | None] = {}
     for name, value in named.items():
-        if value is None:
+        if value is None and name in optional:
             out[name] = None
             continue
         # The first Tensor argument fixes the device NumPy arguments are copied to.

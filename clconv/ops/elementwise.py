@@ -6,7 +6,7 @@ import pyopencl.array as cla
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
-from ._args import i32, scalar, tensors
+from ._args import i32, real, scalar, tensors
 
 _LOCAL = 64
 
@@ -23,7 +23,8 @@ def _activation(op: str, input, inplace: bool, negative_slope: float) -> Tensor:
                            "what backward needs; use inplace=False")
     y = x if inplace else empty(x.shape, x.dtype, x.device)
     if x.size:
-        name, extra = (("relu_forward", ()) if negative_slope == 0 else
+        # leaky_relu with slope 0 is not relu: -inf * 0 is NaN, as in PyTorch.
+        name, extra = (("relu_forward", ()) if op == "relu" else
                        ("leaky_relu_forward", (scalar(x.dtype, negative_slope),)))
         _launch_elementwise(x.device, name, x.dtype, x.size, x.array.data, y.array.data, *extra,
                             np.int32(x.size))
@@ -33,8 +34,11 @@ def _activation(op: str, input, inplace: bool, negative_slope: float) -> Tensor:
             input[...] = y.numpy()
         return y
 
+    # The closure holds the output's buffer, not the output (whose node holds the closure).
+    y_array, device = y.array, y.device
+
     def backward(grad):
-        return (activation_backward(y, grad, negative_slope),)
+        return (activation_backward(Tensor(y_array, device), grad, negative_slope),)
 
     return autograd.record(op, y, (x,), backward, saved=(y,))
 
@@ -56,10 +60,10 @@ def relu(input, inplace=False) -> Tensor:
 
 def leaky_relu(input, negative_slope=0.01, inplace=False) -> Tensor:
     """x where x >= 0, negative_slope * x elsewhere."""
-    if not np.isscalar(negative_slope) or negative_slope < 0:
-        raise ValueError(f"leaky_relu: negative_slope must be a non-negative number, "
-                         f"got {negative_slope!r}")
-    return _activation("leaky_relu", input, inplace, float(negative_slope))
+    negative_slope = real(negative_slope, "negative_slope", "leaky_relu")
+    if not negative_slope >= 0:  # the backward reads the sign of x from the output
+        raise ValueError(f"leaky_relu: negative_slope must be non-negative, got {negative_slope}")
+    return _activation("leaky_relu", input, inplace, negative_slope)
 
 
 def _broadcast_layout(shape_a, shape_b, op: str) -> tuple[tuple[int, ...], list[int]]:
@@ -118,13 +122,4 @@ def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
                                     **runtime.dtype_defines(x.dtype))
         runtime.launch(x.device, kernel, (out.size,), (_LOCAL,), x.array.data, out.array.data,
                        *i32(out.size, summed_total, x.ndim), layout_buffer.data)
-    return out
-
-
-def axpy(a: Tensor, b: Tensor, alpha: float, out: Tensor | None = None) -> Tensor:
-    """a + alpha * b, into `out` (which may be a) or a new tensor; not recorded for autograd."""
-    out = out if out is not None else empty(a.shape, a.dtype, a.device)
-    if a.size:
-        _launch_elementwise(a.device, "axpy", a.dtype, a.size, a.array.data, b.array.data,
-                            out.array.data, scalar(a.dtype, alpha), np.int32(a.size))
     return out

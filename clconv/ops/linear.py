@@ -28,7 +28,7 @@ def gemm(a: Tensor, a_strides: tuple[int, int], b: Tensor, b_strides: tuple[int,
 
 def linear(input, weight, bias=None) -> Tensor:
     op = "linear"
-    t = tensors(op, input=input, weight=weight, bias=bias)
+    t = tensors(op, ("bias",), input=input, weight=weight, bias=bias)
     x, w, b = t["input"], t["weight"], t["bias"]
     if w.ndim != 2:
         raise ValueError(f"{op}: weight must be 2D (out_features, in_features), got {w.shape}")

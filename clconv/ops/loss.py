@@ -55,7 +55,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     mode = _reduction(op, reduction)
     if label_smoothing:
         raise ValueError(f"{op}: label_smoothing is not supported (got {label_smoothing})")
-    t = tensors(op, input=input, weight=weight)
+    t = tensors(op, ("weight",), input=input, weight=weight)
     x, class_weight = t["input"], t["weight"]
     if x.ndim != 2:
         raise ValueError(f"{op}: input must be (N, C) logits, got shape {x.shape}")

@@ -13,10 +13,11 @@ import numpy as np
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
-from ._args import buffer, expect_shape, i32, scalar, tensors
+from ._args import buffer, expect_shape, i32, ntuple, real, scalar, tensors
 from .reduce import GROUP_SIZE, Rows
 
 _LOCAL = 64
+_OPTIONAL = ("running_mean", "running_var", "weight", "bias")
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,6 @@ def _write_back(host_arrays: dict, device_tensors: dict) -> None:
             host[...] = device_tensors[name].numpy()
 
 
-def _check_momentum(op: str, momentum) -> float:
-    if momentum is None or not np.isscalar(momentum):
-        raise TypeError(f"{op}: momentum must be a float, got {momentum!r}")
-    return float(momentum)
 
 
 def _check_channel_params(op: str, t: dict, x: Tensor, names) -> None:
@@ -157,14 +154,14 @@ def _check_channel_params(op: str, t: dict, x: Tensor, names) -> None:
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5) -> Tensor:
     op = "batch_norm"
-    t = tensors(op, input=input, running_mean=running_mean, running_var=running_var,
-                weight=weight, bias=bias)
+    t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
+                running_var=running_var, weight=weight, bias=bias)
     x = t["input"]
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
     n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
     _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
-    momentum = _check_momentum(op, momentum)
+    momentum, eps = real(momentum, "momentum", op), real(eps, "eps", op)
     if not training and (t["running_mean"] is None or t["running_var"] is None):
         raise ValueError(f"{op}: running_mean and running_var are required when training=False")
     if training and n * spatial == 1:
@@ -186,9 +183,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     op = "layer_norm"
-    t = tensors(op, input=input, weight=weight, bias=bias)
+    t = tensors(op, _OPTIONAL, input=input, weight=weight, bias=bias)
     x = t["input"]
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    eps = real(eps, "eps", op)
+    shape = ntuple(normalized_shape, len(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else 1,
+                   "normalized_shape", op)
     if not shape or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
         raise ValueError(f"{op}: normalized_shape {shape} must be a non-empty suffix of the "
                          f"input's shape {x.shape}")
@@ -209,14 +208,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5) -> Tensor:
     op = "instance_norm"
-    t = tensors(op, input=input, running_mean=running_mean, running_var=running_var,
-                weight=weight, bias=bias)
+    t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
+                running_var=running_var, weight=weight, bias=bias)
     x = t["input"]
     if x.ndim < 3:
         raise ValueError(f"{op}: expected input of shape (N, C, *spatial), got {x.shape}")
     n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
     _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
-    momentum = _check_momentum(op, momentum)
+    momentum, eps = real(momentum, "momentum", op), real(eps, "eps", op)
     if use_input_stats and spatial == 1:
         raise ValueError(f"{op}: expected more than 1 spatial element when using input "
                          f"statistics, got input of shape {x.shape}")
@@ -240,12 +239,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
     op = "group_norm"
-    t = tensors(op, input=input, weight=weight, bias=bias)
+    t = tensors(op, _OPTIONAL, input=input, weight=weight, bias=bias)
     x = t["input"]
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
     n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    if not isinstance(num_groups, int) or num_groups <= 0 or c % num_groups:
+    eps = real(eps, "eps", op)
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups <= 0 \
+            or c % num_groups:
         raise ValueError(f"{op}: num_groups ({num_groups!r}) must be a positive divisor of the "
                          f"number of channels ({c}, input {x.shape})")
     _check_channel_params(op, t, x, ("weight", "bias"))

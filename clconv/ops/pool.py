@@ -66,10 +66,11 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)
-    if not batched:
+    if not batched:  # (backward keeps the batched indices: do not rebind that name)
         y = y.reshape(y.shape[1:])
-        indices = indices.reshape(indices.shape[1:]) if return_indices else None
-    return (y, indices) if return_indices else y
+    if return_indices:
+        return y, indices if batched else indices.reshape(indices.shape[1:])
+    return y
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

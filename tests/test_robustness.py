@@ -1,0 +1,125 @@
+"""Long runs, threads, zero-size batches, debug logging, and the argument fuzzer (in a child
+process, so that a crash or a hang fails a test instead of killing the run)."""
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import clconv
+import clconv.functional as F
+import clconv.nn as nn
+import clconv.optim as optim
+from clconv import runtime
+from clconv.testing import assert_close
+from helpers import check_op, randn
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_argument_fuzzing_in_a_child_process():
+    # The child runs from tests/, so it imports the same clconv as this process.
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "fuzz_ops.py"], cwd=TESTS, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, f"fuzzer failed or crashed (exit {result.returncode}):\n" \
+                                   f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("op,args", [
+    ("conv2d", lambda r: (randn(r, (0, 3, 5, 5), np.float32), randn(r, (4, 3, 3, 3), np.float32))),
+    ("max_pool2d", lambda r: (randn(r, (0, 3, 4, 4), np.float32), 2)),
+    ("avg_pool1d", lambda r: (randn(r, (0, 2, 6), np.float32), 3)),
+    ("adaptive_avg_pool2d", lambda r: (randn(r, (0, 3, 4, 4), np.float32), 2)),
+    ("batch_norm", lambda r: (randn(r, (0, 3, 4), np.float32), None, None, None, None, True)),
+    ("layer_norm", lambda r: (randn(r, (0, 5), np.float32), 5)),
+    ("group_norm", lambda r: (randn(r, (0, 4, 3), np.float32), 2)),
+    ("linear", lambda r: (randn(r, (0, 5), np.float32), randn(r, (3, 5), np.float32))),
+    ("relu", lambda r: (randn(r, (0, 5), np.float32),)),
+])
+def test_zero_size_batches_give_empty_results(device, rng, op, args):
+    out = check_op(op, *args(rng))
+    assert out.shape[0] == 0
+
+
+def test_soak_memory_flat_no_rebuilds_and_bit_identical(device):
+    """1,000 training steps hold the memory pool flat, build nothing after the first step, and two
+    runs from the same seed end bit-identical (no order-dependent atomics anywhere)."""
+    steps = int(os.environ.get("CLCONV_SOAK_STEPS", 1000))
+
+    def run(seed):
+        nn.manual_seed(seed)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        rng = np.random.default_rng(seed)
+        images = rng.standard_normal((8, 1, 8, 8)).astype(np.float32)
+        labels = rng.integers(0, 3, 8)
+        pool = device.allocator
+        for step in range(steps):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            opt.step()
+            if step == 0:
+                builds = device.builds
+            if step == 10:
+                held = (pool.managed_bytes, pool.active_bytes)
+        device.synchronize()
+        assert device.builds == builds, "programs were built after the first step"
+        assert (pool.managed_bytes, pool.active_bytes) == held, "device memory grew"
+        return loss.item(), model.state_dict()
+
+    loss_a, state_a = run(7)
+    loss_b, state_b = run(7)
+    assert loss_a == loss_b
+    for name in state_a:
+        np.testing.assert_array_equal(state_a[name], state_b[name], err_msg=name)
+
+
+def test_two_threads_on_one_device_get_correct_results(device):
+    errors = []
+
+    def work(seed):
+        try:
+            rng = np.random.default_rng(seed)
+            for _ in range(30):
+                x = randn(rng, (2, 3, 9, 9), np.float32)
+                w = randn(rng, (4, 3, 3, 3), np.float32)
+                y = F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2)
+                want = clconv.reference.max_pool2d(clconv.reference.relu(
+                    clconv.reference.conv2d(x, w, padding=1)), 2)
+                assert_close(y.numpy(), want, what=f"thread {seed}")
+        except Exception as err:  # reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+
+
+def test_debug_logging_reports_builds_and_launches(device, rng, caplog, monkeypatch):
+    monkeypatch.setattr(runtime.log, "level", logging.DEBUG)
+    with caplog.at_level(logging.DEBUG, logger="clconv"):
+        runtime.get_kernel(device, "pool", "max_pool_forward", EXTRA_DEFINE_FOR_A_FRESH_BUILD=1,
+                           **runtime.dtype_defines(np.float32))
+        F.relu(randn(rng, (5,), np.float32))
+    text = caplog.text
+    assert "built pool.cl [-DEXTRA_DEFINE_FOR_A_FRESH_BUILD=1" in text
+    assert "launched relu_forward global=(64,) local=(64,)" in text
+
+
+def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
+    monkeypatch.setattr(device, "global_mem_bytes", 4096)
+    keep = clconv.empty((512,))  # 2 KiB in use
+    with pytest.raises(MemoryError, match=r"out of device memory: shape \(1024,\) needs 4,096 bytes"):
+        clconv.empty((1024,))
+    del keep

@@ -1,4 +1,4 @@
-"""python -m clconv {devices,check,demo,forward}"""
+"""python -m clconv {devices,check,demo,bench,forward}"""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +48,10 @@ def _forward(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own options: python -m clconv bench --help
+        from .bench.run import main as bench
+        return bench(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m clconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("devices", help="list OpenCL platforms and devices with their limits")
@@ -61,6 +65,8 @@ def main(argv=None) -> int:
     demo.add_argument("--min-accuracy", type=float, default=0.97,
                       help="fail below this held-out accuracy (0 to disable)")
     demo.add_argument("--plot", default="clconv-digits.png", help="where to write the PNG")
+    commands.add_parser("bench", help="the benchmark suite against NumPy and PyTorch CPU "
+                                      "(python -m clconv bench --help)")
     forward = commands.add_parser("forward", help="a small CNN's forward pass, layer by layer")
     forward.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

@@ -1,0 +1,133 @@
+"""`python -m clconv bench`: run every peer in its own subprocess and print the comparison."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+from .cases import cases
+
+PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch"}
+
+
+def available_peers(requested: str) -> list[str]:
+    peers = [p for p in requested.split(",") if p]
+    missing = [p for p in peers if PEER_MODULES.get(p) and importlib.util.find_spec(PEER_MODULES[p]) is None]
+    for peer in missing:
+        print(f"# {peer}: not installed (pip install 'clconv[bench]'), not compared")
+    return [p for p in peers if p not in missing]
+
+
+def run_peer(peer: str, names: list[str], runs: int, quick: bool, timeout: float) -> list[dict]:
+    env = dict(os.environ)
+    if peer in ("numpy", "probe"):  # this machine presets an AVX2 OpenBLAS kernel: unset for the peer
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    command = [sys.executable, "-m", "clconv.bench.workers", peer, ",".join(names), str(runs),
+               "1" if quick else "0"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        print(f"# {peer}: timed out after {timeout:.0f} s; partial results kept", file=sys.stderr)
+        done = subprocess.CompletedProcess(command, 1, err.stdout or "", err.stderr or "")
+        if isinstance(done.stdout, bytes):
+            done.stdout = done.stdout.decode()
+    if done.returncode != 0:
+        print(f"# {peer} failed (exit {done.returncode}):\n{(done.stderr or '')[-3000:]}", file=sys.stderr)
+    return [json.loads(line) for line in (done.stdout or "").splitlines() if line.startswith("{")]
+
+
+def _rate(case, part, ms):
+    amount, unit = case.work(part)
+    return f"{amount / ms / 1e6:8.1f} {unit}" if amount and ms else " " * 8
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clconv bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, one run each, results checked against the reference")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--only", help="comma-separated case names (substrings)")
+    parser.add_argument("--peers", default="numpy,torch,reference")
+    parser.add_argument("--plot", help="write a PNG bar chart of clconv's speed-up over each peer")
+    parser.add_argument("--json", help="also write the measurements as JSON")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per peer")
+    args = parser.parse_args(argv)
+    chosen = cases(args.quick, args.only)
+    names = [c.name for c in chosen]
+    runs = 1 if args.quick else args.runs
+    peers = available_peers(args.peers)
+
+    results: dict[tuple[str, str, str], dict] = {}
+    probes = []
+    started = time.strftime("%Y-%m-%d %H:%M")
+    for peer in ["probe", "clconv"] + peers + ["probe"]:
+        for row in run_peer(peer, names, runs, args.quick, args.timeout):
+            if peer == "probe":
+                probes.append(row["ms"])
+            else:
+                results[(peer, row["case"], row["part"])] = row
+
+    import clconv
+    device = clconv.get_device()
+    print(f"# clconv bench {started} on {device.name} ({device.platform_name}); median of {runs} "
+          f"run(s); machine probe (1024^3 matmul): {', '.join(f'{p:.1f} ms' for p in probes)}")
+    header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'rate':>16}"
+    header += "".join(f"{'vs ' + p:>13}" for p in peers)
+    print(header + ("  check" if args.quick else ""))
+    failed = False
+    for case in chosen:
+        for part in case.parts:
+            ours = results.get(("clconv", case.name, part))
+            if ours is None:
+                failed = True
+                print(f"{case.name:<14}{case.describe():<38}{part:<17}{'MISSING':>10}")
+                continue
+            line = f"{case.name:<14}{case.describe():<38}{part:<17}{ours['ms']:>10.2f}{_rate(case, part, ours['ms']):>16}"
+            for peer in peers:
+                theirs = results.get((peer, case.name, part))
+                line += f"{theirs['ms'] / ours['ms']:>12.2f}x" if theirs else f"{'-':>13}"
+            if args.quick:
+                failed |= ours["check"] != "ok"
+                line += f"  {ours['check']}"
+            print(line)
+    print("# 'vs PEER' is PEER's time / clconv's time: above 1 clconv is faster")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"date": started, "device": device.name, "probes_ms": probes,
+                       "rows": list(results.values())}, out, indent=1)
+    if args.plot:
+        _plot(args.plot, chosen, peers, results, device.name)
+        print(f"# wrote {args.plot}")
+    if failed:
+        print("FAILED: a clconv result is missing or disagrees with clconv.reference", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _plot(path, chosen, peers, results, device_name):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = [(c.name, part) for c in chosen for part in c.parts if ("clconv", c.name, part) in results]
+    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(labels)), 5))
+    width = 0.8 / max(1, len(peers))
+    for i, peer in enumerate(peers):
+        ratios = [results[(peer, n, p)]["ms"] / results[("clconv", n, p)]["ms"]
+                  if (peer, n, p) in results else np.nan for n, p in labels]
+        ax.bar(np.arange(len(labels)) + i * width, ratios, width, label=f"vs {peer}")
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
+    ax.set_xticklabels([f"{n} {p}" for n, p in labels], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("peer time / clconv time (above 1: clconv faster)")
+    ax.set_title(f"clconv on {device_name}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,281 @@
+"""One runtime's measurements, run as `python -m clconv.bench.workers PEER CASES RUNS QUICK`.
+
+Prints one JSON object per measured part: {"case", "part", "ms", "check"}. Every peer builds
+the same random problems (same seed) so that quick mode can compare results.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .cases import Case, cases as all_cases
+from . import models
+
+
+def median_ms(run, sync, runs: int, warmup: int = 2) -> float:
+    """Median wall time of run() + sync() over `runs` runs, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    sync()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def problem(case: Case, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    p = case.params
+    if case.op == "conv":
+        x = rng.standard_normal((p["batch"], p["in_channels"]) + p["spatial"]).astype(np.float32)
+        fan_in = p["in_channels"] // p["groups"] * p["kernel"] ** len(p["spatial"])
+        w = (rng.standard_normal((p["out_channels"], p["in_channels"] // p["groups"])
+                                 + (p["kernel"],) * len(p["spatial"])) / np.sqrt(fan_in)).astype(np.float32)
+        g = rng.standard_normal((p["batch"], p["out_channels"]) + case.out_spatial()).astype(np.float32)
+        return dict(x=x, w=w, b=rng.standard_normal(p["out_channels"]).astype(np.float32), g=g)
+    if case.op == "train":
+        return {}
+    x = rng.standard_normal(p["shape"]).astype(np.float32)
+    out_shape = p["shape"][:2] + tuple(s // 2 for s in p["shape"][2:]) if case.op == "max_pool2d" else p["shape"]
+    return dict(x=x, g=rng.standard_normal(out_shape).astype(np.float32))
+
+
+def conv_args(case: Case):
+    p = case.params
+    return p["stride"], p["padding"], 1, p["groups"]
+
+
+POOL_NORM = {  # op -> (clconv.functional name, extra args) of the suite's configuration
+    "max_pool2d": ("max_pool2d", (2, 2)),
+    "avg_pool2d": ("avg_pool2d", (3, 1, 1)),
+    "batch_norm": ("batch_norm", (None, None, None, None, True)),
+    "layer_norm": ("layer_norm", None),  # normalized over (C, H, W)
+}
+
+
+def _pool_norm_args(case: Case):
+    name, extra = POOL_NORM[case.op]
+    return name, (tuple(case.params["shape"][1:]),) if extra is None else extra
+
+
+# --- clconv ------------------------------------------------------------------------------------
+
+def peer_clconv(chosen, runs, quick):
+    import clconv
+    import clconv.functional as F
+    from clconv import reference as R
+    from clconv.ops import conv_grad
+    from clconv.ops.conv import conv_geometry
+    from clconv.testing import mismatch
+
+    device = clconv.get_device()
+    sync = device.synchronize
+
+    def checked(pairs):
+        problems = [mismatch(got, want) for got, want in pairs] if quick else []
+        return next((p for p in problems if p), "ok" if quick else "")
+
+    for case in chosen:
+        data = problem(case)
+        if case.op == "conv":
+            nd = len(case.params["spatial"])
+            op = getattr(F, f"conv{nd}d")
+            x, w, b, g = (clconv.tensor(data[k]) for k in "xwbg")
+            geo = conv_geometry("bench", nd, x.shape, w.shape, *conv_args(case))
+            parts = {"forward": lambda: op(x, w, b, *conv_args(case)),
+                     "backward-data": lambda: conv_grad.input_grad(g, w, geo, x.shape),
+                     "backward-weight": lambda: conv_grad.weight_grad(x, g, geo, w.shape)}
+            want = (getattr(R, f"conv{nd}d")(data["x"], data["w"], data["b"], *conv_args(case)),
+                    *getattr(R, f"conv{nd}d_backward")(data["g"], data["x"], data["w"], None, *conv_args(case))[:2])
+            for (part, run), expected in zip(parts.items(), want):
+                check = checked([(run().numpy(), expected)])
+                yield case, part, median_ms(run, sync, runs), check
+        elif case.op == "train":
+            yield case, "step", *_clconv_train(case, runs, quick, device)
+        else:
+            name, extra = _pool_norm_args(case)
+            x = clconv.tensor(data["x"], requires_grad=True)
+            g = clconv.tensor(data["g"])
+            y = getattr(F, name)(x, *extra)
+            node = y.grad_fn
+            forward = lambda: getattr(F, name)(x.detach(), *extra)
+            backward = lambda: node.backward(g)[0]
+            check_f = checked([(forward().numpy(), getattr(R, name)(data["x"], *extra))])
+            check_b = checked([(backward().numpy(),
+                                getattr(R, f"{name}_backward")(data["g"], data["x"], *extra)[0]
+                                if name in ("batch_norm", "layer_norm") else
+                                getattr(R, f"{name}_backward")(data["g"], data["x"], *extra))])
+            yield case, "forward", median_ms(forward, sync, runs), check_f
+            yield case, "backward", median_ms(backward, sync, runs), check_b
+
+
+def _clconv_train(case, runs, quick, device):
+    from clconv import nn, optim
+    from clconv import reference as R
+    from clconv.testing import mismatch
+
+    p = case.params
+    nn.manual_seed(0)
+    model, channels = models.build(p["model"], p["size"])
+    images, labels = models.batch(channels, p["batch"], p["size"])
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(images), labels).backward()
+        opt.step()
+
+    check = ""
+    if quick:  # one batch's gradients against the reference, before any step moves the weights
+        model.zero_grad()
+        loss_fn(model(images), labels).backward()
+        logits = model.reference_forward(images)
+        _, grads = model.reference_backward(R.cross_entropy_backward(np.float32(1), logits, labels), images)
+        problems = [mismatch(q.grad.numpy(), grads[n]) for n, q in model.named_parameters()]
+        check = next((f"{n}: {m}" for (n, _), m in zip(model.named_parameters(), problems) if m), "ok")
+    return median_ms(step, device.synchronize, runs), check
+
+
+# --- NumPy (forward passes; the reference for training steps) ------------------------------------
+
+def _numpy_conv(x, w, b, stride, padding, groups):
+    """im2col with strided views, then one BLAS product per group."""
+    nd = x.ndim - 2
+    x = np.pad(x, [(0, 0), (0, 0)] + [(padding, padding)] * nd)
+    kernel = w.shape[2:]
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, 2 + nd)))
+    windows = windows[(slice(None), slice(None)) + (slice(None, None, stride),) * nd]
+    c_group, k_group = x.shape[1] // groups, w.shape[0] // groups
+    outs = []
+    for g in range(groups):
+        cols = windows[:, g * c_group:(g + 1) * c_group]
+        outs.append(np.tensordot(cols, w[g * k_group:(g + 1) * k_group],
+                                 axes=([1] + list(range(2 + nd, 2 + 2 * nd)), list(range(1, 2 + nd)))))
+    y = np.concatenate(outs, axis=-1)
+    return np.moveaxis(y, -1, 1) + b.reshape((1, -1) + (1,) * nd)
+
+
+def _numpy_pool_norm(op, x):
+    if op == "max_pool2d":
+        n, c, h, w = x.shape
+        return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+    if op == "avg_pool2d":
+        padded = np.pad(x, [(0, 0), (0, 0), (1, 1), (1, 1)])
+        h, w = x.shape[2:]
+        return sum(padded[:, :, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9
+    axes = (0, 2, 3) if op == "batch_norm" else (1, 2, 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+
+
+def peer_numpy(chosen, runs, quick):
+    for case in chosen:
+        data = problem(case)
+        if case.op == "conv":
+            run = lambda: _numpy_conv(data["x"], data["w"], data["b"], case.params["stride"],
+                                      case.params["padding"], case.params["groups"])
+            yield case, "forward", median_ms(run, lambda: None, runs), ""
+        elif case.op != "train":
+            yield case, "forward", median_ms(lambda: _numpy_pool_norm(case.op, data["x"]),
+                                             lambda: None, runs), ""
+
+
+def peer_reference(chosen, runs, quick):
+    """A training step through clconv.reference (NumPy, float64 inside), timed once."""
+    from clconv import nn
+    from clconv import reference as R
+
+    for case in chosen:
+        if case.op != "train":
+            continue
+        p = case.params
+        nn.manual_seed(0)
+        model, channels = models.build(p["model"], p["size"])
+        images, labels = models.batch(channels, p["batch"], p["size"])
+        params = {name: q.numpy() for name, q in model.named_parameters()}
+
+        def step():
+            logits = model.reference_forward(images)
+            _, grads = model.reference_backward(R.cross_entropy_backward(np.float32(1), logits, labels), images)
+            for name, value in params.items():
+                value -= 0.01 * grads[name]
+
+        yield case, "step", median_ms(step, lambda: None, 1, warmup=0), ""
+
+
+# --- PyTorch CPU -------------------------------------------------------------------------------------
+
+def peer_torch(chosen, runs, quick):
+    import torch
+    import torch.nn.functional as TF
+
+    torch.manual_seed(0)
+    for case in chosen:
+        data = problem(case)
+        if case.op == "conv":
+            nd = len(case.params["spatial"])
+            x, w, b, g = (torch.from_numpy(data[k]) for k in "xwbg")
+            stride, padding, dilation, groups = conv_args(case)
+            op = getattr(TF, f"conv{nd}d")
+            grad_input = getattr(torch.nn.grad, f"conv{nd}d_input")
+            grad_weight = getattr(torch.nn.grad, f"conv{nd}d_weight")
+            with torch.no_grad():
+                yield case, "forward", median_ms(lambda: op(x, w, b, stride, padding, dilation, groups), lambda: None, runs), ""
+                yield case, "backward-data", median_ms(lambda: grad_input(x.shape, w, g, stride, padding, dilation, groups), lambda: None, runs), ""
+                yield case, "backward-weight", median_ms(lambda: grad_weight(x, w.shape, g, stride, padding, dilation, groups), lambda: None, runs), ""
+        elif case.op == "train":
+            p = case.params
+            model, channels = models.torch_build(p["model"], p["size"])
+            images, labels = models.batch(channels, p["batch"], p["size"])
+            images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+            def step():
+                opt.zero_grad()
+                TF.cross_entropy(model(images), labels).backward()
+                opt.step()
+
+            yield case, "step", median_ms(step, lambda: None, runs), ""
+        else:
+            name, extra = _pool_norm_args(case)
+            x = torch.from_numpy(data["x"]).requires_grad_()
+            g = torch.from_numpy(data["g"])
+            call = {"max_pool2d": lambda t: TF.max_pool2d(t, 2, 2),
+                    "avg_pool2d": lambda t: TF.avg_pool2d(t, 3, 1, 1),
+                    "batch_norm": lambda t: TF.batch_norm(t, None, None, training=True),
+                    "layer_norm": lambda t: TF.layer_norm(t, t.shape[1:])}[case.op]
+            with torch.no_grad():
+                yield case, "forward", median_ms(lambda: call(x), lambda: None, runs), ""
+            y = call(x)
+            yield case, "backward", median_ms(lambda: torch.autograd.grad(y, x, g, retain_graph=True),
+                                              lambda: None, runs), ""
+
+
+def peer_probe(chosen, runs, quick):
+    """The machine's speed: a 1024^3 float32 matmul (the second vCPU sometimes runs at half)."""
+    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    yield Case("probe", "probe", {}), "matmul-1024", median_ms(lambda: a @ a, lambda: None, 5), ""
+
+
+PEERS = {"clconv": peer_clconv, "numpy": peer_numpy, "reference": peer_reference,
+         "torch": peer_torch, "probe": peer_probe}
+
+
+def main(argv) -> int:
+    peer, names, runs, quick = argv[0], argv[1], int(argv[2]), argv[3] == "1"
+    chosen = [c for c in all_cases(quick) if c.name in names.split(",")]
+    for case, part, ms, check in PEERS[peer](chosen, runs, quick):
+        print(json.dumps({"case": case.name, "part": part, "ms": ms, "check": check}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

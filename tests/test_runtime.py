@@ -167,3 +167,15 @@ def test_installed_package_finds_its_kernels():
     assert package != REPO / "clconv" and "site-packages" in package.parts
     assert runtime.kernels_dir().resolve() == package / "kernels"
     assert (runtime.kernels_dir() / "conv.cl").is_file()
+
+
+@pytest.mark.parametrize("command,expected", [
+    (["devices"], "usable"), (["check"], "all ops match the reference"),
+    (["forward", "--batch", "4"], "matches clconv.reference")])
+def test_command_line(device, tmp_path, command, expected):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "clconv", *command], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert expected in done.stdout

@@ -11,7 +11,7 @@ import time
 
 from .cases import cases
 
-PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch"}
+PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch", "tinygrad": "tinygrad"}
 
 
 def available_peers(requested: str) -> list[str]:
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
                         help="small shapes, one run each, results checked against the reference")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--only", help="comma-separated case names (substrings)")
-    parser.add_argument("--peers", default="numpy,torch,reference")
+    parser.add_argument("--peers", default="numpy,torch,tinygrad,reference")
     parser.add_argument("--plot", help="write a PNG bar chart of clconv's speed-up over each peer")
     parser.add_argument("--json", help="also write the measurements as JSON")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per peer")

@@ -259,6 +259,38 @@ def peer_torch(chosen, runs, quick):
                                               lambda: None, runs), ""
 
 
+# --- tinygrad on OpenCL ---------------------------------------------------------------------------
+
+def peer_tinygrad(chosen, runs, quick):
+    """tinygrad's OpenCL backend on the same device (each call scheduled as a user would)."""
+    import os
+    os.environ.setdefault("DEV", "CL")
+    from tinygrad import Device, Tensor
+
+    sync = Device[Device.DEFAULT].synchronize
+    for case in chosen:
+        data = problem(case)
+        if case.op == "conv":
+            p = case.params
+            x, w, b, g = (Tensor(data[k]).realize() for k in "xwbg")
+            conv = dict(groups=p["groups"], stride=p["stride"], padding=p["padding"])
+            yield case, "forward", median_ms(lambda: x.conv2d(w, b, **conv).realize(), sync, runs), ""
+            for part, target in (("backward-data", x), ("backward-weight", w)):
+                backward = lambda target=target: (x.conv2d(w, **conv) * g).sum().gradient(target)[0].realize()
+                yield case, part, median_ms(backward, sync, runs), ""
+        elif case.op != "train":
+            call = {"max_pool2d": lambda t: t.max_pool2d((2, 2)),
+                    "avg_pool2d": lambda t: t.avg_pool2d((3, 3), stride=1, padding=1),
+                    "batch_norm": lambda t: (t - t.mean(axis=(0, 2, 3), keepdim=True))
+                    * (t.var(axis=(0, 2, 3), keepdim=True, correction=0) + 1e-5).rsqrt(),
+                    "layer_norm": lambda t: t.layernorm(axis=(1, 2, 3))}[case.op]
+            x = Tensor(data["x"]).realize()
+            g = Tensor(data["g"]).realize()
+            yield case, "forward", median_ms(lambda: call(x).realize(), sync, runs), ""
+            backward = lambda: (call(x) * g).sum().gradient(x)[0].realize()
+            yield case, "backward", median_ms(backward, sync, runs), ""
+
+
 def peer_probe(chosen, runs, quick):
     """The machine's speed: a 1024^3 float32 matmul (the second vCPU sometimes runs at half)."""
     a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
@@ -266,7 +298,7 @@ def peer_probe(chosen, runs, quick):
 
 
 PEERS = {"clconv": peer_clconv, "numpy": peer_numpy, "reference": peer_reference,
-         "torch": peer_torch, "probe": peer_probe}
+         "torch": peer_torch, "tinygrad": peer_tinygrad, "probe": peer_probe}
 
 
 def main(argv) -> int:

@@ -171,3 +171,112 @@ __kernel void conv_backward_weight(
         for (int c = 0; c < c_count; ++c)
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = acc[k][c];
 }
+
+// --- weight gradient with wide vectors (CPUs), stride 1, 1D/2D ---------------------------------
+// x and dy are first copied into zero-padded planes of rows WP wide (pad_planes): dy row oh at
+// oh * WP, x row ih at (ih + PH) * WP + PW. Then output position q = oh * WP + ow reads x at
+// q + kh DH WP + kw DW for tap (kh, kw), for every q alike, so
+//     dw[k][c][tap] = sum over n and q of dyp[n][k][q] * xp[n][c][q + offset(tap)]
+// runs over whole planes in wide unmasked vector loads (padding columns of dy are zero). A
+// work-item owns WG_K output channels x WG_C input channels of one tap: WG_K x WG_C
+// accumulator vectors of WVW lanes, summed once at the end.
+#ifndef WVW
+#define WVW 16
+#endif
+#ifndef WG_K
+#define WG_K 4
+#endif
+#ifndef WG_C
+#define WG_C 4
+#endif
+#define WCAT_(a, b) a##b
+#define WCAT(a, b) WCAT_(a, b)
+#define WVREAL WCAT(REAL, WVW)
+#define WVLOAD WCAT(vload, WVW)
+
+// out[plane] (`plane_out` elements: a rows_out x cols_out grid, then zeros) = in[plane]
+// (rows_in x cols_in) placed at (row_shift, col_shift); the last plane is followed by `tail`
+// zeros. One work-item per (grid row, plane); row rows_out writes the zeros after the grid.
+__kernel void pad_planes(__global const REAL *restrict in, __global REAL *restrict out,
+                         const int planes, const int rows_in, const int cols_in,
+                         const int rows_out, const int cols_out, const int row_shift,
+                         const int col_shift, const int plane_out, const int tail)
+{
+    const int row = get_global_id(0), plane = get_global_id(1);
+    if (row > rows_out || plane >= planes)
+        return;
+    __global REAL *out_plane = out + (size_t)plane * plane_out;
+    if (row == rows_out) {
+        const int count = plane_out - rows_out * cols_out + (plane == planes - 1 ? tail : 0);
+        for (int i = 0; i < count; ++i)
+            out_plane[rows_out * cols_out + i] = 0;
+        return;
+    }
+    __global REAL *out_row = out_plane + row * cols_out;
+    const int source_row = row - row_shift;
+    const __global REAL *in_row = in + ((size_t)plane * rows_in + source_row) * cols_in;
+    const bool inside = source_row >= 0 && source_row < rows_in;
+    for (int col = 0; col < cols_out; ++col) {
+        const int source_col = col - col_shift;
+        out_row[col] = inside && source_col >= 0 && source_col < cols_in ? in_row[source_col] : (REAL)0;
+    }
+}
+
+inline REAL lane_sum(WVREAL v)
+{
+    REAL lanes[WVW];
+    WCAT(vstore, WVW)(v, 0, lanes);
+    REAL total = 0;
+    #pragma unroll
+    for (int j = 0; j < WVW; ++j)
+        total += lanes[j];
+    return total;
+}
+
+__kernel void conv_backward_weight_flat(
+    __global const REAL *restrict xp, __global const REAL *restrict dyp,
+    __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
+    const int KH, const int KW, const int DH, const int DW, const int WP,
+    const int x_plane, const int dy_plane)
+{
+    const int taps = KH * KW;
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int k_tiles = (out_per_group + WG_K - 1) / WG_K;
+    const int tap = get_global_id(0);
+    const int first_c = get_global_id(1) * WG_C;
+    const int group = get_global_id(2) / k_tiles;
+    const int first_k = (get_global_id(2) % k_tiles) * WG_K;
+    if (tap >= taps || first_c >= in_per_group || group >= groups)
+        return;
+    const int c_count = min(WG_C, in_per_group - first_c);
+    const int k_count = min(WG_K, out_per_group - first_k);
+    const int offset = (tap / KW) * DH * WP + (tap % KW) * DW;
+
+    WVREAL acc[WG_K][WG_C];
+    #pragma unroll
+    for (int k = 0; k < WG_K; ++k)
+        #pragma unroll
+        for (int c = 0; c < WG_C; ++c)
+            acc[k][c] = (WVREAL)0;
+    for (int n = 0; n < N; ++n) {
+        const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane + offset;
+        const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
+        for (int q = 0; q < dy_plane; q += WVW) {
+            WVREAL xv[WG_C], gv[WG_K];
+            #pragma unroll
+            for (int c = 0; c < WG_C; ++c)
+                xv[c] = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + q);
+            #pragma unroll
+            for (int k = 0; k < WG_K; ++k)
+                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
+            #pragma unroll
+            for (int k = 0; k < WG_K; ++k)
+                #pragma unroll
+                for (int c = 0; c < WG_C; ++c)
+                    acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+        }
+    }
+    for (int k = 0; k < k_count; ++k)
+        for (int c = 0; c < c_count; ++c)
+            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = lane_sum(acc[k][c]);
+}

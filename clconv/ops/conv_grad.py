@@ -46,6 +46,8 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     if x.size == 0 or grad.size == 0:
         dw.array.fill(0)
         return dw
+    if not grad.device.is_gpu and _flat_weight_grad_fits(geo):
+        return _weight_grad_flat(x, grad, geo, dw)
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
     global_size = (taps, -(-in_per_group // _TILES["TILE_C"]),
@@ -53,6 +55,53 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     runtime.launch(grad.device, _kernel(grad.device, "conv_backward_weight", grad.dtype),
                    global_size, (1, 1, 1), x.array.data, grad.array.data, dw.array.data,
                    *i32(geo.batch), *_geometry_args(geo))
+    return dw
+
+
+_LANES = 16  # vector width of conv_backward_weight_flat
+
+
+def _flat_weight_grad_fits(geo) -> bool:
+    """The wide-vector weight gradient handles stride-1 1D and 2D convolutions."""
+    return geo.kernel[0] == 1 and geo.padding[0] == 0 and geo.stride == (1, 1, 1)
+
+
+def _pad_planes(t: Tensor, planes: int, rows: int, cols: int, rows_out: int, cols_out: int,
+                row_shift: int, col_shift: int, plane_out: int, tail: int) -> Tensor:
+    out = empty((planes * plane_out + tail,), t.dtype, t.device)
+    runtime.launch(t.device, _kernel(t.device, "pad_planes", t.dtype), (rows_out + 1, planes),
+                   (1, 1), t.array.data, out.array.data,
+                   *i32(planes, rows, cols, rows_out, cols_out, row_shift, col_shift, plane_out, tail))
+    return out
+
+
+def _weight_grad_flat(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
+    _, height, width = geo.in_size
+    _, out_height, out_width = geo.out_size
+    _, kernel_h, kernel_w = geo.kernel
+    _, pad_h, pad_w = geo.padding
+    _, dilation_h, dilation_w = geo.dilation
+    # Rows as wide as the padded input (and as the output plus the kernel's reach), so that
+    # every tap of every output column lands in the same row.
+    row = max(width + 2 * pad_w, out_width + dilation_w * (kernel_w - 1))
+    dy_plane = -(-out_height * row // _LANES) * _LANES
+    reach = (dilation_h * (kernel_h - 1)) * row + dilation_w * (kernel_w - 1)
+    x_rows = max(height + 2 * pad_h, -(-(dy_plane + reach) // row))
+    x_plane = x_rows * row
+    batch, c, k = geo.batch, geo.in_channels, geo.out_channels
+    xp = _pad_planes(x, batch * c, height, width, x_rows, row, pad_h, pad_w, x_plane, _LANES)
+    dyp = _pad_planes(grad, batch * k, out_height, out_width, out_height, row, 0, 0, dy_plane, 0)
+    in_per_group, out_per_group = c // geo.groups, k // geo.groups
+    # No more channels per work-item than a group has (tiles are build options: at most 16).
+    tile_c, tile_k = min(4, in_per_group), min(4, out_per_group)
+    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
+                                **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
+                                **runtime.dtype_defines(x.dtype))
+    global_size = (kernel_h * kernel_w, -(-in_per_group // tile_c),
+                   geo.groups * -(-out_per_group // tile_k))
+    runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
+                   dw.array.data, *i32(batch, c, k, geo.groups, kernel_h, kernel_w, dilation_h,
+                                       dilation_w, row, x_plane, dy_plane))
     return dw
 
 

@@ -280,3 +280,37 @@ __kernel void conv_backward_weight_flat(
         for (int c = 0; c < c_count; ++c)
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = lane_sum(acc[k][c]);
 }
+
+// The weights of the transposed convolution that computes a stride-1 input gradient:
+// w_t[g*Cg + c][k][t] = w[g*Kg + k][c][taps - 1 - t] (in/out channels swapped within each
+// group, kernel flipped). One work-item per element of w_t.
+__kernel void flip_transpose_weight(__global const REAL *restrict w, __global REAL *restrict w_t,
+                                    const int in_per_group, const int out_per_group,
+                                    const int groups, const int taps)
+{
+    const int i = get_global_id(0);
+    if (i >= groups * in_per_group * out_per_group * taps)
+        return;
+    const int t = i % taps;
+    const int k = (i / taps) % out_per_group;
+    const int c = (i / (taps * out_per_group)) % in_per_group;
+    const int group = i / (taps * out_per_group * in_per_group);
+    w_t[i] = w[((size_t)(group * out_per_group + k) * in_per_group + c) * taps + taps - 1 - t];
+}
+
+// dy spread out by the stride, zeros between: up[n][k][u] = dy[n][k][u / S] where every
+// coordinate of u is a multiple of its stride, else 0 (the input of a strided convolution's
+// input gradient, computed as a stride-1 convolution). One work-item per element of up.
+__kernel void zero_upsample(__global const REAL *restrict dy, __global REAL *restrict up,
+                            const int planes, const int OD, const int OH, const int OW,
+                            const int UD, const int UH, const int UW,
+                            const int SD, const int SH, const int SW)
+{
+    const int i = get_global_id(0);
+    if (i >= planes * UD * UH * UW)
+        return;
+    const int uw = i % UW, uh = (i / UW) % UH, ud = (i / (UW * UH)) % UD;
+    const int plane = i / (UW * UH * UD);
+    const bool on_grid = uw % SW == 0 && uh % SH == 0 && ud % SD == 0;
+    up[i] = on_grid ? dy[(((size_t)plane * OD + ud / SD) * OH + uh / SH) * OW + uw / SW] : (REAL)0;
+}

@@ -25,6 +25,8 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
     dx = empty(input_shape, grad.dtype, grad.device)
     if dx.size == 0:
         return dx
+    if grad.size and weight.size and _transposed_fits(geo):
+        return _input_grad_as_convolution(grad, weight, geo, dx)
     in_plane = geo.in_size[0] * geo.in_size[1] * geo.in_size[2]
     in_per_group = geo.in_channels // geo.groups
     channel_tiles = geo.groups * -(-in_per_group // _TILES["TILE_C"])
@@ -36,6 +38,44 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
                    global_size, (1, 1, 1), grad.array.data, weight.array.data, dx.array.data,
                    *_geometry_args(geo))
     return dx
+
+
+def _transposed_fits(geo) -> bool:
+    """Padding within the kernel's reach: the input gradient is then an ordinary stride-1
+    convolution (flipped, transposed weights) of the output gradient, spread out by the stride
+    with zeros between, run by the forward's fastest path. (With stride s, (s^d - 1)/s^d of
+    its multiply-adds meet zeros: still faster than the scalar gather on CPUs.)"""
+    return all(d * (k - 1) >= p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding))
+
+
+def _input_grad_as_convolution(grad: Tensor, weight: Tensor, geo, dx: Tensor) -> Tensor:
+    from . import conv  # conv imports this module
+
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    w_t = empty((geo.in_channels, out_per_group) + weight.shape[2:], weight.dtype, weight.device)
+    runtime.launch(weight.device, _kernel(weight.device, "flip_transpose_weight", weight.dtype),
+                   (w_t.size,), (64,), weight.array.data, w_t.array.data,
+                   *i32(in_per_group, out_per_group, geo.groups, taps))
+    if geo.stride != (1, 1, 1):
+        grad = _zero_upsample(grad, geo)
+    transposed = conv.ConvGeometry(
+        batch=geo.batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
+        groups=geo.groups, in_size=tuple(grad.shape[2:]), kernel=geo.kernel,
+        out_size=geo.in_size, stride=(1, 1, 1), dilation=geo.dilation,
+        padding=tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)))
+    conv._launch_forward(grad, w_t, None, dx, transposed)
+    return dx
+
+
+def _zero_upsample(grad: Tensor, geo) -> Tensor:
+    """(N, K, (O-1)*S + 1 per dimension): grad at multiples of the stride, zeros between."""
+    spread = tuple((o - 1) * s + 1 for o, s in zip(geo.out_size, geo.stride))
+    up = empty((geo.batch, geo.out_channels) + spread, grad.dtype, grad.device)
+    runtime.launch(grad.device, _kernel(grad.device, "zero_upsample", grad.dtype), (up.size,),
+                   (64,), grad.array.data, up.array.data,
+                   *i32(geo.batch * geo.out_channels, *geo.out_size, *spread, *geo.stride))
+    return up
 
 
 def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:

@@ -1,7 +1,24 @@
-// Pooling, forward. 1D and 2D pooling run as 3D with unit depth (and height). One work-item per
-// output element: a window is small and windows overlap little, so sharing loads across
-// work-items through __local memory buys nothing over the caches.
+// Pooling, forward. 1D and 2D pooling run as 3D with unit depth (and height). The general
+// kernels take one work-item per output element: a window is small and windows overlap little,
+// so sharing loads across work-items through __local memory buys nothing over the caches.
+// Common 2D windows have specialized kernels (clconv/ops/pool.py chooses) in which a work-item
+// computes 8 or 16 neighbouring outputs along a row with vector loads, as PoCL turns explicit
+// vectors into AVX-512.
 #include "common.h"
+
+// Vector types of REAL for the specialized kernels, with the integer type that comparisons of
+// 8 of them return.
+#if REAL_IS_DOUBLE
+#define REAL8 double8
+#define REAL16 double16
+#define MASK8 long8
+#define convert_REAL16 convert_double16
+#else
+#define REAL8 float8
+#define REAL16 float16
+#define MASK8 int8
+#define convert_REAL16 convert_float16
+#endif
 
 // Output position `index` of a planes x OD x OH x OW output, split into plane and coordinates.
 #define SPLIT_OUTPUT_INDEX(index)                                   \
@@ -52,6 +69,80 @@ __kernel void max_pool_forward(
         indices[index] = best_at;
 }
 
+// The even (odd) lanes of the 16 in a, b. (Spelled out: Oclgrind 21.10 reports .even/.odd of a
+// 16-wide vector as uninitialized, and PoCL's shuffle2 is a loop.)
+#define EVEN_LANES(a, b) (REAL8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6)
+#define ODD_LANES(a, b) (REAL8)(a.s1, a.s3, a.s5, a.s7, b.s1, b.s3, b.s5, b.s7)
+
+// The max-pool rule for one candidate: the first seeds `best` (best_at < 0), a larger value or
+// a NaN replaces it.
+#define TAKE_MAX(best, best_at, value, value_at)                  \
+    if (best_at < 0 || (value) > best || isnan(value)) {          \
+        best = (value);                                           \
+        best_at = (value_at);                                     \
+    }
+
+// The same rule for 8 windows at once (lanes); every lane is already seeded.
+#define TAKE_MAX8(best, best_at, value, value_at)                           \
+    {                                                                       \
+        const MASK8 take = isgreater(value, best) | isnan(value);           \
+        best = select(best, value, take);                                   \
+        best_at = select(best_at, value_at, take);                          \
+    }
+
+// max_pool_forward for 2x2 windows at stride 2 without padding or dilation, in 2D (D = 1).
+// One work-item per output row: 8 outputs per step from 16 elements of each of its two input
+// rows. The last step overlaps the one before (rewriting its own outputs with equal values)
+// instead of a scalar tail; only a window cut by the input's edge (ceil_mode) takes the scalar
+// path, where a clamped coordinate repeats a candidate, which changes neither the maximum nor
+// its index.
+__kernel void max_pool2d_k2s2(
+    __global const REAL *restrict x, __global REAL *restrict y,
+    __global long *restrict indices, const int write_indices,
+    const int planes, const int H, const int W, const int OH, const int OW)
+{
+    const int row = get_global_id(0);  // plane * OH + oh
+    if (row >= planes * OH)
+        return;
+    const int plane = row / OH, oh = row % OH;
+    const int top_at = 2 * oh * W, bottom_at = min(2 * oh + 1, H - 1) * W;
+    const __global REAL *x_plane = x + (size_t)plane * H * W;
+    __global REAL *y_row = y + (size_t)row * OW;
+    __global long *indices_row = indices + (size_t)row * OW;
+    const int whole = W / 2;  // outputs whose window lies inside the row
+    int ow = 0;
+    if (whole >= 8) {
+        const MASK8 lanes = (MASK8)(0, 2, 4, 6, 8, 10, 12, 14);
+        for (int step = 0; step < whole; step += 8) {
+            ow = min(step, whole - 8);
+            const REAL8 top0 = vload8(0, x_plane + top_at + 2 * ow);
+            const REAL8 top1 = vload8(1, x_plane + top_at + 2 * ow);
+            const REAL8 bottom0 = vload8(0, x_plane + bottom_at + 2 * ow);
+            const REAL8 bottom1 = vload8(1, x_plane + bottom_at + 2 * ow);
+            REAL8 best = EVEN_LANES(top0, top1);
+            MASK8 best_at = lanes + top_at + 2 * ow;
+            TAKE_MAX8(best, best_at, ODD_LANES(top0, top1), lanes + (top_at + 2 * ow + 1));
+            TAKE_MAX8(best, best_at, EVEN_LANES(bottom0, bottom1), lanes + (bottom_at + 2 * ow));
+            TAKE_MAX8(best, best_at, ODD_LANES(bottom0, bottom1), lanes + (bottom_at + 2 * ow + 1));
+            vstore8(best, 0, y_row + ow);
+            if (write_indices)
+                vstore8(convert_long8(best_at), 0, indices_row + ow);
+        }
+        ow = whole;
+    }
+    for (; ow < OW; ++ow) {
+        const int left = 2 * ow, right = min(2 * ow + 1, W - 1);
+        REAL best = x_plane[top_at + left];
+        int best_at = top_at + left;
+        TAKE_MAX(best, best_at, x_plane[top_at + right], top_at + right);
+        TAKE_MAX(best, best_at, x_plane[bottom_at + left], bottom_at + left);
+        TAKE_MAX(best, best_at, x_plane[bottom_at + right], bottom_at + right);
+        y_row[ow] = best;
+        if (write_indices)
+            indices_row[ow] = best_at;
+    }
+}
+
 __kernel void avg_pool_forward(
     __global const REAL *restrict x, __global REAL *restrict y,
     const int planes, const int D, const int H, const int W,
@@ -81,6 +172,73 @@ __kernel void avg_pool_forward(
                       : count_include_pad ? padded_count
                       : (de - ds) * (he - hs) * (we - ws);
     y[index] = total / (REAL)divisor;
+}
+
+// Sum of each of 16 outputs' three-wide window in one input row: x[w-1] + x[w] + x[w+1] for
+// w = start .. start+15, with zero padding past either end of the row (0 <= start <= W - 16).
+// (Shifts spelled out: PoCL's shuffle2 is a loop.)
+inline REAL16 window_row_sum(const __global REAL *row, const int start, const int W)
+{
+    const REAL16 c = vload16(0, row + start);
+    const REAL16 left = start > 0 ? vload16(0, row + start - 1)
+        : (REAL16)(0, c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6,
+                   c.s7, c.s8, c.s9, c.sa, c.sb, c.sc, c.sd, c.se);
+    const REAL16 right = start + 16 < W ? vload16(0, row + start + 1)
+        : (REAL16)(c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.s8,
+                   c.s9, c.sa, c.sb, c.sc, c.sd, c.se, c.sf, 0);
+    return left + c + right;
+}
+
+// 16 columns from `start` of a 3x3, stride 1, padding 1 average pool of one plane, walking down
+// the rows with each row's window sums kept for the next two outputs.
+inline void avg_pool_3x3_columns(const __global REAL *restrict x_plane,
+                                 __global REAL *restrict y_plane, const int start, const int H,
+                                 const int W, const int count_include_pad,
+                                 const int divisor_override)
+{
+    // Input columns inside each output's window (PyTorch's divisor without padding); W >= 16.
+    const int16 column = start + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int16 columns = 3 + (column == 0) + (column == W - 1);  // (true is -1)
+    REAL16 above = 0;
+    REAL16 here = window_row_sum(x_plane, start, W);
+    for (int oh = 0; oh < H; ++oh) {
+        const REAL16 below = oh + 1 < H ? window_row_sum(x_plane + (oh + 1) * W, start, W)
+                                        : (REAL16)0;
+        const REAL16 total = above + here + below;
+        REAL16 average;
+        if (divisor_override)
+            average = total / (REAL)divisor_override;
+        else if (count_include_pad)
+            average = total / (REAL)9;
+        else
+            average = total / convert_REAL16((3 - (oh == 0) - (oh == H - 1)) * columns);
+        vstore16(average, 0, y_plane + oh * W + start);
+        above = here;
+        here = below;
+    }
+}
+
+// avg_pool_forward for 3x3 windows at stride 1 with padding 1, in 2D (D = 1, output size =
+// input size) on rows of at least 16. One work-item per plane and 16 columns; the last one of a
+// plane also does the 16 ending at the row's end where W is not a multiple of 16 (rewriting
+// some of its own outputs with equal values rather than racing another work-item).
+__kernel void avg_pool2d_k3s1p1(
+    __global const REAL *restrict x, __global REAL *restrict y,
+    const int planes, const int H, const int W,
+    const int count_include_pad, const int divisor_override)
+{
+    const int blocks = W / 16;
+    const int item = get_global_id(0);
+    if (item >= planes * blocks)
+        return;
+    const int plane = item / blocks, block = item % blocks;
+    const __global REAL *x_plane = x + (size_t)plane * H * W;
+    __global REAL *y_plane = y + (size_t)plane * H * W;
+    avg_pool_3x3_columns(x_plane, y_plane, block * 16, H, W, count_include_pad,
+                         divisor_override);
+    if (block == blocks - 1 && W % 16)
+        avg_pool_3x3_columns(x_plane, y_plane, W - 16, H, W, count_include_pad,
+                             divisor_override);
 }
 
 // Output o of each dimension averages input [floor(o*size/out), ceil((o+1)*size/out)).

@@ -83,3 +83,16 @@ def test_norm_of_constant_input_is_zero_not_nan(device):
     check_op("layer_norm", x, (3, 4, 4))
     check_op("group_norm", x, 3)
     check_op("instance_norm", x)
+
+
+@pytest.mark.parametrize("op,shape", [("layer_norm", (1, 262160)), ("batch_norm", (2, 3, 1, 360000)),
+                                      ("group_norm", (2, 4, 270000))], ids=str)
+def test_norms_on_inputs_past_the_one_pass_path(device, rng, op, shape):
+    # Over 8 MiB (or a row over 1 MiB) CPU devices take the chunked statistics path.
+    x = randn(rng, shape, np.float32) + 3
+    if op == "layer_norm":
+        check_op(op, x, shape[1:])
+    elif op == "batch_norm":
+        check_op(op, x, None, None, training=True)
+    else:
+        check_op(op, x, 2)

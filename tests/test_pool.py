@@ -10,7 +10,7 @@ import clconv.functional as F
 from helpers import check_op, randn
 from clconv.shapes import pool_output_size
 
-SPATIAL_2D = [(1, 1), (7, 9), (10, 5)]
+SPATIAL_2D = [(1, 1), (7, 9), (10, 5), (5, 19)]  # (5, 19): the 16-wide vector paths
 KERNELS_2D = [1, 2, 3, (3, 2)]
 STRIDES_2D = [None, 1, 2, (3, 1), 4]  # 4: stride larger than every kernel
 PADDINGS_2D = [0, 1]

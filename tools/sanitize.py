@@ -154,6 +154,12 @@ CASES = [
     case("max_pool1d", input=rand(2, 3, 10), kernel_size=3, stride=2, padding=1, ceil_mode=True,
          return_indices=True),
     case("max_pool1d", input=rand(3, 11), kernel_size=2),  # unbatched, stride = kernel
+    # The vector paths (max_pool2d_k2s2, avg_pool2d_k3s1p1) need rows of 16 or more.
+    case("max_pool2d", input=rand(1, 2, 5, 19), kernel_size=2, ceil_mode=True, return_indices=True),
+    case("avg_pool2d", input=rand(1, 2, 5, 19), kernel_size=3, stride=1, padding=1,
+         count_include_pad=False),
+    case("avg_pool2d", input=rand(1, 1, 2, 35), kernel_size=3, stride=1, padding=1,
+         divisor_override=4),
     case("max_pool2d", input=rand(2, 3, 7, 6), kernel_size=(3, 2), stride=(2, 1),
          padding=(1, 0), dilation=(2, 1), ceil_mode=True, return_indices=True),
     case("max_pool2d", input=rand(1, 2, 5, 5), kernel_size=2, ceil_mode=True),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from math import prod
 
 import numpy as np
+import pyopencl as cl
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
@@ -17,6 +18,19 @@ from ._args import buffer, expect_shape, i32, ntuple, real, scalar, tensors
 from .reduce import GROUP_SIZE, Rows
 
 _LOCAL = 64
+# The forward's two ways (see norm.cl). On a CPU, row_normalize: one work-item per row, where a
+# row fits a core's L2 (_ROW_BYTES) and the input the L3 (_ROWS_BYTES); measured on PoCL it beat
+# the chunked path there even for a single row (one launch instead of three), and lost to it on
+# larger inputs, whose sequential normalize pass streams from memory better. Elsewhere (and on
+# GPUs, which need far more work-items than rows) the chunked statistics and normalize_rows.
+_ROW_BYTES = 1 << 20
+_ROWS_BYTES = 8 << 20
+_CHUNK = 4096        # most elements of a row that one chunk_stats work-item describes
+_SPAN = 4096         # most elements that one normalize_rows work-item normalizes
+_MIN_CHUNKS = 64     # work-items those two aim for at least (load balance over the cores)
+_CHUNKS_LOCAL = 16   # work-group size of chunk_stats, normalize_rows and of row_normalize
+                     # for many rows (a work-group per row below _MANY_ROWS)
+_MANY_ROWS = 64
 _OPTIONAL = ("running_mean", "running_var", "weight", "bias")
 
 
@@ -42,26 +56,91 @@ def _kernel(device: runtime.Device, name: str, dtype):
                               **runtime.dtype_defines(dtype))
 
 
-def _row_stats(x: Tensor, rows: Rows) -> tuple[Tensor, Tensor]:
+def _launch(device, kernel, global_size, local_size, *args) -> None:
+    """runtime.launch, with the kernel's scalar argument types declared on its first launch:
+    pyopencl then packs the scalars itself (~1 us a launch) instead of taking each through the
+    buffer protocol (~5 us per scalar argument)."""
+    if not hasattr(kernel, "_clconv_arg_types"):
+        with device.lock:
+            kernel.set_scalar_arg_dtypes(
+                [None if isinstance(a, cl.MemoryObjectHolder) else a.dtype for a in args])
+            kernel._clconv_arg_types = True
+    runtime.launch(device, kernel, global_size, local_size, *args)
+
+
+def _chunk_len(rows: Rows) -> int:
+    """Elements per chunk_stats work-item: at most _CHUNK (the second pass then reads from L1/L2),
+    fewer where that leaves too few chunks to share among the cores; a multiple of 16."""
+    wanted = -(-rows.count * rows.length // _MIN_CHUNKS)
+    return max(16, min(_CHUNK, rows.length, runtime.round_up(wanted, 16)))
+
+
+def _statistics(x: Tensor, count: int, keep: bool):
+    """Where a forward writes each row's mean and variance: tensors where backward will read them
+    (`keep`), else scratch buffers from the device's allocator (a tensor costs ~15 us of Python,
+    as much as a small kernel)."""
+    if keep:
+        return empty((count,), x.dtype, x.device), empty((count,), x.dtype, x.device)
+    nbytes = count * x.dtype.itemsize
+    return x.device.allocator(nbytes), x.device.allocator(nbytes)
+
+
+def _data(statistic):
+    """The buffer of a statistics tensor or scratch buffer (see _statistics)."""
+    return statistic.array.data if isinstance(statistic, Tensor) else statistic
+
+
+def _row_stats(x: Tensor, rows: Rows, keep: bool):
+    """Mean and biased variance of each row (see _statistics): per-chunk statistics, then merged
+    per row."""
     device = x.device
-    mean = empty((rows.count,), x.dtype, device)
-    var = empty((rows.count,), x.dtype, device)
-    runtime.launch(device, _kernel(device, "row_stats", x.dtype), (rows.count * GROUP_SIZE,),
-                   (GROUP_SIZE,), x.array.data, mean.array.data, var.array.data,
-                   *i32(rows.row_stride, rows.segments, rows.segment_stride, rows.segment_len))
+    chunk_len = _chunk_len(rows)
+    chunks_per_row = -(-rows.length // chunk_len)
+    chunks = rows.count * chunks_per_row
+    chunk_mean, chunk_m2 = (device.allocator(chunks * x.dtype.itemsize) for _ in range(2))
+    _launch(device, _kernel(device, "chunk_stats", x.dtype), (chunks,), (_CHUNKS_LOCAL,),
+            x.array.data, chunk_mean, chunk_m2,
+            *i32(rows.count, chunks_per_row, chunk_len, rows.row_stride, rows.segments,
+                 rows.segment_stride, rows.segment_len))
+    mean, var = _statistics(x, rows.count, keep)
+    _launch(device, _kernel(device, "combine_stats", x.dtype), (rows.count,), (1,),
+            chunk_mean, chunk_m2, _data(mean), _data(var),
+            *i32(rows.count, chunks_per_row, chunk_len, rows.length))
     return mean, var
 
 
-def _normalize(x: Tensor, mean: Tensor, var: Tensor, weight, bias, eps: float,
-               layout: Layout) -> Tensor:
+def _batch_normalize(x: Tensor, weight, bias, eps: float, layout: Layout):
+    """x normalized with the statistics of its own rows; returns (y, mean, biased variance), the
+    statistics as tensors where backward will need them (see _statistics)."""
+    rows, device = layout.stats, x.device
+    keep = autograd.needs_grad(x, weight, bias)
+    if device.is_gpu or rows.length * x.dtype.itemsize > _ROW_BYTES \
+            or x.size * x.dtype.itemsize > _ROWS_BYTES:
+        mean, var = _row_stats(x, rows, keep)
+        return _normalize(x, _data(mean), _data(var), weight, bias, eps, layout), mean, var
+    y = empty(x.shape, x.dtype, device)
+    mean, var = _statistics(x, rows.count, keep)
+    local_size = _CHUNKS_LOCAL if rows.count >= _MANY_ROWS else 1
+    _launch(device, _kernel(device, "row_normalize", x.dtype), (rows.count,), (local_size,),
+            x.array.data, y.array.data, _data(mean), _data(var),
+            buffer(weight, device), buffer(bias, device),
+            *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
+            *i32(rows.count, rows.row_stride, rows.segments, rows.segment_stride,
+                 rows.segment_len, layout.param_div, layout.param_mod))
+    return y, mean, var
+
+
+def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout) -> Tensor:
+    """x normalized with the given statistics (buffers of a mean and a variance per row)."""
     device = x.device
     y = empty(x.shape, x.dtype, device)
-    runtime.launch(device, _kernel(device, "normalize_rows", x.dtype), (x.size,), (_LOCAL,),
-                   x.array.data, y.array.data, mean.array.data, var.array.data,
-                   buffer(weight, device), buffer(bias, device),
-                   *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
-                   *i32(x.size, layout.stats.row_div, layout.stats.row_mod, layout.param_div,
-                        layout.param_mod))
+    span = max(16, min(_SPAN, runtime.round_up(-(-x.size // _MIN_CHUNKS), 16)))
+    _launch(device, _kernel(device, "normalize_rows", x.dtype), (-(-x.size // span),),
+            (_CHUNKS_LOCAL,), x.array.data, y.array.data, mean, var,
+            buffer(weight, device), buffer(bias, device),
+            *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
+            *i32(x.size, layout.stats.row_div, layout.stats.row_mod, layout.param_div,
+                 layout.param_mod, span))
     return y
 
 
@@ -72,20 +151,20 @@ def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     if layout.batch_statistics:  # the statistics depend on x too
         sum_g = empty((stats.count,), x.dtype, device)
         sum_g_xhat = empty((stats.count,), x.dtype, device)
-        runtime.launch(device, _kernel(device, "row_backward_sums", x.dtype),
-                       (stats.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data,
-                       grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
-                       *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
-                       sum_g_xhat.array.data,
-                       *i32(stats.row_stride, stats.segments, stats.segment_stride,
+        _launch(device, _kernel(device, "row_backward_sums", x.dtype),
+                (stats.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data,
+                grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
+                *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
+                sum_g_xhat.array.data,
+                *i32(stats.row_stride, stats.segments, stats.segment_stride,
                             stats.segment_len, layout.param_div, layout.param_mod))
-    runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
-                   x.array.data, grad.array.data, dx.array.data, mean.array.data,
-                   var.array.data, buffer(weight, device), *i32(weight is not None),
-                   buffer(sum_g, device), buffer(sum_g_xhat, device),
-                   *i32(layout.batch_statistics), scalar(x.dtype, stats.length),
-                   scalar(x.dtype, eps),
-                   *i32(x.size, stats.row_div, stats.row_mod, layout.param_div, layout.param_mod))
+    _launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
+            x.array.data, grad.array.data, dx.array.data, mean.array.data,
+            var.array.data, buffer(weight, device), *i32(weight is not None),
+            buffer(sum_g, device), buffer(sum_g_xhat, device),
+            *i32(layout.batch_statistics), scalar(x.dtype, stats.length),
+            scalar(x.dtype, eps),
+            *i32(x.size, stats.row_div, stats.row_mod, layout.param_div, layout.param_mod))
     return dx
 
 
@@ -93,18 +172,17 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
     device, params = x.device, layout.params
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
-    runtime.launch(device, _kernel(device, "param_backward_sums", x.dtype),
-                   (params.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data, grad.array.data,
-                   mean.array.data, var.array.data, scalar(x.dtype, eps),
-                   buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
-                   *i32(params.row_stride, params.segments, params.segment_stride,
+    _launch(device, _kernel(device, "param_backward_sums", x.dtype),
+            (params.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data, grad.array.data,
+            mean.array.data, var.array.data, scalar(x.dtype, eps),
+            buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
+            *i32(params.row_stride, params.segments, params.segment_stride,
                         params.segment_len, layout.stats.row_div, layout.stats.row_mod))
     return dweight, dbias
 
 
-def _normalize_recorded(op, x, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
-    """Normalize x and record how gradients flow to x, weight and bias."""
-    y = _normalize(x, mean, var, weight, bias, eps, layout)
+def _record(op, x, y, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
+    """Record how gradients flow from y, x normalized with (mean, var), to x, weight and bias."""
 
     def backward(grad):
         dx = _input_grad(x, grad, mean, var, weight, eps, layout) if x.requires_grad else None
@@ -121,16 +199,17 @@ def _normalize_recorded(op, x, mean, var, weight, bias, eps, layout: Layout) -> 
     return autograd.record(op, y, (x, weight, bias), backward, saved=(x, mean, var, weight))
 
 
-def _update_running(mean: Tensor, var: Tensor, running_mean, running_var, channels: int,
-                    instances: int, momentum: float, count: int) -> None:
+def _update_running(mean, var, running_mean, running_var, channels: int, instances: int,
+                    momentum: float, count: int) -> None:
+    """Blend the batch statistics (see _statistics) into the running ones, in place."""
     if running_mean is None and running_var is None:
         return
-    device = mean.device
-    runtime.launch(device, _kernel(device, "update_running", mean.dtype), (channels,), (_LOCAL,),
-                   mean.array.data, var.array.data, buffer(running_mean, device),
-                   buffer(running_var, device),
-                   *i32(running_mean is not None, running_var is not None, channels, instances),
-                   scalar(mean.dtype, momentum), scalar(mean.dtype, count / (count - 1)))
+    running = running_mean if running_mean is not None else running_var
+    device, dtype = running.device, running.dtype
+    _launch(device, _kernel(device, "update_running", dtype), (channels,), (_LOCAL,),
+            _data(mean), _data(var), buffer(running_mean, device), buffer(running_var, device),
+            *i32(running_mean is not None, running_var is not None, channels, instances),
+            scalar(dtype, momentum), scalar(dtype, count / (count - 1)))
     for running in (running_mean, running_var):
         if running is not None:
             running._version += 1
@@ -172,13 +251,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     channels = Rows.channels(n, c, spatial)
     layout = Layout(stats=channels, params=channels, batch_statistics=training)
     if training:
-        mean, var = _row_stats(x, channels)
+        y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, 1, momentum,
                         n * spatial)
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
     else:
         mean, var = t["running_mean"], t["running_var"]
-    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
+        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout)
+    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
@@ -201,8 +281,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
     params = Rows(count=row_len, row_stride=1, segments=rows, segment_stride=row_len,
                   segment_len=1, row_div=1, row_mod=row_len)
     layout = Layout(stats=Rows.contiguous(rows, row_len), params=params, batch_statistics=True)
-    mean, var = _row_stats(x, layout.stats)
-    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
+    y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
+    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -228,13 +308,14 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if use_input_stats:
         layout = Layout(stats=Rows.contiguous(n * c, spatial), params=channels,
                         batch_statistics=True)
-        mean, var = _row_stats(x, layout.stats)
+        y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, n, momentum, spatial)
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
     else:  # the running statistics, per channel, as in batch_norm's evaluation mode
         layout = Layout(stats=channels, params=channels, batch_statistics=False)
         mean, var = t["running_mean"], t["running_var"]
-    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
+        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout)
+    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
@@ -254,5 +335,5 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
         return empty(x.shape, x.dtype, x.device)
     layout = Layout(stats=Rows.contiguous(n * num_groups, c // num_groups * spatial),
                     params=Rows.channels(n, c, spatial), batch_statistics=True)
-    mean, var = _row_stats(x, layout.stats)
-    return _normalize_recorded(op, x, mean, var, t["weight"], t["bias"], eps, layout)
+    y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
+    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)

@@ -1,12 +1,15 @@
 """max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
 from __future__ import annotations
 
+import pyopencl as cl
+
 from .. import autograd, runtime
 from ..shapes import pool_output_size
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
 
 _LOCAL = 64  # work-items per group; one output element each
+_ROWS_LOCAL = 16  # work-items per group of the specialized kernels (several outputs each)
 
 
 def _window(op, nd, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
@@ -35,6 +38,33 @@ def _kernel(device, name: str, dtype):
     return runtime.get_kernel(device, "pool", name, **runtime.dtype_defines(dtype))
 
 
+def _launch(device, kernel, global_size, local_size, *args) -> None:
+    """runtime.launch, with the kernel's scalar argument types declared on its first launch:
+    pyopencl then packs the scalars itself (~1 us a launch) instead of taking each through the
+    buffer protocol (~5 us per scalar argument)."""
+    if not hasattr(kernel, "_clconv_arg_types"):
+        with device.lock:
+            kernel.set_scalar_arg_dtypes(
+                [None if isinstance(a, cl.MemoryObjectHolder) else a.dtype for a in args])
+            kernel._clconv_arg_types = True
+    runtime.launch(device, kernel, global_size, local_size, *args)
+
+
+# Specialized forward kernels, each taken where its predicate holds; the general kernels
+# (one work-item per output, any window) run everything else.
+
+def _is_2x2_stride_2(nd, kernel, stride, padding, dilation) -> bool:
+    """max_pool2d_k2s2: 2x2 windows at stride 2, no padding or dilation, any size/ceil_mode."""
+    return nd == 2 and kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) \
+        and dilation == (1, 1)
+
+
+def _is_3x3_stride_1_pad_1(nd, spatial, kernel, stride, padding) -> bool:
+    """avg_pool2d_k3s1p1: 3x3 windows at stride 1 with padding 1 on rows of at least 16."""
+    return nd == 2 and kernel == (3, 3) and stride == (1, 1) and padding == (1, 1) \
+        and spatial[1] >= 16
+
+
 def _plane_args(x: Tensor, out) -> list:
     planes = x.shape[0] * x.shape[1]
     return i32(planes, *as_3d(x.shape[2:]), *as_3d(out))
@@ -50,19 +80,23 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     # The backward routes each gradient to its window's argmax: keep indices when it will run.
     keep_indices = return_indices or autograd.needs_grad(x)
     indices = empty(y.shape, "int64", device) if keep_indices else None
-    if y.size:
-        runtime.launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
-                       x.array.data, y.array.data,
-                       indices.array.data if keep_indices else device.placeholder,
-                       *i32(keep_indices), *_plane_args(x, out), *window,
-                       *i32(*pad3(dilation, 1)))
+    indices_data = indices.array.data if keep_indices else device.placeholder
+    if y.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
+        planes, rows = x.shape[0] * x.shape[1], x.shape[0] * x.shape[1] * out[0]
+        _launch(device, _kernel(device, "max_pool2d_k2s2", x.dtype), (rows,), (_ROWS_LOCAL,),
+                x.array.data, y.array.data, indices_data,
+                *i32(keep_indices, planes, *x.shape[2:], *out))
+    elif y.size:
+        _launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+                x.array.data, y.array.data, indices_data, *i32(keep_indices),
+                *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
-                           (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
-                           *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
+            _launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
+                    (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
+                    *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)
@@ -104,16 +138,21 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     y = empty(x.shape[:2] + out, x.dtype, device)
     window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)),
               *i32(bool(count_include_pad), divisor_override or 0)]
-    if y.size:
-        runtime.launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
-                       x.array.data, y.array.data, *_plane_args(x, out), *window)
+    if y.size and _is_3x3_stride_1_pad_1(nd, x.shape[2:], kernel, stride, padding):
+        planes, blocks = x.shape[0] * x.shape[1], x.shape[3] // 16
+        _launch(device, _kernel(device, "avg_pool2d_k3s1p1", x.dtype), (planes * blocks,),
+                (_ROWS_LOCAL,), x.array.data, y.array.data,
+                *i32(planes, *x.shape[2:], bool(count_include_pad), divisor_override or 0))
+    elif y.size:
+        _launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+                x.array.data, y.array.data, *_plane_args(x, out), *window)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
-                           (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
-                           *window)
+            _launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
+                    (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
+                    *window)
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)
@@ -150,15 +189,15 @@ def _adaptive_avg_pool(op, nd, input, output_size):
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
     if y.size:
-        runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
-                       (_LOCAL,), x.array.data, y.array.data, *_plane_args(x, out))
+        _launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
+                (_LOCAL,), x.array.data, y.array.data, *_plane_args(x, out))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            runtime.launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
-                           (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
-                           *_plane_args(x, out))
+            _launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
+                    (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
+                    *_plane_args(x, out))
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)

@@ -676,3 +676,32 @@ def mse_loss_backward(grad_output, input, target, reduction="mean"):
     x, y, g = _f64(input), _f64(target), _f64(grad_output)
     dx = 2 * (x - y) * (g if reduction == "none" else g / (x.size if reduction == "mean" else 1))
     return dx.astype(dtype), (-dx).astype(dtype)
+
+
+# === optimizer updates ============================================================================
+
+def sgd_step(param, grad, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0,
+             weight_decay=0.0, nesterov=False):
+    """One SGD update as PyTorch's: g = grad + weight_decay * param; with momentum,
+    buf = g (first step) or momentum * buf + (1 - dampening) * g, and g = g + momentum * buf
+    (nesterov) or buf; param - lr * g. Returns (new param, new momentum buffer)."""
+    dtype = np.asarray(param).dtype
+    p, g = _f64(param), _f64(grad) + weight_decay * _f64(param)
+    buf = None
+    if momentum:
+        buf = g if momentum_buffer is None else momentum * _f64(momentum_buffer) + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return (p - lr * g).astype(dtype), None if buf is None else buf.astype(dtype)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+              weight_decay=0.0):
+    """One Adam update (step counts from 1): m and v are moving averages of g and g^2 (g with
+    weight decay added); param - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps).
+    Returns (new param, new m, new v)."""
+    dtype = np.asarray(param).dtype
+    p, g = _f64(param), _f64(grad) + weight_decay * _f64(param)
+    m = betas[0] * _f64(exp_avg) + (1 - betas[0]) * g
+    v = betas[1] * _f64(exp_avg_sq) + (1 - betas[1]) * g * g
+    p = p - lr / (1 - betas[0] ** step) * m / (np.sqrt(v) / np.sqrt(1 - betas[1] ** step) + eps)
+    return p.astype(dtype), m.astype(dtype), v.astype(dtype)

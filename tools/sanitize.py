@@ -219,6 +219,11 @@ CASES = [
     case("mse_loss", input=rand(3, 4, 5), target=rand(3, 4, 5)),
     case("mse_loss", input=rand(70), target=rand(70), reduction="sum"),
     case("mse_loss", input=rand(2, 7), target=rand(2, 7), reduction="none"),
+    # Optimizer updates (clconv.optim), against reference.sgd_step / adam_step.
+    case("SGD", backward=False, param=rand(37), grad=rand(37), lr=0.1, momentum=0.9,
+         nesterov=True, weight_decay=0.01),
+    case("SGD", backward=False, param=rand(3, 5), grad=rand(3, 5), lr=0.1),
+    case("Adam", backward=False, param=rand(5, 7), grad=rand(5, 7), lr=0.01, weight_decay=0.1),
 ]
 
 
@@ -380,10 +385,36 @@ def copies(arguments: dict) -> dict:
     return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in arguments.items()}
 
 
+def optimizer_problems(test: Case, arguments: dict, dtype) -> list[str]:
+    """Two steps of clconv.optim.<op> against reference.<op>_step."""
+    import clconv
+    import clconv.optim
+    import clconv.reference as R
+    from clconv.testing import mismatch
+
+    options = {k: v for k, v in arguments.items() if k not in ("param", "grad")}
+    param = clconv.tensor(arguments["param"], requires_grad=True)
+    optimizer = getattr(clconv.optim, test.op)([param], **options)
+    expected, state = arguments["param"], (None,) if test.op == "SGD" else \
+        (np.zeros_like(arguments["param"]),) * 2
+    for step in (1, 2):
+        param.grad = clconv.tensor(arguments["grad"])
+        optimizer.step()
+        if test.op == "SGD":
+            expected, *state = R.sgd_step(expected, arguments["grad"], *state, **options)
+        else:
+            expected, *state = R.adam_step(expected, arguments["grad"], *state, step, **options)
+    problem = mismatch(param.numpy(), expected)
+    return [f"parameters after two steps: {problem}"] if problem else []
+
+
 def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     """The op in check mode, which compares outputs and updated arguments with the reference."""
     import clconv
     import clconv.functional as F
+
+    if test.op in ("SGD", "Adam"):
+        return optimizer_problems(test, arguments, dtype)
 
     with clconv.checking():
         result = getattr(F, test.op)(**arguments)

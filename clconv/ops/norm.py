@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from math import prod
 
 import numpy as np
-import pyopencl as cl
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
@@ -56,18 +55,6 @@ def _kernel(device: runtime.Device, name: str, dtype):
                               **runtime.dtype_defines(dtype))
 
 
-def _launch(device, kernel, global_size, local_size, *args) -> None:
-    """runtime.launch, with the kernel's scalar argument types declared on its first launch:
-    pyopencl then packs the scalars itself (~1 us a launch) instead of taking each through the
-    buffer protocol (~5 us per scalar argument)."""
-    if not hasattr(kernel, "_clconv_arg_types"):
-        with device.lock:
-            kernel.set_scalar_arg_dtypes(
-                [None if isinstance(a, cl.MemoryObjectHolder) else a.dtype for a in args])
-            kernel._clconv_arg_types = True
-    runtime.launch(device, kernel, global_size, local_size, *args)
-
-
 def _chunk_len(rows: Rows) -> int:
     """Elements per chunk_stats work-item: at most _CHUNK (the second pass then reads from L1/L2),
     fewer where that leaves too few chunks to share among the cores; a multiple of 16."""
@@ -98,12 +85,12 @@ def _row_stats(x: Tensor, rows: Rows, keep: bool):
     chunks_per_row = -(-rows.length // chunk_len)
     chunks = rows.count * chunks_per_row
     chunk_mean, chunk_m2 = (device.allocator(chunks * x.dtype.itemsize) for _ in range(2))
-    _launch(device, _kernel(device, "chunk_stats", x.dtype), (chunks,), (_CHUNKS_LOCAL,),
+    runtime.launch(device, _kernel(device, "chunk_stats", x.dtype), (chunks,), (_CHUNKS_LOCAL,),
             x.array.data, chunk_mean, chunk_m2,
             *i32(rows.count, chunks_per_row, chunk_len, rows.row_stride, rows.segments,
                  rows.segment_stride, rows.segment_len))
     mean, var = _statistics(x, rows.count, keep)
-    _launch(device, _kernel(device, "combine_stats", x.dtype), (rows.count,), (1,),
+    runtime.launch(device, _kernel(device, "combine_stats", x.dtype), (rows.count,), (1,),
             chunk_mean, chunk_m2, _data(mean), _data(var),
             *i32(rows.count, chunks_per_row, chunk_len, rows.length))
     return mean, var
@@ -121,7 +108,7 @@ def _batch_normalize(x: Tensor, weight, bias, eps: float, layout: Layout):
     y = empty(x.shape, x.dtype, device)
     mean, var = _statistics(x, rows.count, keep)
     local_size = _CHUNKS_LOCAL if rows.count >= _MANY_ROWS else 1
-    _launch(device, _kernel(device, "row_normalize", x.dtype), (rows.count,), (local_size,),
+    runtime.launch(device, _kernel(device, "row_normalize", x.dtype), (rows.count,), (local_size,),
             x.array.data, y.array.data, _data(mean), _data(var),
             buffer(weight, device), buffer(bias, device),
             *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
@@ -135,7 +122,7 @@ def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout) -
     device = x.device
     y = empty(x.shape, x.dtype, device)
     span = max(16, min(_SPAN, runtime.round_up(-(-x.size // _MIN_CHUNKS), 16)))
-    _launch(device, _kernel(device, "normalize_rows", x.dtype), (-(-x.size // span),),
+    runtime.launch(device, _kernel(device, "normalize_rows", x.dtype), (-(-x.size // span),),
             (_CHUNKS_LOCAL,), x.array.data, y.array.data, mean, var,
             buffer(weight, device), buffer(bias, device),
             *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
@@ -151,14 +138,14 @@ def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     if layout.batch_statistics:  # the statistics depend on x too
         sum_g = empty((stats.count,), x.dtype, device)
         sum_g_xhat = empty((stats.count,), x.dtype, device)
-        _launch(device, _kernel(device, "row_backward_sums", x.dtype),
+        runtime.launch(device, _kernel(device, "row_backward_sums", x.dtype),
                 (stats.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data,
                 grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
                 *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
                 sum_g_xhat.array.data,
                 *i32(stats.row_stride, stats.segments, stats.segment_stride,
                             stats.segment_len, layout.param_div, layout.param_mod))
-    _launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
+    runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
             x.array.data, grad.array.data, dx.array.data, mean.array.data,
             var.array.data, buffer(weight, device), *i32(weight is not None),
             buffer(sum_g, device), buffer(sum_g_xhat, device),
@@ -172,7 +159,7 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
     device, params = x.device, layout.params
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
-    _launch(device, _kernel(device, "param_backward_sums", x.dtype),
+    runtime.launch(device, _kernel(device, "param_backward_sums", x.dtype),
             (params.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data, grad.array.data,
             mean.array.data, var.array.data, scalar(x.dtype, eps),
             buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
@@ -206,7 +193,7 @@ def _update_running(mean, var, running_mean, running_var, channels: int, instanc
         return
     running = running_mean if running_mean is not None else running_var
     device, dtype = running.device, running.dtype
-    _launch(device, _kernel(device, "update_running", dtype), (channels,), (_LOCAL,),
+    runtime.launch(device, _kernel(device, "update_running", dtype), (channels,), (_LOCAL,),
             _data(mean), _data(var), buffer(running_mean, device), buffer(running_var, device),
             *i32(running_mean is not None, running_var is not None, channels, instances),
             scalar(dtype, momentum), scalar(dtype, count / (count - 1)))

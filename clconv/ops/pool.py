@@ -1,7 +1,6 @@
 """max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
 from __future__ import annotations
 
-import pyopencl as cl
 
 from .. import autograd, runtime
 from ..shapes import pool_output_size
@@ -38,18 +37,6 @@ def _kernel(device, name: str, dtype):
     return runtime.get_kernel(device, "pool", name, **runtime.dtype_defines(dtype))
 
 
-def _launch(device, kernel, global_size, local_size, *args) -> None:
-    """runtime.launch, with the kernel's scalar argument types declared on its first launch:
-    pyopencl then packs the scalars itself (~1 us a launch) instead of taking each through the
-    buffer protocol (~5 us per scalar argument)."""
-    if not hasattr(kernel, "_clconv_arg_types"):
-        with device.lock:
-            kernel.set_scalar_arg_dtypes(
-                [None if isinstance(a, cl.MemoryObjectHolder) else a.dtype for a in args])
-            kernel._clconv_arg_types = True
-    runtime.launch(device, kernel, global_size, local_size, *args)
-
-
 # Specialized forward kernels, each taken where its predicate holds; the general kernels
 # (one work-item per output, any window) run everything else.
 
@@ -83,18 +70,18 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     indices_data = indices.array.data if keep_indices else device.placeholder
     if y.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
         planes, rows = x.shape[0] * x.shape[1], x.shape[0] * x.shape[1] * out[0]
-        _launch(device, _kernel(device, "max_pool2d_k2s2", x.dtype), (rows,), (_ROWS_LOCAL,),
+        runtime.launch(device, _kernel(device, "max_pool2d_k2s2", x.dtype), (rows,), (_ROWS_LOCAL,),
                 x.array.data, y.array.data, indices_data,
                 *i32(keep_indices, planes, *x.shape[2:], *out))
     elif y.size:
-        _launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+        runtime.launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
                 x.array.data, y.array.data, indices_data, *i32(keep_indices),
                 *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            _launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
+            runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
                     (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
                     *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
         return (dx,)
@@ -140,17 +127,17 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
               *i32(bool(count_include_pad), divisor_override or 0)]
     if y.size and _is_3x3_stride_1_pad_1(nd, x.shape[2:], kernel, stride, padding):
         planes, blocks = x.shape[0] * x.shape[1], x.shape[3] // 16
-        _launch(device, _kernel(device, "avg_pool2d_k3s1p1", x.dtype), (planes * blocks,),
+        runtime.launch(device, _kernel(device, "avg_pool2d_k3s1p1", x.dtype), (planes * blocks,),
                 (_ROWS_LOCAL,), x.array.data, y.array.data,
                 *i32(planes, *x.shape[2:], bool(count_include_pad), divisor_override or 0))
     elif y.size:
-        _launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
+        runtime.launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
                 x.array.data, y.array.data, *_plane_args(x, out), *window)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            _launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
+            runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
                     (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
                     *window)
         return (dx,)
@@ -189,13 +176,13 @@ def _adaptive_avg_pool(op, nd, input, output_size):
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
     if y.size:
-        _launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
+        runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
                 (_LOCAL,), x.array.data, y.array.data, *_plane_args(x, out))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
-            _launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
+            runtime.launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
                     (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
                     *_plane_args(x, out))
         return (dx,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import runtime
 from ..tensors import Tensor, empty
-from ._args import i32
+from ._args import as_3d, i32
 from .reduce import Rows, row_sum
 
 _TILES = {"TILE_C": 8, "TILE_P": 8, "TILE_K": 8}
@@ -61,7 +61,7 @@ def _input_grad_as_convolution(grad: Tensor, weight: Tensor, geo, dx: Tensor) ->
         grad = _zero_upsample(grad, geo)
     transposed = conv.ConvGeometry(
         batch=geo.batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
-        groups=geo.groups, in_size=tuple(grad.shape[2:]), kernel=geo.kernel,
+        groups=geo.groups, in_size=as_3d(grad.shape[2:]), kernel=geo.kernel,
         out_size=geo.in_size, stride=(1, 1, 1), dilation=geo.dilation,
         padding=tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)))
     conv._launch_forward(grad, w_t, None, dx, transposed)

@@ -127,3 +127,35 @@ def test_conv_random_shapes(device, problem, seed):
     x, w, b, groups = _conv_case(rng, np.float32, nd, batch, channels, spatial, kernel)
     check_op(f"conv{nd}d", x, w, b, stride=stride, padding=padding, dilation=dilation,
              groups=groups, case=str(problem))
+
+
+# Edges of the CPU direct path (conv_direct) that the grid above does not reach.
+DIRECT_EDGES = [
+    ((2, 3, 8, 16), (5, 3, 3, 3), dict()),                              # input read in place; the last tile steps back
+    ((2, 4, 5, 40), (6, 4, 3, 3), dict(stride=(1, 2), padding=1)),      # a row's last vector steps back
+    ((2, 3, 4, 20), (3, 1, 3, 3), dict(padding=1, groups=3)),           # depthwise
+    ((2, 16, 5, 7), (20, 16, 1, 1), dict()),                            # 1x1: packed panels, in place
+    ((2, 16, 9, 7), (20, 16, 1, 1), dict(stride=2, padding=1)),         # 1x1 with stride and padding
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,w_shape,options", DIRECT_EDGES, ids=str)
+def test_conv2d_direct_path_edges(device, rng, x_shape, w_shape, options, dtype):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x, w = randn(rng, x_shape, dtype), conv_weight(rng, w_shape, dtype)
+    check_op("conv2d", x, w, randn(rng, (w_shape[0],), dtype), **options)
+
+
+@pytest.mark.parametrize("setting", [("_forced_algorithm", "general"), ("_specialize", "always")], ids=str)
+@pytest.mark.parametrize("x_shape,w_shape,options", DIRECT_EDGES[:3] + [
+    ((1, 5, 6, 7), (4, 5, 3, 2), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
+    ((2, 4, 9), (6, 2, 3), dict(groups=2, padding="same"))], ids=str)
+def test_conv_other_algorithms(device, rng, monkeypatch, setting, x_shape, w_shape, options):
+    # The GPU kernel (general) and the shape-specialized builds, run here on the CPU device.
+    from clconv.ops import conv
+    monkeypatch.setattr(conv, *setting)
+    nd = len(x_shape) - 2
+    x, w = randn(rng, x_shape, np.float32), conv_weight(rng, w_shape, np.float32)
+    check_op(f"conv{nd}d", x, w, randn(rng, (w_shape[0],), np.float32), **options)

@@ -146,6 +146,12 @@ CASES = [
     case("conv2d", input=rand(2, 3, 4, 5), weight=rand(9, 3, 1, 1), bias=rand(9),
          padding="valid"),
     case("conv2d", input=rand(3, 6, 6), weight=rand(4, 3, 3, 3), padding=1),  # unbatched
+    # Edges of the CPU direct path: in-place input with a stepped-back last tile, a row's last
+    # vector stepping back, depthwise, 1x1 panels with stride and padding.
+    case("conv2d", input=rand(2, 3, 8, 16), weight=rand(5, 3, 3, 3)),
+    case("conv2d", input=rand(2, 4, 5, 40), weight=rand(6, 4, 3, 3), stride=(1, 2), padding=1),
+    case("conv2d", input=rand(2, 3, 4, 20), weight=rand(3, 1, 3, 3), padding=1, groups=3),
+    case("conv2d", input=rand(2, 16, 9, 7), weight=rand(20, 16, 1, 1), stride=2, padding=1),
     case("conv3d", input=rand(1, 2, 4, 5, 6), weight=rand(9, 2, 2, 3, 3), bias=rand(9),
          stride=(1, 2, 2), padding=(1, 1, 0), dilation=(1, 1, 2)),
     case("conv3d", input=rand(2, 4, 3, 4, 5), weight=rand(4, 2, 3, 3, 3), padding="same",

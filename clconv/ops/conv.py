@@ -1,11 +1,18 @@
 """conv1d / conv2d / conv3d: argument checks, output geometry and the launch of `conv.cl`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import json
+import weakref
+from dataclasses import dataclass, field
+from importlib import resources
 
-from .. import runtime
+import numpy as np
+
+from .. import autograd, runtime
 from ..shapes import conv_output_size
-from ..tensors import Tensor, empty
+from ..tensors import _INT32_MAX, Tensor, empty
+from . import conv_grad
 from ._args import as_3d, buffer, expect_shape, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
 
 
@@ -80,13 +87,13 @@ def conv_geometry(op: str, nd: int, x_shape, w_shape, stride, padding, dilation,
 
 
 def _tiles(device: runtime.Device, out_per_group: int) -> dict:
-    """Register-tile sizes: no more output channels per work-item than a group has."""
+    """Register-tile sizes of the general kernel: no more output channels than a group has."""
     tile_k = 1 if out_per_group == 1 else 4 if out_per_group <= 4 else 8
     return {"TILE_K": tile_k, "TILE_P": 8}
 
 
 def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
-    args = tensors(op, input=input, weight=weight, bias=bias)
+    args = tensors(op, ("bias",), input=input, weight=weight, bias=bias)
     x, batched = spatial_input(args["input"], nd, op)
     w, b = args["weight"], args["bias"]
     geo = conv_geometry(op, nd, x.shape, w.shape, stride, padding, dilation, groups)
@@ -95,24 +102,264 @@ def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, grou
     y = empty((geo.batch, geo.out_channels) + out_spatial, x.dtype, x.device)
     if y.size:
         _launch_forward(x, w, b, y, geo)
+    if autograd.needs_grad(x, w, b):
+        y = _record_backward(op, x, w, b, y, geo)
     return y if batched else y.reshape(y.shape[1:])
 
 
+def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
+                     geo: ConvGeometry) -> Tensor:
+    def backward(grad):
+        return (conv_grad.input_grad(grad, w, geo, x.shape) if x.requires_grad else None,
+                conv_grad.weight_grad(x, grad, geo, w.shape) if w.requires_grad else None,
+                conv_grad.bias_grad(grad) if b is not None and b.requires_grad else None)
+
+    return autograd.record(op, y, (x, w, b), backward, saved=(x, w))
+
+
 def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:
+    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel."""
+    device = x.device
+    algorithm = _forced_algorithm or ("general" if device.is_gpu else "direct")
+    plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
+    if plan is None:
+        _launch_general(x, w, b, y, geo)
+    else:
+        _launch_direct(x, w, b, y, geo, plan)
+
+
+def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:
     device = x.device
     tiles = _tiles(device, geo.out_channels // geo.groups)
-    kernel = runtime.get_kernel(device, "conv", "conv_forward",
-                                **runtime.dtype_defines(x.dtype), **tiles)
     out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
     channel_tiles = geo.groups * -(-(geo.out_channels // geo.groups) // tiles["TILE_K"])
     global_size = (-(-out_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
     local_size = (8, 4, 1) if device.is_gpu else (1, 1, 1)
+    kernel = runtime.get_kernel(device, "conv", "conv_forward",
+                                **runtime.dtype_defines(x.dtype), **tiles)
     runtime.launch(
         device, kernel, global_size, local_size,
         buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
         y.array.data,
         *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
              *geo.stride, *geo.padding, *geo.dilation, geo.groups))
+
+
+# --- conv_direct, the CPU path (kernels/conv.cl explains the layouts) --------------------------
+
+# Overrides for tests and benchmarks: "general" or "direct" instead of the device's choice, and
+# whether conv_direct is built per shape with its sizes as -D defines: "always", "never" or
+# "auto" (the tuning table's `specialize` entry says for which problems).
+_forced_algorithm: str | None = None
+_specialize = "auto"
+
+_PLANS_PER_DEVICE = 64  # conv_direct plans remembered per device (the oldest goes first)
+
+
+@dataclass(frozen=True)
+class _DirectPlan:
+    """One convolution as conv_direct runs it."""
+    defines: dict        # the build options: element type, blocking, and sizes when specialized
+    layout: str          # how conv_direct reads x: "planes" (padded copy), "panels", "in_place"
+    sizes: dict          # conv_direct's size arguments in order (CONV_* defines if specialized)
+    copy_elements: int   # the size of the copy of x
+    blocks: int          # blocks of BLOCK_K output channels, over all groups
+    global_size: tuple   # conv_direct's work: (blocks, position tiles, batch), maybe swapped
+    local_size: tuple
+    kernels: dict = field(default_factory=dict, compare=False)  # name -> _Launch, once built
+
+
+@functools.lru_cache(maxsize=None)
+def _tuning_table() -> dict:
+    return json.loads(resources.files("clconv").joinpath("tuning.json").read_text())
+
+
+def _tuning(device: runtime.Device) -> dict:
+    """conv_direct's tuning entry for `device`: by platform, then device name, else 'default'."""
+    table = _tuning_table()["conv_direct"]
+    platform = table.get(device.platform_name, table["default"])
+    return platform.get(device.name, platform["default"])
+
+
+def _problem_class(geo: ConvGeometry) -> str:
+    """The tuning table's classes: 1x1 kernels, one input channel per group, the rest."""
+    if geo.kernel == (1, 1, 1):
+        return "pointwise"
+    return "depthwise" if geo.in_channels == geo.groups else "spatial"
+
+
+def _direct_tiles(device: runtime.Device, geo: ConvGeometry, dtype) -> dict:
+    """conv_direct's blocking for `geo` from the tuning table: BLOCK_K output channels of a
+    group (evenly split), BLOCK_V vectors of VW positions, loop and work orders, layout."""
+    entry = _tuning(device)
+    tiles = dict(entry[_problem_class(geo)])
+    out_per_group = geo.out_channels // geo.groups
+    largest, single = tiles.pop("BLOCK_K"), tiles.pop("BLOCK_K_SINGLE")
+    blocks = 1 if out_per_group <= single else -(-out_per_group // largest)
+    block_k = -(-out_per_group // blocks)
+    accumulators = largest * tiles["BLOCK_V"]
+    tiles.update(VW=entry["vector_bytes"] // np.dtype(dtype).itemsize, BLOCK_K=block_k,
+                 BLOCK_V=max(1, min(4, round(accumulators / block_k))))
+    return tiles
+
+
+def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPlan | None:
+    """The conv_direct launch for `geo`, or None when its buffers exceed the device's limits."""
+    tiles = _direct_tiles(device, geo, dtype)
+    local_size = (tiles.pop("LOCAL", 1), 1, 1)
+    align = tiles.pop("ALIGN", 1)  # the padded planes' stride is a multiple of this
+    allow_flat = tiles.pop("ALLOW_FLAT", 1)
+    vw = tiles["VW"]
+    (od, oh, ow), (kd, kh, kw) = geo.out_size, geo.kernel
+    (sd, sh, sw), (dd, dh, dw) = geo.stride, geo.dilation
+    # The padded grid: just the rows and columns that valid outputs read.
+    dp, hp = (od - 1) * sd + (kd - 1) * dd + 1, (oh - 1) * sh + (kh - 1) * dh + 1
+    wq = ow + (kw - 1) * dw // sw
+    positions = ((od - 1) * hp + oh - 1) * wq + ow  # numbered over the grid (FLAT)
+    block_p = vw * tiles["BLOCK_V"]
+    flat = (allow_flat and geo.stride == (1, 1, 1)
+            and -(-positions // block_p) <= od * oh * -(-ow // block_p))
+    if not flat:  # no more vectors than a row needs
+        tiles["BLOCK_V"] = min(tiles["BLOCK_V"], -(-ow // vw))
+        block_p = vw * tiles["BLOCK_V"]
+    rows, row_tiles = (1, -(-positions // block_p)) if flat else (od * oh, -(-ow // block_p))
+    # Without padding or strides x has the grid's layout; reading it in place needs one whole
+    # tile per plane (the last one moves back) and aligned planes.
+    plane = dp * hp * sw * wq
+    in_place = (flat and positions >= block_p and (dp, hp, wq) == geo.in_size
+                and plane % align == 0)
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    k_tiles = -(-out_per_group // tiles["BLOCK_K"])
+    sizes = {"GROUPS": geo.groups, "CG": in_per_group, "KG": out_per_group, "K_TILES": k_tiles,
+             "OD": od, "OH": oh, "OW": ow}
+    if geo.kernel == (1, 1, 1) and not in_place:
+        # Panels of the positions' inputs, gathered (strides, padding) by the copy.
+        vectors = -(-(od * oh * ow) // block_p) * tiles["BLOCK_V"]
+        rows, row_tiles = 1, vectors // tiles["BLOCK_V"]
+        sizes.update(DP=od, HP=oh, WQ=ow, KD=1, KH=1, KW=1, SD=1, SH=1, SW=1, DD=1, DH=1, DW=1,
+                     X_IMAGE=vectors * geo.in_channels * vw, X_CHANNEL=vw,
+                     X_VECTOR=geo.in_channels * vw, FLAT=1, IN_PLACE=0)
+        layout, copy_elements = "panels", geo.batch * sizes["X_IMAGE"]
+    else:
+        plane = plane if in_place else -(-plane // align) * align
+        sizes.update(DP=dp, HP=hp, WQ=wq, KD=kd, KH=kh, KW=kw, SD=sd, SH=sh, SW=sw,
+                     DD=dd, DH=dh, DW=dw, X_IMAGE=geo.in_channels * plane, X_CHANNEL=plane,
+                     X_VECTOR=vw, FLAT=int(flat), IN_PLACE=int(in_place))
+        layout = "in_place" if in_place else "planes"
+        # A copy ends with one tile's worth of zeros, which tail tiles may read.
+        copy_elements = 0 if in_place else geo.batch * sizes["X_IMAGE"] + block_p
+    sizes.update(ROWS=rows, ROW_TILES=row_tiles)
+    packed = geo.groups * k_tiles * in_per_group * kd * kh * kw * tiles["BLOCK_K"]
+    limit = min(_INT32_MAX, device.max_alloc_bytes // np.dtype(dtype).itemsize)
+    if copy_elements > limit or packed > limit:
+        return None
+    defines = {**runtime.dtype_defines(dtype), **tiles}
+    if _specialized(device, geo, defines, sizes):
+        defines.update(FIXED_SHAPE=1, **{f"CONV_{name}": value for name, value in sizes.items()})
+    blocks = geo.groups * k_tiles
+    work = (blocks, rows * row_tiles)
+    global_size = (work if tiles["K_FASTEST"] else work[::-1]) + (geo.batch,)
+    return _DirectPlan(defines, layout, sizes, copy_elements, blocks, global_size, local_size)
+
+
+def _specialized(device: runtime.Device, geo: ConvGeometry, defines: dict, sizes: dict) -> bool:
+    """Whether to build conv_direct for this shape (sizes as -D defines): where the tuning table
+    says that it pays, for at most its `max_shapes` shapes per device (one build each)."""
+    if _specialize != "auto":
+        return _specialize == "always"
+    rule = _tuning(device)["specialize"]
+    if _problem_class(geo) not in rule["classes"] or geo.multiply_adds < rule["min_multiply_adds"]:
+        return False
+    shapes = _direct_state(device)["specialized"]
+    shape = (runtime.build_options(defines), tuple(sizes.values()))
+    if shape not in shapes and len(shapes) >= rule["max_shapes"]:
+        return False
+    shapes.add(shape)
+    return True
+
+
+_direct_states: "weakref.WeakKeyDictionary[runtime.Device, dict]" = weakref.WeakKeyDictionary()
+
+
+def _direct_state(device: runtime.Device) -> dict:
+    """Per device: the plans of recent convolutions and the shapes built specialized."""
+    state = _direct_states.get(device)
+    if state is None:
+        state = _direct_states[device] = {"plans": {}, "specialized": set()}
+    return state
+
+
+def _cached_direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPlan | None:
+    """_direct_plan, remembered: a plan also holds its kernels and their integer arguments."""
+    plans = _direct_state(device)["plans"]
+    key = (geo, np.dtype(dtype), _specialize)
+    if key not in plans:
+        if len(plans) >= _PLANS_PER_DEVICE:
+            del plans[next(iter(plans))]  # the oldest
+        plans[key] = _direct_plan(device, geo, dtype)
+    return plans[key]
+
+
+def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                   plan: _DirectPlan) -> None:
+    device = x.device
+    itemsize = np.dtype(x.dtype).itemsize
+    kernels = plan.kernels or _direct_kernels(device, geo, plan)
+    pack = kernels["conv_pack_weights"]
+    packed = device.allocator(itemsize * max(1, pack.elements))
+    runtime.launch(device, pack.kernel, pack.global_size, pack.local_size, buffer(w, device),
+                   packed, *pack.sizes)
+    source = buffer(x, device)
+    if plan.layout != "in_place":
+        copy = kernels["conv_pad_input" if plan.layout == "planes" else "conv_pack_input"]
+        source = device.allocator(itemsize * max(1, copy.elements))
+        runtime.launch(device, copy.kernel, copy.global_size, copy.local_size, buffer(x, device),
+                       source, *copy.sizes)
+    direct = kernels["conv_direct"]
+    runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
+                   buffer(b, device), *i32(b is not None), y.array.data, *direct.sizes)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """One kernel of a plan, ready to go: its integer arguments after the buffers."""
+    kernel: object  # pyopencl.Kernel
+    global_size: tuple
+    local_size: tuple
+    sizes: tuple
+    elements: int   # of the buffer it fills (pack, copy)
+
+
+def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan) -> dict:
+    """The kernels of `plan` with their arguments, built (or found) once per plan."""
+    sizes, defines = plan.sizes, plan.defines
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    cg, planes = sizes["CG"], geo.batch * geo.in_channels
+
+    def prepared(name, global_size, local_size, ints, elements=0):
+        kernel = runtime.get_kernel(device, "conv", name, **defines)
+        return _Launch(kernel, global_size, local_size, tuple(i32(*ints)), elements)
+
+    kernels = {"conv_pack_weights": prepared(
+        "conv_pack_weights", (cg, plan.blocks), (1, 1),
+        (cg, sizes["KG"], sizes["K_TILES"], plan.blocks, taps),
+        plan.blocks * cg * taps * defines["BLOCK_K"])}
+    if plan.layout == "planes":
+        kernels["conv_pad_input"] = prepared(
+            "conv_pad_input", (sizes["DP"], planes), (1, 1),
+            (sizes["X_CHANNEL"], plan.copy_elements - planes * sizes["X_CHANNEL"], planes,
+             *geo.in_size, sizes["DP"], sizes["HP"], sizes["SW"], sizes["WQ"], *geo.padding),
+            plan.copy_elements)
+    elif plan.layout == "panels":
+        vectors = sizes["ROW_TILES"] * defines["BLOCK_V"]
+        kernels["conv_pack_input"] = prepared(
+            "conv_pack_input", (vectors, geo.batch), (1, 1),
+            (geo.batch, geo.in_channels, *geo.in_size, *geo.out_size, vectors, *geo.stride,
+             *geo.padding), plan.copy_elements)
+    kernels["conv_direct"] = prepared("conv_direct", plan.global_size, plan.local_size,
+                                      tuple(sizes.values()))
+    plan.kernels.update(kernels)
+    return kernels
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:

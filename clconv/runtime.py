@@ -277,6 +277,17 @@ def _build(device: Device, family: str, options: str) -> cl.Program:
     return program
 
 
+# --- workspaces -----------------------------------------------------------------------------
+
+def workspace_limit(device: Device) -> int:
+    """The most bytes one op may use for a scratch copy (a padded input, say) before it splits
+    its work: CLCONV_WORKSPACE_MB, else a quarter of the device's memory, within its largest
+    allocation."""
+    megabytes = os.environ.get("CLCONV_WORKSPACE_MB")
+    limit = int(float(megabytes) * 2**20) if megabytes else device.global_mem_bytes // 4
+    return min(limit, device.max_alloc_bytes)
+
+
 # --- launching ------------------------------------------------------------------------------
 
 def round_up(value: int, multiple: int) -> int:

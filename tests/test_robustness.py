@@ -123,3 +123,20 @@ def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
     with pytest.raises(MemoryError, match=r"out of device memory: shape \(1024,\) needs 4,096 bytes"):
         clconv.empty((1024,))
     del keep
+
+
+@pytest.mark.parametrize("x_shape,w_shape,options", [
+    ((5, 3, 9, 10), (4, 3, 3, 3), dict(padding=1)),
+    ((4, 6, 11, 9), (8, 6, 3, 3), dict(stride=2, padding=1)),
+    ((3, 8, 7, 7), (8, 8, 1, 1), dict()),
+], ids=str)
+def test_convolutions_split_their_work_past_the_workspace_limit(device, rng, monkeypatch, x_shape, w_shape, options):
+    # With a limit far below one sample's scratch copies, convolution forward and both
+    # gradients run sample by sample, and still match the reference.
+    monkeypatch.setenv("CLCONV_WORKSPACE_MB", "0.0001")
+    from test_grad import check_grad
+    x = randn(rng, x_shape, np.float32)
+    w = (randn(rng, w_shape, np.float32) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
+    check_op("conv2d", x, w, None, **options)
+    check_grad("conv2d", x, w, None, options.get("stride", 1), options.get("padding", 0), 1, 1,
+               case=str(x_shape))

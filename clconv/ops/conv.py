@@ -4,10 +4,11 @@ from __future__ import annotations
 import functools
 import json
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 import numpy as np
+import pyopencl as cl
 
 from .. import autograd, runtime
 from ..shapes import conv_output_size
@@ -118,14 +119,41 @@ def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
 
 
 def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:
-    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel."""
+    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel.
+
+    conv_direct works on a copy of the input (padded or packed). When that workspace would pass
+    runtime.workspace_limit, the batch is split into runs whose copies stay under it; a single
+    sample past the device's allocation limit takes the general kernel, which needs none.
+    """
     device = x.device
     algorithm = _forced_algorithm or ("general" if device.is_gpu else "direct")
     plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
     if plan is None:
         _launch_general(x, w, b, y, geo)
+        return
+    workspace = plan.copy_elements * np.dtype(x.dtype).itemsize
+    limit = runtime.workspace_limit(device)
+    if workspace > limit and geo.batch > 1:
+        _launch_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace))
     else:
         _launch_direct(x, w, b, y, geo, plan)
+
+
+def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                       per_run: int) -> None:
+    """The convolution as runs of `per_run` samples, each through copies of its rows."""
+    device = x.device
+    in_sample = x.size // geo.batch * x.dtype.itemsize
+    out_sample = y.size // geo.batch * y.dtype.itemsize
+    for first in range(0, geo.batch, per_run):
+        count = min(per_run, geo.batch - first)
+        rows = empty((count,) + x.shape[1:], x.dtype, device)
+        cl.enqueue_copy(device.queue, rows.array.data, x.array.data, src_offset=first * in_sample,
+                        byte_count=count * in_sample)
+        out = empty((count,) + y.shape[1:], y.dtype, device)
+        _launch_forward(rows, w, b, out, replace(geo, batch=count))
+        cl.enqueue_copy(device.queue, y.array.data, out.array.data, dst_offset=first * out_sample,
+                        byte_count=count * out_sample)
 
 
 def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:

@@ -2,9 +2,15 @@
 (a per-channel row sum). Deterministic: no atomics, each result written by one work-item."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pyopencl as cl
+
 from .. import runtime
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32
+from .elementwise import add
 from .reduce import Rows, row_sum
 
 _TILES = {"TILE_C": 8, "TILE_P": 8, "TILE_K": 8}
@@ -25,7 +31,8 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
     dx = empty(input_shape, grad.dtype, grad.device)
     if dx.size == 0:
         return dx
-    if grad.size and weight.size and _transposed_fits(geo):
+    if grad.size and weight.size and _transposed_fits(geo) and \
+            _spread_bytes(geo, grad.dtype) <= runtime.workspace_limit(grad.device):
         return _input_grad_as_convolution(grad, weight, geo, dx)
     in_plane = geo.in_size[0] * geo.in_size[1] * geo.in_size[2]
     in_per_group = geo.in_channels // geo.groups
@@ -66,6 +73,14 @@ def _input_grad_as_convolution(grad: Tensor, weight: Tensor, geo, dx: Tensor) ->
         padding=tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)))
     conv._launch_forward(grad, w_t, None, dx, transposed)
     return dx
+
+
+def _spread_bytes(geo, dtype) -> int:
+    """Bytes of the output gradient spread out by the stride (0 at stride 1: no copy)."""
+    if geo.stride == (1, 1, 1):
+        return 0
+    spread = [(o - 1) * s + 1 for o, s in zip(geo.out_size, geo.stride)]
+    return geo.batch * geo.out_channels * spread[0] * spread[1] * spread[2] * np.dtype(dtype).itemsize
 
 
 def _zero_upsample(grad: Tensor, geo) -> Tensor:
@@ -116,6 +131,33 @@ def _pad_planes(t: Tensor, planes: int, rows: int, cols: int, rows_out: int, col
 
 
 def _weight_grad_flat(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
+    """The padded copies take about x + dy; past runtime.workspace_limit, runs of samples are
+    summed (the copies of each run stay under it)."""
+    workspace = (x.size + grad.size) * x.dtype.itemsize * 2  # rows widened by the padding
+    limit = runtime.workspace_limit(x.device)
+    if workspace <= limit or geo.batch == 1:
+        return _weight_grad_flat_run(x, grad, geo, dw)
+    per_run = max(1, geo.batch * limit // workspace)
+    total = None
+    for first in range(0, geo.batch, per_run):
+        count = min(per_run, geo.batch - first)
+        part = _weight_grad_flat_run(_rows(x, first, count), _rows(grad, first, count),
+                                     replace(geo, batch=count),
+                                     empty(dw.shape, dw.dtype, dw.device))
+        total = part if total is None else add(total, part)
+    return total
+
+
+def _rows(t: Tensor, first: int, count: int) -> Tensor:
+    """A copy of samples first .. first + count - 1 of t."""
+    sample = t.size // t.shape[0] * t.dtype.itemsize
+    out = empty((count,) + t.shape[1:], t.dtype, t.device)
+    cl.enqueue_copy(t.device.queue, out.array.data, t.array.data, src_offset=first * sample,
+                    byte_count=count * sample)
+    return out
+
+
+def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
     _, height, width = geo.in_size
     _, out_height, out_width = geo.out_size
     _, kernel_h, kernel_w = geo.kernel

@@ -1,4 +1,4 @@
-"""python -m clconv {devices,check,demo,bench,forward}"""
+"""python -m clconv {devices,check,demo,bench,tune,forward}"""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["bench"]:  # its own options: python -m clconv bench --help
         from .bench.run import main as bench
         return bench(argv[1:])
+    if argv[:1] == ["tune"]:
+        from .tune import main as tune
+        return tune(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m clconv", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("devices", help="list OpenCL platforms and devices with their limits")
@@ -67,6 +70,8 @@ def main(argv=None) -> int:
     demo.add_argument("--plot", default="clconv-digits.png", help="where to write the PNG")
     commands.add_parser("bench", help="the benchmark suite against NumPy and PyTorch CPU "
                                       "(python -m clconv bench --help)")
+    commands.add_parser("tune", help="search kernel settings for this device, write them as "
+                                     "JSON (python -m clconv tune --help)")
     forward = commands.add_parser("forward", help="a small CNN's forward pass, layer by layer")
     forward.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

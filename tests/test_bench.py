@@ -13,3 +13,30 @@ def test_quick_benchmark_suite_checks_results(tmp_path):
     rows = [line for line in done.stdout.splitlines() if line and not line.startswith("#")][1:]
     assert len(rows) == 34 and all(line.endswith("ok") for line in rows), done.stdout
     assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_tuner_writes_a_table_the_dispatcher_reads(tmp_path):
+    import json
+    import os
+
+    out = tmp_path / "tuning.json"
+    done = subprocess.run([sys.executable, "-m", "clconv", "tune", "--quick", "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = json.loads(out.read_text())["conv_direct"]
+    (platform, devices), = table.items()
+    (device_key, entry), = devices.items()
+    assert " | driver " in device_key
+    assert {"pointwise", "spatial", "depthwise"} <= set(entry)
+    # A convolution under the written table still matches the reference.
+    check = ("import numpy as np, clconv.functional as F, clconv.reference as R\n"
+             "from clconv.testing import assert_close\n"
+             "from clconv.ops import conv\n"
+             "import clconv\n"
+             "x = np.random.default_rng(0).standard_normal((2, 8, 9, 10)).astype(np.float32)\n"
+             "w = np.random.default_rng(1).standard_normal((12, 8, 3, 3)).astype(np.float32) / 9\n"
+             "assert conv._tuning(clconv.get_device()) == " + repr(entry) + "\n"
+             "assert_close(F.conv2d(x, w, padding=1).numpy(), R.conv2d(x, w, padding=1))\n")
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, CLCONV_TUNING=str(out)))
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -78,9 +78,12 @@ def peer_clconv(chosen, runs, quick):
     device = clconv.get_device()
     sync = device.synchronize
 
-    def checked(pairs):
-        problems = [mismatch(got, want) for got, want in pairs] if quick else []
-        return next((p for p in problems if p), "ok" if quick else "")
+    def checked(run, expected):
+        """Quick mode only: the result against the reference (never computed before timing
+        otherwise: NumPy's BLAS threads spin on after it, stealing the cores)."""
+        if not quick:
+            return ""
+        return mismatch(run().numpy(), expected()) or "ok"
 
     for case in chosen:
         data = problem(case)
@@ -89,13 +92,17 @@ def peer_clconv(chosen, runs, quick):
             op = getattr(F, f"conv{nd}d")
             x, w, b, g = (clconv.tensor(data[k]) for k in "xwbg")
             geo = conv_geometry("bench", nd, x.shape, w.shape, *conv_args(case))
-            parts = {"forward": lambda: op(x, w, b, *conv_args(case)),
-                     "backward-data": lambda: conv_grad.input_grad(g, w, geo, x.shape),
-                     "backward-weight": lambda: conv_grad.weight_grad(x, g, geo, w.shape)}
-            want = (getattr(R, f"conv{nd}d")(data["x"], data["w"], data["b"], *conv_args(case)),
-                    *getattr(R, f"conv{nd}d_backward")(data["g"], data["x"], data["w"], None, *conv_args(case))[:2])
-            for (part, run), expected in zip(parts.items(), want):
-                check = checked([(run().numpy(), expected)])
+            reference_grads = lambda: getattr(R, f"conv{nd}d_backward")(
+                data["g"], data["x"], data["w"], None, *conv_args(case))
+            parts = [
+                ("forward", lambda: op(x, w, b, *conv_args(case)),
+                 lambda: getattr(R, f"conv{nd}d")(data["x"], data["w"], data["b"], *conv_args(case))),
+                ("backward-data", lambda: conv_grad.input_grad(g, w, geo, x.shape),
+                 lambda: reference_grads()[0]),
+                ("backward-weight", lambda: conv_grad.weight_grad(x, g, geo, w.shape),
+                 lambda: reference_grads()[1])]
+            for part, run, expected in parts:
+                check = checked(run, expected)
                 yield case, part, median_ms(run, sync, runs), check
         elif case.op == "train":
             yield case, "step", *_clconv_train(case, runs, quick, device)
@@ -103,15 +110,14 @@ def peer_clconv(chosen, runs, quick):
             name, extra = _pool_norm_args(case)
             x = clconv.tensor(data["x"], requires_grad=True)
             g = clconv.tensor(data["g"])
-            y = getattr(F, name)(x, *extra)
-            node = y.grad_fn
+            node = getattr(F, name)(x, *extra).grad_fn
             forward = lambda: getattr(F, name)(x.detach(), *extra)
             backward = lambda: node.backward(g)[0]
-            check_f = checked([(forward().numpy(), getattr(R, name)(data["x"], *extra))])
-            check_b = checked([(backward().numpy(),
-                                getattr(R, f"{name}_backward")(data["g"], data["x"], *extra)[0]
-                                if name in ("batch_norm", "layer_norm") else
-                                getattr(R, f"{name}_backward")(data["g"], data["x"], *extra))])
+            reference_grad = getattr(R, f"{name}_backward")
+            check_f = checked(forward, lambda: getattr(R, name)(data["x"], *extra))
+            check_b = checked(backward, lambda: (
+                reference_grad(data["g"], data["x"], *extra)[0] if name in ("batch_norm", "layer_norm")
+                else reference_grad(data["g"], data["x"], *extra)))
             yield case, "forward", median_ms(forward, sync, runs), check_f
             yield case, "backward", median_ms(backward, sync, runs), check_b
 

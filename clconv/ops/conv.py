@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import weakref
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -199,14 +200,38 @@ class _DirectPlan:
 
 @functools.lru_cache(maxsize=None)
 def _tuning_table() -> dict:
-    return json.loads(resources.files("clconv").joinpath("tuning.json").read_text())
+    """The shipped table, with the entries of the file CLCONV_TUNING names (written by
+    `python -m clconv tune`) laid over it."""
+    table = json.loads(resources.files("clconv").joinpath("tuning.json").read_text())
+    user_file = os.environ.get("CLCONV_TUNING")
+    if user_file and os.path.exists(user_file):
+        with open(user_file) as stream:
+            for platform, devices in json.load(stream).get("conv_direct", {}).items():
+                table["conv_direct"].setdefault(platform, {}).update(devices)
+    return table
+
+
+def tuning_key(device: runtime.Device) -> str:
+    """A device's entry in the table: its name and driver version."""
+    return f"{device.name} | driver {device.cl_device.driver_version}"
+
+
+_tuning_override: dict | None = None  # set by `clconv tune` while it tries a candidate
 
 
 def _tuning(device: runtime.Device) -> dict:
-    """conv_direct's tuning entry for `device`: by platform, then device name, else 'default'."""
+    """conv_direct's tuning entry for `device`: by platform (vendor), then device and driver,
+    then device, each level falling back to its 'default'."""
+    if _tuning_override is not None:
+        return _tuning_override
     table = _tuning_table()["conv_direct"]
     platform = table.get(device.platform_name, table["default"])
-    return platform.get(device.name, platform["default"])
+    return platform.get(tuning_key(device), platform.get(device.name, platform["default"]))
+
+
+def forget_plans(device: runtime.Device) -> None:
+    """Drop the prepared launches of `device` (after the tuning table changed)."""
+    _direct_states.pop(device, None)
 
 
 def _problem_class(geo: ConvGeometry) -> str:

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clconv.bench.workers import median_ms
+from conv_forward import wait_for_quiet  # (the scripts share their timing)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (8, 64, 56, 56)
 
@@ -78,42 +81,6 @@ def reference(name):
         return xhat * weight[:, None, None] + bias[:, None, None]
     return xhat * ln_weight + ln_bias
 
-
-def busy_fraction(seconds=0.5):
-    """How busy the CPUs were over `seconds` (Linux /proc/stat; 0 elsewhere)."""
-    def sample():
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except OSError:
-        return 0.0
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def wait_for_quiet(limit_s=30.0, busy=0.15):
-    deadline = time.monotonic() + limit_s
-    while busy_fraction() > busy and time.monotonic() < deadline:
-        pass
-
-
-def median_ms(run, sync, runs, warmup=3):
-    for _ in range(warmup):
-        run()
-    sync()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-# --- peers, each run in a fresh process --------------------------------------------------------
 
 def peer_clconv(names, runs):
     import clconv

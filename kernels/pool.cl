@@ -384,3 +384,63 @@ __kernel void adaptive_avg_pool_backward(
     }
     dx[index] = total;
 }
+
+// Backward of max_pool2d 2x2 / stride 2 (no padding or dilation): windows do not overlap, so
+// one work-item per 2x2 block of the input writes all of it: the window's gradient where its
+// maximum was, zero elsewhere (and zero in blocks no window covers).
+__kernel void max_pool2d_k2s2_backward(__global const REAL *restrict dy,
+                                       __global const long *restrict indices,
+                                       __global REAL *restrict dx, const int planes,
+                                       const int H, const int W, const int OH, const int OW)
+{
+    const int BH = (H + 1) / 2, BW = (W + 1) / 2;
+    const int i = get_global_id(0);
+    if (i >= planes * BH * BW)
+        return;
+    const int bw = i % BW, bh = (i / BW) % BH, plane = i / (BW * BH);
+    long chosen = -1;
+    REAL g = 0;
+    if (bh < OH && bw < OW) {
+        const size_t o = ((size_t)plane * OH + bh) * OW + bw;
+        chosen = indices[o];
+        g = dy[o];
+    }
+    __global REAL *dx_plane = dx + (size_t)plane * H * W;
+    for (int r = 0; r < 2; ++r) {
+        const int ih = 2 * bh + r;
+        if (ih >= H) continue;
+        for (int c = 0; c < 2; ++c) {
+            const int iw = 2 * bw + c;
+            if (iw >= W) continue;
+            const int flat = ih * W + iw;
+            dx_plane[flat] = flat == chosen ? g : (REAL)0;
+        }
+    }
+}
+
+// Backward of avg_pool2d 3x3 / stride 1 / padding 1: each input gathers the gradients of the
+// (up to) nine outputs around it, each divided by that output's divisor: divisor_override, 9
+// with count_include_pad (the window never leaves the padded input), else the window's rows
+// times columns inside the input.
+__kernel void avg_pool2d_k3s1p1_backward(__global const REAL *restrict dy,
+                                         __global REAL *restrict dx, const int planes,
+                                         const int H, const int W, const int count_include_pad,
+                                         const int divisor_override)
+{
+    const int i = get_global_id(0);
+    if (i >= planes * H * W)
+        return;
+    const int iw = i % W, ih = (i / W) % H, plane = i / (W * H);
+    const __global REAL *dy_plane = dy + (size_t)plane * H * W;
+    REAL total = 0;
+    for (int oh = max(ih - 1, 0); oh <= min(ih + 1, H - 1); ++oh) {
+        const int rows = min(oh + 1, H - 1) - max(oh - 1, 0) + 1;
+        for (int ow = max(iw - 1, 0); ow <= min(iw + 1, W - 1); ++ow) {
+            const int cols = min(ow + 1, W - 1) - max(ow - 1, 0) + 1;
+            const int divisor = divisor_override ? divisor_override
+                              : count_include_pad ? 9 : rows * cols;
+            total += dy_plane[oh * W + ow] / (REAL)divisor;
+        }
+    }
+    dx[i] = total;
+}

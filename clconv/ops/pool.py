@@ -80,7 +80,13 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
-        if dx.size:
+        if dx.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
+            planes, (height, width) = x.shape[0] * x.shape[1], x.shape[2:]
+            blocks = planes * ((height + 1) // 2) * ((width + 1) // 2)
+            runtime.launch(device, _kernel(device, "max_pool2d_k2s2_backward", x.dtype),
+                           (blocks,), (_LOCAL,), grad.array.data, indices.array.data,
+                           dx.array.data, *i32(planes, height, width, *out))
+        elif dx.size:
             runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
                     (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
                     *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
@@ -136,7 +142,12 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
-        if dx.size:
+        if dx.size and nd == 2 and kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):
+            runtime.launch(device, _kernel(device, "avg_pool2d_k3s1p1_backward", x.dtype),
+                           (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
+                           *i32(x.shape[0] * x.shape[1], *x.shape[2:], bool(count_include_pad),
+                                divisor_override or 0))
+        elif dx.size:
             runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
                     (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
                     *window)

@@ -2,7 +2,6 @@
 (speed is measured by `python -m clconv bench`, never asserted in tests)."""
 import subprocess
 import sys
-from pathlib import Path
 
 
 def test_quick_benchmark_suite_checks_results(tmp_path):

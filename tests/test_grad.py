@@ -1,6 +1,5 @@
 """Every backward against clconv.reference's backward, and (in float64) against central finite
 differences of the reference forward, over option grids like the forward tests'."""
-import itertools
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Device choice, tensors, the kernel cache and check mode."""
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -143,6 +143,21 @@ __kernel void max_pool2d_k2s2(
     }
 }
 
+// PyTorch's divisor of average-pooling output (od, oh, ow): divisor_override if set, else the
+// window's size clipped to the padded input (count_include_pad) or to the input itself.
+inline int avg_pool_divisor(int od, int oh, int ow, int D, int H, int W, int KD, int KH, int KW,
+                            int SD, int SH, int SW, int PD, int PH, int PW,
+                            int count_include_pad, int divisor_override)
+{
+    if (divisor_override)
+        return divisor_override;
+    const int d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;
+    const int d1 = min(d0 + KD, D + PD), h1 = min(h0 + KH, H + PH), w1 = min(w0 + KW, W + PW);
+    if (count_include_pad)
+        return (d1 - d0) * (h1 - h0) * (w1 - w0);
+    return (min(d1, D) - max(d0, 0)) * (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0));
+}
+
 __kernel void avg_pool_forward(
     __global const REAL *restrict x, __global REAL *restrict y,
     const int planes, const int D, const int H, const int W,
@@ -156,22 +171,18 @@ __kernel void avg_pool_forward(
     if (index >= planes * OD * OH * OW)
         return;
     SPLIT_OUTPUT_INDEX(index);
-    // The window clipped to the padded input, then to the input itself (PyTorch's divisors).
+    // The window clipped to the input.
     const int d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;
-    const int d1 = min(d0 + KD, D + PD), h1 = min(h0 + KH, H + PH), w1 = min(w0 + KW, W + PW);
-    const int padded_count = (d1 - d0) * (h1 - h0) * (w1 - w0);
     const int ds = max(d0, 0), hs = max(h0, 0), ws = max(w0, 0);
-    const int de = min(d1, D), he = min(h1, H), we = min(w1, W);
+    const int de = min(d0 + KD, D), he = min(h0 + KH, H), we = min(w0 + KW, W);
     const __global REAL *x_plane = x + (size_t)plane * D * H * W;
     REAL total = 0;
     for (int id = ds; id < de; ++id)
         for (int ih = hs; ih < he; ++ih)
             for (int iw = ws; iw < we; ++iw)
                 total += x_plane[(id * H + ih) * W + iw];
-    const int divisor = divisor_override ? divisor_override
-                      : count_include_pad ? padded_count
-                      : (de - ds) * (he - hs) * (we - ws);
-    y[index] = total / (REAL)divisor;
+    y[index] = total / (REAL)avg_pool_divisor(od, oh, ow, D, H, W, KD, KH, KW, SD, SH, SW,
+                                              PD, PH, PW, count_include_pad, divisor_override);
 }
 
 // Sum of each of 16 outputs' three-wide window in one input row: x[w-1] + x[w] + x[w+1] for
@@ -343,13 +354,9 @@ __kernel void avg_pool_backward(
             for (int kw = 0; kw < KW; ++kw) {
                 const int ow = window_of(iw, kw, SW, PW, 1, OW);
                 if (ow < 0) continue;
-                // The same divisor as avg_pool_forward computes for output (od, oh, ow).
-                const int d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;
-                const int d1 = min(d0 + KD, D + PD), h1 = min(h0 + KH, H + PH), w1 = min(w0 + KW, W + PW);
-                const int divisor = divisor_override ? divisor_override
-                    : count_include_pad ? (d1 - d0) * (h1 - h0) * (w1 - w0)
-                    : (min(d1, D) - max(d0, 0)) * (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0));
-                total += dy[plane_start + (od * OH + oh) * OW + ow] / (REAL)divisor;
+                total += dy[plane_start + (od * OH + oh) * OW + ow]
+                    / (REAL)avg_pool_divisor(od, oh, ow, D, H, W, KD, KH, KW, SD, SH, SW,
+                                             PD, PH, PW, count_include_pad, divisor_override);
             }
         }
     }

@@ -367,3 +367,28 @@ void param_backward_sums(__global const REAL *restrict x, __global const REAL *r
             dbias[p] = total_b;
     }
 }
+
+// Parameter gradients when each parameter p owns one element of every row (layer norm: p
+// indexes the normalized shape, rows the samples): dweight[p] = sum over rows r of
+// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per parameter, walking down
+// the rows: consecutive work-items read consecutive elements, and no barrier is needed.
+__kernel void column_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
+                                   __global const REAL *restrict mean, __global const REAL *restrict var,
+                                   const REAL eps, __global REAL *restrict dweight,
+                                   __global REAL *restrict dbias, const int has_weight,
+                                   const int has_bias, const int rows, const int columns)
+{
+    const int p = get_global_id(0);
+    if (p >= columns)
+        return;
+    REAL total_w = 0, total_b = 0;
+    for (int r = 0; r < rows; ++r) {
+        const size_t at = (size_t)r * columns + p;
+        total_w += dy[at] * (x[at] - mean[r]) * rsqrt(var[r] + eps);
+        total_b += dy[at];
+    }
+    if (has_weight)
+        dweight[p] = total_w;
+    if (has_bias)
+        dbias[p] = total_b;
+}

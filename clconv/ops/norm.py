@@ -159,7 +159,8 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
     device, params = x.device, layout.params
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
-    if params.row_stride == 1 and params.segment_len == 1:  # one element per row (layer norm)
+    if layout.stats.row_div == params.count == params.segment_stride and params.segment_len == 1:
+        # Each parameter owns one element of every statistics row (layer norm).
         runtime.launch(device, _kernel(device, "column_backward_sums", x.dtype),
                        (params.count,), (_LOCAL,), x.array.data, grad.array.data,
                        mean.array.data, var.array.data, scalar(x.dtype, eps),

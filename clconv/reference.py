@@ -84,7 +84,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _pool_windows(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = ntuple(kernel_size, nd, "kernel_size", "ref")
-    stride = kernel if stride is None or stride == [] else ntuple(stride, nd, "stride", "ref")
+    empty = stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
+    stride = kernel if empty else ntuple(stride, nd, "stride", "ref")  # PyTorch: [] = kernel
     padding = ntuple(padding, nd, "padding", "ref")
     dilation = ntuple(dilation, nd, "dilation", "ref")
     out = [pool_output_size(s, k, st, p, d, ceil_mode)
@@ -201,7 +202,10 @@ def _adaptive_avg_pool(nd, input, output_size):
     """Output o averages input[floor(o*size/out) : ceil((o+1)*size/out)] in each dimension."""
     dtype = np.asarray(input).dtype
     x, batched = _batched(_f64(input), nd)
-    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nd
+    if isinstance(output_size, (tuple, list)):  # a 1-tuple stands for every dimension
+        sizes = list(output_size) * (nd if len(output_size) == 1 else 1)
+    else:
+        sizes = [output_size] * nd
     sizes = [s if s is not None else x.shape[2 + i] for i, s in enumerate(sizes)]
     y = np.empty(x.shape[:2] + tuple(sizes))
     for out_index in product(*(range(o) for o in sizes)):

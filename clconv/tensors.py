@@ -197,7 +197,10 @@ def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Arra
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     pool = device.allocator
     is_pool = isinstance(pool, cl.tools.MemoryPool)  # (another allocator may be injected)
-    if is_pool and pool.managed_bytes + nbytes > device.global_mem_bytes:
+    # Held (freed, cached) blocks are released before they pass an eighth of the device's
+    # memory, or before this allocation would take the pool past all of it.
+    if is_pool and (pool.managed_bytes + nbytes > device.global_mem_bytes
+                    or pool.managed_bytes - pool.active_bytes > device.global_mem_bytes // 8):
         pool.free_held()
     if is_pool and pool.active_bytes + nbytes > device.global_mem_bytes:
         raise MemoryError(f"out of device memory: shape {shape} needs {nbytes:,} bytes while "

@@ -9,3 +9,15 @@
 #if REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
+
+// The output coordinate whose window reads input coordinate `i` through tap `t`, or -1 when
+// none does: i = o * stride - pad + t * dilation must have an integer solution o in [0, out).
+// (Backward passes gather through it instead of scattering.)
+inline int output_reading(int i, int t, int stride, int pad, int dilation, int out)
+{
+    const int scaled = i + pad - t * dilation;
+    if (scaled < 0 || scaled % stride)
+        return -1;
+    const int o = scaled / stride;
+    return o < out ? o : -1;
+}

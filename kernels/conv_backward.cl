@@ -14,17 +14,6 @@
 #define TILE_K 8  // output channels per work-item (weight gradient)
 #endif
 
-// Output coordinate that reads input coordinate `i` through tap `t`, or -1 when there is none:
-// i = o * stride - pad + t * dilation must have an integer solution o in [0, out).
-inline int source_of(int i, int t, int stride, int pad, int dilation, int out)
-{
-    const int scaled = i + pad - t * dilation;
-    if (scaled < 0 || scaled % stride)
-        return -1;
-    const int o = scaled / stride;
-    return o < out ? o : -1;
-}
-
 // dx[n, c, i] = sum over k in c's group and taps t with i = o*stride - pad + t*dilation of
 //               w[k, c - group start, t] * dy[n, k, o]
 __kernel void conv_backward_input(
@@ -72,9 +61,9 @@ __kernel void conv_backward_input(
         bool reads[TILE_P];
         #pragma unroll
         for (int t = 0; t < TILE_P; ++t) {
-            const int od = source_of(id[t], kd, SD, PD, DD, OD);
-            const int oh = source_of(ih[t], kh, SH, PH, DH, OH);
-            const int ow = source_of(iw[t], kw, SW, PW, DW, OW);
+            const int od = output_reading(id[t], kd, SD, PD, DD, OD);
+            const int oh = output_reading(ih[t], kh, SH, PH, DH, OH);
+            const int ow = output_reading(iw[t], kw, SW, PW, DW, OW);
             reads[t] = od >= 0 && oh >= 0 && ow >= 0;
             offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;
         }

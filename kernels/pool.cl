@@ -283,16 +283,6 @@ __kernel void adaptive_avg_pool_forward(
     const int id = ((index) / (W * H)) % D;                         \
     const int plane = (index) / (W * H * D)
 
-// Output coordinate whose window reads input coordinate i at tap t, or -1 if none does.
-inline int window_of(int i, int t, int stride, int pad, int dilation, int out)
-{
-    const int scaled = i + pad - t * dilation;
-    if (scaled < 0 || scaled % stride)
-        return -1;
-    const int o = scaled / stride;
-    return o < out ? o : -1;
-}
-
 // dx[i] = sum of dy[o] over the outputs o whose maximum was input element i.
 __kernel void max_pool_backward(
     __global const REAL *restrict dy, __global const long *restrict indices,
@@ -312,13 +302,13 @@ __kernel void max_pool_backward(
     const size_t plane_start = (size_t)plane * OD * OH * OW;
     REAL total = 0;
     for (int kd = 0; kd < KD; ++kd) {
-        const int od = window_of(id, kd, SD, PD, DD, OD);
+        const int od = output_reading(id, kd, SD, PD, DD, OD);
         if (od < 0) continue;
         for (int kh = 0; kh < KH; ++kh) {
-            const int oh = window_of(ih, kh, SH, PH, DH, OH);
+            const int oh = output_reading(ih, kh, SH, PH, DH, OH);
             if (oh < 0) continue;
             for (int kw = 0; kw < KW; ++kw) {
-                const int ow = window_of(iw, kw, SW, PW, DW, OW);
+                const int ow = output_reading(iw, kw, SW, PW, DW, OW);
                 if (ow < 0) continue;
                 const size_t o = plane_start + (od * OH + oh) * OW + ow;
                 if (indices[o] == flat)
@@ -346,13 +336,13 @@ __kernel void avg_pool_backward(
     const size_t plane_start = (size_t)plane * OD * OH * OW;
     REAL total = 0;
     for (int kd = 0; kd < KD; ++kd) {
-        const int od = window_of(id, kd, SD, PD, 1, OD);
+        const int od = output_reading(id, kd, SD, PD, 1, OD);
         if (od < 0) continue;
         for (int kh = 0; kh < KH; ++kh) {
-            const int oh = window_of(ih, kh, SH, PH, 1, OH);
+            const int oh = output_reading(ih, kh, SH, PH, 1, OH);
             if (oh < 0) continue;
             for (int kw = 0; kw < KW; ++kw) {
-                const int ow = window_of(iw, kw, SW, PW, 1, OW);
+                const int ow = output_reading(iw, kw, SW, PW, 1, OW);
                 if (ow < 0) continue;
                 total += dy[plane_start + (od * OH + oh) * OW + ow]
                     / (REAL)avg_pool_divisor(od, oh, ow, D, H, W, KD, KH, KW, SD, SH, SW,

@@ -12,11 +12,13 @@
 #define REAL8 double8
 #define REAL16 double16
 #define MASK8 long8
+#define CONVERT_MASK8(v) (v)
 #define convert_REAL16 convert_double16
 #else
 #define REAL8 float8
 #define REAL16 float16
 #define MASK8 int8
+#define CONVERT_MASK8 convert_int8
 #define convert_REAL16 convert_float16
 #endif
 
@@ -73,6 +75,9 @@ __kernel void max_pool_forward(
 // 16-wide vector as uninitialized, and PoCL's shuffle2 is a loop.)
 #define EVEN_LANES(a, b) (REAL8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6)
 #define ODD_LANES(a, b) (REAL8)(a.s1, a.s3, a.s5, a.s7, b.s1, b.s3, b.s5, b.s7)
+// The inverse: a's lanes at the even positions of 16, b's at the odd ones.
+#define INTERLEAVE(a, b) (REAL16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
+                                  a.s4, b.s4, a.s5, b.s5, a.s6, b.s6, a.s7, b.s7)
 
 // The max-pool rule for one candidate: the first seeds `best` (best_at < 0), a larger value or
 // a NaN replaces it.
@@ -186,9 +191,13 @@ __kernel void avg_pool_forward(
 }
 
 // Sum of each of 16 outputs' three-wide window in one input row: x[w-1] + x[w] + x[w+1] for
-// w = start .. start+15, with zero padding past either end of the row (0 <= start <= W - 16).
+// w = start .. start+15, with zero padding past either end of the row (0 <= start <= W - 16),
+// each term first multiplied by the weight of its own column: weight_left for x[w-1],
+// weight for x[w], weight_right for x[w+1] (all ones in the forward).
 // (Shifts spelled out: PoCL's shuffle2 is a loop.)
-inline REAL16 window_row_sum(const __global REAL *row, const int start, const int W)
+inline REAL16 window_row_sum(const __global REAL *row, const int start, const int W,
+                             const REAL16 weight_left, const REAL16 weight,
+                             const REAL16 weight_right)
 {
     const REAL16 c = vload16(0, row + start);
     const REAL16 left = start > 0 ? vload16(0, row + start - 1)
@@ -197,59 +206,88 @@ inline REAL16 window_row_sum(const __global REAL *row, const int start, const in
     const REAL16 right = start + 16 < W ? vload16(0, row + start + 1)
         : (REAL16)(c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.s8,
                    c.s9, c.sa, c.sb, c.sc, c.sd, c.se, c.sf, 0);
-    return left + c + right;
+    return left * weight_left + c * weight + right * weight_right;
 }
 
-// 16 columns from `start` of a 3x3, stride 1, padding 1 average pool of one plane, walking down
-// the rows with each row's window sums kept for the next two outputs.
-inline void avg_pool_3x3_columns(const __global REAL *restrict x_plane,
-                                 __global REAL *restrict y_plane, const int start, const int H,
-                                 const int W, const int count_include_pad,
-                                 const int divisor_override)
+// Input columns inside the 3-wide window centred on each of `column` (PyTorch's divisor
+// without padding, per column): 2 at either edge of a row, else 3.
+inline REAL16 window_columns(const int16 column, const int W)
 {
-    // Input columns inside each output's window (PyTorch's divisor without padding); W >= 16.
+    return convert_REAL16(3 + (column == 0) + (column == W - 1));  // (true is -1)
+}
+
+// Rows of the input inside the 3-high window centred on row r (0 <= r < H).
+inline REAL window_rows(const int r, const int H)
+{
+    return 3 - (r == 0) - (r == H - 1);
+}
+
+// 16 columns from `start` of a 3x3, stride 1, padding 1 window sum over one plane, walking down
+// the rows with each row's window sums kept for the next two outputs. The forward (backward = 0)
+// divides each output's sum by its divisor. The backward gathers into input (h, w) the
+// gradients of the outputs whose windows hold it, each divided by that output's divisor: the
+// same 3x3 neighbourhood, so the same walk; with a constant divisor (count_include_pad or
+// divisor_override) the backward is the forward of the gradient, else each gradient is divided
+// by its own output's rows * columns before it is summed.
+inline void avg_pool_3x3_columns(const __global REAL *restrict in_plane,
+                                 __global REAL *restrict out_plane, const int start, const int H,
+                                 const int W, const int count_include_pad,
+                                 const int divisor_override, const int backward)
+{
     const int16 column = start + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int16 columns = 3 + (column == 0) + (column == W - 1);  // (true is -1)
+    const REAL16 columns = window_columns(column, W);
+    // Per-term weights: 1/columns of the term's own output where the backward divides first.
+    const bool divide_terms = backward && !count_include_pad && !divisor_override;
+    const REAL16 weight_left = divide_terms ? 1 / window_columns(column - 1, W) : (REAL16)1;
+    const REAL16 weight = divide_terms ? 1 / columns : (REAL16)1;
+    const REAL16 weight_right = divide_terms ? 1 / window_columns(column + 1, W) : (REAL16)1;
+#define ROW_SUM(r) (divide_terms ? window_row_sum(in_plane + (r) * W, start, W, weight_left, \
+                                                  weight, weight_right) / window_rows(r, H) \
+                                 : window_row_sum(in_plane + (r) * W, start, W, weight_left, \
+                                                  weight, weight_right))
     REAL16 above = 0;
-    REAL16 here = window_row_sum(x_plane, start, W);
+    REAL16 here = ROW_SUM(0);
     for (int oh = 0; oh < H; ++oh) {
-        const REAL16 below = oh + 1 < H ? window_row_sum(x_plane + (oh + 1) * W, start, W)
-                                        : (REAL16)0;
+        const REAL16 below = oh + 1 < H ? ROW_SUM(oh + 1) : (REAL16)0;
         const REAL16 total = above + here + below;
-        REAL16 average;
-        if (divisor_override)
-            average = total / (REAL)divisor_override;
+        REAL16 result;
+        if (divide_terms)
+            result = total;
+        else if (divisor_override)
+            result = total / (REAL)divisor_override;
         else if (count_include_pad)
-            average = total / (REAL)9;
+            result = total / (REAL)9;
         else
-            average = total / convert_REAL16((3 - (oh == 0) - (oh == H - 1)) * columns);
-        vstore16(average, 0, y_plane + oh * W + start);
+            result = total / ((REAL)(3 - (oh == 0) - (oh == H - 1)) * columns);
+        vstore16(result, 0, out_plane + oh * W + start);
         above = here;
         here = below;
     }
+#undef ROW_SUM
 }
 
 // avg_pool_forward for 3x3 windows at stride 1 with padding 1, in 2D (D = 1, output size =
-// input size) on rows of at least 16. One work-item per plane and 16 columns; the last one of a
-// plane also does the 16 ending at the row's end where W is not a multiple of 16 (rewriting
-// some of its own outputs with equal values rather than racing another work-item).
+// input size) on rows of at least 16, and (backward = 1) its input gradient, from dy. One
+// work-item per plane and 16 columns; the last one of a plane also does the 16 ending at the
+// row's end where W is not a multiple of 16 (rewriting some of its own outputs with equal
+// values rather than racing another work-item).
 __kernel void avg_pool2d_k3s1p1(
-    __global const REAL *restrict x, __global REAL *restrict y,
+    __global const REAL *restrict in, __global REAL *restrict out,
     const int planes, const int H, const int W,
-    const int count_include_pad, const int divisor_override)
+    const int count_include_pad, const int divisor_override, const int backward)
 {
     const int blocks = W / 16;
     const int item = get_global_id(0);
     if (item >= planes * blocks)
         return;
     const int plane = item / blocks, block = item % blocks;
-    const __global REAL *x_plane = x + (size_t)plane * H * W;
-    __global REAL *y_plane = y + (size_t)plane * H * W;
-    avg_pool_3x3_columns(x_plane, y_plane, block * 16, H, W, count_include_pad,
-                         divisor_override);
+    const __global REAL *in_plane = in + (size_t)plane * H * W;
+    __global REAL *out_plane = out + (size_t)plane * H * W;
+    avg_pool_3x3_columns(in_plane, out_plane, block * 16, H, W, count_include_pad,
+                         divisor_override, backward);
     if (block == blocks - 1 && W % 16)
-        avg_pool_3x3_columns(x_plane, y_plane, W - 16, H, W, count_include_pad,
-                             divisor_override);
+        avg_pool_3x3_columns(in_plane, out_plane, W - 16, H, W, count_include_pad,
+                             divisor_override, backward);
 }
 
 // Output o of each dimension averages input [floor(o*size/out), ceil((o+1)*size/out)).
@@ -383,61 +421,62 @@ __kernel void adaptive_avg_pool_backward(
 }
 
 // Backward of max_pool2d 2x2 / stride 2 (no padding or dilation): windows do not overlap, so
-// one work-item per 2x2 block of the input writes all of it: the window's gradient where its
-// maximum was, zero elsewhere (and zero in blocks no window covers).
+// each input element receives at most one gradient: its window's, where the window's maximum
+// was, else zero (zero too in the last row or column where no window covers it). One
+// work-item per pair of input rows (one window row, the last may be cut by the input's edge or
+// cover nothing): 8 windows per step with vector loads, as in max_pool2d_k2s2, the last step
+// overlapping the one before; a scalar tail for the columns past the whole windows.
 __kernel void max_pool2d_k2s2_backward(__global const REAL *restrict dy,
                                        __global const long *restrict indices,
                                        __global REAL *restrict dx, const int planes,
                                        const int H, const int W, const int OH, const int OW)
 {
-    const int BH = (H + 1) / 2, BW = (W + 1) / 2;
+    const int BH = (H + 1) / 2;  // pairs of input rows
     const int i = get_global_id(0);
-    if (i >= planes * BH * BW)
+    if (i >= planes * BH)
         return;
-    const int bw = i % BW, bh = (i / BW) % BH, plane = i / (BW * BH);
-    long chosen = -1;
-    REAL g = 0;
-    if (bh < OH && bw < OW) {
-        const size_t o = ((size_t)plane * OH + bh) * OW + bw;
-        chosen = indices[o];
-        g = dy[o];
-    }
-    __global REAL *dx_plane = dx + (size_t)plane * H * W;
-    for (int r = 0; r < 2; ++r) {
-        const int ih = 2 * bh + r;
-        if (ih >= H) continue;
-        for (int c = 0; c < 2; ++c) {
-            const int iw = 2 * bw + c;
-            if (iw >= W) continue;
-            const int flat = ih * W + iw;
-            dx_plane[flat] = flat == chosen ? g : (REAL)0;
+    const int plane = i / BH, bh = i % BH;
+    const int top = 2 * bh;
+    const bool has_bottom = top + 1 < H;
+    __global REAL *dx_top = dx + ((size_t)plane * H + top) * W;
+    __global REAL *dx_bottom = dx_top + W;
+    if (bh >= OH) {  // rows below every window
+        for (int c = 0; c < W; ++c) {
+            dx_top[c] = 0;
+            if (has_bottom)
+                dx_bottom[c] = 0;
         }
-    }
-}
-
-// Backward of avg_pool2d 3x3 / stride 1 / padding 1: each input gathers the gradients of the
-// (up to) nine outputs around it, each divided by that output's divisor: divisor_override, 9
-// with count_include_pad (the window never leaves the padded input), else the window's rows
-// times columns inside the input.
-__kernel void avg_pool2d_k3s1p1_backward(__global const REAL *restrict dy,
-                                         __global REAL *restrict dx, const int planes,
-                                         const int H, const int W, const int count_include_pad,
-                                         const int divisor_override)
-{
-    const int i = get_global_id(0);
-    if (i >= planes * H * W)
         return;
-    const int iw = i % W, ih = (i / W) % H, plane = i / (W * H);
-    const __global REAL *dy_plane = dy + (size_t)plane * H * W;
-    REAL total = 0;
-    for (int oh = max(ih - 1, 0); oh <= min(ih + 1, H - 1); ++oh) {
-        const int rows = min(oh + 1, H - 1) - max(oh - 1, 0) + 1;
-        for (int ow = max(iw - 1, 0); ow <= min(iw + 1, W - 1); ++ow) {
-            const int cols = min(ow + 1, W - 1) - max(ow - 1, 0) + 1;
-            const int divisor = divisor_override ? divisor_override
-                              : count_include_pad ? 9 : rows * cols;
-            total += dy_plane[oh * W + ow] / (REAL)divisor;
-        }
     }
-    dx[i] = total;
+    const __global REAL *dy_row = dy + ((size_t)plane * OH + bh) * OW;
+    const __global long *indices_row = indices + ((size_t)plane * OH + bh) * OW;
+    const int whole = min(W / 2, OW);  // windows with both columns inside the row
+    int ow = 0;
+    if (whole >= 8) {
+        const MASK8 lanes = (MASK8)(0, 2, 4, 6, 8, 10, 12, 14);
+        for (int step = 0; step < whole; step += 8) {
+            ow = min(step, whole - 8);
+            const REAL8 g = vload8(0, dy_row + ow);
+            const MASK8 chosen = CONVERT_MASK8(vload8(0, indices_row + ow));
+            const MASK8 top_left = lanes + (top * W + 2 * ow);
+            const REAL8 zero = 0;
+            const REAL8 a = select(zero, g, chosen == top_left);
+            const REAL8 b = select(zero, g, chosen == top_left + 1);
+            vstore16(INTERLEAVE(a, b), 0, dx_top + 2 * ow);
+            if (has_bottom) {
+                const REAL8 c = select(zero, g, chosen == top_left + W);
+                const REAL8 d = select(zero, g, chosen == top_left + W + 1);
+                vstore16(INTERLEAVE(c, d), 0, dx_bottom + 2 * ow);
+            }
+        }
+        ow = whole;
+    }
+    for (int c = 2 * ow; c < W; ++c) {
+        const int o = c / 2;
+        const long chosen = o < OW ? indices_row[o] : -1;
+        const REAL g = o < OW ? dy_row[o] : 0;
+        dx_top[c] = chosen == top * W + c ? g : (REAL)0;
+        if (has_bottom)
+            dx_bottom[c] = chosen == (top + 1) * W + c ? g : (REAL)0;
+    }
 }

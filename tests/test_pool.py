@@ -112,3 +112,33 @@ def test_pool_random_shapes(device, nd, data, seed):
     check_op(f"max_pool{nd}d", x, kernel, stride, padding, 1, ceil_mode, True, case=case)
     check_op(f"avg_pool{nd}d", x, kernel, stride, padding, ceil_mode,
              data.draw(st.booleans()), case=case)
+
+
+# The vector backward kernels (max_pool2d 2x2/2, avg_pool2d 3x3/1/1) over widths around their
+# 16-lane steps, odd heights, a single row, in both dtypes.
+VECTOR_SPATIAL = [(1, 16), (5, 19), (2, 35), (7, 32), (4, 33), (3, 48)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial", VECTOR_SPATIAL, ids=str)
+@pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)])
+def test_avg_pool2d_3x3_backward_vector_path(device, rng, dtype, spatial, count_include_pad,
+                                             divisor_override):
+    from test_grad import check_grad  # (test_grad imports this module)
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x = randn(rng, (2, 3) + spatial, dtype)
+    check_grad("avg_pool2d", x, 3, 1, 1, False, count_include_pad, divisor_override,
+               case=f"{spatial} {count_include_pad} {divisor_override}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,ceil_mode",  # (one row holds a 2x2 window only with ceil_mode)
+                         [(s, c) for s in VECTOR_SPATIAL for c in (False, True) if s[0] > 1 or c],
+                         ids=str)
+def test_max_pool2d_2x2_backward_vector_path(device, rng, dtype, spatial, ceil_mode):
+    from test_grad import check_grad
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    x = randn(rng, (2, 3) + spatial, dtype)
+    check_grad("max_pool2d", x, 2, 2, 0, 1, ceil_mode, case=f"{spatial} {ceil_mode}")

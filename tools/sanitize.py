@@ -166,6 +166,8 @@ CASES = [
          count_include_pad=False),
     case("avg_pool2d", input=rand(1, 1, 2, 35), kernel_size=3, stride=1, padding=1,
          divisor_override=4),
+    case("avg_pool2d", input=rand(2, 1, 1, 16), kernel_size=3, stride=1, padding=1),
+    case("max_pool2d", input=rand(1, 2, 5, 35), kernel_size=2),  # rows, columns no window covers
     case("max_pool2d", input=rand(2, 3, 7, 6), kernel_size=(3, 2), stride=(2, 1),
          padding=(1, 0), dilation=(2, 1), ceil_mode=True, return_indices=True),
     case("max_pool2d", input=rand(1, 2, 5, 5), kernel_size=2, ceil_mode=True),

@@ -82,9 +82,9 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
         dx = empty(x.shape, x.dtype, device)
         if dx.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
             planes, (height, width) = x.shape[0] * x.shape[1], x.shape[2:]
-            blocks = planes * ((height + 1) // 2) * ((width + 1) // 2)
+            row_pairs = planes * ((height + 1) // 2)
             runtime.launch(device, _kernel(device, "max_pool2d_k2s2_backward", x.dtype),
-                           (blocks,), (_LOCAL,), grad.array.data, indices.array.data,
+                           (row_pairs,), (_ROWS_LOCAL,), grad.array.data, indices.array.data,
                            dx.array.data, *i32(planes, height, width, *out))
         elif dx.size:
             runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
@@ -118,6 +118,17 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      return_indices)
 
 
+def _avg_pool2d_k3s1p1(source: Tensor, out: Tensor, count_include_pad, divisor_override,
+                       backward: bool) -> None:
+    """The 3x3 / stride 1 / padding 1 average pool of `source` (backward: its input gradient from
+    the output gradient `source`: the same neighbourhood, see pool.cl) into `out`."""
+    planes, blocks = source.shape[0] * source.shape[1], source.shape[3] // 16
+    runtime.launch(source.device, _kernel(source.device, "avg_pool2d_k3s1p1", source.dtype),
+                   (planes * blocks,), (_ROWS_LOCAL,), source.array.data, out.array.data,
+                   *i32(planes, *source.shape[2:], bool(count_include_pad),
+                        divisor_override or 0, backward))
+
+
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
     x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
@@ -131,22 +142,17 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     y = empty(x.shape[:2] + out, x.dtype, device)
     window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)),
               *i32(bool(count_include_pad), divisor_override or 0)]
-    if y.size and _is_3x3_stride_1_pad_1(nd, x.shape[2:], kernel, stride, padding):
-        planes, blocks = x.shape[0] * x.shape[1], x.shape[3] // 16
-        runtime.launch(device, _kernel(device, "avg_pool2d_k3s1p1", x.dtype), (planes * blocks,),
-                (_ROWS_LOCAL,), x.array.data, y.array.data,
-                *i32(planes, *x.shape[2:], bool(count_include_pad), divisor_override or 0))
+    k3s1p1 = _is_3x3_stride_1_pad_1(nd, x.shape[2:], kernel, stride, padding)
+    if y.size and k3s1p1:
+        _avg_pool2d_k3s1p1(x, y, count_include_pad, divisor_override, backward=False)
     elif y.size:
         runtime.launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
                 x.array.data, y.array.data, *_plane_args(x, out), *window)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
-        if dx.size and nd == 2 and kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):
-            runtime.launch(device, _kernel(device, "avg_pool2d_k3s1p1_backward", x.dtype),
-                           (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
-                           *i32(x.shape[0] * x.shape[1], *x.shape[2:], bool(count_include_pad),
-                                divisor_override or 0))
+        if dx.size and k3s1p1:
+            _avg_pool2d_k3s1p1(grad, dx, count_include_pad, divisor_override, backward=True)
         elif dx.size:
             runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
                     (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),

@@ -281,6 +281,192 @@ __kernel void update_running(__global const REAL *restrict mean, __global const 
 //   statistics from the batch:  dx = invstd * (g - (sum_row(g) + xhat * sum_row(g * xhat)) / count)
 //   fixed (running) statistics: dx = invstd * g
 //   dweight[p] = sum over p's elements of dy * xhat,  dbias[p] = sum of dy
+// Two ways (clconv/ops/norm.py chooses):
+// - CPUs: row_normalize_backward, one work-item per statistics row, reads the row's x and dy once
+//   from memory for its two sums and once more from the core's cache to write dx; the parameter
+//   gradients are per-block partial sums it leaves behind, added up by column_sums.
+// - GPUs: row_backward_sums (a work-group per row), normalize_backward (a work-item per
+//   element) and param_backward_sums (a work-group per parameter): coalesced, no long loops.
+
+// Over the n elements at x, dy (one statistics row with mean m), with g = dy * w[k] for
+// consecutive parameters w (has_weight; else g = dy): sums of g and of g * (x - m), in 16 lanes
+// with two chains each, then a scalar tail.
+inline void run_g_sums(const __global REAL *restrict x, const __global REAL *restrict dy,
+                       const __global REAL *restrict w, const int has_weight, const int n,
+                       const REAL m, REAL *sum_g, REAL *sum_g_xc)
+{
+    REAL16 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        REAL16 g0 = vload16(0, dy + i), g1 = vload16(1, dy + i);
+        if (has_weight) {
+            g0 *= vload16(0, w + i);
+            g1 *= vload16(1, w + i);
+        }
+        a0 += g0;
+        a1 += g1;
+        b0 += g0 * (vload16(0, x + i) - m);
+        b1 += g1 * (vload16(1, x + i) - m);
+    }
+    for (; i + 16 <= n; i += 16) {
+        REAL16 g = vload16(0, dy + i);
+        if (has_weight)
+            g *= vload16(0, w + i);
+        a0 += g;
+        b0 += g * (vload16(0, x + i) - m);
+    }
+    REAL tail_g = 0, tail_g_xc = 0;
+    for (; i < n; ++i) {
+        const REAL g = has_weight ? dy[i] * w[i] : dy[i];
+        tail_g += g;
+        tail_g_xc += g * (x[i] - m);
+    }
+    *sum_g = lane_sum(a0 + a1) + tail_g;
+    *sum_g_xc = lane_sum(b0 + b1) + tail_g_xc;
+}
+
+// One work-item per statistics row (see the layouts at the top; `param_div`, `param_mod` give
+// parameter p = (i / param_div) % param_mod of element i, constant over runs of param_div > 1
+// or consecutive where param_div = 1):
+// 1. where the statistics came from this input (batch_statistics), the row's sums of g and of
+//    g * (x - mean); per run of one parameter, block_dy[b] and block_dy_xhat[b], the sums of dy
+//    and of dy * xhat over block b = i / param_div (when write_blocks);
+// 2. dx (when write_dx) = invstd * g - c1 * (x - mean) - c0, c0 and c1 from the row's sums;
+//    with consecutive parameters, block_dy_xhat[i] = dy * xhat (when write_blocks: each element
+//    is a block and dy itself is block_dy).
+// Blocks never straddle rows (clconv/ops/norm.py checks): each is written by one work-item.
+__kernel void row_normalize_backward(
+    __global const REAL *restrict x, __global const REAL *restrict dy, __global REAL *restrict dx,
+    __global const REAL *restrict mean, __global const REAL *restrict var,
+    __global const REAL *restrict weight, const int has_weight, const REAL eps,
+    const int batch_statistics, const int write_dx,
+    __global REAL *restrict block_dy, __global REAL *restrict block_dy_xhat,
+    const int write_blocks, const int rows, const int row_stride, const int segments,
+    const int segment_stride, const int segment_len, const int param_div, const int param_mod)
+{
+    const int row = get_global_id(0);
+    if (row >= rows)
+        return;
+    const int start = row * row_stride;
+    const REAL m = mean[row], invstd = rsqrt(var[row] + eps);
+    const bool runs_of_one = param_div > 1;  // else consecutive parameters
+    REAL sum_g = 0, sum_g_xc = 0;
+    if (batch_statistics || (write_blocks && runs_of_one)) {
+        for (int s = 0; s < segments; ++s) {
+            const int last = start + s * segment_stride + segment_len;
+            for (int i = start + s * segment_stride; i < last;) {
+                const int p = i / param_div % param_mod;
+                REAL run_g, run_g_xc;
+                int end;
+                if (runs_of_one) {
+                    end = i + min(last - i, param_div - i % param_div);
+                    REAL run_dy, run_dy_xc;
+                    run_g_sums(x + i, dy + i, weight, 0, end - i, m, &run_dy, &run_dy_xc);
+                    if (write_blocks) {
+                        block_dy[i / param_div] = run_dy;
+                        block_dy_xhat[i / param_div] = run_dy_xc * invstd;
+                    }
+                    const REAL w = has_weight ? weight[p] : 1;
+                    run_g = w * run_dy;
+                    run_g_xc = w * run_dy_xc;
+                } else {
+                    end = i + min(last - i, param_mod - p);
+                    run_g_sums(x + i, dy + i, weight + p, has_weight, end - i, m, &run_g,
+                               &run_g_xc);
+                }
+                sum_g += run_g;
+                sum_g_xc += run_g_xc;
+                i = end;
+            }
+        }
+    }
+    if (!write_dx && (runs_of_one || !write_blocks))
+        return;
+    const REAL count = segments * segment_len;
+    const REAL c0 = batch_statistics ? invstd * sum_g / count : 0;
+    const REAL c1 = batch_statistics ? invstd * invstd * invstd * sum_g_xc / count : 0;
+    for (int s = 0; s < segments; ++s) {
+        const int last = start + s * segment_stride + segment_len;
+        for (int i = start + s * segment_stride; i < last;) {
+            const int p = i / param_div % param_mod;
+            int k = 0, end;
+            if (runs_of_one) {
+                end = i + min(last - i, param_div - i % param_div);
+                const REAL a = has_weight ? invstd * weight[p] : invstd;
+                for (; k + 16 <= end - i; k += 16)
+                    vstore16(a * vload16(0, dy + i + k) - c1 * (vload16(0, x + i + k) - m) - c0,
+                             0, dx + i + k);
+                for (; i + k < end; ++k)
+                    dx[i + k] = a * dy[i + k] - c1 * (x[i + k] - m) - c0;
+            } else {
+                end = i + min(last - i, param_mod - p);
+                for (; k + 16 <= end - i; k += 16) {
+                    const REAL16 g = vload16(0, dy + i + k);
+                    const REAL16 xc = vload16(0, x + i + k) - m;
+                    if (write_dx) {
+                        const REAL16 a = has_weight ? invstd * vload16(0, weight + p + k)
+                                                    : (REAL16)invstd;
+                        vstore16(a * g - c1 * xc - c0, 0, dx + i + k);
+                    }
+                    if (write_blocks)
+                        vstore16(g * xc * invstd, 0, block_dy_xhat + i + k);
+                }
+                for (; i + k < end; ++k) {
+                    const REAL xc = x[i + k] - m;
+                    if (write_dx) {
+                        const REAL a = has_weight ? invstd * weight[p + k] : invstd;
+                        dx[i + k] = a * dy[i + k] - c1 * xc - c0;
+                    }
+                    if (write_blocks)
+                        block_dy_xhat[i + k] = dy[i + k] * xc * invstd;
+                }
+            }
+            i = end;
+        }
+    }
+}
+
+// sums_a[c] = sum over rows r of a[r][c], sums_b[c] likewise of b (each where wanted): the
+// parameter gradients from row_normalize_backward's blocks, whose parameter is the column.
+// One work-item per 16 columns, walking down the rows with vector loads (consecutive
+// work-items read consecutive memory); scalar where fewer than 16 columns remain.
+__kernel void column_sums(__global const REAL *restrict a, __global const REAL *restrict b,
+                          __global REAL *restrict sums_a, __global REAL *restrict sums_b,
+                          const int want_a, const int want_b, const int rows, const int columns)
+{
+    const int first = get_global_id(0) * 16;
+    if (first >= columns)
+        return;
+    if (first + 16 <= columns) {
+        REAL16 total_a = 0, total_b = 0;
+        for (int r = 0; r < rows; ++r) {
+            const size_t at = (size_t)r * columns + first;
+            if (want_a)
+                total_a += vload16(0, a + at);
+            if (want_b)
+                total_b += vload16(0, b + at);
+        }
+        if (want_a)
+            vstore16(total_a, 0, sums_a + first);
+        if (want_b)
+            vstore16(total_b, 0, sums_b + first);
+        return;
+    }
+    for (int c = first; c < columns; ++c) {
+        REAL total_a = 0, total_b = 0;
+        for (int r = 0; r < rows; ++r) {
+            const size_t at = (size_t)r * columns + c;
+            if (want_a)
+                total_a += a[at];
+            if (want_b)
+                total_b += b[at];
+        }
+        if (want_a)
+            sums_a[c] = total_a;
+        if (want_b)
+            sums_b[c] = total_b;
+    }
+}
 
 #define PARAM_OF(at) (((at) / param_div) % param_mod)
 
@@ -370,25 +556,42 @@ void param_backward_sums(__global const REAL *restrict x, __global const REAL *r
 
 // Parameter gradients when each parameter p owns one element of every row (layer norm: p
 // indexes the normalized shape, rows the samples): dweight[p] = sum over rows r of
-// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per parameter, walking down
-// the rows: consecutive work-items read consecutive elements, and no barrier is needed.
+// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per 16 parameters, walking
+// down the rows with vector loads (consecutive work-items read consecutive memory; no
+// barrier); scalar where fewer than 16 remain.
 __kernel void column_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
                                    __global const REAL *restrict mean, __global const REAL *restrict var,
                                    const REAL eps, __global REAL *restrict dweight,
                                    __global REAL *restrict dbias, const int has_weight,
                                    const int has_bias, const int rows, const int columns)
 {
-    const int p = get_global_id(0);
-    if (p >= columns)
+    const int first = get_global_id(0) * 16;
+    if (first >= columns)
         return;
-    REAL total_w = 0, total_b = 0;
-    for (int r = 0; r < rows; ++r) {
-        const size_t at = (size_t)r * columns + p;
-        total_w += dy[at] * (x[at] - mean[r]) * rsqrt(var[r] + eps);
-        total_b += dy[at];
+    if (first + 16 <= columns) {
+        REAL16 total_w = 0, total_b = 0;
+        for (int r = 0; r < rows; ++r) {
+            const size_t at = (size_t)r * columns + first;
+            const REAL16 g = vload16(0, dy + at);
+            total_w += g * (vload16(0, x + at) - mean[r]) * rsqrt(var[r] + eps);
+            total_b += g;
+        }
+        if (has_weight)
+            vstore16(total_w, 0, dweight + first);
+        if (has_bias)
+            vstore16(total_b, 0, dbias + first);
+        return;
     }
-    if (has_weight)
-        dweight[p] = total_w;
-    if (has_bias)
-        dbias[p] = total_b;
+    for (int p = first; p < columns; ++p) {
+        REAL total_w = 0, total_b = 0;
+        for (int r = 0; r < rows; ++r) {
+            const size_t at = (size_t)r * columns + p;
+            total_w += dy[at] * (x[at] - mean[r]) * rsqrt(var[r] + eps);
+            total_b += dy[at];
+        }
+        if (has_weight)
+            dweight[p] = total_w;
+        if (has_bias)
+            dbias[p] = total_b;
+    }
 }

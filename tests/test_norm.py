@@ -96,3 +96,53 @@ def test_norms_on_inputs_past_the_one_pass_path(device, rng, op, shape):
         check_op(op, x, None, None, training=True)
     else:
         check_op(op, x, 2)
+
+
+# Backward on the CPU path (row_normalize_backward, column_sums) and the GPU one alike: runs
+# long enough for the vector steps and their tails, and each subset of the gradients (dx alone
+# skips the parameter sums, the parameters alone skip dx).
+NORM_BACKWARD_CASES = [  # op, input shape, the op's arguments after input (weight, bias marked)
+    ("batch_norm", (3, 5, 7, 11), lambda w, b: (None, None, w, b, True, 0.1, 1e-3)),
+    ("batch_norm", (37, 20), lambda w, b: (None, None, w, b, True, 0.1, 1e-3)),
+    ("batch_norm", (2, 3, 40), lambda w, b: ("running", "running", w, b, False, 0.1, 1e-3)),
+    ("layer_norm", (3, 4, 37), lambda w, b: ((4, 37), w, b, 1e-5)),
+    ("instance_norm", (2, 3, 9, 8), lambda w, b: ("running", "running", w, b, True, 0.1, 1e-5)),
+    ("instance_norm", (2, 3, 50), lambda w, b: ("running", "running", w, b, False, 0.1, 1e-5)),
+    ("group_norm", (2, 6, 5, 7), lambda w, b: (3, w, b, 1e-5)),
+]
+_PARAM_SHAPE = {"layer_norm": lambda shape: shape[1:]}
+_PARAM_POSITIONS = {"batch_norm": (3, 4), "layer_norm": (2, 3), "instance_norm": (3, 4),
+                    "group_norm": (2, 3)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wanted", ["all", "input", "params", "weight"])
+@pytest.mark.parametrize("case", NORM_BACKWARD_CASES, ids=lambda c: f"{c[0]}{c[1]}")
+def test_norm_backward_subsets(device, rng, dtype, case, wanted):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    name, shape, make_args = case
+    param_shape = _PARAM_SHAPE.get(name, lambda s: (s[1],))(shape)
+    x = randn(rng, shape, dtype, 2.0) + 1
+    w, b = randn(rng, param_shape, dtype), randn(rng, param_shape, dtype)
+    running_mean, running_var = _stats(rng, shape[1], dtype)
+    args = [{0: running_mean, 1: running_var}[i] if isinstance(a, str) else a
+            for i, a in enumerate(make_args(w, b))]
+    grad_x = wanted in ("all", "input")
+    grad_w, grad_b = wanted in ("all", "params", "weight"), wanted in ("all", "params")
+    xt = clconv.tensor(x, requires_grad=grad_x)
+    device_args = [clconv.tensor(a.copy(), requires_grad=(a is w and grad_w) or (a is b and grad_b))
+                   if isinstance(a, np.ndarray) else a for a in args]
+    w_position, b_position = (p - 1 for p in _PARAM_POSITIONS[name])
+    out = getattr(clconv.functional, name)(xt, *device_args)
+    grad_output = randn(rng, shape, dtype)
+    out.backward(grad_output)
+    want_dx, want_dw, want_db = getattr(clconv.reference, f"{name}_backward")(
+        grad_output, x, *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    for flag, tensor, want, what in ((grad_x, xt, want_dx, "input"),
+                                     (grad_w, device_args[w_position], want_dw, "weight"),
+                                     (grad_b, device_args[b_position], want_db, "bias")):
+        if flag:
+            clconv.testing.assert_close(tensor.grad.numpy(), want, what=f"{name} d{what}")
+        else:
+            assert tensor.grad is None, f"{name}: {what} got a gradient it did not ask for"

@@ -207,6 +207,14 @@ CASES = [
          running_var=rand(3, positive=True), use_input_stats=False),
     case("group_norm", input=rand(2, 6, 5, 3), num_groups=2, weight=rand(6), bias=rand(6)),
     case("group_norm", input=rand(3, 4, 7), num_groups=1),
+    # Runs long enough for the backward's 32- and 16-element steps, with tails; parameter
+    # gradients from per-block sums (CPU) and column sums over 16 columns and a remainder.
+    case("batch_norm", input=rand(2, 3, 37), running_mean=None, running_var=None, weight=rand(3),
+         bias=rand(3), training=True),
+    case("layer_norm", input=rand(3, 37), normalized_shape=37, weight=rand(37), bias=rand(37)),
+    case("group_norm", input=rand(2, 4, 19), num_groups=2, weight=rand(4)),
+    case("batch_norm", input=rand(2, 17, 3), running_mean=None, running_var=None,
+         weight=rand(17), bias=rand(17), training=True),
 
     case("relu", input=rand(3, 50)),
     case("relu", input=rand(2, 3, 5), inplace=True, backward=False),

@@ -155,14 +155,20 @@ def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     return dx
 
 
+def _params_are_columns(layout: Layout) -> bool:
+    """Whether each parameter owns one element of every statistics row (layer norm)."""
+    params = layout.params
+    return layout.stats.row_div == params.count == params.segment_stride \
+        and params.segment_len == 1
+
+
 def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, want_bias: bool):
     device, params = x.device, layout.params
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
-    if layout.stats.row_div == params.count == params.segment_stride and params.segment_len == 1:
-        # Each parameter owns one element of every statistics row (layer norm).
+    if _params_are_columns(layout):
         runtime.launch(device, _kernel(device, "column_backward_sums", x.dtype),
-                       (params.count,), (_LOCAL,), x.array.data, grad.array.data,
+                       (-(-params.count // 16),), (_LOCAL,), x.array.data, grad.array.data,
                        mean.array.data, var.array.data, scalar(x.dtype, eps),
                        buffer(dweight, device), buffer(dbias, device),
                        *i32(want_weight, want_bias, params.segments, params.count))
@@ -176,15 +182,67 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
     return dweight, dbias
 
 
+def _blocks_fit_rows(layout: Layout) -> bool:
+    """Whether every block of param_div elements (one parameter's run) lies inside one
+    statistics row, as row_normalize_backward's per-block sums require."""
+    stats, div = layout.stats, layout.param_div
+    return div == 1 or (stats.segment_len % div == 0 and stats.row_stride % div == 0
+                        and stats.segment_stride % div == 0)
+
+
+def _backward_by_rows(x, grad, mean, var, weight, eps, layout: Layout, want_dx: bool,
+                      want_weight: bool, want_bias: bool):
+    """(dx, dweight, dbias), each where wanted, by row_normalize_backward and column_sums (see
+    norm.cl)."""
+    device, stats = x.device, layout.stats
+    dx = empty(x.shape, x.dtype, device) if want_dx else None
+    want_params = want_weight or want_bias
+    runs_of_one = layout.param_div > 1
+    blocks = x.size // layout.param_div
+    # Per-block sums of dy (dy itself where each element is a block) and of dy * xhat.
+    block_dy = device.allocator(blocks * x.dtype.itemsize) if want_params and runs_of_one \
+        else grad.array.data
+    block_dy_xhat = device.allocator(blocks * x.dtype.itemsize) if want_params else None
+    local_size = _CHUNKS_LOCAL if stats.count >= _MANY_ROWS else 1
+    runtime.launch(device, _kernel(device, "row_normalize_backward", x.dtype), (stats.count,),
+                   (local_size,), x.array.data, grad.array.data, buffer(dx, device),
+                   mean.array.data, var.array.data, buffer(weight, device),
+                   *i32(weight is not None), scalar(x.dtype, eps),
+                   *i32(layout.batch_statistics, want_dx),
+                   block_dy, device.placeholder if block_dy_xhat is None else block_dy_xhat,
+                   *i32(want_params, stats.count, stats.row_stride, stats.segments,
+                        stats.segment_stride, stats.segment_len, layout.param_div,
+                        layout.param_mod))
+    if not want_params:
+        return dx, None, None
+    columns = layout.param_mod
+    dweight = empty((columns,), x.dtype, device) if want_weight else None
+    dbias = empty((columns,), x.dtype, device) if want_bias else None
+    runtime.launch(device, _kernel(device, "column_sums", x.dtype), (-(-columns // 16),),
+                   (_LOCAL,), block_dy, block_dy_xhat, buffer(dbias, device),
+                   buffer(dweight, device), *i32(want_bias, want_weight, blocks // columns, columns))
+    return dx, dweight, dbias
+
+
 def _record(op, x, y, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
     """Record how gradients flow from y, x normalized with (mean, var), to x, weight and bias."""
 
     def backward(grad):
-        dx = _input_grad(x, grad, mean, var, weight, eps, layout) if x.requires_grad else None
+        want_x = x.requires_grad
         want_w = weight is not None and weight.requires_grad
         want_b = bias is not None and bias.requires_grad
-        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b) \
-            if want_w or want_b else (None, None)
+        by_rows = not x.device.is_gpu and _blocks_fit_rows(layout)
+        # Parameters owning a column each (layer norm): summing down the columns from x and dy
+        # beats writing dy * xhat per element for column_sums.
+        params_by_rows = by_rows and not _params_are_columns(layout)
+        dx = dw = db = None
+        if by_rows and (want_x or params_by_rows and (want_w or want_b)):
+            dx, dw, db = _backward_by_rows(x, grad, mean, var, weight, eps, layout, want_x,
+                                           params_by_rows and want_w, params_by_rows and want_b)
+        elif want_x:
+            dx = _input_grad(x, grad, mean, var, weight, eps, layout)
+        if (want_w or want_b) and not params_by_rows:
+            dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
         if dw is not None:
             dw = dw.reshape(weight.shape)
         if db is not None:

@@ -1,11 +1,19 @@
 """max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
 from __future__ import annotations
 
-
 from .. import autograd, runtime
 from ..shapes import pool_output_size
 from ..tensors import Tensor, empty
-from ._args import as_3d, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
+from ._args import (
+    as_3d,
+    i32,
+    non_negative,
+    ntuple,
+    pad3,
+    positive,
+    spatial_input,
+    tensors,
+)
 
 _LOCAL = 64  # work-items per group; one output element each
 _ROWS_LOCAL = 16  # work-items per group of the specialized kernels (several outputs each)

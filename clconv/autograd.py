@@ -124,7 +124,7 @@ def backward(root, grad) -> None:
 
 def _accumulate(total, grad, copy: bool = False):
     """total + grad as a new tensor (grad itself, or a copy, when there is no total yet)."""
-    from .ops.elementwise import add  # the ops import this module
+    from .functional import add  # the ops import this module; (float16 gradients included)
 
     if total is None:
         return grad.clone() if copy else grad

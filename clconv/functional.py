@@ -4,12 +4,14 @@
     y = F.conv2d(x, w, b, padding=1)
 
 Each accepts Tensors or NumPy arrays (copied to the device of the first Tensor argument, else to
-the default device) and returns Tensors. In check mode (`clconv.checking()`) each also runs its
+the default device) and returns Tensors. float16 arguments are stored as float16 and computed on
+in float32 (clconv.ops.storage). In check mode (`clconv.checking()`) each also runs its
 `clconv.reference` twin and raises on a mismatch.
 """
 from . import reference
 from .check_mode import checked
 from .ops import conv, elementwise, linear as _linear, loss, norm, pool
+from .ops.storage import half_storage
 
 _IMPLEMENTATIONS = {
     conv: ["conv1d", "conv2d", "conv3d"],
@@ -25,5 +27,6 @@ __all__ = [name for names in _IMPLEMENTATIONS.values() for name in names]
 
 for _module, _names in _IMPLEMENTATIONS.items():
     for _name in _names:
-        globals()[_name] = checked(getattr(_module, _name), getattr(reference, _name))
+        globals()[_name] = checked(half_storage(getattr(_module, _name)),
+                                   getattr(reference, _name))
 del _module, _names, _name

@@ -1,11 +1,16 @@
-"""Optimizers with PyTorch's constructors and update rules; each update is a device kernel."""
+"""Optimizers with PyTorch's constructors and update rules; each update is a device kernel.
+
+float16 parameters are updated through a float32 master copy kept in the optimizer's state
+(and refreshed if the parameter changes elsewhere), then rounded back: updates smaller than a
+float16 step accumulate instead of vanishing. The state (momentum, moments) is float32 too."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import runtime
 from .ops._args import i32, scalar
-from .tensors import Tensor, zeros
+from .ops.storage import HALF, cast, convert_into
+from .tensors import Tensor, _fill, zeros
 
 _LOCAL = 64
 
@@ -27,7 +32,7 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.array.fill(0)
+                _fill(p.grad.array, 0)
 
     def _launch(self, p: Tensor, name: str, *args) -> None:
         kernel = runtime.get_kernel(p.device, "optim", name, **runtime.dtype_defines(p.dtype))
@@ -37,7 +42,22 @@ class Optimizer:
     def step(self) -> None:
         for p in self.params:
             if p.grad is not None and p.size:
-                self._update(p, self.state[id(p)])
+                if p.dtype == HALF:
+                    self._update_through_master(p, self.state[id(p)])
+                else:
+                    self._update(p, self.state[id(p)])
+
+    def _update_through_master(self, p: Tensor, state: dict) -> None:
+        """Update float16 `p` through its float32 master copy (see the module's docstring)."""
+        master = state.get("master")
+        if master is None or state["master_version"] != p._version:
+            master = state["master"] = cast(p.detach(), np.float32)
+        master.grad = cast(p.grad.detach(), np.float32)
+        self._update(master, state.setdefault("of_master", {}))  # (momentum, moments)
+        master.grad = None
+        convert_into(master, p)
+        p._version += 1
+        state["master_version"] = p._version
 
     def _update(self, p: Tensor, state: dict) -> None:
         raise NotImplementedError

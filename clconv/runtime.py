@@ -236,6 +236,10 @@ def build_options(defines: dict) -> str:
 
 
 def dtype_defines(dtype: np.dtype) -> dict:
+    """The element-type defines of a kernel computing in `dtype` (float32 or float64)."""
+    if np.dtype(dtype) == np.float16:  # a storage type: ops convert (clconv/ops/storage.py)
+        raise TypeError("float16 tensors reached a float32 kernel unconverted; call the op "
+                        "through clconv.functional")
     if np.dtype(dtype) == np.float64:
         return {"REAL": "double", "REAL_IS_DOUBLE": 1}
     return {"REAL": "float", "REAL_IS_DOUBLE": 0}

@@ -136,8 +136,24 @@ class Tensor:
     view = reshape
 
     def __add__(self, other):
-        from .ops.elementwise import add
+        from .functional import add  # (float16 tensors included)
         return add(self, other)
+
+    def to(self, dtype) -> "Tensor":
+        """This tensor converted to `dtype` (float16, float32 or float64), itself if it has it;
+        differentiable."""
+        from .ops.storage import cast
+        return cast(self, dtype)
+
+    def half(self) -> "Tensor":
+        """float16 storage: half the memory, computed on in float32 (see clconv.ops.storage)."""
+        return self.to(np.float16)
+
+    def float(self) -> "Tensor":
+        return self.to(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(np.float64)
 
     def __repr__(self) -> str:
         grad = f", grad_fn={self.grad_fn}" if self.grad_fn else \
@@ -161,9 +177,11 @@ def resolve_shape(size: int, shape, op: str, old_shape) -> tuple[int, ...]:
 
 
 def check_dtype(dtype, device: runtime.Device, what: str = "tensor") -> np.dtype:
+    """dtype, if a tensor on `device` can hold it: the dtypes it computes in, and float16 as a
+    storage type on every device (clconv/ops/storage.py)."""
     dtype = np.dtype(dtype)
-    if dtype not in device.dtypes():
-        names = " and ".join(str(d) for d in device.dtypes())
+    if dtype not in device.dtypes() and dtype != np.float16:
+        names = ", ".join(str(d) for d in device.dtypes() + (np.dtype(np.float16),))
         why = "" if dtype != np.float64 else " (the device lacks cl_khr_fp64)"
         raise TypeError(f"{what}: dtype {dtype} is not supported on {device.name!r}{why}; "
                         f"use {names}")
@@ -228,21 +246,30 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
     _check_size(shape, dtype, device)
     array = _allocate(device, shape, dtype)
     if poison_outputs and array.size:
-        array.fill(np.nan if dtype.kind == "f" else -12345)
+        _fill(array, np.nan if dtype.kind == "f" else -12345)
     return Tensor(array, device)
+
+
+def _fill(array: cla.Array, value) -> None:
+    """Every element = value. float16 by its bit pattern: pyopencl's fill would build a kernel
+    on `half`, which needs cl_khr_fp16."""
+    if array.dtype == np.float16:
+        array.reshape(array.size).view(np.uint16).fill(np.float16(value).view(np.uint16))
+    else:
+        array.fill(value)
 
 
 def zeros(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        out.array.fill(0)
+        _fill(out.array, 0)
     return out
 
 
 def full(shape, value, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        out.array.fill(value)
+        _fill(out.array, value)
     return out
 
 
@@ -310,7 +337,8 @@ def as_tensor(value, name: str, op: str, device: runtime.Device | None = None) -
         dtype = getattr(value, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind != "f":
             raise TypeError(f"{op}: {name} has dtype {np.dtype(dtype)}; clconv computes in "
-                            "float32 (and float64 where the device has cl_khr_fp64)")
+                            "float32 (and float64 where the device has cl_khr_fp64) and stores "
+                            "float16")
         try:
             return tensor(value, device=device)
         except TypeError as err:

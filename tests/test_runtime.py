@@ -98,10 +98,13 @@ def test_zeros_full_empty(device):
     np.testing.assert_array_equal(clconv.zeros((2, 3)).numpy(), np.zeros((2, 3)))
     np.testing.assert_array_equal(clconv.full(4, 2.5).numpy(), np.full(4, 2.5))
     assert clconv.empty((0, 3)).numpy().shape == (0, 3)
+    # float16 (a storage type: filled by bit pattern, no cl_khr_fp16 needed), a 0-d one too
+    np.testing.assert_array_equal(clconv.full((), -1.5, np.float16).numpy(), np.float16(-1.5))
+    np.testing.assert_array_equal(clconv.zeros(17, np.float16).numpy(), np.zeros(17, np.float16))
 
 
 def test_other_dtypes_are_type_errors(device):
-    for dtype in (np.float16, np.int32, np.complex64):
+    for dtype in (np.int32, np.complex64):
         with pytest.raises(TypeError, match=f"dtype {np.dtype(dtype)} is not supported"):
             clconv.tensor(np.ones(3, dtype))
 

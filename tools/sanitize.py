@@ -101,19 +101,27 @@ def labels(*shape, classes) -> RandomArray:
     return RandomArray(shape, classes=classes)
 
 
+HALF = np.dtype(np.float16)
+
+
 @dataclass(frozen=True)
 class Case:
-    """One call of clconv.functional.<op> with keyword arguments; forward, then backward."""
+    """One call of clconv.functional.<op> with keyword arguments; forward, then backward. In
+    each dtype the device computes in, or in float16 storage only (`half`)."""
     op: str
     arguments: dict
     backward: bool = True
+    half: bool = False
+
+    def runs_in(self, dtype) -> bool:
+        return (dtype == HALF) == self.half
 
     def __str__(self):
         return f"{self.op}({', '.join(f'{k}={v}' for k, v in self.arguments.items())})"
 
 
-def case(op, *, backward=True, **arguments) -> Case:
-    return Case(op, arguments, backward)
+def case(op, *, backward=True, half=False, **arguments) -> Case:
+    return Case(op, arguments, backward, half)
 
 
 # The differentiable arguments of each op, in the order reference.<op>_backward returns their
@@ -215,6 +223,15 @@ CASES = [
     case("group_norm", input=rand(2, 4, 19), num_groups=2, weight=rand(4)),
     case("batch_norm", input=rand(2, 17, 3), running_mean=None, running_var=None,
          weight=rand(17), bias=rand(17), training=True),
+
+    # float16 storage: the conversions in and out (vector steps and tails), in-place updates
+    # of float16 running statistics.
+    case("conv2d", input=rand(2, 3, 5, 20), weight=rand(4, 3, 3, 3), bias=rand(4), padding=1,
+         half=True),
+    case("batch_norm", input=rand(3, 4, 5, 7), running_mean=rand(4),
+         running_var=rand(4, positive=True), weight=rand(4), bias=rand(4), training=True,
+         half=True),
+    case("max_pool2d", input=rand(1, 2, 6, 35), kernel_size=2, return_indices=True, half=True),
 
     case("relu", input=rand(3, 50)),
     case("relu", input=rand(2, 3, 5), inplace=True, backward=False),
@@ -510,10 +527,10 @@ def main() -> int:
         failed, count, start = 0, 0, time.perf_counter()
         for launch, is_gpu in LAUNCHES.items():
             device.is_gpu = is_gpu
-            for dtype in device.dtypes():
+            for dtype in device.dtypes() + (HALF,):
                 for test in CASES:
                     name = f"{test} {dtype} {launch}"
-                    if options.k not in name:
+                    if options.k not in name or not test.runs_in(dtype):
                         continue
                     count += 1
                     began = time.perf_counter()

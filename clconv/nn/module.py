@@ -68,6 +68,26 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    def to(self, dtype) -> "Module":
+        """Convert every parameter and buffer to `dtype` in place (float16 storage, float32,
+        float64); parameters stay trainable leaves, their gradients dropped."""
+        for _, module in self.named_modules():
+            for name, p in list(module._parameters.items()):
+                setattr(module, name, p.detach().to(dtype).requires_grad_())
+            for name, b in list(module._buffers.items()):
+                if b is not None:
+                    setattr(module, name, b.detach().to(dtype))
+        return self
+
+    def half(self) -> "Module":
+        return self.to(np.float16)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
     # --- parameters and state ------------------------------------------------------------------
     def named_modules(self, prefix: str = ""):
         yield prefix, self

@@ -161,14 +161,16 @@ __kernel void conv_backward_weight(
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = acc[k][c];
 }
 
-// --- weight gradient with wide vectors (CPUs), stride 1, 1D/2D ---------------------------------
+// --- weight gradient with wide vectors (CPUs), 1D/2D ---------------------------------------
 // x and dy are first copied into zero-padded planes of rows WP wide (pad_planes): dy row oh at
 // oh * WP, x row ih at (ih + PH) * WP + PW. Then output position q = oh * WP + ow reads x at
 // q + kh DH WP + kw DW for tap (kh, kw), for every q alike, so
 //     dw[k][c][tap] = sum over n and q of dyp[n][k][q] * xp[n][c][q + offset(tap)]
-// runs over whole planes in wide unmasked vector loads (padding columns of dy are zero). A
-// work-item owns WG_K output channels x WG_C input channels of one tap: WG_K x WG_C
-// accumulator vectors of WVW lanes, summed once at the end.
+// runs over whole planes in wide unmasked vector loads (padding columns of dy are zero). With
+// strides, x is split into SH x SW phases (pad_planes), each `x_phase` elements, and tap
+// (kh, kw) reads phase ((kh DH) % SH, (kw DW) % SW) at ((kh DH) / SH) WP + (kw DW) / SW: a
+// stride-1 correlation again. A work-item owns WG_K output channels x WG_C input channels of
+// one tap: WG_K x WG_C accumulator vectors of WVW lanes, summed once at the end.
 #ifndef WVW
 #define WVW 16
 #endif
@@ -183,32 +185,54 @@ __kernel void conv_backward_weight(
 #define WVREAL WCAT(REAL, WVW)
 #define WVLOAD WCAT(vload, WVW)
 
-// out[plane] (`plane_out` elements: a rows_out x cols_out grid, then zeros) = in[plane]
-// (rows_in x cols_in) placed at (row_shift, col_shift); the last plane is followed by `tail`
-// zeros. One work-item per (grid row, plane); row rows_out writes the zeros after the grid.
+// out = in[plane] (rows_in x cols_in, N planes) placed at (row_shift, col_shift) of a zero grid
+// and split into row_step x PAD_COL_STEP (col_step) phases: phase (ph, pw) of a plane is the rows_out x
+// cols_out grid out[i][j] = grid[i row_step + ph][j col_step + pw] followed by zeros up to
+// `phase_out` elements; a plane's phases are back to back, the last plane's last phase is
+// followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps then read a
+// phase at a fixed offset, as stride-1 taps read the grid. One work-item per (grid row, phase
+// of a plane); row rows_out writes the zeros after the grid. The column step is a build option
+// (PAD_COL_STEP): a constant stride lets the gather vectorize.
+#ifndef PAD_COL_STEP
+#define PAD_COL_STEP 1
+#endif
 __kernel void pad_planes(__global const REAL *restrict in, __global REAL *restrict out,
                          const int planes, const int rows_in, const int cols_in,
                          const int rows_out, const int cols_out, const int row_shift,
-                         const int col_shift, const int plane_out, const int tail)
+                         const int col_shift, const int row_step, const int phase_out,
+                         const int tail)
 {
-    const int row = get_global_id(0), plane = get_global_id(1);
-    if (row > rows_out || plane >= planes)
+    const int col_step = PAD_COL_STEP;
+    const int phases = row_step * col_step;
+    const int row = get_global_id(0), phase_plane = get_global_id(1);
+    if (row > rows_out || phase_plane >= planes * phases)
         return;
-    __global REAL *out_plane = out + (size_t)plane * plane_out;
+    const int plane = phase_plane / phases, phase = phase_plane % phases;
+    __global REAL *out_phase = out + (size_t)phase_plane * phase_out;
     if (row == rows_out) {
-        const int count = plane_out - rows_out * cols_out + (plane == planes - 1 ? tail : 0);
+        const bool last = phase_plane == planes * phases - 1;
+        const int count = phase_out - rows_out * cols_out + (last ? tail : 0);
         for (int i = 0; i < count; ++i)
-            out_plane[rows_out * cols_out + i] = 0;
+            out_phase[rows_out * cols_out + i] = 0;
         return;
     }
-    __global REAL *out_row = out_plane + row * cols_out;
-    const int source_row = row - row_shift;
-    const __global REAL *in_row = in + ((size_t)plane * rows_in + source_row) * cols_in;
+    __global REAL *out_row = out_phase + row * cols_out;
+    const int source_row = row * row_step + phase / col_step - row_shift;
+    // Column col holds input column col * col_step + source_first: inside for col in
+    // [first, end). (Branch-free loops over the three parts: they vectorize.)
+    const int source_first = phase % col_step - col_shift;
     const bool inside = source_row >= 0 && source_row < rows_in;
-    for (int col = 0; col < cols_out; ++col) {
-        const int source_col = col - col_shift;
-        out_row[col] = inside && source_col >= 0 && source_col < cols_in ? in_row[source_col] : (REAL)0;
+    const int first = inside ? min((max(-source_first, 0) + col_step - 1) / col_step, cols_out) : cols_out;
+    const int end = clamp((cols_in - source_first + col_step - 1) / col_step, first, cols_out);
+    for (int col = 0; col < first; ++col)
+        out_row[col] = 0;
+    if (first < end) {
+        const __global REAL *in_row = in + ((size_t)plane * rows_in + source_row) * cols_in;
+        for (int col = first; col < end; ++col)
+            out_row[col] = in_row[col * PAD_COL_STEP + source_first];
     }
+    for (int col = end; col < cols_out; ++col)
+        out_row[col] = 0;
 }
 
 inline REAL lane_sum(WVREAL v)
@@ -225,8 +249,8 @@ inline REAL lane_sum(WVREAL v)
 __kernel void conv_backward_weight_flat(
     __global const REAL *restrict xp, __global const REAL *restrict dyp,
     __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
-    const int KH, const int KW, const int DH, const int DW, const int WP,
-    const int x_plane, const int dy_plane)
+    const int KH, const int KW, const int DH, const int DW, const int SH, const int SW,
+    const int WP, const int x_phase, const int x_plane, const int dy_plane)
 {
     const int taps = KH * KW;
     const int in_per_group = C / groups, out_per_group = K / groups;
@@ -239,7 +263,9 @@ __kernel void conv_backward_weight_flat(
         return;
     const int c_count = min(WG_C, in_per_group - first_c);
     const int k_count = min(WG_K, out_per_group - first_k);
-    const int offset = (tap / KW) * DH * WP + (tap % KW) * DW;
+    const int reach_h = (tap / KW) * DH, reach_w = (tap % KW) * DW;
+    const int phase = (reach_h % SH) * SW + reach_w % SW;
+    const int offset = phase * x_phase + (reach_h / SH) * WP + reach_w / SW;
 
     WVREAL acc[WG_K][WG_C];
     #pragma unroll
@@ -302,4 +328,55 @@ __kernel void zero_upsample(__global const REAL *restrict dy, __global REAL *res
     const int plane = i / (UW * UH * UD);
     const bool on_grid = uw % SW == 0 && uh % SH == 0 && ud % SD == 0;
     up[i] = on_grid ? dy[(((size_t)plane * OD + ud / SD) * OH + uh / SH) * OW + uw / SW] : (REAL)0;
+}
+
+// --- input gradient of strided convolutions, phase by phase ----------------------------------
+// Phase (rh, rw) of dx (rows rh, rh + SH, ..., columns rw, rw + SW, ...) gets only the taps
+// (kh, kw) with kh DH = rh + PH (mod SH) and kw DW = rw + PW (mod SW): a stride-1 convolution
+// of dy with that sub-kernel, flipped, channels transposed (clconv/ops/conv_grad.py derives it).
+
+// w_sub[g*Cg + c][k][jh][jw] = w[g*Kg + k][c][th][tw] with th = first_h + step_h (JH - 1 - jh),
+// tw = first_w + step_w (JW - 1 - jw): a phase's taps of the 2D kernel (KH x KW), flipped,
+// in and out channels swapped within each group. One work-item per (k, g*Cg + c): its taps in
+// a loop (per element, the index arithmetic would cost more than the copy).
+__kernel void phase_transpose_weight(__global const REAL *restrict w, __global REAL *restrict w_sub,
+                                     const int in_per_group, const int out_per_group,
+                                     const int groups, const int KH, const int KW,
+                                     const int first_h, const int step_h, const int JH,
+                                     const int first_w, const int step_w, const int JW)
+{
+    const int k = get_global_id(0), channel = get_global_id(1);  // channel: g*Cg + c
+    if (k >= out_per_group || channel >= groups * in_per_group)
+        return;
+    const int group = channel / in_per_group, c = channel % in_per_group;
+    const __global REAL *w_taps = w + ((size_t)(group * out_per_group + k) * in_per_group + c) * KH * KW;
+    __global REAL *out = w_sub + ((size_t)channel * out_per_group + k) * JH * JW;
+    for (int jh = 0; jh < JH; ++jh)
+        for (int jw = 0; jw < JW; ++jw)
+            out[jh * JW + jw] = w_taps[(first_h + step_h * (JH - 1 - jh)) * KW
+                                       + first_w + step_w * (JW - 1 - jw)];
+}
+
+// dx[first_plane + plane][i SH + rh][j SW + rw] = part[plane][i + shift_h][j + shift_w] (part:
+// part_h x part_w planes), or 0 where the phase has no taps (has_part 0: part is not read).
+// One work-item per (phase row i, plane).
+__kernel void phase_scatter(__global const REAL *restrict part, __global REAL *restrict dx,
+                            const int has_part, const int planes, const int first_plane,
+                            const int H, const int W, const int SH, const int SW,
+                            const int rh, const int rw, const int part_h, const int part_w,
+                            const int shift_h, const int shift_w)
+{
+    const int i = get_global_id(0), plane = get_global_id(1);
+    const int rows = (H - rh + SH - 1) / SH, cols = (W - rw + SW - 1) / SW;
+    if (i >= rows || plane >= planes)
+        return;
+    __global REAL *dx_row = dx + ((size_t)(first_plane + plane) * H + i * SH + rh) * W + rw;
+    if (!has_part) {
+        for (int j = 0; j < cols; ++j)
+            dx_row[j * SW] = 0;
+        return;
+    }
+    const __global REAL *part_row = part + ((size_t)plane * part_h + i + shift_h) * part_w + shift_w;
+    for (int j = 0; j < cols; ++j)
+        dx_row[j * SW] = part_row[j];
 }

@@ -269,3 +269,51 @@ def test_avg_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding,
     x = randn(rng, (2, 3) + spatial, np.float32)
     check_grad("avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, None,
                case=str(spatial))
+
+
+# --- strided convolutions: the phase-split input gradient and the phase-plane weight gradient ----
+
+STRIDED_CASES = [
+    # nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation
+    (2, (3, 4, 1), (9, 11), 3, 2, 1, 1),          # odd sizes: phases of unequal length
+    (2, (4, 6, 2), (10, 7), 3, 3, 0, 1),          # stride 3, groups
+    (2, (3, 5, 1), (8, 9), 2, 2, 0, 1),           # each phase one tap per dimension
+    (2, (2, 3, 1), (7, 7), 1, 2, 0, 1),           # 1x1: three phases without taps
+    (2, (2, 3, 1), (9, 8), 1, 3, 1, 1),           # 1x1, padded: the phase with the tap moves
+    (2, (3, 4, 1), (11, 10), 5, 2, 2, 1),         # 3 and 2 taps per phase
+    (2, (3, 3, 1), (9, 9), 3, 2, 2, 1),           # padding past the kernel's reach
+    (2, (2, 2, 1), (8, 9), 2, 3, 2, 1),           # padding past the reach, phases without taps
+    (2, (4, 4, 4), (9, 10), 3, 2, 1, 1),          # depthwise
+    (2, (3, 4, 1), (12, 13), 3, (2, 3), (1, 2), 1),
+    (2, (3, 4, 1), (5, 6), 3, 4, 1, 1),           # stride larger than the kernel
+    (2, (3, 4, 1), (3, 3), 3, 2, 0, 1),           # one output
+    (2, (2, 3, 1), (11, 12), 3, 2, 1, 2),         # dilation 2, stride 2: every other tap
+    (2, (2, 3, 1), (13, 13), 3, 3, 2, 2),         # dilation 2, stride 3
+    (2, (2, 3, 1), (12, 12), 2, 2, 1, (2, 3)),
+    (2, (2, 5, 1), (6, 20), (1, 3), (1, 2), (0, 1), 1),  # strided along one dimension only
+    (1, (3, 5, 1), (17,), 3, 2, 1, 1), (1, (4, 6, 2), (20,), 5, 3, 2, 1),
+    (1, (2, 2, 1), (9,), 1, 2, 0, 1), (1, (2, 3, 1), (16,), 4, 2, 3, 1),
+    (3, (2, 3, 1), (5, 6, 7), 3, 2, 1, 1),        # 3D: the zero-spread path
+    (3, (2, 3, 1), (4, 5, 6), (1, 3, 3), 1, (0, 1, 1), 1),  # 3D with a 1-deep kernel
+    (3, (2, 3, 1), (3, 7, 6), (1, 2, 3), (1, 2, 2), (0, 1, 0), 1),
+]
+
+
+@pytest.mark.parametrize("case", STRIDED_CASES, ids=str)
+def test_strided_conv_backward(device, rng, dtype, case):
+    nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = randn(rng, (3, c_in) + spatial, dtype)
+    w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
+    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
+               finite_differences=_fd(dtype), case=str(case))
+
+
+@pytest.mark.parametrize("case", [STRIDED_CASES[1], STRIDED_CASES[3], STRIDED_CASES[7]], ids=str)
+def test_strided_conv_backward_past_the_workspace_limit(device, rng, monkeypatch, case):
+    # The phase-split input gradient's scratch tensors exceed the limit: sample by sample.
+    monkeypatch.setenv("CLCONV_WORKSPACE_MB", "0.0001")
+    nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
+    x = randn(rng, (3, c_in) + spatial, np.float32)
+    w = conv_weight(rng, (c_out, c_in // groups) + (kernel,) * nd, np.float32)
+    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))

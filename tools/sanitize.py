@@ -164,6 +164,15 @@ CASES = [
          stride=(1, 2, 2), padding=(1, 1, 0), dilation=(1, 1, 2)),
     case("conv3d", input=rand(2, 4, 3, 4, 5), weight=rand(4, 2, 3, 3, 3), padding="same",
          groups=2),
+    # Strided gradients (conv_grad.py): phase planes of x for the weight gradient, the input
+    # gradient phase by phase (phases without taps, shifted phases, unequal phase lengths).
+    case("conv2d", input=rand(2, 4, 9, 11), weight=rand(6, 2, 3, 3), stride=2, padding=1,
+         groups=2),
+    case("conv2d", input=rand(1, 3, 7, 8), weight=rand(4, 3, 1, 1), stride=3, padding=1),
+    case("conv2d", input=rand(1, 3, 10, 9), weight=rand(4, 3, 3, 2), stride=(3, 2),
+         padding=(2, 0), dilation=(1, 2)),
+    case("conv1d", input=rand(2, 3, 16), weight=rand(4, 3, 4), stride=2, padding=3),
+    case("conv2d", input=rand(1, 2, 4, 5), weight=rand(3, 2, 2, 2), padding=2),  # gather kernel
 
     case("max_pool1d", input=rand(2, 3, 10), kernel_size=3, stride=2, padding=1, ceil_mode=True,
          return_indices=True),

@@ -277,10 +277,11 @@ def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPla
         block_p = vw * tiles["BLOCK_V"]
     rows, row_tiles = (1, -(-positions // block_p)) if flat else (od * oh, -(-ow // block_p))
     # Without padding or strides x has the grid's layout; reading it in place needs one whole
-    # tile per plane (the last one moves back) and aligned planes.
+    # tile per plane (the last one moves back) and aligned planes. (A grid of x's size may still
+    # be padded: the gradients' convolutions choose their output sizes.)
     plane = dp * hp * sw * wq
     in_place = (flat and positions >= block_p and (dp, hp, wq) == geo.in_size
-                and plane % align == 0)
+                and geo.padding == (0, 0, 0) and plane % align == 0)
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
     k_tiles = -(-out_per_group // tiles["BLOCK_K"])
     sizes = {"GROUPS": geo.groups, "CG": in_per_group, "KG": out_per_group, "K_TILES": k_tiles,

@@ -2,7 +2,8 @@
 (a per-channel row sum). Deterministic: no atomics, each result written by one work-item."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from math import gcd
 
 import numpy as np
 import pyopencl as cl
@@ -31,6 +32,8 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
     dx = empty(input_shape, grad.dtype, grad.device)
     if dx.size == 0:
         return dx
+    if grad.size and weight.size and _phase_split_fits(geo):
+        return _input_grad_by_phases(grad, weight, geo, dx)
     if grad.size and weight.size and _transposed_fits(geo) and \
             _spread_bytes(geo, grad.dtype) <= runtime.workspace_limit(grad.device):
         return _input_grad_as_convolution(grad, weight, geo, dx)
@@ -93,6 +96,125 @@ def _zero_upsample(grad: Tensor, geo) -> Tensor:
     return up
 
 
+# --- the input gradient of strided convolutions, phase by phase -------------------------------
+#
+# With stride s, input position i = s a + r (phase r) receives dy[o] w[t] exactly where
+# o s - p + t d = i, i.e. from the taps t with t d = r + p (mod s): t = t0, t0 + step, ...
+# (step = s / gcd(s, d)), and then o = a + base - j dd for the j-th of them (base =
+# (r + p - t0 d) / s, dd = step d / s). So each phase of dx is a stride-1 convolution of dy
+# with the phase's taps, flipped: no multiply-add meets the zeros that spreading dy out by the
+# stride would put between its values.
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """Phase `offset` of one spatial dimension of dx: its positions offset, offset + stride, ...
+    as a stride-1 convolution of dy with the taps first, first + step, ... (`taps` of them),
+    dilation `dilation`, padding `padding`; its output a + `shift` is dx position
+    offset + stride a. (A shift instead of negative padding: the convolution starts later.)"""
+    offset: int
+    positions: int
+    first: int
+    step: int
+    taps: int
+    dilation: int
+    padding: int
+    shift: int
+
+    @property
+    def out_size(self) -> int:
+        return self.positions + self.shift
+
+
+def _phases(size: int, kernel: int, stride: int, padding: int, dilation: int) -> list[_Phase]:
+    """The phases of one dimension that hold positions of dx."""
+    step = stride // gcd(stride, dilation)
+    phases = []
+    for offset in range(min(stride, size)):
+        positions = -(-(size - offset) // stride)
+        taps = [t for t in range(kernel) if (offset + padding - t * dilation) % stride == 0]
+        if not taps:
+            phases.append(_Phase(offset, positions, 0, step, 0, 1, 0, 0))
+            continue
+        sub_dilation = step * dilation // stride
+        base = (offset + padding - taps[0] * dilation) // stride
+        start = base - (len(taps) - 1) * sub_dilation  # dy index that output a reads first, - a
+        phases.append(_Phase(offset, positions, taps[0], step, len(taps), sub_dilation,
+                             max(0, -start), max(0, start)))
+    return phases
+
+
+def _phase_split_fits(geo) -> bool:
+    """Strided 1D and 2D convolutions (unit depth) take the phase split."""
+    return (geo.stride != (1, 1, 1) and geo.in_size[0] == 1 and geo.kernel[0] == 1
+            and geo.padding[0] == 0)
+
+
+def _input_grad_by_phases(grad: Tensor, weight: Tensor, geo, dx: Tensor) -> Tensor:
+    """Each phase of dx as its own stride-1 convolution into a scratch tensor, scattered into
+    dx. The scratch tensors take about dx / (SH SW) each; past runtime.workspace_limit, runs
+    of samples go one after another."""
+    phase_grid = [(row, col) for row in _phases(*_dimension(geo, 1))
+                  for col in _phases(*_dimension(geo, 2))]
+    weights = {phase: _phase_weight(weight, geo, *phase) for phase in phase_grid
+               if phase[0].taps and phase[1].taps}
+    largest = max(row.out_size * col.out_size for row, col in weights) if weights else 0
+    scratch = geo.batch * geo.in_channels * largest * dx.dtype.itemsize
+    limit = runtime.workspace_limit(dx.device)
+    per_run = geo.batch if scratch <= limit else max(1, geo.batch * limit // scratch)
+    for first in range(0, geo.batch, per_run):
+        count = min(per_run, geo.batch - first)
+        rows = grad if count == geo.batch else _rows(grad, first, count)
+        for phase in phase_grid:
+            part = _phase_convolution(rows, weights[phase], geo, count, *phase) \
+                if phase in weights else None
+            _scatter_phase(part, dx, geo, first, count, *phase)
+    return dx
+
+
+def _dimension(geo, axis: int) -> tuple:
+    return (geo.in_size[axis], geo.kernel[axis], geo.stride[axis], geo.padding[axis],
+            geo.dilation[axis])
+
+
+def _phase_weight(weight: Tensor, geo, row: _Phase, col: _Phase) -> Tensor:
+    """The phase's taps, flipped, with in and out channels swapped within each group."""
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    w_sub = empty((geo.in_channels, out_per_group, 1, row.taps, col.taps), weight.dtype,
+                  weight.device)
+    runtime.launch(weight.device, _kernel(weight.device, "phase_transpose_weight", weight.dtype),
+                   (out_per_group, geo.in_channels), (1, 16), weight.array.data, w_sub.array.data,
+                   *i32(in_per_group, out_per_group, geo.groups, geo.kernel[1], geo.kernel[2],
+                        row.first, row.step, row.taps, col.first, col.step, col.taps))
+    return w_sub
+
+
+def _phase_convolution(grad: Tensor, w_sub: Tensor, geo, batch: int, row: _Phase,
+                       col: _Phase) -> Tensor:
+    from . import conv  # conv imports this module
+
+    phase_geo = conv.ConvGeometry(
+        batch=batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
+        groups=geo.groups, in_size=geo.out_size, kernel=(1, row.taps, col.taps),
+        out_size=(1, row.out_size, col.out_size), stride=(1, 1, 1),
+        padding=(0, row.padding, col.padding), dilation=(1, row.dilation, col.dilation))
+    part = empty((batch, geo.in_channels, 1, row.out_size, col.out_size), grad.dtype, grad.device)
+    conv._launch_forward(grad, w_sub, None, part, phase_geo)
+    return part
+
+
+def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int, row: _Phase,
+                   col: _Phase) -> None:
+    """dx's positions of the phase from `part` (zeros where None: the phase has no taps)."""
+    planes = count * geo.in_channels
+    source = dx if part is None else part  # (not read without a part)
+    runtime.launch(dx.device, _kernel(dx.device, "phase_scatter", dx.dtype),
+                   (row.positions, planes), (1, 16), source.array.data, dx.array.data,
+                   *i32(part is not None, planes, first * geo.in_channels, geo.in_size[1],
+                        geo.in_size[2], geo.stride[1], geo.stride[2], row.offset, col.offset,
+                        row.out_size, col.out_size, row.shift, col.shift))
+
+
 def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     """dL/dweight of y = conv(x, weight): input patches correlated with the output gradient."""
     dw = empty(weight_shape, grad.dtype, grad.device)
@@ -114,19 +236,29 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
 
 
 _LANES = 16  # vector width of conv_backward_weight_flat
+# conv_backward_weight_flat's input x output channels per work-item, by element size: 5 x 5
+# float vectors (25 accumulators) keep more multiply-adds per load in AVX-512's 32 registers.
+_FLAT_TILES = {4: (5, 5)}
+_FLAT_TILES_DEFAULT = (4, 4)
 
 
 def _flat_weight_grad_fits(geo) -> bool:
-    """The wide-vector weight gradient handles stride-1 1D and 2D convolutions."""
-    return geo.kernel[0] == 1 and geo.padding[0] == 0 and geo.stride == (1, 1, 1)
+    """The wide-vector weight gradient handles 1D and 2D convolutions (unit depth), any stride."""
+    return geo.in_size[0] == 1 and geo.kernel[0] == 1 and geo.padding[0] == 0
 
 
 def _pad_planes(t: Tensor, planes: int, rows: int, cols: int, rows_out: int, cols_out: int,
-                row_shift: int, col_shift: int, plane_out: int, tail: int) -> Tensor:
-    out = empty((planes * plane_out + tail,), t.dtype, t.device)
-    runtime.launch(t.device, _kernel(t.device, "pad_planes", t.dtype), (rows_out + 1, planes),
-                   (1, 1), t.array.data, out.array.data,
-                   *i32(planes, rows, cols, rows_out, cols_out, row_shift, col_shift, plane_out, tail))
+                row_shift: int, col_shift: int, phase_out: int, tail: int,
+                steps: tuple[int, int] = (1, 1)) -> Tensor:
+    """Each plane of t zero-padded, split into steps[0] x steps[1] phases of phase_out elements
+    (kernels/conv_backward.cl:pad_planes)."""
+    phases = steps[0] * steps[1]
+    out = empty((planes * phases * phase_out + tail,), t.dtype, t.device)
+    kernel = runtime.get_kernel(t.device, "conv_backward", "pad_planes", PAD_COL_STEP=steps[1],
+                                **runtime.dtype_defines(t.dtype))
+    runtime.launch(t.device, kernel, (rows_out + 1, planes * phases), (1, 16), t.array.data,
+                   out.array.data, *i32(planes, rows, cols, rows_out, cols_out, row_shift,
+                                        col_shift, steps[0], phase_out, tail))
     return out
 
 
@@ -162,20 +294,28 @@ def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
     _, out_height, out_width = geo.out_size
     _, kernel_h, kernel_w = geo.kernel
     _, pad_h, pad_w = geo.padding
+    _, stride_h, stride_w = geo.stride
     _, dilation_h, dilation_w = geo.dilation
-    # Rows as wide as the padded input (and as the output plus the kernel's reach), so that
-    # every tap of every output column lands in the same row.
-    row = max(width + 2 * pad_w, out_width + dilation_w * (kernel_w - 1))
+    # In a phase of x (every stride-th row and column of the padded input), tap (kh, kw) of
+    # output (oh, ow) is at (oh + kh DH // SH, ow + kw DW // SW): rows as wide as the output
+    # plus the kernel's reach keep every tap of every output column in the same row. (At
+    # stride 1 that is the padded input's width.)
+    reach_h = dilation_h * (kernel_h - 1) // stride_h
+    reach_w = dilation_w * (kernel_w - 1) // stride_w
+    row = out_width + reach_w
     dy_plane = -(-out_height * row // _LANES) * _LANES
-    reach = (dilation_h * (kernel_h - 1)) * row + dilation_w * (kernel_w - 1)
-    x_rows = max(height + 2 * pad_h, -(-(dy_plane + reach) // row))
-    x_plane = x_rows * row
+    # Whole vectors of dy_plane positions from the farthest tap stay inside its phase.
+    x_rows = max(out_height + reach_h, -(-(dy_plane + reach_h * row + reach_w) // row))
+    x_phase = x_rows * row
+    phases = stride_h * stride_w
     batch, c, k = geo.batch, geo.in_channels, geo.out_channels
-    xp = _pad_planes(x, batch * c, height, width, x_rows, row, pad_h, pad_w, x_plane, _LANES)
+    xp = _pad_planes(x, batch * c, height, width, x_rows, row, pad_h, pad_w, x_phase, _LANES,
+                     (stride_h, stride_w))
     dyp = _pad_planes(grad, batch * k, out_height, out_width, out_height, row, 0, 0, dy_plane, 0)
     in_per_group, out_per_group = c // geo.groups, k // geo.groups
     # No more channels per work-item than a group has (tiles are build options: at most 16).
-    tile_c, tile_k = min(4, in_per_group), min(4, out_per_group)
+    tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
+    tile_c, tile_k = min(tiles[0], in_per_group), min(tiles[1], out_per_group)
     kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
                                 **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
                                 **runtime.dtype_defines(x.dtype))
@@ -183,7 +323,8 @@ def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
                    geo.groups * -(-out_per_group // tile_k))
     runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
                    dw.array.data, *i32(batch, c, k, geo.groups, kernel_h, kernel_w, dilation_h,
-                                       dilation_w, row, x_plane, dy_plane))
+                                       dilation_w, stride_h, stride_w, row, x_phase,
+                                       phases * x_phase, dy_plane))
     return dw
 
 

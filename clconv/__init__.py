@@ -1,11 +1,12 @@
 """clconv: the layers of a convolutional network on any OpenCL device.
 
     import clconv, clconv.functional as F
-    x = clconv.tensor(images)             # NumPy -> device (float32; float64 where supported)
+    x = clconv.tensor(images)             # NumPy -> device (float32; float64 where supported;
+                                          # float16 storage everywhere)
     y = F.relu(F.conv2d(x, w, b, padding=1))
     y.numpy()
 """
-from . import functional, reference
+from . import functional, fused, reference
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .check_mode import CheckError, checking
 from .runtime import Device, KernelBuildError, clear_caches, devices, get_device, set_device
@@ -15,6 +16,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckError", "Device", "KernelBuildError", "Tensor", "checking", "clear_caches", "devices",
-    "empty", "enable_grad", "full", "functional", "get_device", "is_grad_enabled", "no_grad",
+    "empty", "enable_grad", "full", "functional", "fused", "get_device", "is_grad_enabled", "no_grad",
     "reference", "set_device", "tensor", "zeros",
 ]

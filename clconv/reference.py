@@ -18,6 +18,7 @@ __all__ = [
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss",
+    "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]
 __all__ += [f"{name}_backward" for name in __all__]
 
@@ -455,6 +456,65 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
 
 def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv_backward(3, grad_output, input, weight, bias, stride, padding, dilation, groups)
+
+
+# --- fused convolution and activation (clconv.fused) ------------------------------------------
+
+def _fused_conv(nd, input, weight, bias, stride, padding, dilation, groups, activation,
+                negative_slope):
+    y = globals()[f"conv{nd}d"](input, weight, bias, stride, padding, dilation, groups)
+    if activation == "relu":
+        return relu(y)
+    return leaky_relu(y, negative_slope) if activation == "leaky_relu" else y
+
+
+def fused_conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01):
+    """activation(conv1d(...)): activation None, "relu" or "leaky_relu" (negative_slope)."""
+    return _fused_conv(1, input, weight, bias, stride, padding, dilation, groups, activation,
+                       negative_slope)
+
+
+def fused_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01):
+    return _fused_conv(2, input, weight, bias, stride, padding, dilation, groups, activation,
+                       negative_slope)
+
+
+def fused_conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01):
+    return _fused_conv(3, input, weight, bias, stride, padding, dilation, groups, activation,
+                       negative_slope)
+
+
+def _fused_conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilation,
+                         groups, activation, negative_slope):
+    """The activation's gradient at the convolution's output, then the convolution's."""
+    y = globals()[f"conv{nd}d"](input, weight, bias, stride, padding, dilation, groups)
+    if activation == "relu":
+        grad_output = relu_backward(grad_output, y)
+    elif activation == "leaky_relu":
+        grad_output = leaky_relu_backward(grad_output, y, negative_slope)
+    return _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilation,
+                          groups)
+
+
+def fused_conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                          dilation=1, groups=1, activation="relu", negative_slope=0.01):
+    return _fused_conv_backward(1, grad_output, input, weight, bias, stride, padding, dilation,
+                                groups, activation, negative_slope)
+
+
+def fused_conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                          dilation=1, groups=1, activation="relu", negative_slope=0.01):
+    return _fused_conv_backward(2, grad_output, input, weight, bias, stride, padding, dilation,
+                                groups, activation, negative_slope)
+
+
+def fused_conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                          dilation=1, groups=1, activation="relu", negative_slope=0.01):
+    return _fused_conv_backward(3, grad_output, input, weight, bias, stride, padding, dilation,
+                                groups, activation, negative_slope)
 
 
 def _max_pool_backward(nd, grad_output, input, kernel_size, stride, padding, dilation, ceil_mode):

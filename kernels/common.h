@@ -10,6 +10,20 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
+// Activations a convolution applies in its epilogue (clconv.fused): ACTIVATION_RELU is
+// x < 0 ? 0 : x, ACTIVATION_LEAKY_RELU x < 0 ? slope x : x; NaN passes through both, as in
+// PyTorch's relu and leaky_relu.
+#define ACTIVATION_NONE 0
+#define ACTIVATION_RELU 1
+#define ACTIVATION_LEAKY_RELU 2
+
+inline REAL activate(const REAL v, const int activation, const REAL slope)
+{
+    if (activation == ACTIVATION_NONE || !(v < 0))
+        return v;
+    return activation == ACTIVATION_RELU ? (REAL)0 : v * slope;
+}
+
 // The output coordinate whose window reads input coordinate `i` through tap `t`, or -1 when
 // none does: i = o * stride - pad + t * dilation must have an integer solution o in [0, out).
 // (Backward passes gather through it instead of scattering.)

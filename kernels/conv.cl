@@ -24,6 +24,7 @@ __kernel void conv_forward(
     __global const REAL *restrict weight, // K x C/groups x KD x KH x KW
     __global const REAL *restrict bias,   // K, read only when has_bias
     const int has_bias,
+    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
     __global REAL *restrict y,            // N x K x OD x OH x OW
     const int C, const int D, const int H, const int W,
     const int K, const int OD, const int OH, const int OW,
@@ -102,7 +103,7 @@ __kernel void conv_forward(
         #pragma unroll
         for (int t = 0; t < TILE_P; ++t)
             if (first_pos + t < out_plane)
-                y_row[first_pos + t] = acc[k][t] + b;
+                y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
     }
 }
 
@@ -283,6 +284,7 @@ __kernel void conv_direct(
     __global const REAL *restrict xp,      // the input, laid out as above
     __global const REAL *restrict packed,  // conv_pack_weights
     __global const REAL *restrict bias, const int has_bias,
+    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
     __global REAL *restrict y,             // N x K x OD x OH x OW
     const int GROUPS_arg, const int CG_arg, const int KG_arg, const int K_TILES_arg,
     const int OD_arg, const int OH_arg, const int OW_arg,
@@ -435,7 +437,12 @@ __kernel void conv_direct(
                 const int channel = group * KG + first_k + k;
                 const REAL b = has_bias ? bias[channel] : (REAL)0;
                 __global REAL *y_plane = y + ((size_t)n * GROUPS * KG + channel) * OUT_PLANE;
-                VSTORE(VLOAD(v, sums[k]) + b, 0, y_plane + out_first);
+                VREAL out = VLOAD(v, sums[k]) + b;
+                if (activation != ACTIVATION_NONE)
+                    out = select(out, activation == ACTIVATION_RELU ? (VREAL)0
+                                                                    : out * negative_slope,
+                                 isless(out, (VREAL)0));
+                VSTORE(out, 0, y_plane + out_first);
             }
         } else {
             int lane_index[VW];  // output index of each lane, -1 where there is no output
@@ -457,7 +464,8 @@ __kernel void conv_direct(
                 __global REAL *y_plane = y + ((size_t)n * GROUPS * KG + channel) * OUT_PLANE;
                 for (int l = 0; l < VW; ++l)
                     if (lane_index[l] >= 0)
-                        y_plane[lane_index[l]] = sums[k][v * VW + l] + b;
+                        y_plane[lane_index[l]] = activate(sums[k][v * VW + l] + b, activation,
+                                                          negative_slope);
             }
         }
         // On to the next vector's first position.

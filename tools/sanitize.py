@@ -132,6 +132,7 @@ GRADIENTS = {
     "layer_norm": ("input", "weight", "bias"), "instance_norm": ("input", "weight", "bias"),
     "group_norm": ("input", "weight", "bias"), "linear": ("input", "weight", "bias"),
     "add": ("input", "other"), "mse_loss": ("input", "target"),
+    **{f"fused_conv{nd}d": ("input", "weight", "bias") for nd in (1, 2, 3)},
 }
 
 # conv.cl tiles TILE_K = 1, 4 or 8 output channels (by channels per group) by TILE_P = 8 output
@@ -233,6 +234,13 @@ CASES = [
     case("batch_norm", input=rand(2, 17, 3), running_mean=None, running_var=None,
          weight=rand(17), bias=rand(17), training=True),
 
+    # Activations in the convolution's epilogue (clconv.fused), both kernels' store paths.
+    case("fused_conv2d", input=rand(2, 3, 5, 19), weight=rand(5, 3, 3, 3), bias=rand(5),
+         padding=1, activation="relu"),
+    case("fused_conv1d", input=rand(2, 4, 21), weight=rand(6, 2, 3), stride=2, groups=2,
+         activation="leaky_relu", negative_slope=0.1),
+    case("fused_conv3d", input=rand(1, 2, 3, 4, 5), weight=rand(3, 2, 2, 2, 2), bias=rand(3),
+         activation=None),
     # float16 storage: the conversions in and out (vector steps and tails), in-place updates
     # of float16 running statistics.
     case("conv2d", input=rand(2, 3, 5, 20), weight=rand(4, 3, 3, 3), bias=rand(4), padding=1,
@@ -450,16 +458,24 @@ def optimizer_problems(test: Case, arguments: dict, dtype) -> list[str]:
     return [f"parameters after two steps: {problem}"] if problem else []
 
 
+def device_op(name: str):
+    """clconv.functional.<name>, or clconv.fused.<rest> for fused_<rest> (reference: <name>)."""
+    import clconv
+    import clconv.functional as F
+
+    return getattr(clconv.fused, name[len("fused_"):]) if name.startswith("fused_") \
+        else getattr(F, name)
+
+
 def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     """The op in check mode, which compares outputs and updated arguments with the reference."""
     import clconv
-    import clconv.functional as F
 
     if test.op in ("SGD", "Adam"):
         return optimizer_problems(test, arguments, dtype)
 
     with clconv.checking():
-        result = getattr(F, test.op)(**arguments)
+        result = device_op(test.op)(**arguments)
     first = result[0] if isinstance(result, tuple) else result
     return [] if first.dtype == dtype else [f"output dtype {first.dtype}, expected {dtype}"]
 
@@ -467,14 +483,13 @@ def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
 def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     """Backpropagate a random gradient; compare each .grad with reference.<op>_backward."""
     import clconv
-    import clconv.functional as F
     import clconv.reference as R
     from clconv.testing import mismatch
 
     names = GRADIENTS.get(test.op, ("input",))
     leaves = {name: clconv.tensor(arguments[name], requires_grad=True)
               for name in names if arguments.get(name) is not None}
-    output = getattr(F, test.op)(**{**copies(arguments), **leaves})
+    output = device_op(test.op)(**{**copies(arguments), **leaves})
     output = output[0] if isinstance(output, tuple) else output
     grad_output = np.asarray(rng.standard_normal(output.shape), dtype=dtype)
     output.backward(grad_output)

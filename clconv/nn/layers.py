@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, fused
 from .. import functional as F
 from .. import reference as R
 from ..ops._args import ntuple
@@ -57,6 +57,13 @@ class _ConvNd(Module):
 
     def forward(self, x):
         return getattr(F, f"conv{self.nd}d")(x, self.weight, self.bias, *self._args())
+
+    def forward_activated(self, x, activation: str, negative_slope: float = 0.01):
+        """activation(self(x)) in one kernel (clconv.fused): what nn.Sequential runs for this
+        module followed by ReLU or LeakyReLU."""
+        return getattr(fused, f"conv{self.nd}d")(x, self.weight, self.bias, *self._args(),
+                                                 activation=activation,
+                                                 negative_slope=negative_slope)
 
     def reference_forward(self, x):
         return getattr(R, f"conv{self.nd}d")(x, _host(self.weight), _host(self.bias), *self._args())
@@ -356,6 +363,9 @@ class GroupNorm(Module):
 # --- activations, dense, reshaping -------------------------------------------------------------------
 
 class ReLU(Module):
+    fused_activation = "relu"  # (nn.Sequential fuses it into a preceding convolution)
+    negative_slope = 0.0
+
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
@@ -372,6 +382,8 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
+    fused_activation = "leaky_relu"
+
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope, self.inplace = negative_slope, inplace

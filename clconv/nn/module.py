@@ -185,8 +185,19 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for module in self:
-            x = module(x)
+        # A convolution followed by ReLU / LeakyReLU runs as one kernel (clconv.fused): the
+        # same result without a second pass over the convolution's output.
+        modules = list(self)
+        at = 0
+        while at < len(modules):
+            module, after = modules[at], modules[at + 1] if at + 1 < len(modules) else None
+            activation = getattr(after, "fused_activation", None)
+            if activation and hasattr(module, "forward_activated"):
+                x = module.forward_activated(x, activation, after.negative_slope)
+                at += 2
+            else:
+                x = module(x)
+                at += 1
         return x
 
     def reference_forward(self, x, keep_inputs: bool = False):

@@ -14,8 +14,8 @@ import pyopencl as cl
 from .. import autograd, runtime
 from ..shapes import conv_output_size
 from ..tensors import _INT32_MAX, Tensor, empty
-from . import conv_grad
-from ._args import as_3d, buffer, expect_shape, i32, non_negative, ntuple, pad3, positive, spatial_input, tensors
+from . import conv_grad, elementwise
+from ._args import as_3d, buffer, expect_shape, i32, non_negative, ntuple, pad3, positive, real, spatial_input, tensors
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,27 @@ def conv_geometry(op: str, nd: int, x_shape, w_shape, stride, padding, dilation,
                         as_3d(out_size), pad3(stride, 1), pad3(before, 0), pad3(dilation, 1))
 
 
+@dataclass(frozen=True)
+class Epilogue:
+    """What the convolution kernels apply to each output after the bias (common.h: activate)."""
+    activation: int = 0   # ACTIVATION_NONE, _RELU (1) or _LEAKY_RELU (2)
+    negative_slope: float = 0.0
+
+    def args(self, dtype) -> tuple:
+        return np.int32(self.activation), np.dtype(dtype).type(self.negative_slope)
+
+
+NO_EPILOGUE = Epilogue()
+
+
 def _tiles(device: runtime.Device, out_per_group: int) -> dict:
     """Register-tile sizes of the general kernel: no more output channels than a group has."""
     tile_k = 1 if out_per_group == 1 else 4 if out_per_group <= 4 else 8
     return {"TILE_K": tile_k, "TILE_P": 8}
 
 
-def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, groups,
+          epilogue: Epilogue = NO_EPILOGUE) -> Tensor:
     args = tensors(op, ("bias",), input=input, weight=weight, bias=bias)
     x, batched = spatial_input(args["input"], nd, op)
     w, b = args["weight"], args["bias"]
@@ -103,24 +117,53 @@ def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, grou
     out_spatial = geo.out_size[3 - nd:]
     y = empty((geo.batch, geo.out_channels) + out_spatial, x.dtype, x.device)
     if y.size:
-        _launch_forward(x, w, b, y, geo)
+        _launch_forward(x, w, b, y, geo, epilogue)
     if autograd.needs_grad(x, w, b):
-        y = _record_backward(op, x, w, b, y, geo)
+        y = _record_backward(op, x, w, b, y, geo, epilogue)
     return y if batched else y.reshape(y.shape[1:])
 
 
 def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
-                     geo: ConvGeometry) -> Tensor:
+                     geo: ConvGeometry, epilogue: Epilogue) -> Tensor:
+    # With an activation, its gradient comes first, read from the output's sign (as the
+    # activations' own backward does); the closure holds the output's buffer, not the output
+    # (whose node holds the closure).
+    y_array, device = (y.array if epilogue.activation else None), y.device
+
     def backward(grad):
+        if y_array is not None:
+            grad = elementwise.activation_backward(Tensor(y_array, device), grad,
+                                                   epilogue.negative_slope)
         return (conv_grad.input_grad(grad, w, geo, x.shape) if x.requires_grad else None,
                 conv_grad.weight_grad(x, grad, geo, w.shape) if w.requires_grad else None,
                 conv_grad.bias_grad(grad) if b is not None and b.requires_grad else None)
 
-    return autograd.record(op, y, (x, w, b), backward, saved=(x, w))
+    saved = (x, w, y) if epilogue.activation else (x, w)
+    return autograd.record(op, y, (x, w, b), backward, saved=saved)
 
 
-def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:
-    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel.
+_ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2}  # (common.h: ACTIVATION_*)
+
+
+def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, groups,
+                    activation, negative_slope) -> Tensor:
+    """activation(conv{nd}d(...)) with the activation in the convolution's epilogue (see
+    clconv.fused)."""
+    op = f"fused conv{nd}d"
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None, 'relu' or 'leaky_relu', "
+                         f"got {activation!r}")
+    slope = real(negative_slope, "negative_slope", op) if activation == "leaky_relu" else 0.0
+    if not slope >= 0:  # the backward reads the sign of the input from the output
+        raise ValueError(f"{op}: negative_slope must be non-negative, got {negative_slope}")
+    return _conv(op, nd, input, weight, bias, stride, padding, dilation, groups,
+                 Epilogue(_ACTIVATIONS[activation], slope))
+
+
+def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                    epilogue: Epilogue = NO_EPILOGUE) -> None:
+    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel; each
+    output gets the bias and then `epilogue`'s activation.
 
     conv_direct works on a copy of the input (padded or packed). When that workspace would pass
     runtime.workspace_limit, the batch is split into runs whose copies stay under it; a single
@@ -130,18 +173,18 @@ def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
     algorithm = _forced_algorithm or ("general" if device.is_gpu else "direct")
     plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
     if plan is None:
-        _launch_general(x, w, b, y, geo)
+        _launch_general(x, w, b, y, geo, epilogue)
         return
     workspace = plan.copy_elements * np.dtype(x.dtype).itemsize
     limit = runtime.workspace_limit(device)
     if workspace > limit and geo.batch > 1:
-        _launch_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace))
+        _launch_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace), epilogue)
     else:
-        _launch_direct(x, w, b, y, geo, plan)
+        _launch_direct(x, w, b, y, geo, plan, epilogue)
 
 
 def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                       per_run: int) -> None:
+                       per_run: int, epilogue: Epilogue) -> None:
     """The convolution as runs of `per_run` samples, each through copies of its rows."""
     device = x.device
     in_sample = x.size // geo.batch * x.dtype.itemsize
@@ -152,12 +195,13 @@ def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: C
         cl.enqueue_copy(device.queue, rows.array.data, x.array.data, src_offset=first * in_sample,
                         byte_count=count * in_sample)
         out = empty((count,) + y.shape[1:], y.dtype, device)
-        _launch_forward(rows, w, b, out, replace(geo, batch=count))
+        _launch_forward(rows, w, b, out, replace(geo, batch=count), epilogue)
         cl.enqueue_copy(device.queue, y.array.data, out.array.data, dst_offset=first * out_sample,
                         byte_count=count * out_sample)
 
 
-def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry) -> None:
+def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                    epilogue: Epilogue) -> None:
     device = x.device
     tiles = _tiles(device, geo.out_channels // geo.groups)
     out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
@@ -169,7 +213,7 @@ def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
     runtime.launch(
         device, kernel, global_size, local_size,
         buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
-        y.array.data,
+        *epilogue.args(x.dtype), y.array.data,
         *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
              *geo.stride, *geo.padding, *geo.dilation, geo.groups))
 
@@ -355,7 +399,7 @@ def _cached_direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _Di
 
 
 def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                   plan: _DirectPlan) -> None:
+                   plan: _DirectPlan, epilogue: Epilogue) -> None:
     device = x.device
     itemsize = np.dtype(x.dtype).itemsize
     kernels = plan.kernels or _direct_kernels(device, geo, plan)
@@ -371,7 +415,8 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
                        source, *copy.sizes)
     direct = kernels["conv_direct"]
     runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
-                   buffer(b, device), *i32(b is not None), y.array.data, *direct.sizes)
+                   buffer(b, device), *i32(b is not None), *epilogue.args(x.dtype), y.array.data,
+                   *direct.sizes)
 
 
 @dataclass(frozen=True)

@@ -480,3 +480,137 @@ __kernel void conv_direct(
     }
 }
 #undef VECTOR_OFFSET
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 2D convolution for CPUs: each output channel k reads input channel k / (K / C)
+// alone, stride 1, no dilation (clconv/ops/conv.py: _depthwise_fits). With one input channel
+// per output there is little arithmetic per byte, so no copy of the input is made: a work-item
+// owns 16 consecutive output columns of one output plane and walks down its rows, each tap a
+// 16-wide load of an input row (from L1 after the first) and a vector multiply-add. Rows of
+// at least 16 outputs; the last work-item of a row also does the 16 ending at the row's end
+// when OW is not a multiple of 16 (rewriting some of its own outputs with equal values rather
+// than racing another work-item).
+#if REAL_IS_DOUBLE
+#define REAL16_T double16
+#else
+#define REAL16_T float16
+#endif
+
+// v's lanes moved up by n (1 to 3) with zeros shifted in, or down by n with zeros shifted in at
+// the top. (Written out: PoCL's shuffle is a loop.)
+#define LANES_UP_1(v) (REAL16_T)(0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, \
+                                 v.s9, v.sa, v.sb, v.sc, v.sd, v.se)
+#define LANES_UP_2(v) (REAL16_T)(0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
+                                 v.s8, v.s9, v.sa, v.sb, v.sc, v.sd)
+#define LANES_UP_3(v) (REAL16_T)(0, 0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
+                                 v.s8, v.s9, v.sa, v.sb, v.sc)
+#define LANES_DOWN_1(v) (REAL16_T)(v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, \
+                                   v.sa, v.sb, v.sc, v.sd, v.se, v.sf, 0)
+#define LANES_DOWN_2(v) (REAL16_T)(v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, \
+                                   v.sb, v.sc, v.sd, v.se, v.sf, 0, 0)
+#define LANES_DOWN_3(v) (REAL16_T)(v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, v.sb, \
+                                   v.sc, v.sd, v.se, v.sf, 0, 0, 0)
+
+// x[start .. start + 15] of one input row, zero outside [0, W) (W >= 16). Past an edge by up to
+// 3 lanes (padding up to 3), an inside load with its lanes moved; farther, lane by lane.
+inline REAL16_T row_lanes(const __global REAL *row, const int start, const int W)
+{
+    if (start >= 0 && start + 16 <= W)
+        return vload16(0, row + start);
+    if (start < 0 && start >= -3) {
+        const REAL16_T v = vload16(0, row);
+        return start == -1 ? LANES_UP_1(v) : start == -2 ? LANES_UP_2(v) : LANES_UP_3(v);
+    }
+    const int over = start + 16 - W;
+    if (start >= 0 && over <= 3) {
+        const REAL16_T v = vload16(0, row + W - 16);
+        return over == 1 ? LANES_DOWN_1(v) : over == 2 ? LANES_DOWN_2(v) : LANES_DOWN_3(v);
+    }
+    REAL lanes[16];
+    for (int l = 0; l < 16; ++l)
+        lanes[l] = start + l >= 0 && start + l < W ? row[start + l] : (REAL)0;
+    return vload16(0, lanes);
+}
+
+// The kernel's size is a build option (DW_KH x DW_KW: constant loops, weights in registers).
+#ifndef DW_KH
+#define DW_KH 3
+#endif
+#ifndef DW_KW
+#define DW_KW 3
+#endif
+
+// Output columns start .. start + 15 of one plane, walking down the input rows: each row's KW
+// shifted vectors are loaded once and feed the KH output rows that read it, whose sums are
+// in flight in acc[] (acc[j]: output row base + j; row base is complete after this input row).
+inline void depthwise_columns(const __global REAL *restrict x_plane,
+                              const __global REAL *restrict w_k, const REAL b,
+                              __global REAL *restrict y_plane, const int start, const int H,
+                              const int W, const int OH, const int OW, const int PH,
+                              const int PW, const int activation, const REAL negative_slope)
+{
+    REAL taps[DW_KH * DW_KW];
+    for (int t = 0; t < DW_KH * DW_KW; ++t)
+        taps[t] = w_k[t];
+    REAL16_T acc[DW_KH];
+    #pragma unroll
+    for (int j = 0; j < DW_KH; ++j)
+        acc[j] = b;
+    // Input row ih feeds output rows ih + PH - kh; from output 0's first row to OH - 1's last.
+    for (int ih = -PH; ih < OH - PH + DW_KH - 1; ++ih) {
+        if (ih >= 0 && ih < H) {
+            const __global REAL *row = x_plane + ih * W;
+            REAL16_T shifted[DW_KW];
+            #pragma unroll
+            for (int kw = 0; kw < DW_KW; ++kw)
+                shifted[kw] = row_lanes(row, start - PW + kw, W);
+            #pragma unroll
+            for (int j = 0; j < DW_KH; ++j)  // output row base + j takes kernel row KH-1-j
+                #pragma unroll
+                for (int kw = 0; kw < DW_KW; ++kw)
+                    acc[j] = fma((REAL16_T)taps[(DW_KH - 1 - j) * DW_KW + kw], shifted[kw],
+                                 acc[j]);
+        }
+        const int base = ih + PH - (DW_KH - 1);
+        if (base >= 0) {
+            REAL16_T out = acc[0];
+            if (activation != ACTIVATION_NONE)
+                out = select(out, activation == ACTIVATION_RELU ? (REAL16_T)0
+                                                                 : out * negative_slope,
+                             isless(out, (REAL16_T)0));
+            vstore16(out, 0, y_plane + base * OW + start);
+        }
+        #pragma unroll
+        for (int j = 0; j < DW_KH - 1; ++j)
+            acc[j] = acc[j + 1];
+        acc[DW_KH - 1] = b;
+    }
+}
+
+__kernel void depthwise_conv2d(
+    __global const REAL *restrict x,       // N x C x H x W
+    __global const REAL *restrict weight,  // K x 1 x DW_KH x DW_KW
+    __global const REAL *restrict bias, const int has_bias,
+    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    __global REAL *restrict y,             // N x K x OH x OW
+    const int N, const int C, const int H, const int W, const int K, const int OH,
+    const int OW, const int PH, const int PW)
+{
+    const int blocks = OW / 16;
+    const int item = get_global_id(0);
+    if (item >= N * K * blocks)
+        return;
+    const int out_plane = item / blocks, block = item % blocks;  // out_plane: n K + k
+    const int k = out_plane % K, n = out_plane / K;
+    const int c = k / (K / C);
+    const __global REAL *x_plane = x + ((size_t)n * C + c) * H * W;
+    const __global REAL *w_k = weight + (size_t)k * DW_KH * DW_KW;
+    __global REAL *y_plane = y + (size_t)out_plane * OH * OW;
+    const REAL b = has_bias ? bias[k] : (REAL)0;
+    depthwise_columns(x_plane, w_k, b, y_plane, block * 16, H, W, OH, OW, PH, PW, activation,
+                      negative_slope);
+    if (block == blocks - 1 && OW % 16)
+        depthwise_columns(x_plane, w_k, b, y_plane, OW - 16, H, W, OH, OW, PH, PW, activation,
+                          negative_slope);
+}
+

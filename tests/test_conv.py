@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clconv.ops import conv
 from helpers import check_op, conv_weight, dtypes_of, randn
 
 # (in_channels, out_channels, groups): plain, grouped, depthwise, depthwise with multiplier,
@@ -159,3 +160,29 @@ def test_conv_other_algorithms(device, rng, monkeypatch, setting, x_shape, w_sha
     nd = len(x_shape) - 2
     x, w = randn(rng, x_shape, np.float32), conv_weight(rng, w_shape, np.float32)
     check_op(f"conv{nd}d", x, w, randn(rng, (w_shape[0],), np.float32), **options)
+
+
+# depthwise_conv2d (CPUs: one input channel per group, stride 1, no dilation, output rows of
+# 16 or more): rows around the 16-lane steps, kernels odd, even and non-square, paddings that
+# move lanes (up to 3) or fall back to lane-by-lane loads (4), 'same' with an even kernel
+# (asymmetric), channel multipliers, with and without bias, both dtypes.
+DEPTHWISE = [  # (channels, multiplier), (H, W), kernel, padding
+    ((3, 1), (5, 16), 3, 1), ((2, 1), (1, 17), 1, 0), ((3, 2), (9, 31), (3, 5), (1, 2)),
+    ((4, 1), (6, 56), 3, 1), ((2, 1), (7, 40), 5, 2), ((2, 3), (4, 23), (4, 4), "same"),
+    ((3, 1), (8, 20), 7, 3), ((2, 1), (3, 18), 3, 4), ((2, 1), (12, 33), 2, 0),
+    ((1, 1), (2, 19), (1, 3), (0, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", DEPTHWISE, ids=str)
+def test_depthwise_conv2d_vector_path(device, rng, dtype, bias, case):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    (channels, multiplier), spatial, kernel, padding = case
+    x, w, b, groups = _conv_case(rng, dtype, 2, 2, (channels, channels * multiplier, channels),
+                                 spatial, kernel, bias)
+    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, padding, 1, groups)
+    assert conv._depthwise_fits(geo), "the case misses the path it is meant to test"
+    check_op("conv2d", x, w, b, padding=padding, groups=groups, case=str(case))

@@ -234,6 +234,15 @@ CASES = [
     case("batch_norm", input=rand(2, 17, 3), running_mean=None, running_var=None,
          weight=rand(17), bias=rand(17), training=True),
 
+    # depthwise_conv2d: lanes moved in at both edges (padding 1 to 3), lane by lane (4), a
+    # channel multiplier, an even kernel with 'same' padding; its epilogue.
+    case("conv2d", input=rand(2, 3, 5, 19), weight=rand(3, 1, 3, 3), bias=rand(3), padding=1,
+         groups=3),
+    case("conv2d", input=rand(1, 2, 4, 21), weight=rand(4, 1, 7, 5), padding=(3, 2), groups=2),
+    case("conv2d", input=rand(1, 2, 3, 18), weight=rand(2, 1, 3, 3), padding=4, groups=2),
+    case("conv2d", input=rand(1, 2, 4, 17), weight=rand(2, 1, 4, 4), padding="same", groups=2),
+    case("fused_conv2d", input=rand(1, 2, 3, 16), weight=rand(2, 1, 3, 3), padding=1, groups=2,
+         activation="leaky_relu", negative_slope=0.3),
     # Activations in the convolution's epilogue (clconv.fused), both kernels' store paths.
     case("fused_conv2d", input=rand(2, 3, 5, 19), weight=rand(5, 3, 3, 3), bias=rand(5),
          padding=1, activation="relu"),

@@ -171,6 +171,9 @@ def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
     """
     device = x.device
     algorithm = _forced_algorithm or ("general" if device.is_gpu else "direct")
+    if algorithm == "direct" and _depthwise_fits(geo):
+        _launch_depthwise(x, w, b, y, geo, epilogue)
+        return
     plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
     if plan is None:
         _launch_general(x, w, b, y, geo, epilogue)
@@ -181,6 +184,28 @@ def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
         _launch_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace), epilogue)
     else:
         _launch_direct(x, w, b, y, geo, plan, epilogue)
+
+
+def _depthwise_fits(geo: ConvGeometry) -> bool:
+    """depthwise_conv2d: one input channel per group, 2D, stride 1, no dilation, output rows of
+    at least 16 (the kernel's vector)."""
+    return (geo.in_channels == geo.groups and geo.in_size[0] == 1 and geo.kernel[0] == 1
+            and geo.padding[0] == 0 and geo.stride == (1, 1, 1) and geo.dilation == (1, 1, 1)
+            and geo.out_size[2] >= 16)
+
+
+def _launch_depthwise(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                      epilogue: Epilogue) -> None:
+    device = x.device
+    _, out_h, out_w = geo.out_size
+    # The kernel's size as build options: one small build per size (taps in registers).
+    kernel = runtime.get_kernel(device, "conv", "depthwise_conv2d", DW_KH=geo.kernel[1],
+                                DW_KW=geo.kernel[2], **runtime.dtype_defines(x.dtype))
+    runtime.launch(device, kernel, (geo.batch * geo.out_channels * (out_w // 16),), (1,),
+                   buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
+                   *epilogue.args(x.dtype), y.array.data,
+                   *i32(geo.batch, geo.in_channels, *geo.in_size[1:], geo.out_channels, out_h,
+                        out_w, *geo.padding[1:]))
 
 
 def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,

@@ -309,7 +309,8 @@ def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) ->
             # Declared once: pyopencl then packs scalars itself (~1 us a launch) instead of
             # taking each through the buffer protocol (~5 us per scalar argument).
             kernel.set_scalar_arg_dtypes(
-                [None if isinstance(a, cl.MemoryObjectHolder) else a.dtype for a in args])
+                [None if isinstance(a, (cl.MemoryObjectHolder, cl.LocalMemory)) else a.dtype
+                 for a in args])
             kernel._clconv_arg_types = True
         kernel.set_args(*args)
         cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)

@@ -614,3 +614,210 @@ __kernel void depthwise_conv2d(
                           negative_slope);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Winograd F(2x2, 3x3) for CPUs: 3x3 convolutions at stride 1 without dilation or groups
+// (clconv/ops/conv.py: _winograd_fits). Each 2x2 block of outputs (a tile) comes from a 4x4
+// block of input: Y = A^T [ (G g G^T) .* (B^T d B) ] A, 16 multiplies per tile and channel pair
+// instead of 36. Per tile position xi (16 of them) the products summed over input channels
+// form a matrix product, M[xi][k][tile] = sum_c U[xi][k][c] V[xi][c][tile], which is where the
+// time goes; the transforms are adds.
+//
+// A work-item owns 16 WG_TV tiles along one row of tiles of one image (lanes = tiles) and every
+// output channel: it transforms its input once into V (local memory, which PoCL keeps per
+// work-group: in cache), then per block of WG_BK output channels runs the 16 products with
+// WG_BK x WG_TV vector accumulators, U streamed from the packed weights (winograd_weights),
+// writes M to local memory and transforms it into 2x2 outputs (bias, activation) stored as
+// interleaved columns. Input outside the image (padding, lanes past the row) reads as zero.
+#ifndef WG_BK
+#define WG_BK 8
+#endif
+#ifndef WG_TV
+#define WG_TV 2
+#endif
+
+// s[2l + j] for l = 0..15, from s = (a, b, c) (48 consecutive elements), j = 0..3: the input
+// columns of tap column j of 16 tiles 2 columns apart.
+#define TAP_COLUMN_0(a, b, c) (REAL16_T)(a.s0, a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, \
+                                         b.s0, b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se)
+#define TAP_COLUMN_1(a, b, c) (REAL16_T)(a.s1, a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, \
+                                         b.s1, b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf)
+#define TAP_COLUMN_2(a, b, c) (REAL16_T)(a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, b.s0, \
+                                         b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se, c.s0)
+#define TAP_COLUMN_3(a, b, c) (REAL16_T)(a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, b.s1, \
+                                         b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf, c.s1)
+// Lanes 0-7 (LOW) or 8-15 (HIGH) of a and b interleaved: a tile's two output columns.
+#define INTERLEAVE_LOW(a, b) (REAL16_T)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
+                                        a.s4, b.s4, a.s5, b.s5, a.s6, b.s6, a.s7, b.s7)
+#define INTERLEAVE_HIGH(a, b) (REAL16_T)(a.s8, b.s8, a.s9, b.s9, a.sa, b.sa, a.sb, b.sb, \
+                                         a.sc, b.sc, a.sd, b.sd, a.se, b.se, a.sf, b.sf)
+
+// U = G g G^T for every (output channel, input channel): u[((xi K_BLOCKS + kb) C + c) WG_BK + k]
+// for output channel kb WG_BK + k (zero past K), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+// One work-item per (output channel of the padded blocks, input channel).
+__kernel void winograd_weights(__global const REAL *restrict w, __global REAL *restrict u,
+                               const int K, const int C, const int k_blocks)
+{
+    const int k = get_global_id(0), c = get_global_id(1);
+    if (k >= k_blocks * WG_BK || c >= C)
+        return;
+    REAL g[9];
+    for (int t = 0; t < 9; ++t)
+        g[t] = k < K ? w[((size_t)k * C + c) * 9 + t] : (REAL)0;
+    REAL gg[4][3];  // G g
+    for (int j = 0; j < 3; ++j) {
+        gg[0][j] = g[j];
+        gg[1][j] = (g[j] + g[3 + j] + g[6 + j]) / 2;
+        gg[2][j] = (g[j] - g[3 + j] + g[6 + j]) / 2;
+        gg[3][j] = g[6 + j];
+    }
+    const int kb = k / WG_BK, lane = k % WG_BK;
+    for (int i = 0; i < 4; ++i) {
+        const REAL row[4] = {gg[i][0], (gg[i][0] + gg[i][1] + gg[i][2]) / 2,
+                             (gg[i][0] - gg[i][1] + gg[i][2]) / 2, gg[i][2]};
+        for (int j = 0; j < 4; ++j)
+            u[(((size_t)(i * 4 + j) * k_blocks + kb) * C + c) * WG_BK + lane] = row[j];
+    }
+}
+
+__kernel void winograd_conv2d(
+    __global const REAL *restrict x,      // N x C x H x W
+    __global const REAL *restrict u,      // winograd_weights
+    __global const REAL *restrict bias, const int has_bias,
+    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    __global REAL *restrict y,            // N x K x OH x OW
+    __local REAL *restrict v_tiles,       // C x 16 x 16 WG_TV: the transformed input
+    __local REAL *restrict m_tiles,       // 16 x WG_BK x 16 WG_TV: one block's products
+    const int N, const int C, const int H, const int W, const int K, const int OH,
+    const int OW, const int PH, const int PW, const int tile_rows, const int column_blocks)
+{
+    const int item = get_global_id(0);
+    if (item >= N * tile_rows * column_blocks)
+        return;
+    const int block = item % column_blocks, tile_row = (item / column_blocks) % tile_rows;
+    const int n = item / (column_blocks * tile_rows);
+    const int first_tile = block * 16 * WG_TV;
+    const int lanes = 16 * WG_TV;
+
+    // 1. V = B^T d B for every input channel and tile, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+    //    0 1 0 -1]: rows first (t = B^T d), then columns.
+    for (int c = 0; c < C; ++c) {
+        const __global REAL *x_channel = x + ((size_t)n * C + c) * H * W;
+        for (int tv = 0; tv < WG_TV; ++tv) {
+            const int first_column = 2 * (first_tile + 16 * tv) - PW;
+            REAL16_T d[4][4];
+            #pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int r = 2 * tile_row - PH + i;
+                if (r >= 0 && r < H) {
+                    const __global REAL *row = x_channel + r * W;
+                    const REAL16_T a = row_lanes(row, first_column, W);
+                    const REAL16_T b = row_lanes(row, first_column + 16, W);
+                    const REAL16_T e = row_lanes(row, first_column + 32, W);
+                    d[i][0] = TAP_COLUMN_0(a, b, e);
+                    d[i][1] = TAP_COLUMN_1(a, b, e);
+                    d[i][2] = TAP_COLUMN_2(a, b, e);
+                    d[i][3] = TAP_COLUMN_3(a, b, e);
+                } else {
+                    d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0;
+                }
+            }
+            #pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const REAL16_T t0 = d[0][j] - d[2][j], t1 = d[1][j] + d[2][j];
+                const REAL16_T t2 = d[2][j] - d[1][j], t3 = d[1][j] - d[3][j];
+                d[0][j] = t0;
+                d[1][j] = t1;
+                d[2][j] = t2;
+                d[3][j] = t3;
+            }
+            __local REAL *v_c = v_tiles + (size_t)c * 16 * lanes + 16 * tv;
+            #pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                vstore16(d[i][0] - d[i][2], 0, v_c + (i * 4 + 0) * lanes);
+                vstore16(d[i][1] + d[i][2], 0, v_c + (i * 4 + 1) * lanes);
+                vstore16(d[i][2] - d[i][1], 0, v_c + (i * 4 + 2) * lanes);
+                vstore16(d[i][1] - d[i][3], 0, v_c + (i * 4 + 3) * lanes);
+            }
+        }
+    }
+
+    const int k_blocks = (K + WG_BK - 1) / WG_BK;
+    for (int kb = 0; kb < k_blocks; ++kb) {
+        // 2. The 16 products for WG_BK output channels.
+        for (int xi = 0; xi < 16; ++xi) {
+            REAL16_T acc[WG_BK][WG_TV];
+            #pragma unroll
+            for (int k = 0; k < WG_BK; ++k)
+                #pragma unroll
+                for (int tv = 0; tv < WG_TV; ++tv)
+                    acc[k][tv] = 0;
+            const __global REAL *u_block = u + ((size_t)xi * k_blocks + kb) * C * WG_BK;
+            const __local REAL *v_xi = v_tiles + xi * lanes;
+            for (int c = 0; c < C; ++c) {
+                REAL16_T v[WG_TV];
+                #pragma unroll
+                for (int tv = 0; tv < WG_TV; ++tv)
+                    v[tv] = vload16(tv, v_xi + (size_t)c * 16 * lanes);
+                #pragma unroll
+                for (int k = 0; k < WG_BK; ++k) {
+                    const REAL weight = u_block[c * WG_BK + k];
+                    #pragma unroll
+                    for (int tv = 0; tv < WG_TV; ++tv)
+                        acc[k][tv] = fma((REAL16_T)weight, v[tv], acc[k][tv]);
+                }
+            }
+            #pragma unroll
+            for (int k = 0; k < WG_BK; ++k)
+                #pragma unroll
+                for (int tv = 0; tv < WG_TV; ++tv)
+                    vstore16(acc[k][tv], tv, m_tiles + (xi * WG_BK + k) * lanes);
+        }
+        // 3. Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; bias, activation, store.
+        for (int k = 0; k < WG_BK && kb * WG_BK + k < K; ++k) {
+            const int channel = kb * WG_BK + k;
+            const REAL b = has_bias ? bias[channel] : (REAL)0;
+            __global REAL *y_plane = y + ((size_t)n * K + channel) * OH * OW;
+            for (int tv = 0; tv < WG_TV; ++tv) {
+                REAL16_T m[16];
+                #pragma unroll
+                for (int xi = 0; xi < 16; ++xi)
+                    m[xi] = vload16(tv, m_tiles + (xi * WG_BK + k) * lanes);
+                REAL16_T s[2][4];
+                #pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    s[0][j] = m[j] + m[4 + j] + m[8 + j];
+                    s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+                }
+                const int column = 2 * (first_tile + 16 * tv);
+                for (int i = 0; i < 2; ++i) {
+                    const int out_row = 2 * tile_row + i;
+                    if (out_row >= OH)
+                        break;
+                    REAL16_T left = s[i][0] + s[i][1] + s[i][2] + b;
+                    REAL16_T right = s[i][1] - s[i][2] - s[i][3] + b;
+                    if (activation != ACTIVATION_NONE) {
+                        const REAL16_T zero = 0;
+                        left = select(left, activation == ACTIVATION_RELU ? zero
+                                                                          : left * negative_slope,
+                                      isless(left, zero));
+                        right = select(right, activation == ACTIVATION_RELU ? zero
+                                                                            : right * negative_slope,
+                                       isless(right, zero));
+                    }
+                    __global REAL *y_row = y_plane + out_row * OW;
+                    if (column + 32 <= OW) {
+                        vstore16(INTERLEAVE_LOW(left, right), 0, y_row + column);
+                        vstore16(INTERLEAVE_HIGH(left, right), 0, y_row + column + 16);
+                    } else if (column < OW) {
+                        REAL values[32];
+                        vstore16(INTERLEAVE_LOW(left, right), 0, values);
+                        vstore16(INTERLEAVE_HIGH(left, right), 0, values + 16);
+                        for (int l = 0; l < 32 && column + l < OW; ++l)
+                            y_row[column + l] = values[l];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -25,10 +25,12 @@ def conv_weight(rng, shape, dtype):
 
 
 def check_op(name, *args, case="", **kwargs):
-    """F.<name> against reference.<name> on the same arguments; returns the device result."""
+    """F.<name> (clconv.fused.<rest> for fused_<rest>) against reference.<name> on the same
+    arguments; returns the device result."""
     host_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     host_kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    got = getattr(F, name)(*args, **kwargs)
+    op = getattr(clconv.fused, name[len("fused_"):]) if name.startswith("fused_") else getattr(F, name)
+    got = op(*args, **kwargs)
     want = getattr(R, name)(*host_args, **host_kwargs)
     got_list = list(got) if isinstance(got, tuple) else [got]
     want_list = list(want) if isinstance(want, tuple) else [want]

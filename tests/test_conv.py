@@ -186,3 +186,33 @@ def test_depthwise_conv2d_vector_path(device, rng, dtype, bias, case):
     geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, padding, 1, groups)
     assert conv._depthwise_fits(geo), "the case misses the path it is meant to test"
     check_op("conv2d", x, w, b, padding=padding, groups=groups, case=str(case))
+
+
+# winograd_conv2d (CPUs: 3x3, stride 1, no dilation or groups, rows of 16 or more): tile rows
+# cut by odd heights, rows of tiles filling one or two vectors partly, several column blocks,
+# paddings 0-2 and 'same', channel counts below a register block (forced on: by default it
+# needs 16 or more), with and without bias, both dtypes, the fused epilogue. Its error is held
+# to the dtype's usual tolerance (it measures below conv_direct's: README).
+WINOGRAD = [  # (in, out channels), (H, W), padding
+    ((1, 1), (1, 16), 1), ((3, 5), (5, 16), 1), ((2, 9), (6, 33), 0), ((17, 9), (9, 40), 2),
+    ((4, 3), (2, 70), "same"), ((5, 12), (7, 31), (0, 1)), ((16, 16), (8, 18), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", WINOGRAD, ids=str)
+def test_winograd_conv2d(device, rng, monkeypatch, dtype, bias, case):
+    if np.dtype(dtype) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    if device.is_gpu:
+        pytest.skip("winograd_conv2d is the CPU path (GPUs take conv_forward)")
+    monkeypatch.setattr(conv, "_winograd_mode", "always")
+    channels, spatial, padding = case
+    x, w, b, _ = _conv_case(rng, dtype, 2, 2, channels + (1,), spatial, 3, bias)
+    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, padding, 1, 1)
+    assert conv._winograd_fits(device, geo, dtype), "the case misses the path it is meant to test"
+    check_op("conv2d", x, w, b, padding=padding, case=str(case))
+    if bias:  # the epilogue: bias, then the activation, on Winograd's outputs
+        check_op("fused_conv2d", x, w, b, padding=padding, activation="leaky_relu",
+                 negative_slope=0.1, case=str(case))

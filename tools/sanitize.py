@@ -243,6 +243,12 @@ CASES = [
     case("conv2d", input=rand(1, 2, 4, 17), weight=rand(2, 1, 4, 4), padding="same", groups=2),
     case("fused_conv2d", input=rand(1, 2, 3, 16), weight=rand(2, 1, 3, 3), padding=1, groups=2,
          activation="leaky_relu", negative_slope=0.3),
+    # winograd_conv2d (cpu-launch; 16+ channels): a partial block of output channels, a row of
+    # tiles in one vector and in two, odd sizes, padding 0 and 1; its epilogue.
+    case("conv2d", input=rand(1, 16, 3, 17), weight=rand(17, 16, 3, 3), bias=rand(17),
+         padding=1),
+    case("fused_conv2d", input=rand(1, 16, 3, 35), weight=rand(16, 16, 3, 3), padding=0,
+         activation="relu"),
     # Activations in the convolution's epilogue (clconv.fused), both kernels' store paths.
     case("fused_conv2d", input=rand(2, 3, 5, 19), weight=rand(5, 3, 3, 3), bias=rand(5),
          padding=1, activation="relu"),

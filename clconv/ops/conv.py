@@ -174,6 +174,9 @@ def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
     if algorithm == "direct" and _depthwise_fits(geo):
         _launch_depthwise(x, w, b, y, geo, epilogue)
         return
+    if algorithm == "direct" and _winograd_fits(device, geo, x.dtype):
+        _launch_winograd(x, w, b, y, geo, epilogue)
+        return
     plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
     if plan is None:
         _launch_general(x, w, b, y, geo, epilogue)
@@ -206,6 +209,60 @@ def _launch_depthwise(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Co
                    *epilogue.args(x.dtype), y.array.data,
                    *i32(geo.batch, geo.in_channels, *geo.in_size[1:], geo.out_channels, out_h,
                         out_w, *geo.padding[1:]))
+
+
+# Winograd F(2x2, 3x3) (conv.cl: winograd_conv2d): output channels per block, and tiles per
+# work-item in vectors of 16 (2 where a row of tiles fills them).
+_WINOGRAD_BK = 8
+_WINOGRAD_MIN_CHANNELS = 16  # below, the transforms outweigh the multiplies they save
+
+
+def _winograd_vectors(geo: ConvGeometry) -> int:
+    return 2 if -(-geo.out_size[2] // 2) > 16 else 1
+
+
+def _winograd_local_bytes(geo: ConvGeometry, dtype) -> tuple[int, int]:
+    """The work-group's local memory: the transformed input, one block's products."""
+    lanes, itemsize = 16 * _winograd_vectors(geo), np.dtype(dtype).itemsize
+    return geo.in_channels * 16 * lanes * itemsize, 16 * _WINOGRAD_BK * lanes * itemsize
+
+
+def _winograd_fits(device: runtime.Device, geo: ConvGeometry, dtype) -> bool:
+    """winograd_conv2d: 3x3, stride 1, no dilation or groups, 2D, rows of at least 16 (its
+    vectors), enough channels to pay for the transforms, and its tiles' transformed input in
+    the device's local memory (CPUs: a cache-resident block per work-group)."""
+    if _winograd_mode == "off" or device.is_gpu:
+        return False
+    shape_fits = (geo.kernel == (1, 3, 3) and geo.stride == (1, 1, 1)
+                  and geo.dilation == (1, 1, 1) and geo.groups == 1 and geo.in_size[0] == 1
+                  and geo.padding[0] == 0 and geo.in_size[2] >= 16 and geo.out_size[2] >= 2)
+    if not shape_fits:
+        return False
+    if _winograd_mode != "always" and min(geo.in_channels, geo.out_channels) < _WINOGRAD_MIN_CHANNELS:
+        return False
+    return sum(_winograd_local_bytes(geo, dtype)) <= device.cl_device.local_mem_size
+
+
+def _launch_winograd(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                     epilogue: Epilogue) -> None:
+    device, dtype = x.device, x.dtype
+    vectors = _winograd_vectors(geo)
+    defines = dict(WG_BK=_WINOGRAD_BK, WG_TV=vectors, **runtime.dtype_defines(dtype))
+    k_blocks = -(-geo.out_channels // _WINOGRAD_BK)
+    packed = device.allocator(16 * k_blocks * geo.in_channels * _WINOGRAD_BK * dtype.itemsize)
+    runtime.launch(device, runtime.get_kernel(device, "conv", "winograd_weights", **defines),
+                   (k_blocks * _WINOGRAD_BK, geo.in_channels), (1, 1), w.array.data, packed,
+                   *i32(geo.out_channels, geo.in_channels, k_blocks))
+    _, height, width = geo.in_size
+    _, out_h, out_w = geo.out_size
+    tile_rows, column_blocks = -(-out_h // 2), -(-(-(-out_w // 2)) // (16 * vectors))
+    v_bytes, m_bytes = _winograd_local_bytes(geo, dtype)
+    runtime.launch(device, runtime.get_kernel(device, "conv", "winograd_conv2d", **defines),
+                   (geo.batch * tile_rows * column_blocks,), (1,), x.array.data, packed,
+                   buffer(b, device), *i32(b is not None), *epilogue.args(dtype), y.array.data,
+                   cl.LocalMemory(v_bytes), cl.LocalMemory(m_bytes),
+                   *i32(geo.batch, geo.in_channels, height, width, geo.out_channels, out_h, out_w,
+                        *geo.padding[1:], tile_rows, column_blocks))
 
 
 def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
@@ -250,6 +307,10 @@ def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
 # "auto" (the tuning table's `specialize` entry says for which problems).
 _forced_algorithm: str | None = None
 _specialize = "auto"
+# Winograd for 3x3 stride-1 convolutions on CPUs (see _winograd_fits): "auto" (where it pays),
+# "always" (any channel count: tests), "off" (CLCONV_WINOGRAD=0: conv_direct, the tighter
+# tolerance).
+_winograd_mode = "off" if os.environ.get("CLCONV_WINOGRAD") == "0" else "auto"
 
 _PLANS_PER_DEVICE = 64  # conv_direct plans remembered per device (the oldest goes first)
 

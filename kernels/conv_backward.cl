@@ -161,16 +161,19 @@ __kernel void conv_backward_weight(
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = acc[k][c];
 }
 
-// --- weight gradient with wide vectors (CPUs), 1D/2D ---------------------------------------
-// x and dy are first copied into zero-padded planes of rows WP wide (pad_planes): dy row oh at
-// oh * WP, x row ih at (ih + PH) * WP + PW. Then output position q = oh * WP + ow reads x at
-// q + kh DH WP + kw DW for tap (kh, kw), for every q alike, so
+// --- weight gradient with wide vectors (CPUs) -------------------------------------------------
+// x and dy are first copied into zero-padded volumes of rows WP wide and slices of x_slice
+// elements (pad_planes): dy row (od, oh) at od x_slice + oh WP, x row (id, ih) at
+// (id + PD) x_slice + (ih + PH) WP + PW. Then output position q = od x_slice + oh WP + ow reads
+// x at q + kd DD x_slice + kh DH WP + kw DW for tap (kd, kh, kw), for every q alike, so
 //     dw[k][c][tap] = sum over n and q of dyp[n][k][q] * xp[n][c][q + offset(tap)]
-// runs over whole planes in wide unmasked vector loads (padding columns of dy are zero). With
-// strides, x is split into SH x SW phases (pad_planes), each `x_phase` elements, and tap
-// (kh, kw) reads phase ((kh DH) % SH, (kw DW) % SW) at ((kh DH) / SH) WP + (kw DW) / SW: a
-// stride-1 correlation again. A work-item owns WG_K output channels x WG_C input channels of
-// one tap: WG_K x WG_C accumulator vectors of WVW lanes, summed once at the end.
+// runs over whole volumes in wide unmasked vector loads (padding rows and columns of dy are
+// zero). With strides, x is split into SD x SH x SW phases (pad_planes), each `x_phase`
+// elements, and tap (kd, kh, kw) reads phase ((kd DD) % SD, (kh DH) % SH, (kw DW) % SW) at
+// ((kd DD) / SD) x_slice + ((kh DH) / SH) WP + (kw DW) / SW: a stride-1 correlation again.
+// (1D and 2D are one slice deep.) A work-item of conv_backward_weight_flat owns WG_K output
+// channels x WG_C input channels of one tap: WG_K x WG_C accumulator vectors of WVW lanes,
+// summed once at the end.
 #ifndef WVW
 #define WVW 16
 #endif
@@ -180,59 +183,112 @@ __kernel void conv_backward_weight(
 #ifndef WG_C
 #define WG_C 4
 #endif
+#ifndef WG_TAPS
+#define WG_TAPS 9
+#endif
 #define WCAT_(a, b) a##b
 #define WCAT(a, b) WCAT_(a, b)
 #define WVREAL WCAT(REAL, WVW)
 #define WVLOAD WCAT(vload, WVW)
 
-// out = in[plane] (rows_in x cols_in, N planes) placed at (row_shift, col_shift) of a zero grid
-// and split into row_step x PAD_COL_STEP (col_step) phases: phase (ph, pw) of a plane is the rows_out x
-// cols_out grid out[i][j] = grid[i row_step + ph][j col_step + pw] followed by zeros up to
-// `phase_out` elements; a plane's phases are back to back, the last plane's last phase is
-// followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps then read a
-// phase at a fixed offset, as stride-1 taps read the grid. One work-item per (grid row, phase
-// of a plane); row rows_out writes the zeros after the grid. The column step is a build option
-// (PAD_COL_STEP): a constant stride lets the gather vectorize.
+// The column step of the phases is a build option (PAD_COL_STEP): a constant stride lets the
+// row copies vectorize.
 #ifndef PAD_COL_STEP
 #define PAD_COL_STEP 1
 #endif
-__kernel void pad_planes(__global const REAL *restrict in, __global REAL *restrict out,
-                         const int planes, const int rows_in, const int cols_in,
-                         const int rows_out, const int cols_out, const int row_shift,
-                         const int col_shift, const int row_step, const int phase_out,
-                         const int tail)
+
+// Where a padded, phase-split volume comes from: input volumes of depth_in x rows_in x
+// cols_in, placed at (depth_shift, row_shift, col_shift) of a zero grid, split into depth_step
+// x row_step x col_step phases, each a grid of depth_out x rows_out x cols_out. (Built inside
+// kernels from their int arguments.)
+typedef struct {
+    int depth_in, rows_in, cols_in, depth_out, rows_out, cols_out;
+    int depth_shift, row_shift, col_shift, depth_step, row_step;
+} PadShape;
+
+// Row r (slice r / rows_out, row r % rows_out) of phase `phase` of one padded volume:
+// out_row[col] = grid[slice depth_step + pd][row row_step + ph][col col_step + pw] for phase
+// (pd, ph, pw), from the input volume `in`. col_step is a constant at every call (the copy
+// then vectorizes).
+typedef struct {
+    int first, end;       // the row's columns [first, end) come from the input, the rest are 0
+    size_t source;        // where column `first` is in the input volume
+} PadRow;
+
+// The columns of column phase pw that come from the input, in any row that does; `source`
+// relative to the input row.
+inline PadRow pad_columns(const PadShape s, const int col_step, const int pw)
 {
-    const int col_step = PAD_COL_STEP;
-    const int phases = row_step * col_step;
+    // Column col holds input column col * col_step + source_first.
+    const int source_first = pw - s.col_shift;
+    PadRow row;
+    row.first = min((max(-source_first, 0) + col_step - 1) / col_step, s.cols_out);
+    row.end = clamp((s.cols_in - source_first + col_step - 1) / col_step, row.first, s.cols_out);
+    row.source = row.first < row.end ? row.first * col_step + source_first : 0;
+    return row;
+}
+
+inline PadRow pad_row_source(const PadShape s, const int col_step, const int r, const int phase)
+{
+    const int row_phases = s.row_step * col_step;
+    const int source_slice = (r / s.rows_out) * s.depth_step + phase / row_phases - s.depth_shift;
+    const int source_row = (r % s.rows_out) * s.row_step + (phase % row_phases) / col_step - s.row_shift;
+    const bool inside = source_slice >= 0 && source_slice < s.depth_in
+                        && source_row >= 0 && source_row < s.rows_in;
+    PadRow row = pad_columns(s, col_step, phase % col_step);
+    if (!inside) {
+        row.first = row.end = s.cols_out;
+        row.source = 0;
+    } else if (row.first < row.end) {
+        row.source += ((size_t)source_slice * s.rows_in + source_row) * s.cols_in;
+    }
+    return row;
+}
+
+inline void pad_row(const __global REAL *restrict in, __global REAL *restrict out_row,
+                    const PadShape s, const int col_step, const int r, const int phase)
+{
+    const PadRow row = pad_row_source(s, col_step, r, phase);
+    // Branch-free loops over the three parts: they vectorize.
+    for (int col = 0; col < row.first; ++col)
+        out_row[col] = 0;
+    const __global REAL *in_row = in + row.source;
+    for (int col = 0; col < row.end - row.first; ++col)
+        out_row[row.first + col] = in_row[col * col_step];
+    for (int col = row.end; col < s.cols_out; ++col)
+        out_row[col] = 0;
+}
+
+// out = in[plane] padded and split into phases (PadShape); each phase's grid is followed by
+// zeros up to `phase_out` elements, a plane's phases are back to back, and the last plane's
+// last phase is followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps
+// then read a phase at a fixed offset, as stride-1 taps read the grid. One work-item per (grid
+// row, phase of a plane); row depth_out x rows_out writes the zeros after the grid.
+__kernel void pad_planes(__global const REAL *restrict in, __global REAL *restrict out,
+                         const int planes, const int depth_in, const int rows_in,
+                         const int cols_in, const int depth_out, const int rows_out,
+                         const int cols_out, const int depth_shift, const int row_shift,
+                         const int col_shift, const int depth_step, const int row_step,
+                         const int phase_out, const int tail)
+{
+    const PadShape s = {depth_in, rows_in, cols_in, depth_out, rows_out, cols_out,
+                        depth_shift, row_shift, col_shift, depth_step, row_step};
+    const int phases = depth_step * row_step * PAD_COL_STEP;
+    const int grid_rows = depth_out * rows_out;
     const int row = get_global_id(0), phase_plane = get_global_id(1);
-    if (row > rows_out || phase_plane >= planes * phases)
+    if (row > grid_rows || phase_plane >= planes * phases)
         return;
     const int plane = phase_plane / phases, phase = phase_plane % phases;
     __global REAL *out_phase = out + (size_t)phase_plane * phase_out;
-    if (row == rows_out) {
+    if (row == grid_rows) {
         const bool last = phase_plane == planes * phases - 1;
-        const int count = phase_out - rows_out * cols_out + (last ? tail : 0);
+        const int count = phase_out - grid_rows * cols_out + (last ? tail : 0);
         for (int i = 0; i < count; ++i)
-            out_phase[rows_out * cols_out + i] = 0;
+            out_phase[grid_rows * cols_out + i] = 0;
         return;
     }
-    __global REAL *out_row = out_phase + row * cols_out;
-    const int source_row = row * row_step + phase / col_step - row_shift;
-    // Column col holds input column col * col_step + source_first: inside for col in
-    // [first, end). (Branch-free loops over the three parts: they vectorize.)
-    const int source_first = phase % col_step - col_shift;
-    const bool inside = source_row >= 0 && source_row < rows_in;
-    const int first = inside ? min((max(-source_first, 0) + col_step - 1) / col_step, cols_out) : cols_out;
-    const int end = clamp((cols_in - source_first + col_step - 1) / col_step, first, cols_out);
-    for (int col = 0; col < first; ++col)
-        out_row[col] = 0;
-    if (first < end) {
-        const __global REAL *in_row = in + ((size_t)plane * rows_in + source_row) * cols_in;
-        for (int col = first; col < end; ++col)
-            out_row[col] = in_row[col * PAD_COL_STEP + source_first];
-    }
-    for (int col = end; col < cols_out; ++col)
-        out_row[col] = 0;
+    pad_row(in + (size_t)plane * depth_in * rows_in * cols_in, out_phase + row * cols_out, s,
+            PAD_COL_STEP, row, phase);
 }
 
 inline REAL lane_sum(WVREAL v)
@@ -246,13 +302,25 @@ inline REAL lane_sum(WVREAL v)
     return total;
 }
 
+// Where tap `tap` (of KD x KH x KW) reads a padded, phase-split x: see the comment above.
+inline int tap_offset(const int tap, const int KH, const int KW, const int DD, const int DH,
+                      const int DW, const int SD, const int SH, const int SW, const int WP,
+                      const int x_slice, const int x_phase)
+{
+    const int reach_d = (tap / (KH * KW)) * DD, reach_h = ((tap / KW) % KH) * DH;
+    const int reach_w = (tap % KW) * DW;
+    const int phase = ((reach_d % SD) * SH + reach_h % SH) * SW + reach_w % SW;
+    return phase * x_phase + (reach_d / SD) * x_slice + (reach_h / SH) * WP + reach_w / SW;
+}
+
 __kernel void conv_backward_weight_flat(
     __global const REAL *restrict xp, __global const REAL *restrict dyp,
     __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
-    const int KH, const int KW, const int DH, const int DW, const int SH, const int SW,
-    const int WP, const int x_phase, const int x_plane, const int dy_plane)
+    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
+    const int SD, const int SH, const int SW, const int WP, const int x_slice,
+    const int x_phase, const int x_plane, const int dy_plane)
 {
-    const int taps = KH * KW;
+    const int taps = KD * KH * KW;
     const int in_per_group = C / groups, out_per_group = K / groups;
     const int k_tiles = (out_per_group + WG_K - 1) / WG_K;
     const int tap = get_global_id(0);
@@ -263,9 +331,7 @@ __kernel void conv_backward_weight_flat(
         return;
     const int c_count = min(WG_C, in_per_group - first_c);
     const int k_count = min(WG_K, out_per_group - first_k);
-    const int reach_h = (tap / KW) * DH, reach_w = (tap % KW) * DW;
-    const int phase = (reach_h % SH) * SW + reach_w % SW;
-    const int offset = phase * x_phase + (reach_h / SH) * WP + reach_w / SW;
+    const int offset = tap_offset(tap, KH, KW, DD, DH, DW, SD, SH, SW, WP, x_slice, x_phase);
 
     WVREAL acc[WG_K][WG_C];
     #pragma unroll
@@ -294,6 +360,113 @@ __kernel void conv_backward_weight_flat(
     for (int k = 0; k < k_count; ++k)
         for (int c = 0; c < c_count; ++c)
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = lane_sum(acc[k][c]);
+}
+
+// --- weight gradient of depthwise convolutions (one input channel per group), CPUs -----------
+// With one input channel per group, a work-item of conv_backward_weight_flat holds a single
+// accumulator, and each tap streams x and dy from memory again. Here a work-item owns one
+// output channel k (its input channel: k's group) and WG_TAPS taps (all of a small kernel):
+// per sample it pads its plane of x and of dy into its own scratch, in the layout of
+// pad_planes (two planes: tens of KiB, they stay in cache), then loads each dy vector once for
+// WG_TAPS multiply-adds with x at the taps' offsets. x and dy are read from memory once, and
+// no padded copy of the whole batch is made. Work-item (tap block, first_k + k) uses scratch
+// item_scratch elements at (k x tap blocks + tap block) item_scratch: its x phases, then its
+// dy plane.
+// A padded row's values (not its zeros): with col_step 1, in whole vectors, the last one
+// stepped back to end at the row's end (rewriting a few values) or scalars in a row shorter
+// than a vector.
+inline void copy_row_values(const __global REAL *restrict in, __global REAL *restrict out_row,
+                            const PadRow row, const int col_step)
+{
+    const int count = row.end - row.first;
+    const __global REAL *in_row = in + row.source;
+    __global REAL *out = out_row + row.first;
+    if (col_step == 1 && count >= WVW) {
+        for (int col = 0; col < count; col += WVW) {
+            const int at = min(col, count - WVW);
+            WCAT(vstore, WVW)(WVLOAD(0, in_row + at), 0, out + at);
+        }
+        return;
+    }
+    for (int col = 0; col < count; ++col)
+        out[col] = in_row[col * col_step];
+}
+
+// Phase `phase` of a padded volume's values (PadShape; not its zeros, already in place), slice
+// by slice and row by row: no per-row divisions (they would cost more than the row's copy).
+inline void copy_phase_values(const __global REAL *restrict in, __global REAL *restrict out_phase,
+                              const PadShape s, const int col_step, const int phase)
+{
+    const int row_phases = s.row_step * col_step;
+    const PadRow columns = pad_columns(s, col_step, phase % col_step);
+    if (columns.first >= columns.end)
+        return;
+    for (int slice = 0; slice < s.depth_out; ++slice) {
+        const int source_slice = slice * s.depth_step + phase / row_phases - s.depth_shift;
+        if (source_slice < 0 || source_slice >= s.depth_in)
+            continue;
+        for (int row = 0; row < s.rows_out; ++row) {
+            const int source_row = row * s.row_step + (phase % row_phases) / col_step - s.row_shift;
+            if (source_row < 0 || source_row >= s.rows_in)
+                continue;
+            PadRow values = columns;
+            values.source += ((size_t)source_slice * s.rows_in + source_row) * s.cols_in;
+            copy_row_values(in, out_phase + (slice * s.rows_out + row) * s.cols_out, values,
+                            col_step);
+        }
+    }
+}
+
+__kernel void conv_backward_weight_depthwise(
+    __global const REAL *restrict x, __global const REAL *restrict dy,
+    __global REAL *restrict dw, __global REAL *restrict scratch, const int N, const int C,
+    const int K, const int first_k, const int k_count,
+    const int D, const int H, const int W, const int OD, const int OH, const int OW,
+    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
+    const int SD, const int SH, const int SW, const int PD, const int PH, const int PW,
+    const int x_slices, const int x_rows, const int WP, const int dy_rows, const int x_phase,
+    const int dy_plane, const int item_scratch)
+{
+    // x: each phase x_slices x x_rows x WP; dy: OD x dy_rows x WP, one phase.
+    const PadShape x_shape = {D, H, W, x_slices, x_rows, WP, PD, PH, PW, SD, SH};
+    const PadShape dy_shape = {OD, OH, OW, OD, dy_rows, WP, 0, 0, 0, 1, 1};
+    const int taps = KD * KH * KW, tap_blocks = (taps + WG_TAPS - 1) / WG_TAPS;
+    const int block = get_global_id(0), item_k = get_global_id(1);
+    if (block >= tap_blocks || item_k >= k_count)
+        return;
+    const int k = first_k + item_k, c = k / (K / C);
+    const int first_tap = block * WG_TAPS, tap_count = min(WG_TAPS, taps - first_tap);
+    const int x_slice = x_rows * WP, phases = SD * SH * PAD_COL_STEP;
+    __global REAL *xs = scratch + ((size_t)item_k * tap_blocks + block) * item_scratch;
+    __global REAL *dys = xs + (size_t)phases * x_phase;
+    const int x_volume = D * H * W, dy_volume = OD * OH * OW;
+
+    // The padding lies at the same places for every sample: zeros once, then the values only.
+    for (int i = 0; i < item_scratch; i += WVW)
+        WCAT(vstore, WVW)((WVREAL)0, 0, xs + min(i, item_scratch - WVW));
+
+    int offset[WG_TAPS];
+    WVREAL acc[WG_TAPS];
+    #pragma unroll
+    for (int t = 0; t < WG_TAPS; ++t) {
+        offset[t] = tap_offset(first_tap + min(t, tap_count - 1), KH, KW, DD, DH, DW, SD, SH,
+                               SW, WP, x_slice, x_phase);
+        acc[t] = (WVREAL)0;
+    }
+    for (int n = 0; n < N; ++n) {
+        const __global REAL *x_plane = x + ((size_t)n * C + c) * x_volume;
+        for (int phase = 0; phase < phases; ++phase)
+            copy_phase_values(x_plane, xs + (size_t)phase * x_phase, x_shape, PAD_COL_STEP, phase);
+        copy_phase_values(dy + ((size_t)n * K + k) * dy_volume, dys, dy_shape, 1, 0);
+        for (int q = 0; q < dy_plane; q += WVW) {
+            const WVREAL gv = WVLOAD(0, dys + q);
+            #pragma unroll
+            for (int t = 0; t < WG_TAPS; ++t)
+                acc[t] = fma(gv, WVLOAD(0, xs + offset[t] + q), acc[t]);
+        }
+    }
+    for (int t = 0; t < tap_count; ++t)
+        dw[(size_t)k * taps + first_tap + t] = lane_sum(acc[t]);
 }
 
 // The weights of the transposed convolution that computes a stride-1 input gradient:

@@ -317,3 +317,58 @@ def test_strided_conv_backward_past_the_workspace_limit(device, rng, monkeypatch
     x = randn(rng, (3, c_in) + spatial, np.float32)
     w = conv_weight(rng, (c_out, c_in // groups) + (kernel,) * nd, np.float32)
     check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
+
+
+# --- weight gradients on CPUs: depthwise work-items over all taps, the flat path in 3D ---------
+
+DEPTHWISE_CASES = [
+    # nd, (c_in, c_out), spatial, kernel, stride, padding, dilation
+    (2, (4, 4), (9, 11), 3, 1, 1, 1),            # depthwise, odd sizes
+    (2, (3, 3), (7, 5), 3, 1, 0, 1),             # no padding
+    (2, (5, 5), (6, 7), 3, 1, 2, 1),             # padding past the kernel's reach
+    (2, (3, 6), (8, 9), 2, 1, 1, 1),             # channel multiplier 2, even kernel
+    (2, (2, 6), (10, 9), 5, 1, 2, 1),            # multiplier 3, 5x5: all 25 taps in one item
+    (2, (3, 3), (12, 13), 7, 1, 3, 1),           # 7x7: two blocks of taps
+    (2, (4, 4), (5, 6), 1, 1, 0, 1),             # 1x1
+    (2, (4, 4), (20, 19), 3, 1, 1, 1),           # rows longer than a vector
+    (2, (3, 3), (9, 10), 3, 2, 1, 1),            # stride 2: phases
+    (2, (2, 4), (11, 12), 3, (3, 2), (1, 0), (2, 1)),  # strides, dilation
+    (2, (3, 3), (13, 17), 3, 1, 2, 2),           # dilation 2
+    (1, (4, 8), (23,), 3, 1, 1, 1), (1, (3, 3), (19,), 4, 2, 1, 1),
+    (3, (3, 3), (4, 5, 6), 3, 1, 1, 1),          # 3D depthwise
+    (3, (2, 4), (3, 4, 5), (2, 3, 3), (2, 1, 2), (1, 1, 0), (1, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=str)
+def test_depthwise_conv_backward(device, rng, dtype, case):
+    nd, (c_in, c_out), spatial, kernel, stride, padding, dilation = case
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = randn(rng, (3, c_in) + spatial, dtype)
+    w = conv_weight(rng, (c_out, 1) + kernel, dtype)
+    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, c_in,
+               finite_differences=_fd(dtype), case=str(case))
+
+
+CONV3D_CASES = [
+    # (c_in, c_out, groups), spatial, kernel, stride, padding, dilation
+    ((3, 4, 1), (5, 6, 7), 3, 1, 1, 1),
+    ((2, 3, 1), (1, 5, 6), (1, 3, 3), 1, (0, 1, 1), 1),   # depth 1
+    ((2, 3, 1), (4, 5, 6), (1, 3, 3), 1, 0, 1),           # kernel depth 1
+    ((4, 6, 2), (5, 4, 6), 3, 1, 2, 1),                   # groups, padding past the reach
+    ((3, 2, 1), (6, 5, 7), 2, 1, 0, (2, 1, 2)),           # dilation, even kernel
+    ((2, 3, 1), (5, 6, 7), 3, 2, 1, 1),                   # strides: phase volumes
+    ((3, 5, 1), (7, 6, 5), (3, 2, 3), (2, 1, 3), (1, 0, 2), (1, 2, 1)),
+    ((16, 12, 1), (3, 5, 9), 3, 1, 1, 1),                 # tiles of 4 channels, partial ones
+    ((2, 2, 1), (3, 3, 3), 5, 1, 2, 1),                   # kernel as large as the padded input
+]
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=str)
+def test_conv3d_weight_backward(device, rng, dtype, case):
+    (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
+    kernel = (kernel,) * 3 if isinstance(kernel, int) else kernel
+    x = randn(rng, (2, c_in) + spatial, dtype)
+    w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
+    check_grad("conv3d", x, w, None, stride, padding, dilation, groups,
+               finite_differences=_fd(dtype), case=str(case))

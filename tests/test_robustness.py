@@ -129,14 +129,17 @@ def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
     ((5, 3, 9, 10), (4, 3, 3, 3), dict(padding=1)),
     ((4, 6, 11, 9), (8, 6, 3, 3), dict(stride=2, padding=1)),
     ((3, 8, 7, 7), (8, 8, 1, 1), dict()),
+    ((3, 4, 4, 5, 6), (4, 4, 3, 3, 3), dict(padding=1)),  # 3D: padded volumes
+    ((3, 4, 7, 9), (8, 1, 3, 3), dict(padding=1, groups=4)),  # depthwise: channel by channel
 ], ids=str)
 def test_convolutions_split_their_work_past_the_workspace_limit(device, rng, monkeypatch, x_shape, w_shape, options):
     # With a limit far below one sample's scratch copies, convolution forward and both
-    # gradients run sample by sample, and still match the reference.
+    # gradients run sample by sample (or channel by channel), and still match the reference.
     monkeypatch.setenv("CLCONV_WORKSPACE_MB", "0.0001")
     from test_grad import check_grad
+    op = f"conv{len(x_shape) - 2}d"
     x = randn(rng, x_shape, np.float32)
     w = (randn(rng, w_shape, np.float32) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
-    check_op("conv2d", x, w, None, **options)
-    check_grad("conv2d", x, w, None, options.get("stride", 1), options.get("padding", 0), 1, 1,
-               case=str(x_shape))
+    check_op(op, x, w, None, **options)
+    check_grad(op, x, w, None, options.get("stride", 1), options.get("padding", 0), 1,
+               options.get("groups", 1), case=str(x_shape))

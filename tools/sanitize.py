@@ -289,6 +289,17 @@ CASES = [
          nesterov=True, weight_decay=0.01),
     case("SGD", backward=False, param=rand(3, 5), grad=rand(3, 5), lr=0.1),
     case("Adam", backward=False, param=rand(5, 7), grad=rand(5, 7), lr=0.01, weight_decay=0.1),
+    # Weight gradients on CPUs (conv_grad.py): depthwise work-items padding their own planes
+    # (vector row copies with a stepped-back last vector, phases, two blocks of 7x7 taps, 3D),
+    # and the flat path over padded volumes (depth phases, groups, dilation).
+    case("conv2d", input=rand(2, 3, 5, 19), weight=rand(6, 1, 3, 3), padding=1, groups=3),
+    case("conv2d", input=rand(1, 2, 9, 8), weight=rand(2, 1, 3, 3), stride=2, padding=2,
+         dilation=2, groups=2),
+    case("conv2d", input=rand(1, 2, 8, 9), weight=rand(2, 1, 7, 7), padding=3, groups=2),
+    case("conv3d", input=rand(1, 2, 3, 4, 5), weight=rand(4, 1, 2, 3, 3), padding=(1, 0, 1),
+         groups=2),
+    case("conv3d", input=rand(2, 4, 3, 5, 6), weight=rand(6, 2, 3, 2, 3), stride=(2, 1, 2),
+         padding=(1, 1, 0), dilation=(1, 2, 1), groups=2),
 ]
 
 

@@ -223,7 +223,9 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     if x.size == 0 or grad.size == 0:
         dw.array.fill(0)
         return dw
-    if not grad.device.is_gpu and _flat_weight_grad_fits(geo):
+    if not grad.device.is_gpu:  # wide vectors over padded copies (any dimension, any stride)
+        if geo.in_channels == geo.groups:
+            return _weight_grad_depthwise(x, grad, geo, dw)
         return _weight_grad_flat(x, grad, geo, dw)
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
@@ -235,46 +237,85 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     return dw
 
 
-_LANES = 16  # vector width of conv_backward_weight_flat
+_LANES = 16  # vector width of conv_backward_weight_flat and conv_backward_weight_depthwise
 # conv_backward_weight_flat's input x output channels per work-item, by element size: 5 x 5
 # float vectors (25 accumulators) keep more multiply-adds per load in AVX-512's 32 registers.
 _FLAT_TILES = {4: (5, 5)}
 _FLAT_TILES_DEFAULT = (4, 4)
+# conv_backward_weight_depthwise's taps per work-item: all of a 3x3 or 5x5 kernel in one (a
+# few accumulators more than 16 still fit AVX-512's 32 vector registers), larger kernels in
+# even blocks of at most this many.
+_DEPTHWISE_TAPS = 25
 
 
-def _flat_weight_grad_fits(geo) -> bool:
-    """The wide-vector weight gradient handles 1D and 2D convolutions (unit depth), any stride."""
-    return geo.in_size[0] == 1 and geo.kernel[0] == 1 and geo.padding[0] == 0
+@dataclass(frozen=True)
+class _FlatLayout:
+    """The padded copies of conv_backward.cl's flat weight gradients, in elements. x: `phases`
+    phases of `x_slices` slices of `x_rows` rows of `row`, then zeros up to `x_phase`; dy:
+    slices of `dy_rows` rows of `row` (x's slice pitch where there are several), then zeros up
+    to `dy_plane`, a whole number of vectors."""
+    row: int
+    x_rows: int
+    x_slices: int
+    x_phase: int
+    phases: int
+    dy_rows: int
+    dy_plane: int
+
+    @property
+    def x_plane(self) -> int:
+        return self.phases * self.x_phase
 
 
-def _pad_planes(t: Tensor, planes: int, rows: int, cols: int, rows_out: int, cols_out: int,
-                row_shift: int, col_shift: int, phase_out: int, tail: int,
-                steps: tuple[int, int] = (1, 1)) -> Tensor:
-    """Each plane of t zero-padded, split into steps[0] x steps[1] phases of phase_out elements
-    (kernels/conv_backward.cl:pad_planes)."""
-    phases = steps[0] * steps[1]
+def _flat_layout(geo) -> _FlatLayout:
+    # In a phase of x (every stride-th slice, row and column of the padded input), tap
+    # (kd, kh, kw) of output (od, oh, ow) is at (od + kd DD // SD, oh + kh DH // SH,
+    # ow + kw DW // SW): rows as wide as the output plus the kernel's reach keep every tap of
+    # every output column in the same row, and slices as tall as the output plus the reach
+    # keep every tap's row in the same slice. (At stride 1 that is the padded input's size.)
+    reach = [d * (k - 1) // s for d, k, s in zip(geo.dilation, geo.kernel, geo.stride)]
+    out_depth, out_height, out_width = geo.out_size
+    row = out_width + reach[2]
+    x_rows = out_height + reach[1]
+    dy_rows = out_height if out_depth == 1 else x_rows
+    dy_plane = -(-out_depth * dy_rows * row // _LANES) * _LANES
+    # Whole vectors of dy_plane positions from the farthest tap stay inside its phase.
+    farthest = reach[0] * x_rows * row + reach[1] * row + reach[2]
+    x_phase = max((out_depth + reach[0]) * x_rows * row, dy_plane + farthest)
+    return _FlatLayout(row, x_rows, out_depth + reach[0], x_phase,
+                       geo.stride[0] * geo.stride[1] * geo.stride[2], dy_rows, dy_plane)
+
+
+def _pad_planes(t: Tensor, planes: int, size_in: tuple, size_out: tuple, shift: tuple,
+                steps: tuple, phase_out: int, tail: int) -> Tensor:
+    """Each (depth, rows, cols) volume of t zero-padded, shifted by `shift`, split into
+    steps[0] x steps[1] x steps[2] phases of `size_out` grids, each followed by zeros up to
+    phase_out elements (kernels/conv_backward.cl:pad_planes)."""
+    phases = steps[0] * steps[1] * steps[2]
     out = empty((planes * phases * phase_out + tail,), t.dtype, t.device)
-    kernel = runtime.get_kernel(t.device, "conv_backward", "pad_planes", PAD_COL_STEP=steps[1],
+    kernel = runtime.get_kernel(t.device, "conv_backward", "pad_planes", PAD_COL_STEP=steps[2],
                                 **runtime.dtype_defines(t.dtype))
-    runtime.launch(t.device, kernel, (rows_out + 1, planes * phases), (1, 16), t.array.data,
-                   out.array.data, *i32(planes, rows, cols, rows_out, cols_out, row_shift,
-                                        col_shift, steps[0], phase_out, tail))
+    runtime.launch(t.device, kernel, (size_out[0] * size_out[1] + 1, planes * phases), (1, 16),
+                   t.array.data, out.array.data,
+                   *i32(planes, *size_in, *size_out, *shift, steps[0], steps[1], phase_out, tail))
     return out
 
 
 def _weight_grad_flat(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
-    """The padded copies take about x + dy; past runtime.workspace_limit, runs of samples are
-    summed (the copies of each run stay under it)."""
-    workspace = (x.size + grad.size) * x.dtype.itemsize * 2  # rows widened by the padding
+    """The padded copies of x and dy (_FlatLayout) take a little more than x + dy; past
+    runtime.workspace_limit, runs of samples are summed (the copies of each run stay under it)."""
+    layout = _flat_layout(geo)
+    workspace = (geo.in_channels * layout.x_plane + geo.out_channels * layout.dy_plane) \
+        * geo.batch * x.dtype.itemsize
     limit = runtime.workspace_limit(x.device)
     if workspace <= limit or geo.batch == 1:
-        return _weight_grad_flat_run(x, grad, geo, dw)
+        return _weight_grad_flat_run(x, grad, geo, layout, dw)
     per_run = max(1, geo.batch * limit // workspace)
     total = None
     for first in range(0, geo.batch, per_run):
         count = min(per_run, geo.batch - first)
         part = _weight_grad_flat_run(_rows(x, first, count), _rows(grad, first, count),
-                                     replace(geo, batch=count),
+                                     replace(geo, batch=count), layout,
                                      empty(dw.shape, dw.dtype, dw.device))
         total = part if total is None else add(total, part)
     return total
@@ -289,42 +330,66 @@ def _rows(t: Tensor, first: int, count: int) -> Tensor:
     return out
 
 
-def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
-    _, height, width = geo.in_size
-    _, out_height, out_width = geo.out_size
-    _, kernel_h, kernel_w = geo.kernel
-    _, pad_h, pad_w = geo.padding
-    _, stride_h, stride_w = geo.stride
-    _, dilation_h, dilation_w = geo.dilation
-    # In a phase of x (every stride-th row and column of the padded input), tap (kh, kw) of
-    # output (oh, ow) is at (oh + kh DH // SH, ow + kw DW // SW): rows as wide as the output
-    # plus the kernel's reach keep every tap of every output column in the same row. (At
-    # stride 1 that is the padded input's width.)
-    reach_h = dilation_h * (kernel_h - 1) // stride_h
-    reach_w = dilation_w * (kernel_w - 1) // stride_w
-    row = out_width + reach_w
-    dy_plane = -(-out_height * row // _LANES) * _LANES
-    # Whole vectors of dy_plane positions from the farthest tap stay inside its phase.
-    x_rows = max(out_height + reach_h, -(-(dy_plane + reach_h * row + reach_w) // row))
-    x_phase = x_rows * row
-    phases = stride_h * stride_w
+def _flat_tile(preferred: int, channels: int) -> int:
+    """Channels per work-item: no more than a group has (tiles are build options: at most 16),
+    and one fewer than preferred where that wastes less and the preferred size would spend over
+    a tenth of the multiply-adds on repeated channels (16 channels: 4 tiles of 4, not 4 of 5
+    with 4 of the 20 wasted)."""
+    tile = min(preferred, channels)
+    smaller = tile - 1
+    if smaller > 1 and -(-channels // smaller) * smaller < -(-channels // tile) * tile \
+            and -(-channels // tile) * tile > 1.1 * channels:
+        return smaller
+    return tile
+
+
+def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, layout: _FlatLayout,
+                          dw: Tensor) -> Tensor:
     batch, c, k = geo.batch, geo.in_channels, geo.out_channels
-    xp = _pad_planes(x, batch * c, height, width, x_rows, row, pad_h, pad_w, x_phase, _LANES,
-                     (stride_h, stride_w))
-    dyp = _pad_planes(grad, batch * k, out_height, out_width, out_height, row, 0, 0, dy_plane, 0)
+    xp = _pad_planes(x, batch * c, geo.in_size, (layout.x_slices, layout.x_rows, layout.row),
+                     geo.padding, geo.stride, layout.x_phase, _LANES)
+    dyp = _pad_planes(grad, batch * k, geo.out_size,
+                      (geo.out_size[0], layout.dy_rows, layout.row), (0, 0, 0), (1, 1, 1),
+                      layout.dy_plane, 0)
     in_per_group, out_per_group = c // geo.groups, k // geo.groups
-    # No more channels per work-item than a group has (tiles are build options: at most 16).
     tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
-    tile_c, tile_k = min(tiles[0], in_per_group), min(tiles[1], out_per_group)
+    tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
     kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
                                 **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
                                 **runtime.dtype_defines(x.dtype))
-    global_size = (kernel_h * kernel_w, -(-in_per_group // tile_c),
-                   geo.groups * -(-out_per_group // tile_k))
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    global_size = (taps, -(-in_per_group // tile_c), geo.groups * -(-out_per_group // tile_k))
     runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
-                   dw.array.data, *i32(batch, c, k, geo.groups, kernel_h, kernel_w, dilation_h,
-                                       dilation_w, stride_h, stride_w, row, x_phase,
-                                       phases * x_phase, dy_plane))
+                   dw.array.data, *i32(batch, c, k, geo.groups, *geo.kernel, *geo.dilation,
+                                       *geo.stride, layout.row, layout.x_rows * layout.row,
+                                       layout.x_phase, layout.x_plane, layout.dy_plane))
+    return dw
+
+
+def _weight_grad_depthwise(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
+    """One input channel per group (conv_backward_weight_depthwise): each work-item pads its
+    own planes into a scratch slot. Past runtime.workspace_limit, runs of output channels go
+    one after another (each run's slots under it)."""
+    layout = _flat_layout(geo)
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    tap_blocks = -(-taps // _DEPTHWISE_TAPS)
+    taps_per_item = -(-taps // tap_blocks)  # even blocks: no block of mostly repeated taps
+    item_scratch = layout.x_plane + layout.dy_plane
+    slot_bytes = tap_blocks * item_scratch * x.dtype.itemsize
+    channels = geo.out_channels
+    per_run = max(1, min(channels, runtime.workspace_limit(x.device) // slot_bytes))
+    scratch = empty((per_run * tap_blocks * item_scratch,), x.dtype, x.device)
+    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_depthwise",
+                                WG_TAPS=taps_per_item, WVW=_LANES, PAD_COL_STEP=geo.stride[2],
+                                **runtime.dtype_defines(x.dtype))
+    for first in range(0, channels, per_run):
+        count = min(per_run, channels - first)
+        runtime.launch(x.device, kernel, (tap_blocks, count), (1, 1), x.array.data,
+                       grad.array.data, dw.array.data, scratch.array.data,
+                       *i32(geo.batch, geo.in_channels, channels, first, count, *geo.in_size,
+                            *geo.out_size, *geo.kernel, *geo.dilation, *geo.stride,
+                            *geo.padding, layout.x_slices, layout.x_rows, layout.row,
+                            layout.dy_rows, layout.x_phase, layout.dy_plane, item_scratch))
     return dw
 
 

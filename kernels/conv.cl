@@ -157,6 +157,9 @@ __kernel void conv_forward(
 #ifndef TAPS_OUTER
 #define TAPS_OUTER 0  // loop over taps outside the loop over input channels (else inside)
 #endif
+#ifndef WEIGHTS_IN_PLACE
+#define WEIGHTS_IN_PLACE 0  // read K x CG x taps weights as given (TAPS_OUTER only), unpacked
+#endif
 
 #define CONCAT_(a, b) a##b
 #define CONCAT(a, b) CONCAT_(a, b)
@@ -347,8 +350,8 @@ __kernel void conv_direct(
         for (int v = 0; v < BLOCK_V; ++v)
             acc[k][v] = 0;
 
-    // BLOCK_V input vectors times BLOCK_K weights into the accumulators.
-#define ACCUMULATE(x_tap, w_tap)                                        \
+    // BLOCK_V input vectors times BLOCK_K weights (WEIGHT(k)) into the accumulators.
+#define ACCUMULATE(x_tap, WEIGHT)                                       \
     do {                                                                \
         VREAL in[BLOCK_V];                                              \
         _Pragma("unroll")                                               \
@@ -356,18 +359,30 @@ __kernel void conv_direct(
             in[v] = VLOAD(0, (x_tap) + VECTOR_OFFSET(v));               \
         _Pragma("unroll")                                               \
         for (int k = 0; k < BLOCK_K; ++k) {                             \
-            const VREAL wk = (VREAL)((w_tap)[k]);                       \
+            const VREAL wk = (VREAL)(WEIGHT(k));                        \
             _Pragma("unroll")                                           \
             for (int v = 0; v < BLOCK_V; ++v)                           \
                 acc[k][v] = fma(wk, in[v], acc[k][v]);                  \
         }                                                               \
     } while (0)
+#define PACKED_WEIGHT(k) w_tap[k]
 
     const __global REAL *x_channel = xp + (size_t)n * X_IMAGE + group * CG * X_CHANNEL
         + (read_start / VW) * X_VECTOR + read_start % VW;
     const __global REAL *w_tap = packed + (size_t)block * CG * TAPS * BLOCK_K;
     const int phase_step = DW % SW, column_step = DW / SW;
 #if TAPS_OUTER
+#if WEIGHTS_IN_PLACE
+    // The weights as given (K x CG x taps), without conv_pack_weights (one launch less): the
+    // BLOCK_K rows of this block, channels past the group's end repeating its last (their
+    // outputs are not stored).
+    const __global REAL *w_rows[BLOCK_K];
+    #pragma unroll
+    for (int k = 0; k < BLOCK_K; ++k)
+        w_rows[k] = packed + ((size_t)group * KG + first_k + min(k, k_count - 1)) * CG * TAPS;
+    int tap = 0;
+#define ROW_WEIGHT(k) w_rows[k][w_at]
+#endif
     for (int kd = 0; kd < KD; ++kd)
     for (int kh = 0; kh < KH; ++kh) {
         const __global REAL *x_row = x_channel + (kd * DD * HP + kh * DH) * ROW;
@@ -375,8 +390,14 @@ __kernel void conv_direct(
         int phase = 0, tap_column = 0;
         for (int kw = 0; kw < KW; ++kw) {
             const __global REAL *x_tap = x_row + phase * WQ + tap_column;
+#if WEIGHTS_IN_PLACE
+            for (int c = 0, w_at = tap; c < CG; ++c, x_tap += X_CHANNEL, w_at += TAPS)
+                ACCUMULATE(x_tap, ROW_WEIGHT);
+            ++tap;
+#else
             for (int c = 0; c < CG; ++c, x_tap += X_CHANNEL, w_tap += BLOCK_K)
-                ACCUMULATE(x_tap, w_tap);
+                ACCUMULATE(x_tap, PACKED_WEIGHT);
+#endif
             phase += phase_step;
             tap_column += column_step + (phase >= SW);
             phase -= phase >= SW ? SW : 0;
@@ -389,7 +410,7 @@ __kernel void conv_direct(
             const __global REAL *x_row = x_channel + (kd * DD * HP + kh * DH) * ROW;
             int phase = 0, tap_column = 0;
             for (int kw = 0; kw < KW; ++kw, w_tap += BLOCK_K) {
-                ACCUMULATE(x_row + phase * WQ + tap_column, w_tap);
+                ACCUMULATE(x_row + phase * WQ + tap_column, PACKED_WEIGHT);
                 phase += phase_step;
                 tap_column += column_step + (phase >= SW);
                 phase -= phase >= SW ? SW : 0;

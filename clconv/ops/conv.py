@@ -438,12 +438,21 @@ def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPla
     if copy_elements > limit or packed > limit:
         return None
     defines = {**runtime.dtype_defines(dtype), **tiles}
+    if tiles["TAPS_OUTER"] and _weights_in_place(geo):
+        defines["WEIGHTS_IN_PLACE"] = 1
     if _specialized(device, geo, defines, sizes):
         defines.update(FIXED_SHAPE=1, **{f"CONV_{name}": value for name, value in sizes.items()})
     blocks = geo.groups * k_tiles
     work = (blocks, rows * row_tiles)
     global_size = (work if tiles["K_FASTEST"] else work[::-1]) + (geo.batch,)
     return _DirectPlan(defines, layout, sizes, copy_elements, blocks, global_size, local_size)
+
+
+_WEIGHTS_IN_PLACE_CLASSES = ("pointwise",)
+
+
+def _weights_in_place(geo: ConvGeometry) -> bool:
+    return _problem_class(geo) in _WEIGHTS_IN_PLACE_CLASSES
 
 
 def _specialized(device: runtime.Device, geo: ConvGeometry, defines: dict, sizes: dict) -> bool:
@@ -489,10 +498,12 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
     device = x.device
     itemsize = np.dtype(x.dtype).itemsize
     kernels = plan.kernels or _direct_kernels(device, geo, plan)
-    pack = kernels["conv_pack_weights"]
-    packed = device.allocator(itemsize * max(1, pack.elements))
-    runtime.launch(device, pack.kernel, pack.global_size, pack.local_size, buffer(w, device),
-                   packed, *pack.sizes)
+    packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
+    if not plan.defines.get("WEIGHTS_IN_PLACE"):
+        pack = kernels["conv_pack_weights"]
+        packed = device.allocator(itemsize * max(1, pack.elements))
+        runtime.launch(device, pack.kernel, pack.global_size, pack.local_size, buffer(w, device),
+                       packed, *pack.sizes)
     source = buffer(x, device)
     if plan.layout != "in_place":
         copy = kernels["conv_pad_input" if plan.layout == "planes" else "conv_pack_input"]

@@ -5,6 +5,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -51,6 +52,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, one run each, results checked against the reference")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the peers take turns; each figure is the median over the "
+                             "rounds (a shared host's slow phases then hit every peer alike)")
     parser.add_argument("--only", help="comma-separated case names (substrings)")
     parser.add_argument("--peers", default="numpy,torch,tinygrad,reference")
     parser.add_argument("--plot", help="write a PNG bar chart of clconv's speed-up over each peer")
@@ -62,20 +66,26 @@ def main(argv=None) -> int:
     runs = 1 if args.quick else args.runs
     peers = available_peers(args.peers)
 
-    results: dict[tuple[str, str, str], dict] = {}
+    rounds = 1 if args.quick else max(1, args.rounds)
+    measured: dict[tuple[str, str, str], list[dict]] = {}
     probes = []
     started = time.strftime("%Y-%m-%d %H:%M")
-    for peer in ["probe", "clconv"] + peers + ["probe"]:
+    for peer in ["probe"] + (["clconv"] + peers) * rounds + ["probe"]:
         for row in run_peer(peer, names, runs, args.quick, args.timeout):
             if peer == "probe":
                 probes.append(row["ms"])
             else:
-                results[(peer, row["case"], row["part"])] = row
+                measured.setdefault((peer, row["case"], row["part"]), []).append(row)
+    results = {key: dict(rows[0], ms=statistics.median(r["ms"] for r in rows),
+                         rounds_ms=[r["ms"] for r in rows])
+               for key, rows in measured.items()}
 
     import clconv
     device = clconv.get_device()
-    print(f"# clconv bench {started} on {device.name} ({device.platform_name}); median of {runs} "
-          f"run(s); machine probe (1024^3 matmul): {', '.join(f'{p:.1f} ms' for p in probes)}")
+    of_rounds = f"median of {rounds} rounds of the " if rounds > 1 else ""
+    print(f"# clconv bench {started} on {device.name} ({device.platform_name}); {of_rounds}median "
+          f"of {runs} run(s); machine probe (1024^3 matmul): "
+          f"{', '.join(f'{p:.1f} ms' for p in probes)}")
     header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'rate':>16}"
     header += "".join(f"{'vs ' + p:>13}" for p in peers)
     print(header + ("  check" if args.quick else ""))

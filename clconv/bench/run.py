@@ -76,7 +76,7 @@ def main(argv=None) -> int:
                 probes.append(row["ms"])
             else:
                 measured.setdefault((peer, row["case"], row["part"]), []).append(row)
-    results = {key: dict(rows[0], ms=statistics.median(r["ms"] for r in rows),
+    results = {key: dict(rows[0], peer=key[0], ms=statistics.median(r["ms"] for r in rows),
                          rounds_ms=[r["ms"] for r in rows])
                for key, rows in measured.items()}
 

@@ -174,6 +174,15 @@ DEPTHWISE = [  # (channels, multiplier), (H, W), kernel, padding
 ]
 
 
+def test_depthwise_on_short_input_rows_takes_the_general_path(device, rng):
+    # 18 outputs a row from 14 inputs (padding 3): the vector kernel's edge loads need 16
+    # inputs a row, so conv_direct runs it.
+    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, (3, 3, 3), (4, 14), 3)
+    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, 3, 1, groups)
+    assert geo.out_size[2] == 18 and not conv._depthwise_fits(geo)
+    check_op("conv2d", x, w, b, padding=3, groups=groups)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("case", DEPTHWISE, ids=str)

@@ -241,6 +241,9 @@ CASES = [
     case("conv2d", input=rand(1, 2, 4, 21), weight=rand(4, 1, 7, 5), padding=(3, 2), groups=2),
     case("conv2d", input=rand(1, 2, 3, 18), weight=rand(2, 1, 3, 3), padding=4, groups=2),
     case("conv2d", input=rand(1, 2, 4, 17), weight=rand(2, 1, 4, 4), padding="same", groups=2),
+    # Output rows of 16+ from input rows of 14: not depthwise_conv2d (its edge loads would
+    # read 16 elements of a 14-element row).
+    case("conv2d", input=rand(1, 2, 3, 14), weight=rand(2, 1, 3, 3), padding=3, groups=2),
     case("fused_conv2d", input=rand(1, 2, 3, 16), weight=rand(2, 1, 3, 3), padding=1, groups=2,
          activation="leaky_relu", negative_slope=0.3),
     # winograd_conv2d (cpu-launch; 16+ channels): a partial block of output channels, a row of

@@ -190,11 +190,11 @@ def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Conv
 
 
 def _depthwise_fits(geo: ConvGeometry) -> bool:
-    """depthwise_conv2d: one input channel per group, 2D, stride 1, no dilation, output rows of
-    at least 16 (the kernel's vector)."""
+    """depthwise_conv2d: one input channel per group, 2D, stride 1, no dilation, input and
+    output rows of at least 16 (the kernel's vector: its edge loads read 16 inside the row)."""
     return (geo.in_channels == geo.groups and geo.in_size[0] == 1 and geo.kernel[0] == 1
             and geo.padding[0] == 0 and geo.stride == (1, 1, 1) and geo.dilation == (1, 1, 1)
-            and geo.out_size[2] >= 16)
+            and geo.in_size[2] >= 16 and geo.out_size[2] >= 16)
 
 
 def _launch_depthwise(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,

@@ -10,7 +10,7 @@ import numpy as np
 from . import runtime
 from .ops._args import i32, scalar
 from .ops.storage import HALF, cast, convert_into
-from .tensors import Tensor, _fill, zeros
+from .tensors import Tensor, fill_array, zeros
 
 _LOCAL = 64
 
@@ -32,7 +32,7 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                _fill(p.grad.array, 0)
+                fill_array(p.grad.array, 0)
 
     def _launch(self, p: Tensor, name: str, *args) -> None:
         kernel = runtime.get_kernel(p.device, "optim", name, **runtime.dtype_defines(p.dtype))

@@ -246,11 +246,11 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
     _check_size(shape, dtype, device)
     array = _allocate(device, shape, dtype)
     if poison_outputs and array.size:
-        _fill(array, np.nan if dtype.kind == "f" else -12345)
+        fill_array(array, np.nan if dtype.kind == "f" else -12345)
     return Tensor(array, device)
 
 
-def _fill(array: cla.Array, value) -> None:
+def fill_array(array: cla.Array, value) -> None:
     """Every element = value. float16 by its bit pattern: pyopencl's fill would build a kernel
     on `half`, which needs cl_khr_fp16."""
     if array.dtype == np.float16:
@@ -262,14 +262,14 @@ def _fill(array: cla.Array, value) -> None:
 def zeros(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        _fill(out.array, 0)
+        fill_array(out.array, 0)
     return out
 
 
 def full(shape, value, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        _fill(out.array, value)
+        fill_array(out.array, value)
     return out
 
 

@@ -255,7 +255,8 @@ def _launch_winograd(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: Con
                    *i32(geo.out_channels, geo.in_channels, k_blocks))
     _, height, width = geo.in_size
     _, out_h, out_w = geo.out_size
-    tile_rows, column_blocks = -(-out_h // 2), -(-(-(-out_w // 2)) // (16 * vectors))
+    tiles_per_row = -(-out_w // 2)  # 2x2 output tiles
+    tile_rows, column_blocks = -(-out_h // 2), -(-tiles_per_row // (16 * vectors))
     v_bytes, m_bytes = _winograd_local_bytes(geo, dtype)
     runtime.launch(device, runtime.get_kernel(device, "conv", "winograd_conv2d", **defines),
                    (geo.batch * tile_rows * column_blocks,), (1,), x.array.data, packed,

@@ -225,3 +225,13 @@ def test_winograd_conv2d(device, rng, monkeypatch, dtype, bias, case):
     if bias:  # the epilogue: bias, then the activation, on Winograd's outputs
         check_op("fused_conv2d", x, w, b, padding=padding, activation="leaky_relu",
                  negative_slope=0.1, case=str(case))
+
+
+def test_clconv_winograd_0_turns_winograd_off(device):
+    import os
+    import subprocess
+    import sys
+    code = "import clconv.ops.conv as c; print(c._winograd_mode)"
+    env = dict(os.environ, CLCONV_WINOGRAD="0")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "off", done.stderr

@@ -163,12 +163,12 @@ __kernel void conv_backward_weight(
 
 // --- weight gradient with wide vectors (CPUs) -------------------------------------------------
 // x and dy are first copied into zero-padded volumes of rows WP wide and slices of x_slice
-// elements (pad_planes): dy row (od, oh) at od x_slice + oh WP, x row (id, ih) at
+// elements (pad_volumes): dy row (od, oh) at od x_slice + oh WP, x row (id, ih) at
 // (id + PD) x_slice + (ih + PH) WP + PW. Then output position q = od x_slice + oh WP + ow reads
 // x at q + kd DD x_slice + kh DH WP + kw DW for tap (kd, kh, kw), for every q alike, so
 //     dw[k][c][tap] = sum over n and q of dyp[n][k][q] * xp[n][c][q + offset(tap)]
 // runs over whole volumes in wide unmasked vector loads (padding rows and columns of dy are
-// zero). With strides, x is split into SD x SH x SW phases (pad_planes), each `x_phase`
+// zero). With strides, x is split into SD x SH x SW phases (pad_volumes), each `x_phase`
 // elements, and tap (kd, kh, kw) reads phase ((kd DD) % SD, (kh DH) % SH, (kw DW) % SW) at
 // ((kd DD) / SD) x_slice + ((kh DH) / SH) WP + (kw DW) / SW: a stride-1 correlation again.
 // (1D and 2D are one slice deep.) A work-item of conv_backward_weight_flat owns WG_K output
@@ -206,10 +206,9 @@ typedef struct {
     int depth_shift, row_shift, col_shift, depth_step, row_step;
 } PadShape;
 
-// Row r (slice r / rows_out, row r % rows_out) of phase `phase` of one padded volume:
-// out_row[col] = grid[slice depth_step + pd][row row_step + ph][col col_step + pw] for phase
-// (pd, ph, pw), from the input volume `in`. col_step is a constant at every call (the copy
-// then vectorizes).
+// A row of phase (pd, ph, pw) of one padded volume: out_row[col] = grid[slice depth_step +
+// pd][row row_step + ph][col col_step + pw], from the input volume. col_step is a constant at
+// every call (the copy then vectorizes).
 typedef struct {
     int first, end;       // the row's columns [first, end) come from the input, the rest are 0
     size_t source;        // where column `first` is in the input volume
@@ -226,69 +225,6 @@ inline PadRow pad_columns(const PadShape s, const int col_step, const int pw)
     row.end = clamp((s.cols_in - source_first + col_step - 1) / col_step, row.first, s.cols_out);
     row.source = row.first < row.end ? row.first * col_step + source_first : 0;
     return row;
-}
-
-inline PadRow pad_row_source(const PadShape s, const int col_step, const int r, const int phase)
-{
-    const int row_phases = s.row_step * col_step;
-    const int source_slice = (r / s.rows_out) * s.depth_step + phase / row_phases - s.depth_shift;
-    const int source_row = (r % s.rows_out) * s.row_step + (phase % row_phases) / col_step - s.row_shift;
-    const bool inside = source_slice >= 0 && source_slice < s.depth_in
-                        && source_row >= 0 && source_row < s.rows_in;
-    PadRow row = pad_columns(s, col_step, phase % col_step);
-    if (!inside) {
-        row.first = row.end = s.cols_out;
-        row.source = 0;
-    } else if (row.first < row.end) {
-        row.source += ((size_t)source_slice * s.rows_in + source_row) * s.cols_in;
-    }
-    return row;
-}
-
-inline void pad_row(const __global REAL *restrict in, __global REAL *restrict out_row,
-                    const PadShape s, const int col_step, const int r, const int phase)
-{
-    const PadRow row = pad_row_source(s, col_step, r, phase);
-    // Branch-free loops over the three parts: they vectorize.
-    for (int col = 0; col < row.first; ++col)
-        out_row[col] = 0;
-    const __global REAL *in_row = in + row.source;
-    for (int col = 0; col < row.end - row.first; ++col)
-        out_row[row.first + col] = in_row[col * col_step];
-    for (int col = row.end; col < s.cols_out; ++col)
-        out_row[col] = 0;
-}
-
-// out = in[plane] padded and split into phases (PadShape); each phase's grid is followed by
-// zeros up to `phase_out` elements, a plane's phases are back to back, and the last plane's
-// last phase is followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps
-// then read a phase at a fixed offset, as stride-1 taps read the grid. One work-item per (grid
-// row, phase of a plane); row depth_out x rows_out writes the zeros after the grid.
-__kernel void pad_planes(__global const REAL *restrict in, __global REAL *restrict out,
-                         const int planes, const int depth_in, const int rows_in,
-                         const int cols_in, const int depth_out, const int rows_out,
-                         const int cols_out, const int depth_shift, const int row_shift,
-                         const int col_shift, const int depth_step, const int row_step,
-                         const int phase_out, const int tail)
-{
-    const PadShape s = {depth_in, rows_in, cols_in, depth_out, rows_out, cols_out,
-                        depth_shift, row_shift, col_shift, depth_step, row_step};
-    const int phases = depth_step * row_step * PAD_COL_STEP;
-    const int grid_rows = depth_out * rows_out;
-    const int row = get_global_id(0), phase_plane = get_global_id(1);
-    if (row > grid_rows || phase_plane >= planes * phases)
-        return;
-    const int plane = phase_plane / phases, phase = phase_plane % phases;
-    __global REAL *out_phase = out + (size_t)phase_plane * phase_out;
-    if (row == grid_rows) {
-        const bool last = phase_plane == planes * phases - 1;
-        const int count = phase_out - grid_rows * cols_out + (last ? tail : 0);
-        for (int i = 0; i < count; ++i)
-            out_phase[grid_rows * cols_out + i] = 0;
-        return;
-    }
-    pad_row(in + (size_t)plane * depth_in * rows_in * cols_in, out_phase + row * cols_out, s,
-            PAD_COL_STEP, row, phase);
 }
 
 inline REAL lane_sum(WVREAL v)
@@ -362,12 +298,150 @@ __kernel void conv_backward_weight_flat(
             dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = lane_sum(acc[k][c]);
 }
 
+// conv_backward_weight_flat with WG_T taps of one kernel row per work-item (row r: taps
+// r KW .. r KW + KW - 1, in blocks of WG_T; the last block of a row may repeat its last tap):
+// each dy vector then feeds WG_T x WG_K x WG_C multiply-adds, and the row's taps read x at
+// neighbouring offsets, the same cache lines. With few channels (3 in, 16 out) the flat
+// kernel's one tap per work-item streams x and dy once per tap; here once per row block.
+#ifndef WG_T
+#define WG_T 3
+#endif
+__kernel void conv_backward_weight_rows(
+    __global const REAL *restrict xp, __global const REAL *restrict dyp,
+    __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
+    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
+    const int SD, const int SH, const int SW, const int WP, const int x_slice,
+    const int x_phase, const int x_plane, const int dy_plane)
+{
+    const int taps = KD * KH * KW, row_blocks = (KW + WG_T - 1) / WG_T;
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int k_tiles = (out_per_group + WG_K - 1) / WG_K;
+    const int row = get_global_id(0) / row_blocks;
+    const int first_kw = (get_global_id(0) % row_blocks) * WG_T;
+    const int first_c = get_global_id(1) * WG_C;
+    const int group = get_global_id(2) / k_tiles;
+    const int first_k = (get_global_id(2) % k_tiles) * WG_K;
+    if (row >= KD * KH || first_c >= in_per_group || group >= groups)
+        return;
+    const int c_count = min(WG_C, in_per_group - first_c);
+    const int k_count = min(WG_K, out_per_group - first_k);
+    const int t_count = min(WG_T, KW - first_kw);
+    int offset[WG_T];
+    #pragma unroll
+    for (int t = 0; t < WG_T; ++t)
+        offset[t] = tap_offset(row * KW + first_kw + min(t, t_count - 1), KH, KW, DD, DH, DW,
+                               SD, SH, SW, WP, x_slice, x_phase);
+
+    WVREAL acc[WG_T][WG_K][WG_C];
+    #pragma unroll
+    for (int t = 0; t < WG_T; ++t)
+        #pragma unroll
+        for (int k = 0; k < WG_K; ++k)
+            #pragma unroll
+            for (int c = 0; c < WG_C; ++c)
+                acc[t][k][c] = (WVREAL)0;
+    for (int n = 0; n < N; ++n) {
+        const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane;
+        const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
+        for (int q = 0; q < dy_plane; q += WVW) {
+            WVREAL gv[WG_K];
+            #pragma unroll
+            for (int k = 0; k < WG_K; ++k)
+                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
+            #pragma unroll
+            for (int t = 0; t < WG_T; ++t)
+                #pragma unroll
+                for (int c = 0; c < WG_C; ++c) {
+                    const WVREAL xv = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + offset[t] + q);
+                    #pragma unroll
+                    for (int k = 0; k < WG_K; ++k)
+                        acc[t][k][c] = fma(gv[k], xv, acc[t][k][c]);
+                }
+        }
+    }
+    for (int t = 0; t < t_count; ++t)
+        for (int k = 0; k < k_count; ++k)
+            for (int c = 0; c < c_count; ++c)
+                dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps
+                   + row * KW + first_kw + t] = lane_sum(acc[t][k][c]);
+}
+
+// --- weight gradient of 1x1 convolutions at stride 1 without padding, CPUs ------------------
+// dw[k][c] = sum over n and p of dy[n][k][p] x[n][c][p]: a plain matrix product. The flat
+// kernel's padded copies of x and dy would only round each plane up to whole vectors (and cost
+// about a third of the time), so here the planes are read in place: whole vectors, then one
+// last vector ending at the plane's end (P >= WVW) whose lanes already counted are masked off
+// in dy. A work-item owns WG_K output x WG_C input channels of one group. Work-items run in
+// bands of K_BAND output tiles: consecutive ones take the band's output tiles with one input
+// tile, then the next input tile, so the band's dy (K_BAND tiles) stays in cache and each x
+// tile is read from memory once per band, not once per output tile.
+#ifndef K_BAND
+#define K_BAND 8
+#endif
+__kernel void conv_backward_weight_pointwise(
+    __global const REAL *restrict x, __global const REAL *restrict dy,
+    __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
+    const int P)
+{
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int c_tiles = (in_per_group + WG_C - 1) / WG_C;
+    const int k_tiles = (out_per_group + WG_K - 1) / WG_K;
+    const int item = get_global_id(0);
+    const int group = item / (c_tiles * k_tiles), in_group = item % (c_tiles * k_tiles);
+    const int band = in_group / (K_BAND * c_tiles), in_band = in_group % (K_BAND * c_tiles);
+    const int band_tiles = min(K_BAND, k_tiles - band * K_BAND);
+    const int first_c = (in_band / band_tiles) * WG_C;
+    const int first_k = (band * K_BAND + in_band % band_tiles) * WG_K;
+    if (group >= groups)
+        return;
+    const int c_count = min(WG_C, in_per_group - first_c);
+    const int k_count = min(WG_K, out_per_group - first_k);
+    const int whole = P / WVW * WVW, tail = P - WVW;  // the last vector starts at tail
+    REAL keep[WVW];
+    #pragma unroll
+    for (int j = 0; j < WVW; ++j)
+        keep[j] = j + tail >= whole ? (REAL)1 : (REAL)0;
+    const WVREAL tail_mask = WVLOAD(0, keep);
+
+    WVREAL acc[WG_K][WG_C];
+    #pragma unroll
+    for (int k = 0; k < WG_K; ++k)
+        #pragma unroll
+        for (int c = 0; c < WG_C; ++c)
+            acc[k][c] = (WVREAL)0;
+    for (int n = 0; n < N; ++n) {
+        const __global REAL *x_n = x + ((size_t)n * C + group * in_per_group + first_c) * P;
+        const __global REAL *dy_n = dy + ((size_t)n * K + group * out_per_group + first_k) * P;
+        for (int q = 0; q < P; q += WVW) {
+            const int at = min(q, tail);
+            WVREAL xv[WG_C], gv[WG_K];
+            #pragma unroll
+            for (int c = 0; c < WG_C; ++c)
+                xv[c] = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * P + at);
+            #pragma unroll
+            for (int k = 0; k < WG_K; ++k) {
+                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * P + at);
+                if (q >= whole)
+                    gv[k] *= tail_mask;
+            }
+            #pragma unroll
+            for (int k = 0; k < WG_K; ++k)
+                #pragma unroll
+                for (int c = 0; c < WG_C; ++c)
+                    acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+        }
+    }
+    for (int k = 0; k < k_count; ++k)
+        for (int c = 0; c < c_count; ++c)
+            dw[(size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c] = lane_sum(acc[k][c]);
+}
+
 // --- weight gradient of depthwise convolutions (one input channel per group), CPUs -----------
 // With one input channel per group, a work-item of conv_backward_weight_flat holds a single
 // accumulator, and each tap streams x and dy from memory again. Here a work-item owns one
 // output channel k (its input channel: k's group) and WG_TAPS taps (all of a small kernel):
 // per sample it pads its plane of x and of dy into its own scratch, in the layout of
-// pad_planes (two planes: tens of KiB, they stay in cache), then loads each dy vector once for
+// pad_volumes (two planes: tens of KiB, they stay in cache), then loads each dy vector once for
 // WG_TAPS multiply-adds with x at the taps' offsets. x and dy are read from memory once, and
 // no padded copy of the whole batch is made. Work-item (tap block, first_k + k) uses scratch
 // item_scratch elements at (k x tap blocks + tap block) item_scratch: its x phases, then its
@@ -415,6 +489,63 @@ inline void copy_phase_values(const __global REAL *restrict in, __global REAL *r
                             col_step);
         }
     }
+}
+
+// `count` zeros from p: whole vectors, the last one stepped back (scalars under a vector).
+inline void zero_fill(__global REAL *restrict p, const int count)
+{
+    if (count < WVW) {
+        for (int i = 0; i < count; ++i)
+            p[i] = 0;
+        return;
+    }
+    for (int i = 0; i < count; i += WVW)
+        WCAT(vstore, WVW)((WVREAL)0, 0, p + min(i, count - WVW));
+}
+
+// out = in[plane] padded and split into phases (PadShape); each phase's grid is followed by
+// zeros up to `phase_out` elements, a plane's phases are back to back, and the last plane's
+// last phase is followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps
+// then read a phase at a fixed offset, as stride-1 taps read the grid. One work-item per phase
+// of a plane, row after row: no per-row divisions, and vector copies within the work-item (one
+// row per work-item took 1.3 to 1.9 times as long).
+__kernel void pad_volumes(__global const REAL *restrict in, __global REAL *restrict out,
+                          const int planes, const int depth_in, const int rows_in,
+                          const int cols_in, const int depth_out, const int rows_out,
+                          const int cols_out, const int depth_shift, const int row_shift,
+                          const int col_shift, const int depth_step, const int row_step,
+                          const int phase_out, const int tail)
+{
+    const PadShape s = {depth_in, rows_in, cols_in, depth_out, rows_out, cols_out,
+                        depth_shift, row_shift, col_shift, depth_step, row_step};
+    const int phases = depth_step * row_step * PAD_COL_STEP, row_phases = row_step * PAD_COL_STEP;
+    const int phase_plane = get_global_id(0);
+    if (phase_plane >= planes * phases)
+        return;
+    const int plane = phase_plane / phases, phase = phase_plane % phases;
+    const __global REAL *in_plane = in + (size_t)plane * depth_in * rows_in * cols_in;
+    __global REAL *out_phase = out + (size_t)phase_plane * phase_out;
+    const PadRow columns = pad_columns(s, PAD_COL_STEP, phase % PAD_COL_STEP);
+    for (int slice = 0; slice < depth_out; ++slice) {
+        const int source_slice = slice * depth_step + phase / row_phases - depth_shift;
+        for (int row = 0; row < rows_out; ++row) {
+            const int source_row = row * row_step + (phase % row_phases) / PAD_COL_STEP - row_shift;
+            __global REAL *out_row = out_phase + (slice * rows_out + row) * cols_out;
+            if (source_slice < 0 || source_slice >= depth_in || source_row < 0
+                || source_row >= rows_in || columns.first >= columns.end) {
+                zero_fill(out_row, cols_out);
+                continue;
+            }
+            PadRow values = columns;
+            values.source += ((size_t)source_slice * rows_in + source_row) * cols_in;
+            zero_fill(out_row, columns.first);
+            copy_row_values(in_plane, out_row, values, PAD_COL_STEP);
+            zero_fill(out_row + columns.end, cols_out - columns.end);
+        }
+    }
+    const int grid = depth_out * rows_out * cols_out;
+    const bool last = phase_plane == planes * phases - 1;
+    zero_fill(out_phase + grid, phase_out - grid + (last ? tail : 0));
 }
 
 __kernel void conv_backward_weight_depthwise(

@@ -372,3 +372,50 @@ def test_conv3d_weight_backward(device, rng, dtype, case):
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
     check_grad("conv3d", x, w, None, stride, padding, dilation, groups,
                finite_differences=_fd(dtype), case=str(case))
+
+
+POINTWISE_CASES = [
+    # nd, (c_in, c_out, groups), spatial, stride, padding: 1x1 weight gradients
+    (2, (7, 11, 1), (5, 7), 1, 0),      # conv_backward_weight_pointwise: plane 35, a masked tail
+    (2, (6, 9, 3), (4, 8), 1, 0),       # groups, plane of exactly two vectors
+    (2, (13, 6, 1), (16, 1), 1, 0),     # one vector per plane, partial channel tiles
+    (1, (3, 4, 1), (40,), 1, 0),
+    (3, (5, 7, 1), (2, 3, 4), 1, 0),
+    (2, (9, 47, 1), (4, 5), 1, 0),      # 10 output tiles: a band of 8, then a band of 2
+    (2, (6, 90, 2), (4, 4), 1, 0),      # bands within each group
+    (2, (5, 3, 1), (3, 5), 1, 0),       # plane under a vector: the flat kernel
+    (2, (8, 6, 2), (9, 9), 2, 0),       # strided: the flat kernel
+    (2, (4, 5, 1), (6, 5), 1, 1),       # padded: the flat kernel
+]
+
+
+@pytest.mark.parametrize("case", POINTWISE_CASES, ids=str)
+def test_pointwise_conv_weight_backward(device, rng, dtype, case):
+    nd, (c_in, c_out, groups), spatial, stride, padding = case
+    x = randn(rng, (3, c_in) + spatial, dtype)
+    w = conv_weight(rng, (c_out, c_in // groups) + (1,) * nd, dtype)
+    check_grad(f"conv{nd}d", x, w, None, stride, padding, 1, groups,
+               finite_differences=_fd(dtype), case=str(case))
+
+
+ROW_CASES = [
+    # nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation:
+    # conv_backward_weight_rows (float32; float64 takes the flat kernel)
+    (2, (3, 10, 1), (9, 11), 5, 1, 2, 1),          # 5 taps x 1 x 5 channels, as conv2d-A
+    (2, (5, 7, 1), (8, 9), 3, 1, 1, 1),            # partial tiles of 2 x 4 channels
+    (2, (4, 6, 2), (10, 12), 7, 1, 3, 1),          # rows of 7: blocks of 4, the last repeats
+    (2, (3, 5, 1), (9, 10), (3, 2), 2, 1, (1, 2)), # strided, dilated, rows of 2
+    (2, (6, 6, 3), (11, 13), (2, 4), (1, 3), 0, 1),
+    (1, (3, 4, 1), (23,), 6, 2, 2, 1),             # two blocks of 3
+    (3, (5, 3, 1), (4, 6, 7), 3, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", ROW_CASES, ids=str)
+def test_row_conv_weight_backward(device, rng, dtype, case):
+    nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = randn(rng, (2, c_in) + spatial, dtype)
+    w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
+    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
+               finite_differences=_fd(dtype), case=str(case))

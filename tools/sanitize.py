@@ -303,6 +303,15 @@ CASES = [
          groups=2),
     case("conv3d", input=rand(2, 4, 3, 5, 6), weight=rand(6, 2, 3, 2, 3), stride=(2, 1, 2),
          padding=(1, 1, 0), dilation=(1, 2, 1), groups=2),
+    # Weight gradients (float32): 1x1 in place (conv_backward_weight_pointwise: a masked last
+    # vector, partial channel tiles, groups) and rows of taps (conv_backward_weight_rows:
+    # blocks of a 7-wide row, the last repeating a tap; partial tiles; strides).
+    case("conv2d", input=rand(2, 7, 5, 7), weight=rand(11, 7, 1, 1)),
+    case("conv2d", input=rand(1, 6, 4, 8), weight=rand(9, 2, 1, 1), groups=3),
+    case("conv2d", input=rand(1, 4, 4, 5), weight=rand(94, 2, 1, 1), groups=2),  # bands
+    case("conv2d", input=rand(1, 3, 6, 9), weight=rand(5, 3, 3, 7), padding=(1, 3)),
+    case("conv2d", input=rand(2, 5, 7, 8), weight=rand(7, 5, 3, 3), stride=2, padding=1,
+         dilation=(1, 2)),
 ]
 
 

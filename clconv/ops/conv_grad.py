@@ -223,9 +223,11 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     if x.size == 0 or grad.size == 0:
         dw.array.fill(0)
         return dw
-    if not grad.device.is_gpu:  # wide vectors over padded copies (any dimension, any stride)
+    if not grad.device.is_gpu:  # wide vectors (any dimension, any stride)
         if geo.in_channels == geo.groups:
             return _weight_grad_depthwise(x, grad, geo, dw)
+        if _pointwise_fits(geo):
+            return _weight_grad_pointwise(x, grad, geo, dw)
         return _weight_grad_flat(x, grad, geo, dw)
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
@@ -290,12 +292,12 @@ def _pad_planes(t: Tensor, planes: int, size_in: tuple, size_out: tuple, shift: 
                 steps: tuple, phase_out: int, tail: int) -> Tensor:
     """Each (depth, rows, cols) volume of t zero-padded, shifted by `shift`, split into
     steps[0] x steps[1] x steps[2] phases of `size_out` grids, each followed by zeros up to
-    phase_out elements (kernels/conv_backward.cl:pad_planes)."""
+    phase_out elements (kernels/conv_backward.cl:pad_volumes)."""
     phases = steps[0] * steps[1] * steps[2]
     out = empty((planes * phases * phase_out + tail,), t.dtype, t.device)
-    kernel = runtime.get_kernel(t.device, "conv_backward", "pad_planes", PAD_COL_STEP=steps[2],
-                                **runtime.dtype_defines(t.dtype))
-    runtime.launch(t.device, kernel, (size_out[0] * size_out[1] + 1, planes * phases), (1, 16),
+    kernel = runtime.get_kernel(t.device, "conv_backward", "pad_volumes", PAD_COL_STEP=steps[2],
+                                WVW=_LANES, **runtime.dtype_defines(t.dtype))
+    runtime.launch(t.device, kernel, (planes * phases,), (1,),
                    t.array.data, out.array.data,
                    *i32(planes, *size_in, *size_out, *shift, steps[0], steps[1], phase_out, tail))
     return out
@@ -343,6 +345,54 @@ def _flat_tile(preferred: int, channels: int) -> int:
     return tile
 
 
+# conv_backward_weight_rows: at most this many taps of a kernel row per work-item, and about
+# this many accumulator vectors (taps x input x output channels) per work-item: measured on
+# AVX-512 (32 registers), 3 taps x 2 x 4 channels beat 3 x 3 x 3 and 3 x 2 x 5 (spills), and
+# 5 taps x 1 x 5 beat 5 x 3 x 2 (more work-items for 3 input channels).
+_ROW_TAPS = 5
+_ROW_ACCUMULATORS = 25
+
+
+def _row_taps(geo, dtype) -> int:
+    """Taps per work-item of conv_backward_weight_rows (even blocks of a kernel row), or 0 for
+    conv_backward_weight_flat (1-wide kernels; float64, whose 16-lane vectors take two
+    registers each, keeps the flat kernel's 4 x 4 tiles)."""
+    if np.dtype(dtype).itemsize != 4 or geo.kernel[2] < 2:
+        return 0
+    blocks = -(-geo.kernel[2] // _ROW_TAPS)
+    return -(-geo.kernel[2] // blocks)
+
+
+def _row_tiles(row_taps: int, in_per_group: int, out_per_group: int) -> tuple[int, int]:
+    """Input x output channels per work-item of conv_backward_weight_rows, within
+    _ROW_ACCUMULATORS: one input channel for long rows, two for short ones."""
+    tile_c = _flat_tile(1 if row_taps >= 4 else 2, in_per_group)
+    pairs = max(1, _ROW_ACCUMULATORS // row_taps)
+    return tile_c, _flat_tile(max(1, pairs // tile_c), out_per_group)
+
+
+def _flat_kernel(x: Tensor, geo) -> tuple:
+    """The kernel over padded copies and its global size: rows of taps per work-item
+    (conv_backward_weight_rows) where _row_taps allows, else one tap each (..._flat)."""
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    row_taps = _row_taps(geo, x.dtype)
+    if row_taps:
+        tile_c, tile_k = _row_tiles(row_taps, in_per_group, out_per_group)
+        kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_rows",
+                                    **_TILES, WG_T=row_taps, WG_C=tile_c, WG_K=tile_k,
+                                    WVW=_LANES, **runtime.dtype_defines(x.dtype))
+        tap_items = geo.kernel[0] * geo.kernel[1] * -(-geo.kernel[2] // row_taps)
+    else:
+        tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
+        tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
+        kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
+                                    **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
+                                    **runtime.dtype_defines(x.dtype))
+        tap_items = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    return kernel, (tap_items, -(-in_per_group // tile_c),
+                    geo.groups * -(-out_per_group // tile_k))
+
+
 def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, layout: _FlatLayout,
                           dw: Tensor) -> Tensor:
     batch, c, k = geo.batch, geo.in_channels, geo.out_channels
@@ -351,18 +401,40 @@ def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, layout: _FlatLayout,
     dyp = _pad_planes(grad, batch * k, geo.out_size,
                       (geo.out_size[0], layout.dy_rows, layout.row), (0, 0, 0), (1, 1, 1),
                       layout.dy_plane, 0)
-    in_per_group, out_per_group = c // geo.groups, k // geo.groups
-    tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
-    tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
-    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
-                                **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
-                                **runtime.dtype_defines(x.dtype))
-    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
-    global_size = (taps, -(-in_per_group // tile_c), geo.groups * -(-out_per_group // tile_k))
+    kernel, global_size = _flat_kernel(x, geo)
     runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
                    dw.array.data, *i32(batch, c, k, geo.groups, *geo.kernel, *geo.dilation,
                                        *geo.stride, layout.row, layout.x_rows * layout.row,
                                        layout.x_phase, layout.x_plane, layout.dy_plane))
+    return dw
+
+
+def _pointwise_fits(geo) -> bool:
+    """1x1 kernels at stride 1 without padding, planes of at least a vector: dw is a matrix
+    product of dy and x as they lie (conv_backward_weight_pointwise), no padded copies."""
+    plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
+    return (geo.kernel == (1, 1, 1) and geo.stride == (1, 1, 1) and geo.padding == (0, 0, 0)
+            and plane >= _LANES)
+
+
+# conv_backward_weight_pointwise's output tiles per band: 8 tiles of dy (250 KiB at N = 8,
+# 14 x 14) stay in a 1 MiB L2 next to the x tile in use.
+_POINTWISE_BAND = 8
+
+
+def _weight_grad_pointwise(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
+    """conv_backward_weight_pointwise: the flat kernel's channel tiles, one work-item each."""
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
+    tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
+    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_pointwise",
+                                **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
+                                K_BAND=_POINTWISE_BAND, **runtime.dtype_defines(x.dtype))
+    plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
+    items = geo.groups * -(-in_per_group // tile_c) * -(-out_per_group // tile_k)
+    runtime.launch(x.device, kernel, (items,), (1,), x.array.data, grad.array.data,
+                   dw.array.data, *i32(geo.batch, geo.in_channels, geo.out_channels,
+                                       geo.groups, plane))
     return dw
 
 

@@ -8,6 +8,9 @@
 #endif
 #if REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#define REAL16 double16  // the CPU kernels' explicit 16-lane vectors
+#else
+#define REAL16 float16
 #endif
 
 // Activations a convolution applies in its epilogue (clconv.fused): ACTIVATION_RELU is

@@ -511,40 +511,35 @@ __kernel void conv_direct(
 // at least 16 outputs; the last work-item of a row also does the 16 ending at the row's end
 // when OW is not a multiple of 16 (rewriting some of its own outputs with equal values rather
 // than racing another work-item).
-#if REAL_IS_DOUBLE
-#define REAL16_T double16
-#else
-#define REAL16_T float16
-#endif
 
 // v's lanes moved up by n (1 to 3) with zeros shifted in, or down by n with zeros shifted in at
 // the top. (Written out: PoCL's shuffle is a loop.)
-#define LANES_UP_1(v) (REAL16_T)(0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, \
+#define LANES_UP_1(v) (REAL16)(0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, \
                                  v.s9, v.sa, v.sb, v.sc, v.sd, v.se)
-#define LANES_UP_2(v) (REAL16_T)(0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
+#define LANES_UP_2(v) (REAL16)(0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
                                  v.s8, v.s9, v.sa, v.sb, v.sc, v.sd)
-#define LANES_UP_3(v) (REAL16_T)(0, 0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
+#define LANES_UP_3(v) (REAL16)(0, 0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
                                  v.s8, v.s9, v.sa, v.sb, v.sc)
-#define LANES_DOWN_1(v) (REAL16_T)(v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, \
+#define LANES_DOWN_1(v) (REAL16)(v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, \
                                    v.sa, v.sb, v.sc, v.sd, v.se, v.sf, 0)
-#define LANES_DOWN_2(v) (REAL16_T)(v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, \
+#define LANES_DOWN_2(v) (REAL16)(v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, \
                                    v.sb, v.sc, v.sd, v.se, v.sf, 0, 0)
-#define LANES_DOWN_3(v) (REAL16_T)(v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, v.sb, \
+#define LANES_DOWN_3(v) (REAL16)(v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, v.sb, \
                                    v.sc, v.sd, v.se, v.sf, 0, 0, 0)
 
 // x[start .. start + 15] of one input row, zero outside [0, W) (W >= 16). Past an edge by up to
 // 3 lanes (padding up to 3), an inside load with its lanes moved; farther, lane by lane.
-inline REAL16_T row_lanes(const __global REAL *row, const int start, const int W)
+inline REAL16 row_lanes(const __global REAL *row, const int start, const int W)
 {
     if (start >= 0 && start + 16 <= W)
         return vload16(0, row + start);
     if (start < 0 && start >= -3) {
-        const REAL16_T v = vload16(0, row);
+        const REAL16 v = vload16(0, row);
         return start == -1 ? LANES_UP_1(v) : start == -2 ? LANES_UP_2(v) : LANES_UP_3(v);
     }
     const int over = start + 16 - W;
     if (start >= 0 && over <= 3) {
-        const REAL16_T v = vload16(0, row + W - 16);
+        const REAL16 v = vload16(0, row + W - 16);
         return over == 1 ? LANES_DOWN_1(v) : over == 2 ? LANES_DOWN_2(v) : LANES_DOWN_3(v);
     }
     REAL lanes[16];
@@ -573,7 +568,7 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     REAL taps[DW_KH * DW_KW];
     for (int t = 0; t < DW_KH * DW_KW; ++t)
         taps[t] = w_k[t];
-    REAL16_T acc[DW_KH];
+    REAL16 acc[DW_KH];
     #pragma unroll
     for (int j = 0; j < DW_KH; ++j)
         acc[j] = b;
@@ -581,7 +576,7 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     for (int ih = -PH; ih < OH - PH + DW_KH - 1; ++ih) {
         if (ih >= 0 && ih < H) {
             const __global REAL *row = x_plane + ih * W;
-            REAL16_T shifted[DW_KW];
+            REAL16 shifted[DW_KW];
             #pragma unroll
             for (int kw = 0; kw < DW_KW; ++kw)
                 shifted[kw] = row_lanes(row, start - PW + kw, W);
@@ -589,16 +584,16 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
             for (int j = 0; j < DW_KH; ++j)  // output row base + j takes kernel row KH-1-j
                 #pragma unroll
                 for (int kw = 0; kw < DW_KW; ++kw)
-                    acc[j] = fma((REAL16_T)taps[(DW_KH - 1 - j) * DW_KW + kw], shifted[kw],
+                    acc[j] = fma((REAL16)taps[(DW_KH - 1 - j) * DW_KW + kw], shifted[kw],
                                  acc[j]);
         }
         const int base = ih + PH - (DW_KH - 1);
         if (base >= 0) {
-            REAL16_T out = acc[0];
+            REAL16 out = acc[0];
             if (activation != ACTIVATION_NONE)
-                out = select(out, activation == ACTIVATION_RELU ? (REAL16_T)0
+                out = select(out, activation == ACTIVATION_RELU ? (REAL16)0
                                                                  : out * negative_slope,
-                             isless(out, (REAL16_T)0));
+                             isless(out, (REAL16)0));
             vstore16(out, 0, y_plane + base * OW + start);
         }
         #pragma unroll
@@ -659,18 +654,18 @@ __kernel void depthwise_conv2d(
 
 // s[2l + j] for l = 0..15, from s = (a, b, c) (48 consecutive elements), j = 0..3: the input
 // columns of tap column j of 16 tiles 2 columns apart.
-#define TAP_COLUMN_0(a, b, c) (REAL16_T)(a.s0, a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, \
+#define TAP_COLUMN_0(a, b, c) (REAL16)(a.s0, a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, \
                                          b.s0, b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se)
-#define TAP_COLUMN_1(a, b, c) (REAL16_T)(a.s1, a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, \
+#define TAP_COLUMN_1(a, b, c) (REAL16)(a.s1, a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, \
                                          b.s1, b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf)
-#define TAP_COLUMN_2(a, b, c) (REAL16_T)(a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, b.s0, \
+#define TAP_COLUMN_2(a, b, c) (REAL16)(a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, b.s0, \
                                          b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se, c.s0)
-#define TAP_COLUMN_3(a, b, c) (REAL16_T)(a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, b.s1, \
+#define TAP_COLUMN_3(a, b, c) (REAL16)(a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, b.s1, \
                                          b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf, c.s1)
 // Lanes 0-7 (LOW) or 8-15 (HIGH) of a and b interleaved: a tile's two output columns.
-#define INTERLEAVE_LOW(a, b) (REAL16_T)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
+#define INTERLEAVE_LOW(a, b) (REAL16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
                                         a.s4, b.s4, a.s5, b.s5, a.s6, b.s6, a.s7, b.s7)
-#define INTERLEAVE_HIGH(a, b) (REAL16_T)(a.s8, b.s8, a.s9, b.s9, a.sa, b.sa, a.sb, b.sb, \
+#define INTERLEAVE_HIGH(a, b) (REAL16)(a.s8, b.s8, a.s9, b.s9, a.sa, b.sa, a.sb, b.sb, \
                                          a.sc, b.sc, a.sd, b.sd, a.se, b.se, a.sf, b.sf)
 
 // U = G g G^T for every (output channel, input channel): u[((xi K_BLOCKS + kb) C + c) WG_BK + k]
@@ -726,15 +721,15 @@ __kernel void winograd_conv2d(
         const __global REAL *x_channel = x + ((size_t)n * C + c) * H * W;
         for (int tv = 0; tv < WG_TV; ++tv) {
             const int first_column = 2 * (first_tile + 16 * tv) - PW;
-            REAL16_T d[4][4];
+            REAL16 d[4][4];
             #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const int r = 2 * tile_row - PH + i;
                 if (r >= 0 && r < H) {
                     const __global REAL *row = x_channel + r * W;
-                    const REAL16_T a = row_lanes(row, first_column, W);
-                    const REAL16_T b = row_lanes(row, first_column + 16, W);
-                    const REAL16_T e = row_lanes(row, first_column + 32, W);
+                    const REAL16 a = row_lanes(row, first_column, W);
+                    const REAL16 b = row_lanes(row, first_column + 16, W);
+                    const REAL16 e = row_lanes(row, first_column + 32, W);
                     d[i][0] = TAP_COLUMN_0(a, b, e);
                     d[i][1] = TAP_COLUMN_1(a, b, e);
                     d[i][2] = TAP_COLUMN_2(a, b, e);
@@ -745,8 +740,8 @@ __kernel void winograd_conv2d(
             }
             #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const REAL16_T t0 = d[0][j] - d[2][j], t1 = d[1][j] + d[2][j];
-                const REAL16_T t2 = d[2][j] - d[1][j], t3 = d[1][j] - d[3][j];
+                const REAL16 t0 = d[0][j] - d[2][j], t1 = d[1][j] + d[2][j];
+                const REAL16 t2 = d[2][j] - d[1][j], t3 = d[1][j] - d[3][j];
                 d[0][j] = t0;
                 d[1][j] = t1;
                 d[2][j] = t2;
@@ -767,7 +762,7 @@ __kernel void winograd_conv2d(
     for (int kb = 0; kb < k_blocks; ++kb) {
         // 2. The 16 products for WG_BK output channels.
         for (int xi = 0; xi < 16; ++xi) {
-            REAL16_T acc[WG_BK][WG_TV];
+            REAL16 acc[WG_BK][WG_TV];
             #pragma unroll
             for (int k = 0; k < WG_BK; ++k)
                 #pragma unroll
@@ -776,7 +771,7 @@ __kernel void winograd_conv2d(
             const __global REAL *u_block = u + ((size_t)xi * k_blocks + kb) * C * WG_BK;
             const __local REAL *v_xi = v_tiles + xi * lanes;
             for (int c = 0; c < C; ++c) {
-                REAL16_T v[WG_TV];
+                REAL16 v[WG_TV];
                 #pragma unroll
                 for (int tv = 0; tv < WG_TV; ++tv)
                     v[tv] = vload16(tv, v_xi + (size_t)c * 16 * lanes);
@@ -785,7 +780,7 @@ __kernel void winograd_conv2d(
                     const REAL weight = u_block[c * WG_BK + k];
                     #pragma unroll
                     for (int tv = 0; tv < WG_TV; ++tv)
-                        acc[k][tv] = fma((REAL16_T)weight, v[tv], acc[k][tv]);
+                        acc[k][tv] = fma((REAL16)weight, v[tv], acc[k][tv]);
                 }
             }
             #pragma unroll
@@ -800,11 +795,11 @@ __kernel void winograd_conv2d(
             const REAL b = has_bias ? bias[channel] : (REAL)0;
             __global REAL *y_plane = y + ((size_t)n * K + channel) * OH * OW;
             for (int tv = 0; tv < WG_TV; ++tv) {
-                REAL16_T m[16];
+                REAL16 m[16];
                 #pragma unroll
                 for (int xi = 0; xi < 16; ++xi)
                     m[xi] = vload16(tv, m_tiles + (xi * WG_BK + k) * lanes);
-                REAL16_T s[2][4];
+                REAL16 s[2][4];
                 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     s[0][j] = m[j] + m[4 + j] + m[8 + j];
@@ -815,10 +810,10 @@ __kernel void winograd_conv2d(
                     const int out_row = 2 * tile_row + i;
                     if (out_row >= OH)
                         break;
-                    REAL16_T left = s[i][0] + s[i][1] + s[i][2] + b;
-                    REAL16_T right = s[i][1] - s[i][2] - s[i][3] + b;
+                    REAL16 left = s[i][0] + s[i][1] + s[i][2] + b;
+                    REAL16 right = s[i][1] - s[i][2] - s[i][3] + b;
                     if (activation != ACTIVATION_NONE) {
-                        const REAL16_T zero = 0;
+                        const REAL16 zero = 0;
                         left = select(left, activation == ACTIVATION_RELU ? zero
                                                                           : left * negative_slope,
                                       isless(left, zero));

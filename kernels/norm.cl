@@ -25,12 +25,6 @@
 #define STATS_BLOCK 512  // elements per block of add_run_stats (2 KiB of floats: in L1)
 #endif
 
-#if REAL_IS_DOUBLE
-#define REAL16 double16
-#else
-#define REAL16 float16
-#endif
-
 // The sum of the 16 lanes, pairwise. (Written out: Oclgrind 21.10 reports halves taken by
 // .lo/.hi and then summed as uninitialized.)
 inline REAL lane_sum(const REAL16 v)

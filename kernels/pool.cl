@@ -6,17 +6,15 @@
 // vectors into AVX-512.
 #include "common.h"
 
-// Vector types of REAL for the specialized kernels, with the integer type that comparisons of
-// 8 of them return.
+// Vector types of REAL for the specialized kernels (REAL16 is common.h's), with the integer type
+// that comparisons of 8 of them return.
 #if REAL_IS_DOUBLE
 #define REAL8 double8
-#define REAL16 double16
 #define MASK8 long8
 #define CONVERT_MASK8(v) (v)
 #define convert_REAL16 convert_double16
 #else
 #define REAL8 float8
-#define REAL16 float16
 #define MASK8 int8
 #define CONVERT_MASK8 convert_int8
 #define convert_REAL16 convert_float16

@@ -143,9 +143,16 @@ def peer_clconv(names, runs, mode, compile_times):
         os.environ["PYOPENCL_NO_CACHE"] = "1"
     import clconv
     import clconv.functional as F
-    from clconv.ops import conv as conv_module
-    conv_module._specialize = {"args": "never", "fixed": "always"}.get(mode, "auto")
-    conv_module._forced_algorithm = "general" if mode == "baseline" else None
+    settings = clconv.config.override(
+        specialize={"args": "never", "fixed": "always"}.get(mode, "auto"),
+        conv_forward="general" if mode == "baseline" else None)
+    with settings:
+        yield from _clconv_rows(names, runs, compile_times)
+
+
+def _clconv_rows(names, runs, compile_times):
+    import clconv
+    import clconv.functional as F
     device = clconv.get_device()
     for name in names:
         x, w, b, s, p, g = problem(name)

@@ -11,18 +11,24 @@ from . import runtime
 
 
 def _devices() -> int:
-    usable = runtime.devices()
+    from . import tuning
+
+    usable = {d.cl_device: d for d in runtime.devices()}
     for p_index, platform in enumerate(cl.get_platforms()):
         print(f"platform {p_index}: {platform.name.strip()} ({platform.version.strip()})")
-        for d_index, dev in enumerate(platform.get_devices()):
-            state = "usable" if dev in runtime._usable else f"skipped: {runtime._broken.get(dev)}"
-            print(f"  device {p_index}:{d_index}: {dev.name.strip()} [{cl.device_type.to_string(dev.type)}] "
-                  f"- {state}")
-            print(f"    driver {dev.driver_version}, {dev.max_compute_units} compute units, "
-                  f"{dev.global_mem_size / 2**30:.1f} GiB memory, max allocation "
-                  f"{dev.max_mem_alloc_size / 2**30:.2f} GiB, local memory "
-                  f"{dev.local_mem_size // 1024} KiB, max work-group {dev.max_work_group_size}, "
-                  f"fp64 {'yes' if 'cl_khr_fp64' in dev.extensions else 'no'}")
+        found = runtime.platform_devices(platform)
+        if not found:
+            print("  (no devices)")
+        for d_index, dev in enumerate(found):
+            print(f"  device {p_index}:{d_index}: {dev.name.strip()} "
+                  f"[{cl.device_type.to_string(dev.type)}] - {runtime.device_state(dev)}")
+            if dev in usable:
+                profile = usable[dev].profile
+                for line in profile.lines():
+                    print(f"    {line}")
+                print("    tuning table levels:")
+                for source in tuning.sources(profile):
+                    print(f"      {source}")
     if usable:
         print(f"default: {runtime.get_device()}")
     return 0 if usable else 1

@@ -7,13 +7,13 @@ naming the op, the device and the worst element. It is slow (every op round-trip
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from contextlib import contextmanager
 
 import numpy as np
 import pyopencl.array as cla
 
+from . import config
 from .tensors import Tensor
 from .testing import mismatch
 
@@ -27,7 +27,7 @@ _state = threading.local()
 
 def is_checking() -> bool:
     forced = getattr(_state, "forced", None)
-    return forced if forced is not None else bool(os.environ.get("CLCONV_CHECK"))
+    return forced if forced is not None else config.current().check
 
 
 @contextmanager

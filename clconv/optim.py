@@ -8,11 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime
+from .ops import _launch
 from .ops._args import i32, scalar
 from .ops.storage import HALF, cast, convert_into
 from .tensors import Tensor, fill_array, zeros
-
-_LOCAL = 64
 
 
 class Optimizer:
@@ -36,7 +35,8 @@ class Optimizer:
 
     def _launch(self, p: Tensor, name: str, *args) -> None:
         kernel = runtime.get_kernel(p.device, "optim", name, **runtime.dtype_defines(p.dtype))
-        runtime.launch(p.device, kernel, (p.size,), (_LOCAL,), *args, np.int32(p.size))
+        runtime.launch(p.device, kernel, (p.size,), (_launch.items(p.device),), *args,
+                       np.int32(p.size))
         p._version += 1  # graphs that saved the old value must not run backward any more
 
     def step(self) -> None:

@@ -1,16 +1,18 @@
 """Device choice, allocation and the one place where kernels are built and launched.
 
-Everything OpenCL-specific lives here: which device is used, how memory is allocated (a pyopencl
-MemoryPool per device), how a kernel family (`kernels/<family>.cl`) is compiled with its `-D`
-defines (memoized per device and on disk through pyopencl's binary cache) and how it is enqueued.
+Everything OpenCL-specific lives here: which device is used and its profile (clconv.profile), how
+memory is allocated (a pyopencl MemoryPool per device), how a kernel family (`kernels/<family>.cl`,
+its headers inlined) is compiled with its `-D` defines (memoized per device and on disk through
+pyopencl's binary cache), what each built kernel's limits are, and how it is enqueued.
 """
 from __future__ import annotations
 
 import logging
-import os
+import re
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -18,14 +20,43 @@ import numpy as np
 import pyopencl as cl
 import pyopencl.tools
 
+from . import config
+from .profile import Profile, derive
+
 log = logging.getLogger("clconv")
-if os.environ.get("CLCONV_DEBUG"):
-    logging.basicConfig(format="clconv: %(message)s")
-    log.setLevel(logging.DEBUG)
+INT32_MAX = 2**31 - 1  # kernels index with 32-bit ints
+
+
+def debugging() -> bool:
+    """Whether builds, algorithm choices and launches are logged (CLCONV_DEBUG=1, or
+    config.override(debug=True))."""
+    return config.current().debug or log.isEnabledFor(logging.DEBUG)
+
+
+def debug(message: str, *args) -> None:
+    """Log `message` when debugging (to stderr, prefixed "clconv: ", unless the application
+    configured the "clconv" logger itself)."""
+    if not debugging():
+        return
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("clconv: %(message)s"))
+        log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.DEBUG:
+        log.setLevel(logging.DEBUG)
+    log.debug(message, *args)
 
 
 class KernelBuildError(RuntimeError):
     """A kernel family failed to compile; the message has the device, options and compiler log."""
+
+
+class KernelBuildWarning(UserWarning):
+    """A kernel family compiled with warnings; the message has the compiler's log."""
+
+
+class LaunchError(RuntimeError):
+    """A launch that does not fit the kernel's or the device's limits (the message names both)."""
 
 
 def kernels_dir() -> Path:
@@ -41,40 +72,64 @@ def kernels_dir() -> Path:
 
 # A tiny program every candidate device must build and run correctly before it is used: a broken
 # platform (PyPI's pocl-binary-distribution 3.0 on some CPUs) fails here instead of at the first op.
+# Its kernel also tells the preferred multiple of a work-group size (for the profile).
 _PROBE_SOURCE = """
 __kernel void probe(__global float *out) { int i = get_global_id(0); out[i] = 2.0f * i + 1.0f; }
 """
 
 
 class Device:
-    """One usable OpenCL device with its context, queue, memory pool and program cache."""
+    """One usable OpenCL device with its context, queue, memory pool, profile and program cache."""
 
     def __init__(self, cl_device: cl.Device):
         self.cl_device = cl_device
         self.name = cl_device.name.strip()
         self.platform_name = cl_device.platform.name.strip()
-        self.is_gpu = bool(cl_device.type & cl.device_type.GPU)
         self.context = cl.Context([cl_device])
         self.queue = cl.CommandQueue(self.context)
         self.allocator = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(self.queue))
-        self.has_fp64 = "cl_khr_fp64" in cl_device.extensions
-        self.max_alloc_bytes = int(cl_device.max_mem_alloc_size)
-        self.global_mem_bytes = int(cl_device.global_mem_size)
-        self.max_work_group_size = int(cl_device.max_work_group_size)
+        self._set_profile(derive(cl_device, 1))
+        self.max_alloc_bytes = self.base_profile.max_alloc_bytes
+        self.global_mem_bytes = self.base_profile.global_memory_bytes
         # Kernels are shared by every thread using this device; setting a kernel's arguments and
         # enqueueing it must happen as one step, so launches and builds hold this lock.
         self.lock = threading.RLock()
         self._kernels: dict[tuple, cl.Kernel] = {}
+        self._limits: dict[cl.Kernel, KernelLimits] = {}
         self.builds = 0  # number of programs compiled (or loaded from disk) in this process
+        self.build_log: list[tuple[str, str, float]] = []  # (family, options, seconds)
         # Bound to kernel arguments that a launch does not read (no bias, an empty tensor).
         self.placeholder = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, 16)
 
     def __repr__(self) -> str:
         return f"<clconv.Device {self.name!r} on {self.platform_name!r}>"
 
+    def _set_profile(self, profile: Profile) -> None:
+        self.base_profile = profile
+        self._profiles: dict[tuple, Profile] = {}
+        self.has_fp64 = profile.has_fp64
+
+    @property
+    def profile(self) -> Profile:
+        """The device's profile, of the kind CLCONV_PROFILE / override(profile=...) forces (and
+        with the vector width CLCONV_VECTOR_BYTES forces)."""
+        settings = config.current()
+        key = (settings.profile, settings.vector_bytes)
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = self.base_profile.as_kind(settings.profile or self.base_profile.kind)
+            if settings.vector_bytes:
+                profile = profile.with_vector_bytes(settings.vector_bytes)
+            self._profiles[key] = profile
+        return profile
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.profile.is_gpu
+
     @property
     def kind(self) -> str:
-        return "gpu" if self.is_gpu else "cpu"
+        return self.profile.kind
 
     def dtypes(self) -> tuple[np.dtype, ...]:
         """The floating-point dtypes this device computes in."""
@@ -89,10 +144,16 @@ class Device:
 def _probe(cl_device: cl.Device) -> Device:
     """Build and run the probe kernel; raises if the device cannot compile or compute."""
     device = Device(cl_device)
-    program = cl.Program(device.context, _PROBE_SOURCE).build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        program = cl.Program(device.context, _PROBE_SOURCE).build()
+    kernel = program.probe
+    multiple = kernel.get_work_group_info(
+        cl.kernel_work_group_info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, cl_device)
+    device._set_profile(derive(cl_device, int(multiple)))
     out = np.empty(4, np.float32)
     buf = cl.Buffer(device.context, cl.mem_flags.WRITE_ONLY, out.nbytes)
-    program.probe(device.queue, (4,), None, buf)
+    kernel(device.queue, (4,), None, buf)
     cl.enqueue_copy(device.queue, out, buf)
     if not np.array_equal(out, [1, 3, 5, 7]):
         raise RuntimeError(f"probe kernel computed {out}, expected [1 3 5 7]")
@@ -105,19 +166,24 @@ _current: Device | None = None
 _state_lock = threading.Lock()
 
 
+def platform_devices(platform: cl.Platform) -> list[cl.Device]:
+    """A platform's devices; none, silently, for a platform without any (Mesa's Clover without
+    AMD hardware, Rusticl without RUSTICL_ENABLE)."""
+    try:
+        return platform.get_devices()
+    except cl.Error as err:
+        if err.code != cl.status_code.DEVICE_NOT_FOUND:
+            warnings.warn(f"clconv: skipping platform {platform.name!r}: {err}", stacklevel=4)
+        return []
+
+
 def _all_cl_devices() -> list[cl.Device]:
-    found = []
     try:
         platforms = cl.get_platforms()
     except cl.Error as err:
         warnings.warn(f"clconv: no OpenCL platform could be listed: {err}", stacklevel=3)
         return []
-    for platform in platforms:
-        try:
-            found.extend(platform.get_devices())
-        except cl.Error as err:
-            warnings.warn(f"clconv: skipping platform {platform.name!r}: {err}", stacklevel=3)
-    return found
+    return [d for platform in platforms for d in platform_devices(platform)]
 
 
 def _usable_device(cl_device: cl.Device) -> Device | None:
@@ -144,7 +210,14 @@ def _usable_device(cl_device: cl.Device) -> Device | None:
 def devices() -> list[Device]:
     """Every OpenCL device on this machine whose test build passes, GPUs first."""
     found = [d for d in map(_usable_device, _all_cl_devices()) if d is not None]
-    return sorted(found, key=lambda d: not d.is_gpu)
+    return sorted(found, key=lambda d: d.base_profile.device_kind != "gpu")
+
+
+def device_state(cl_device: cl.Device) -> str:
+    """"usable", or why the device is skipped (for `python -m clconv devices`)."""
+    if cl_device in _usable:
+        return "usable"
+    return f"skipped: {_broken.get(cl_device, 'not probed')}"
 
 
 def _matches(spec: str, index: int, name: str) -> bool:
@@ -164,7 +237,7 @@ def _select(spec: str, variable: str) -> Device:
         for p_index, platform in enumerate(cl.get_platforms()):
             if not _matches(platform_spec, p_index, platform.name):
                 continue
-            for d_index, cl_device in enumerate(platform.get_devices()):
+            for d_index, cl_device in enumerate(platform_devices(platform)):
                 if not device_spec or _matches(device_spec, d_index, cl_device.name):
                     candidates.append(cl_device)
     else:
@@ -180,8 +253,9 @@ def _select(spec: str, variable: str) -> Device:
 
 
 def _default_device() -> Device:
-    for variable in ("CLCONV_DEVICE", "PYOPENCL_CTX"):
-        spec = os.environ.get(variable)
+    settings = config.current()
+    for variable, spec in (("CLCONV_DEVICE", settings.device),
+                           ("PYOPENCL_CTX", settings.pyopencl_ctx)):
         if spec:
             return _select(spec, variable)
     usable = devices()
@@ -198,7 +272,7 @@ def get_device() -> Device:
     with _state_lock:
         if _current is None:
             _current = _default_device()
-            log.info("using %s", _current)
+            debug("using %s", _current)
         return _current
 
 
@@ -219,13 +293,26 @@ def set_device(device: Device | str | int) -> Device:
     return device
 
 
+_cache_clearers: list = []
+
+
+def on_clear_caches(clear) -> None:
+    """Register `clear()` to run with clear_caches (caches above the runtime: plans, choices)."""
+    _cache_clearers.append(clear)
+
+
 def clear_caches() -> None:
-    """Forget every device, context and compiled program (the next op starts afresh)."""
+    """Forget every device, context, compiled program and cached plan (the next op starts
+    afresh)."""
     global _current
     with _state_lock:
         _usable.clear()
         _broken.clear()
         _current = None
+    _sources.clear()
+    _headers.clear()
+    for clear in _cache_clearers:
+        clear()
 
 
 # --- building -------------------------------------------------------------------------------
@@ -245,8 +332,58 @@ def dtype_defines(dtype: np.dtype) -> dict:
     return {"REAL": "float", "REAL_IS_DOUBLE": 0}
 
 
+def vector_defines(device: Device, dtype: np.dtype, lanes: int | None = None) -> dict:
+    """The element type and VW, the lanes of the CPU kernels' explicit vectors: as many as fit
+    one of the device's vector registers (clconv.profile), unless `lanes` says otherwise."""
+    lanes = lanes or device.profile.vector_lanes(np.dtype(dtype).itemsize)
+    return {**dtype_defines(dtype), "VW": lanes}
+
+
+_sources: dict[str, str] = {}
+_headers: dict[str, set] = {}
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.MULTILINE)
+
+
+def kernel_source(family: str) -> str:
+    """kernels/<family>.cl with its headers inlined (each once, where first included): the
+    program's text is then all a driver sees, so a driver that caches by source text sees a
+    header edit, and no include path (which a space in the install directory would break) is
+    needed."""
+    source = _sources.get(family)
+    if source is None:
+        directory = kernels_dir()
+        included: set[str] = set()
+
+        def inline(match: re.Match) -> str:
+            name = match.group(1)
+            if name in included:
+                return f"// ({name}: inlined above)"
+            included.add(name)
+            text = (directory / name).read_text()
+            return f"// --- {name} ---\n{_INCLUDE.sub(inline, text)}\n// --- end of {name} ---"
+
+        source = _sources[family] = _INCLUDE.sub(inline, (directory / f"{family}.cl").read_text())
+        _headers[family] = included
+    return source
+
+
+def language_options(profile: Profile) -> str:
+    """-cl-std=CL1.2 where the device compiles OpenCL C 1.2 or newer: the kernels are written
+    to it, and a device that defaults to 2.0 or 3.0 then holds them to it."""
+    return "-cl-std=CL1.2" if profile.opencl_c_version >= (1, 2) else ""
+
+
 def get_kernel(device: Device, family: str, name: str, **defines) -> cl.Kernel:
-    """Kernel `name` of `kernels/<family>.cl` built for `device` with `defines` (memoized)."""
+    """Kernel `name` of `kernels/<family>.cl` built for `device` with `defines` (memoized).
+
+    A family that includes vector.h gets VW, its vectors' lanes, from the device's profile
+    unless the defines give it: every kernel of the program is compiled, and none may use
+    vectors wider than the device's registers."""
+    if "VW" not in defines:
+        kernel_source(family)
+        if "vector.h" in _headers.get(family, ()):
+            itemsize = 8 if defines.get("REAL") == "double" else 4
+            defines["VW"] = device.profile.vector_lanes(itemsize)
     options = build_options(defines)
     key = (family, name, options)
     kernel = device._kernels.get(key)
@@ -264,46 +401,161 @@ def get_kernel(device: Device, family: str, name: str, **defines) -> cl.Kernel:
     return kernel
 
 
+_build_hooks: list = []
+
+
+def on_build(hook) -> None:
+    """Register `hook(device, family, options)`, called after each program build (the offline
+    GPU compile check collects the GPU paths' build options with it)."""
+    _build_hooks.append(hook)
+
+
 def _build(device: Device, family: str, options: str) -> cl.Program:
-    directory = kernels_dir()
-    source = (directory / f"{family}.cl").read_text()
-    full_options = f"{options} -I {directory}"
+    full_options = f"{options} {language_options(device.base_profile)}".strip()
     start = time.perf_counter()
+    program = cl.Program(device.context, kernel_source(family))
     try:
-        program = cl.Program(device.context, source).build(options=full_options)
+        # pyopencl would print the compiler's log as a warning of its own; it is read below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            program.build(options=full_options)
     except cl.Error as err:
         raise KernelBuildError(
             f"kernels/{family}.cl failed to build on {device.name!r} ({device.platform_name}) "
-            f"with options {options!r}:\n{err}") from None
+            f"with options {full_options!r}:\n{err}") from None
+    seconds = time.perf_counter() - start
     device.builds += 1
-    log.debug("built %s.cl [%s] on %s in %.1f ms", family, options, device.name,
-              1e3 * (time.perf_counter() - start))
+    device.build_log.append((family, options, seconds))
+    build_log = _build_log(program, device)
+    debug("built %s.cl [%s] on %s in %.1f ms%s", family, full_options, device.name, 1e3 * seconds,
+          f"\n{build_log}" if build_log else "")
+    if re.search(r"\bwarning\b", build_log, re.IGNORECASE):
+        warnings.warn(KernelBuildWarning(
+            f"kernels/{family}.cl built with warnings on {device.name!r} with options "
+            f"{full_options!r}:\n{build_log}"), stacklevel=4)
+    for hook in _build_hooks:
+        hook(device, family, options)
     return program
 
 
-# --- workspaces -----------------------------------------------------------------------------
-
-def workspace_limit(device: Device) -> int:
-    """The most bytes one op may use for a scratch copy (a padded input, say) before it splits
-    its work: CLCONV_WORKSPACE_MB, else a quarter of the device's memory, within its largest
-    allocation."""
-    megabytes = os.environ.get("CLCONV_WORKSPACE_MB")
-    limit = int(float(megabytes) * 2**20) if megabytes else device.global_mem_bytes // 4
-    return min(limit, device.max_alloc_bytes)
+def _build_log(program: cl.Program, device: Device) -> str:
+    try:
+        text = program.get_build_info(device.cl_device, cl.program_build_info.LOG) or ""
+    except cl.Error:
+        return ""
+    return text.strip()
 
 
-# --- launching ------------------------------------------------------------------------------
+# --- kernel limits --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """What the driver says of one built kernel on one device."""
+    work_group_size: int            # CL_KERNEL_WORK_GROUP_SIZE: the most work-items per group
+    preferred_multiple: int         # CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE
+    local_memory_bytes: int         # CL_KERNEL_LOCAL_MEM_SIZE: its static __local arrays
+    private_memory_bytes: int       # CL_KERNEL_PRIVATE_MEM_SIZE
+    required_local_size: tuple      # reqd_work_group_size, or ()
+
+
+def kernel_limits(device: Device, kernel: cl.Kernel) -> KernelLimits:
+    """The limits of `kernel` on `device`, queried once."""
+    limits = device._limits.get(kernel)
+    if limits is None:
+        info, d = cl.kernel_work_group_info, device.cl_device
+
+        def query(what, default=0):
+            try:
+                return kernel.get_work_group_info(what, d)
+            except cl.Error:
+                return default
+
+        required = tuple(int(s) for s in query(info.COMPILE_WORK_GROUP_SIZE, (0, 0, 0)))
+        limits = device._limits[kernel] = KernelLimits(
+            work_group_size=int(query(info.WORK_GROUP_SIZE, device.base_profile.max_work_group_size)),
+            preferred_multiple=int(query(info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, 1)) or 1,
+            local_memory_bytes=int(query(info.LOCAL_MEM_SIZE)),
+            private_memory_bytes=int(query(info.PRIVATE_MEM_SIZE)),
+            required_local_size=required if any(required) else ())
+    return limits
+
+
+def group_size(device: Device, wanted: int) -> int:
+    """A power of two at most `wanted` and the device's work-group limit: the size of the
+    fixed-size work-groups (reductions) built with it as a define."""
+    limit = min(int(wanted), device.base_profile.max_work_group_size)
+    return 1 << (max(1, limit).bit_length() - 1)
+
+
+def _fit_local(limits: KernelLimits, device: Device, local: tuple) -> tuple:
+    """`local` shrunk (halving its largest dimension) until it fits the kernel's work-group limit
+    and the device's per-dimension limits."""
+    local = list(local)
+    item_limits = device.base_profile.max_work_item_sizes
+    for i, size in enumerate(local):
+        if i < len(item_limits):
+            local[i] = min(size, item_limits[i])
+    while int(np.prod(local)) > limits.work_group_size:
+        largest = max(range(len(local)), key=lambda i: local[i])
+        local[largest] = max(1, local[largest] // 2)
+    return tuple(local)
+
+
+def _launch_error(kernel, device, global_size, local_size, why) -> LaunchError:
+    limits = kernel_limits(device, kernel)
+    profile = device.base_profile
+    return LaunchError(
+        f"{kernel.function_name}: cannot launch global size {tuple(global_size)} in work-groups "
+        f"of {tuple(local_size)} on {device.name!r}: {why} (kernel limits: {limits.work_group_size} "
+        f"work-items per group, {limits.local_memory_bytes} bytes of static local memory; device: "
+        f"work-items {profile.max_work_item_sizes}, {profile.local_memory_bytes} bytes of local "
+        f"memory)")
+
 
 def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+_launch_hooks: list = []
+
+
+def on_launch(hook) -> None:
+    """Register `hook(device, kernel, global_size, local_size, args)`, called before each launch
+    (the sanitizer counts launches with it)."""
+    _launch_hooks.append(hook)
+
+
 def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) -> None:
-    """Enqueue `kernel` over `global_size` (rounded up to whole work-groups; kernels bound-check)."""
-    global_size = tuple(round_up(int(g), int(l)) for g, l in zip(global_size, local_size))
+    """Enqueue `kernel` over `global_size` rounded up to whole work-groups (kernels bound-check).
+
+    A kernel whose work-groups may have any size gets `local_size` shrunk to fit its limits; one
+    with a required size (reqd_work_group_size) must get that size. LaunchError where a launch
+    cannot fit: a required size past the kernel's limit, more local memory than the device has,
+    or a rounded-up global size past the kernels' 32-bit indices.
+    """
+    limits = kernel_limits(device, kernel)
+    local_size = tuple(max(1, int(l)) for l in local_size)
+    if limits.required_local_size:
+        required = limits.required_local_size[:len(local_size)]
+        if local_size != required or int(np.prod(required)) > limits.work_group_size:
+            raise _launch_error(kernel, device, global_size, local_size,
+                                f"the kernel requires work-groups of {required}")
+    elif int(np.prod(local_size)) > limits.work_group_size or any(
+            l > m for l, m in zip(local_size, device.base_profile.max_work_item_sizes)):
+        local_size = _fit_local(limits, device, local_size)
+    global_size = tuple(round_up(int(g), l) for g, l in zip(global_size, local_size))
     if 0 in global_size:
         return
-    local_size = tuple(int(l) for l in local_size)
+    if max(global_size) > INT32_MAX:
+        raise _launch_error(kernel, device, global_size, local_size,
+                            "a dimension passes the kernels' 32-bit work-item index")
+    dynamic_local = sum(a.size for a in args if isinstance(a, cl.LocalMemory))
+    if limits.local_memory_bytes + dynamic_local > device.base_profile.local_memory_bytes:
+        raise _launch_error(kernel, device, global_size, local_size,
+                            f"it needs {limits.local_memory_bytes + dynamic_local} bytes of "
+                            "local memory")
+    for hook in _launch_hooks:
+        hook(device, kernel, global_size, local_size, args)
     with device.lock:
         if not hasattr(kernel, "_clconv_arg_types"):
             # Declared once: pyopencl then packs scalars itself (~1 us a launch) instead of
@@ -314,8 +566,38 @@ def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) ->
             kernel._clconv_arg_types = True
         kernel.set_args(*args)
         cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
-    if log.isEnabledFor(logging.DEBUG):
+    if debugging():
         start = time.perf_counter()
         device.queue.finish()
-        log.debug("launched %s global=%s local=%s in %.3f ms", kernel.function_name,
-                  global_size, local_size, 1e3 * (time.perf_counter() - start))
+        debug("launched %s global=%s local=%s in %.3f ms", kernel.function_name,
+              global_size, local_size, 1e3 * (time.perf_counter() - start))
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+def workspace_limit(device: Device) -> int:
+    """The most bytes one op may use for a scratch copy (a padded input, say) before it splits
+    its work: CLCONV_WORKSPACE_MB, else a quarter of the device's memory, within its largest
+    allocation."""
+    megabytes = config.current().workspace_mb
+    limit = int(megabytes * 2**20) if megabytes is not None else device.global_mem_bytes // 4
+    return min(limit, device.max_alloc_bytes)
+
+
+def scratch(device: Device, nbytes: int) -> cl.Buffer:
+    """A scratch buffer of at least `nbytes` from the device's pool (kernels' workspaces that
+    never become tensors); returned to the pool when the last reference goes."""
+    return device.allocator(max(1, int(nbytes)))
+
+
+def local_memory(nbytes: int) -> cl.LocalMemory:
+    """A kernel argument of `nbytes` of __local memory."""
+    return cl.LocalMemory(max(1, int(nbytes)))
+
+
+def copy(device: Device, dest, src, byte_count: int, dest_offset: int = 0,
+         src_offset: int = 0) -> None:
+    """Copy `byte_count` bytes between two device buffers (enqueued, in order)."""
+    if byte_count:
+        cl.enqueue_copy(device.queue, dest, src, byte_count=byte_count, dst_offset=dest_offset,
+                        src_offset=src_offset)

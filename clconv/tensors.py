@@ -1,20 +1,13 @@
 """`clconv.Tensor`: a device array (a `pyopencl.array.Array` from the device's memory pool)."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyopencl as cl
 import pyopencl.array as cla
 import pyopencl.tools
 
-from . import runtime
-
-# When set (tests do), every freshly allocated tensor is filled with NaN so that an element a
-# kernel forgets to write shows up as a mismatch instead of passing by luck.
-poison_outputs = bool(os.environ.get("CLCONV_POISON"))
-
-_INT32_MAX = 2**31 - 1  # kernels index with 32-bit ints
+from . import config, runtime
+from .runtime import INT32_MAX  # kernels index with 32-bit ints
 
 
 class VersionCounter:
@@ -198,10 +191,10 @@ def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
         raise MemoryError(f"a tensor of shape {tuple(shape)} and dtype {dtype} needs {nbytes:,} "
                           f"bytes, more than {device.name!r} allows in one allocation "
                           f"({device.max_alloc_bytes:,} bytes)")
-    if count > _INT32_MAX:
+    if count > INT32_MAX:
         raise MemoryError(f"a tensor of shape {tuple(shape)} spans {count:,} elements "
                           f"({nbytes:,} bytes); clconv indexes with 32-bit integers (at most "
-                          f"{_INT32_MAX:,} elements)")
+                          f"{INT32_MAX:,} elements)")
 
 
 def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Array:
@@ -237,7 +230,8 @@ def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Arra
 
 
 def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
-    """An uninitialized tensor (NaN-filled when `clconv.tensors.poison_outputs` is set)."""
+    """An uninitialized tensor; NaN-filled with CLCONV_POISON=1 or config.override(poison=True)
+    (the tests' setting: an element a kernel forgets to write then shows up as a mismatch)."""
     device = device or runtime.get_device()
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
@@ -245,7 +239,7 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
         check_dtype(dtype, device)
     _check_size(shape, dtype, device)
     array = _allocate(device, shape, dtype)
-    if poison_outputs and array.size:
+    if array.size and config.current().poison:
         fill_array(array, np.nan if dtype.kind == "f" else -12345)
     return Tensor(array, device)
 

@@ -1,107 +1,259 @@
-"""`python -m clconv tune`: search conv_direct's blocking for this device and write it as data.
+"""`python -m clconv tune`: search the parameters of the kernels this device runs and write the
+winners as a tuning table.
 
-For each problem class of the tuning table (1x1 "pointwise", "spatial", "depthwise") it tries
-each candidate blocking on the benchmark suite's shape of that class: the result is first
-checked against clconv.reference, then timed (median after warm-up, device synchronized). The
-winners are written as JSON keyed platform (vendor) -> device and driver -> class, the layout of
-clconv/tuning.json; point CLCONV_TUNING at the file and the dispatcher lays it over the shipped
-table (whose levels keep their defaults).
+Each target is one algorithm of one op family on one problem of the benchmark suite's sizes
+(`--quick`: small ones). A target is tried only where the dispatcher runs that algorithm for that
+problem on this device (its profile's kind and the table in force decide): on a CPU the direct,
+Winograd and vector weight-gradient kernels, on a GPU the general kernels, gemm's tiles and the
+normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
+its result checked against clconv.reference, and only then timed (median after warm-up, device
+synchronized); a wrong candidate is reported and skipped. The table written keeps the layout of
+clconv/tuning.json (kind -> vendor -> device key -> family -> algorithm -> parameters); point
+CLCONV_TUNING at it and the dispatcher lays it over the shipped table.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from . import config, dispatch, tuning
 from . import functional as F
 from . import reference as R
-from .bench.workers import median_ms
-from .ops import conv
+from .ops import conv_grad
+from .ops.conv_geometry import ConvProblem, conv_geometry
 from .runtime import get_device
 from .tensors import tensor
 from .testing import mismatch
+from .timing import median_ms
 
-# class -> (x shape, weight shape, stride, padding, groups): the suite's shapes (quick: small)
-SHAPES = {
-    "pointwise": ((8, 256, 14, 14), (256, 256, 1, 1), 1, 0, 1),
-    "spatial": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1),
-    "depthwise": ((8, 128, 56, 56), (128, 1, 3, 3), 1, 1, 128),
-}
-QUICK_SHAPES = {
-    "pointwise": ((2, 32, 6, 7), (24, 32, 1, 1), 1, 0, 1),
-    "spatial": ((2, 8, 9, 10), (12, 8, 3, 3), 1, 1, 1),
-    "depthwise": ((2, 8, 9, 10), (8, 1, 3, 3), 1, 1, 8),
-}
-CANDIDATES = {  # (BLOCK_K, BLOCK_V)
-    "pointwise": [(8, 1), (8, 2), (12, 2), (16, 1), (4, 4)],
-    "spatial": [(8, 1), (8, 2), (12, 2), (16, 1), (4, 4)],
-    "depthwise": [(1, 2), (1, 4), (1, 8)],
-}
+
+@dataclass(frozen=True)
+class Target:
+    """One algorithm's parameters searched on one problem."""
+    family: str
+    algorithm: str
+    label: str
+    problem: tuple      # op, shapes and options (see _runner)
+    quick: tuple        # the same at a small size
+    candidates: tuple   # (name, parameters laid over the algorithm's entry)
+
+
+def _conv(op, x, w, stride=1, padding=0, groups=1, direction="forward"):
+    return ("conv", op, x, w, stride, padding, groups, direction)
+
+
+def _direct_candidates(registers: int, problem_class: str) -> tuple:
+    """(BLOCK_K, BLOCK_V) pairs whose accumulators leave a few of the registers free."""
+    pairs = [(k, v) for k, v in itertools.product((2, 3, 4, 5, 6, 8, 12, 16), (1, 2, 3, 4))
+             if registers // 4 <= k * v <= registers - 4 and k >= v]
+    return tuple((f"K{k} V{v}", {problem_class: {"BLOCK_K": k, "BLOCK_K_SINGLE": k + k // 2,
+                                                 "BLOCK_V": v}}) for k, v in pairs)
+
+
+def _tile_candidates(registers: int) -> tuple:
+    """Input x output channel tiles of the vector weight gradients: c k + min(c, k) + 1 vector
+    registers at most."""
+    pairs = [(c, k) for c, k in itertools.product(range(2, 7), repeat=2)
+             if c * k + min(c, k) + 1 <= registers]
+    return tuple((f"{c}x{k}", {"tile": [c, k]}) for c, k in pairs)
+
+
+def targets(profile) -> list[Target]:
+    registers = profile.vector_registers
+    locals_3d = [[m, n // m, 1] for m in (8, 16, 32, 64) for n in (64, 128, 256) if n >= m]
+    return [
+        Target("conv_forward", "direct", "conv2d 64->128 56x56 3x3 s2",
+               _conv(2, (8, 64, 56, 56), (128, 64, 3, 3), 2, 1),
+               _conv(2, (2, 8, 11, 11), (16, 8, 3, 3), 2, 1),
+               _direct_candidates(registers, "spatial")),
+        Target("conv_forward", "direct", "conv2d 256->256 14x14 1x1",
+               _conv(2, (8, 256, 14, 14), (256, 256, 1, 1)),
+               _conv(2, (2, 32, 6, 7), (24, 32, 1, 1)),
+               _direct_candidates(registers, "pointwise")),
+        Target("conv_forward", "winograd", "conv2d 64->64 56x56 3x3",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
+               _conv(2, (2, 16, 9, 20), (16, 16, 3, 3), 1, 1),
+               tuple((f"BK {k}", {"BK": k}) for k in (2, 3, 4, 6, 8, 12, 16)
+                     if 2 * k <= registers - 2)),
+        Target("conv_forward", "general", "conv2d 64->64 56x56 3x3",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
+               _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1),
+               tuple((f"K{k} P{p} {local[0]}x{local[1]}", {"TILE_K": k, "TILE_P": p, "local": local})
+                     for k, p in ((4, 4), (4, 8), (8, 4), (8, 8)) for local in locals_3d)),
+        Target("conv_weight_grad", "rows", "conv2d 64->64 56x56 3x3 (dw)",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
+               _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1, direction="weight"),
+               tuple((f"taps {t} acc {a}", {"taps": t, "accumulators": a})
+                     for t in (3, 5) for a in sorted({registers // 2, 3 * registers // 4,
+                                                     registers - 7, registers - 4}))),
+        Target("conv_weight_grad", "flat", "conv2d 64->128 56x56 1x1 s2 (dw)",
+               _conv(2, (8, 64, 56, 56), (128, 64, 1, 1), 2, 0, direction="weight"),
+               _conv(2, (2, 8, 9, 10), (12, 8, 1, 1), 2, 0, direction="weight"),
+               _tile_candidates(registers)),
+        Target("conv_weight_grad", "pointwise", "conv2d 256->256 14x14 1x1 (dw)",
+               _conv(2, (8, 256, 14, 14), (256, 256, 1, 1), direction="weight"),
+               _conv(2, (2, 32, 6, 7), (24, 32, 1, 1), direction="weight"),
+               tuple((f"{name} band {band}", dict(tile, band=band))
+                     for name, tile in _tile_candidates(registers) for band in (4, 8, 16))),
+        Target("conv_weight_grad", "depthwise", "depthwise 128 56x56 3x3 (dw)",
+               _conv(2, (8, 128, 56, 56), (128, 1, 3, 3), 1, 1, 128, direction="weight"),
+               _conv(2, (2, 8, 9, 20), (8, 1, 3, 3), 1, 1, 8, direction="weight"),
+               tuple((f"taps {t}", {"taps": t}) for t in (3, 5, 9, 16, 25) if t <= registers)),
+        Target("conv_weight_grad", "general", "conv2d 64->64 56x56 3x3 (dw)",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
+               _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1, direction="weight"),
+               tuple((f"C{c} K{k} chunk {chunk} local {local}",
+                      {"TILE_C": c, "TILE_K": k, "chunk": chunk, "local": [local, 1, 1]})
+                     for c, k in ((4, 4), (8, 8)) for chunk in (512, 2048, 8192)
+                     for local in (1, 64))),
+        Target("gemm", "tiled", "linear 256 x 512 -> 512",
+               ("linear", (256, 512), (512, 512)), ("linear", (5, 33), (10, 33)),
+               tuple((f"M{m} N{n} {local[0]}x{local[1]}", {"TILE_M": m, "TILE_N": n, "local": local})
+                     for m, n in ((4, 4), (4, 8), (8, 8), (2, 8))
+                     for local in ([1, 1], [4, 4], [8, 8], [16, 4]))),
+        Target("norm_forward", "chunked", "batch_norm 8x64x56x56",
+               ("batch_norm", (8, 64, 56, 56)), ("batch_norm", (2, 4, 9, 9)),
+               tuple((f"chunk {c} local {local}", {"chunk": c, "span": c, "local": local})
+                     for c in (1024, 4096, 16384) for local in (16, 64, 256))),
+    ]
+
+
+def _runner(device, problem: tuple, rng):
+    """(the dispatcher's problem and family choice, run(), expected result) of a target."""
+    if problem[0] == "conv":
+        _, nd, x_shape, w_shape, stride, padding, groups, direction = problem
+        fan_in = np.prod(w_shape[1:])
+        x_host = rng.standard_normal(x_shape).astype(np.float32)
+        w_host = (rng.standard_normal(w_shape) / np.sqrt(fan_in)).astype(np.float32)
+        geo = conv_geometry("tune", nd, x_shape, w_shape, stride, padding, 1, groups)
+        out_shape = (x_shape[0], w_shape[0]) + geo.out_size[3 - nd:]
+        g_host = rng.standard_normal(out_shape).astype(np.float32)
+        x, w, g = tensor(x_host), tensor(w_host), tensor(g_host)
+        key = ConvProblem(geo, np.dtype(np.float32))
+        op, backward = getattr(R, f"conv{nd}d"), getattr(R, f"conv{nd}d_backward")
+        if direction == "forward":
+            run = lambda: getattr(F, f"conv{nd}d")(x, w, None, stride, padding, 1, groups)
+            expected = lambda: op(x_host, w_host, None, stride, padding, 1, groups)
+        elif direction == "input":
+            run = lambda: conv_grad.input_grad(g, w, geo, x.shape)
+            expected = lambda: backward(g_host, x_host, w_host, None, stride, padding, 1, groups)[0]
+        else:
+            run = lambda: conv_grad.weight_grad(x, g, geo, w.shape)
+            expected = lambda: backward(g_host, x_host, w_host, None, stride, padding, 1, groups)[1]
+        return key, run, expected
+    if problem[0] == "linear":
+        _, x_shape, w_shape = problem
+        from .ops.linear import GemmProblem
+        x_host = rng.standard_normal(x_shape).astype(np.float32)
+        w_host = (rng.standard_normal(w_shape) / np.sqrt(w_shape[1])).astype(np.float32)
+        x, w = tensor(x_host), tensor(w_host)
+        key = GemmProblem(x_shape[0], w_shape[0], w_shape[1], np.dtype(np.float32))
+        return key, lambda: F.linear(x, w), lambda: R.linear(x_host, w_host)
+    _, shape = problem  # batch_norm, training statistics
+    from .ops.norm import NormProblem, Layout
+    from .ops.reduce import Rows
+    x_host = rng.standard_normal(shape).astype(np.float32)
+    x = tensor(x_host)
+    channels = Rows.channels(shape[0], shape[1], int(np.prod(shape[2:])))
+    key = NormProblem(Layout(channels, channels, True), np.dtype(np.float32), x.size)
+    return (key, lambda: F.batch_norm(x, None, None, training=True),
+            lambda: R.batch_norm(x_host, None, None, training=True))
 
 
 def _progress(done: int, total: int, text: str) -> None:
-    filled = int(24 * done / total)
-    print(f"\r[{'#' * filled}{'.' * (24 - filled)}] {done}/{total} {text:<48}", end="",
+    filled = int(24 * done / max(total, 1))
+    print(f"\r[{'#' * filled}{'.' * (24 - filled)}] {done}/{total} {text[:64]:<64}", end="",
           flush=True)
 
 
-def search(quick: bool, runs: int) -> dict:
+def search(quick: bool, runs: int, only: str | None = None, out=print) -> tuple[dict, list]:
+    """The winning parameters per family and algorithm, and a report line per target."""
     device = get_device()
-    base = conv._tuning(device)
-    shapes = QUICK_SHAPES if quick else SHAPES
-    total = sum(len(c) for c in CANDIDATES.values())
-    done, winners = 0, {}
-    rng = np.random.default_rng(0)
-    for problem_class, (x_shape, w_shape, stride, padding, groups) in shapes.items():
-        x_host = rng.standard_normal(x_shape).astype(np.float32)
-        w_host = (rng.standard_normal(w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
-        expected = R.conv2d(x_host, w_host, None, stride, padding, 1, groups)
-        x, w = tensor(x_host), tensor(w_host)
+    chosen_targets, skipped = [], []
+    for target in targets(device.profile):
+        if only and not any(part in f"{target.family}.{target.algorithm}" for part in only.split(",")):
+            continue
+        rng = np.random.default_rng(0)
+        key, _, _ = _runner(device, target.quick if quick else target.problem, rng)
+        runs_here = dispatch.choose(target.family, device, key).algorithm
+        if runs_here == target.algorithm:
+            chosen_targets.append(target)
+        else:
+            skipped.append(f"{target.family}.{target.algorithm} ({target.label}): this device "
+                           f"runs {runs_here}")
+    def tried(target):  # quick: the first, a middle and the last candidate (the search runs)
+        cands = target.candidates
+        return cands if not quick or len(cands) <= 3 else (cands[0], cands[len(cands) // 2], cands[-1])
+
+    total = sum(len(tried(t)) for t in chosen_targets)
+    winners: dict = {}
+    report, done = [], 0
+    for target in chosen_targets:
+        rng = np.random.default_rng(0)
+        _, run, expected_of = _runner(device, target.quick if quick else target.problem, rng)
+        expected = expected_of()
         best = None
-        for block_k, block_v in CANDIDATES[problem_class]:
-            entry = dict(base[problem_class], BLOCK_K=block_k, BLOCK_V=block_v)
-            if problem_class == "depthwise":
-                entry["BLOCK_K_SINGLE"] = 1
-            conv._tuning_override = dict(base, **{problem_class: entry})
-            conv.forget_plans(device)
-            run = lambda: F.conv2d(x, w, None, stride, padding, 1, groups)
-            problem = mismatch(run().numpy(), expected)  # checked before it is timed
-            ms = median_ms(run, device.synchronize, runs) if problem is None else float("inf")
+        for name, params in tried(target):
+            overlay = {target.family: {target.algorithm: params}}
+            with config.override(tuning=tuning.merge(dict(config.current().tuning or {}), overlay),
+                                 **{target.family: target.algorithm}):
+                try:
+                    problem = mismatch(run().numpy(), expected)  # checked before it is timed
+                except Exception as err:  # a candidate that cannot run (limits): skipped
+                    problem = f"{type(err).__name__}: {err}"
+                ms = median_ms(run, device.synchronize, runs) if problem is None else float("inf")
             done += 1
-            _progress(done, total, f"{problem_class} K{block_k} V{block_v}: "
-                                   + (f"{ms:.3f} ms" if problem is None else "WRONG, skipped"))
+            _progress(done, total, f"{target.family}.{target.algorithm} {name}: "
+                      + (f"{ms:.3f} ms" if problem is None else "WRONG, skipped"))
+            if problem is not None:
+                report.append(f"  {target.family}.{target.algorithm} {name}: skipped ({problem})")
             if best is None or ms < best[0]:
-                best = (ms, entry)
-        winners[problem_class] = best[1]
-        conv._tuning_override = None
-        conv.forget_plans(device)
-    print()
-    return {"conv_direct": {device.platform_name: {conv.tuning_key(device): dict(base, **winners)}}}
+                best = (ms, name, params)
+        if best and best[0] < float("inf"):
+            winners = tuning.merge(winners, {target.family: {target.algorithm: best[2]}})
+            report.append(f"{target.family}.{target.algorithm} on {target.label}: {best[1]} "
+                          f"({best[0]:.3f} ms)")
+    if total:
+        print()
+    return winners, report + [f"not tuned: {line}" for line in skipped]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clconv tune", description=__doc__)
-    parser.add_argument("--out", default=os.environ.get("CLCONV_TUNING", "clconv-tuning.json"),
-                        help="the JSON file to write (default: $CLCONV_TUNING or ./clconv-tuning.json)")
-    parser.add_argument("--quick", action="store_true", help="small shapes (checks the search)")
-    parser.add_argument("--runs", type=int, default=5)
+    parser = argparse.ArgumentParser(prog="python -m clconv tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=config.current().tuning_file or "clconv-tuning.json",
+                        help="the JSON file to write (default: $CLCONV_TUNING or "
+                             "./clconv-tuning.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, three candidates a target (checks the search)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per candidate (median)")
+    parser.add_argument("--only", help="comma-separated family.algorithm substrings to tune")
+    parser.add_argument("--key", help="the device level to write under (default: the device's "
+                                      "name and driver; e.g. isa:avx2 for every such CPU)")
     args = parser.parse_args(argv)
     device = get_device()
-    print(f"tuning conv_direct on {device.name} ({device.platform_name})")
+    profile = device.profile
+    print(f"tuning the kernels {profile.name} ({profile.platform}) runs as a {profile.kind}")
     start = time.perf_counter()
-    table = search(args.quick, 1 if args.quick else args.runs)
+    winners, report = search(args.quick, 1 if args.quick else args.runs, args.only)
+    key = args.key or profile.tuning_keys()[-1]
+    when = time.strftime("%Y-%m-%d")
+    entry = dict(winners, about=f"measured by python -m clconv tune{' --quick' if args.quick else ''} "
+                                f"on {profile.name} ({profile.platform}, driver "
+                                f"{profile.driver_version}), {when}")
+    table = {profile.kind: {profile.vendor_key: {key: entry}}}
     with open(args.out, "w") as stream:
         json.dump(table, stream, indent=1)
-    entry = next(iter(next(iter(table["conv_direct"].values())).values()))
-    for problem_class in CANDIDATES:
-        print(f"  {problem_class:<10} BLOCK_K={entry[problem_class]['BLOCK_K']} "
-              f"BLOCK_V={entry[problem_class]['BLOCK_V']}")
-    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s; use it with "
-          f"CLCONV_TUNING={os.path.abspath(args.out)}")
+    for line in report:
+        print(line)
+    print(f"wrote {args.out} ({profile.kind} / {profile.vendor_key} / {key}) in "
+          f"{time.perf_counter() - start:.0f} s; use it with CLCONV_TUNING={args.out}")
     return 0
 
 

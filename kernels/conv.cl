@@ -11,6 +11,8 @@
 // TILE_K multiply-adds and each loaded weight TILE_P of them. Problem sizes are arguments: one
 // build serves every shape.
 #include "common.h"
+#include "unroll.h"
+#include "vector.h"
 
 #ifndef TILE_K
 #define TILE_K 8
@@ -51,20 +53,19 @@ __kernel void conv_forward(
     const int k_count = min(TILE_K, (group + 1) * out_per_group - first_k);
 
     int od0[TILE_P], oh0[TILE_P], ow0[TILE_P];
-    #pragma unroll
-    for (int t = 0; t < TILE_P; ++t) {
-        const int pos = min(first_pos + t, out_plane - 1);
-        ow0[t] = (pos % OW) * SW - PW;
-        oh0[t] = ((pos / OW) % OH) * SH - PH;
-        od0[t] = (pos / (OW * OH)) * SD - PD;
+#define FIRST_TAP(t, _)                                                 \
+    {                                                                   \
+        const int pos = min(first_pos + t, out_plane - 1);              \
+        ow0[t] = (pos % OW) * SW - PW;                                  \
+        oh0[t] = ((pos / OW) % OH) * SH - PH;                           \
+        od0[t] = (pos / (OW * OH)) * SD - PD;                           \
     }
+    UNROLL_A(TILE_P, FIRST_TAP, _)
 
     REAL acc[TILE_K][TILE_P];
-    #pragma unroll
-    for (int k = 0; k < TILE_K; ++k)
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t)
-            acc[k][t] = 0;
+#define ZERO_ONE(t, k) acc[k][t] = 0;
+#define ZERO_ROW(k, _) UNROLL_B(TILE_P, ZERO_ONE, k)
+    UNROLL_A(TILE_K, ZERO_ROW, _)
 
     const __global REAL *x_group = x + ((size_t)n * C + group * in_per_group) * in_plane;
     for (int kd = 0; kd < KD; ++kd)
@@ -73,38 +74,50 @@ __kernel void conv_forward(
         // Where each output position reads for this tap; taps in the padding read nothing.
         int offset[TILE_P];
         bool inside[TILE_P];
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t) {
-            const int id = od0[t] + kd * DD, ih = oh0[t] + kh * DH, iw = ow0[t] + kw * DW;
-            inside[t] = id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W;
-            offset[t] = inside[t] ? (id * H + ih) * W + iw : 0;
+#define TAP_OFFSET(t, _)                                                                 \
+        {                                                                                \
+            const int id = od0[t] + kd * DD, ih = oh0[t] + kh * DH, iw = ow0[t] + kw * DW; \
+            inside[t] = id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W;     \
+            offset[t] = inside[t] ? (id * H + ih) * W + iw : 0;                          \
         }
+        UNROLL_A(TILE_P, TAP_OFFSET, _)
         const int tap = (kd * KH + kh) * KW + kw;
         for (int c = 0; c < in_per_group; ++c) {
             const __global REAL *x_channel = x_group + (size_t)c * in_plane;
             REAL xv[TILE_P];
-            #pragma unroll
-            for (int t = 0; t < TILE_P; ++t)
-                xv[t] = inside[t] ? x_channel[offset[t]] : (REAL)0;
-            #pragma unroll
-            for (int k = 0; k < TILE_K; ++k) {
-                const int row = first_k + min(k, k_count - 1);
-                const REAL wv = weight[((size_t)row * in_per_group + c) * taps + tap];
-                #pragma unroll
-                for (int t = 0; t < TILE_P; ++t)
-                    acc[k][t] = fma(wv, xv[t], acc[k][t]);
+#define LOAD_INPUT(t, _) xv[t] = inside[t] ? x_channel[offset[t]] : (REAL)0;
+            UNROLL_A(TILE_P, LOAD_INPUT, _)
+#define FMA_ONE(t, k) acc[k][t] = fma(wv, xv[t], acc[k][t]);
+#define FMA_ROW(k, _)                                                                     \
+            {                                                                             \
+                const int row = first_k + min(k, k_count - 1);                            \
+                const REAL wv = weight[((size_t)row * in_per_group + c) * taps + tap];    \
+                UNROLL_B(TILE_P, FMA_ONE, k)                                              \
             }
+            UNROLL_A(TILE_K, FMA_ROW, _)
         }
     }
 
-    for (int k = 0; k < k_count; ++k) {
-        const REAL b = has_bias ? bias[first_k + k] : (REAL)0;
-        __global REAL *y_row = y + ((size_t)n * K + first_k + k) * out_plane;
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t)
-            if (first_pos + t < out_plane)
-                y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
+    // Stores guarded output by output, every index a constant: the tile stays in registers.
+#define STORE_ONE(t, k)                                                                   \
+    if (first_pos + t < out_plane)                                                        \
+        y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
+#define STORE_ROW(k, _)                                                                   \
+    if (k < k_count) {                                                                    \
+        const REAL b = has_bias ? bias[first_k + k] : (REAL)0;                            \
+        __global REAL *y_row = y + ((size_t)n * K + first_k + k) * out_plane;             \
+        UNROLL_B(TILE_P, STORE_ONE, k)                                                    \
     }
+    UNROLL_A(TILE_K, STORE_ROW, _)
+#undef FIRST_TAP
+#undef ZERO_ONE
+#undef ZERO_ROW
+#undef TAP_OFFSET
+#undef LOAD_INPUT
+#undef FMA_ONE
+#undef FMA_ROW
+#undef STORE_ONE
+#undef STORE_ROW
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,9 +154,6 @@ __kernel void conv_forward(
 // Problem sizes are kernel arguments (NAME_arg) unless FIXED_SHAPE is defined, in which case
 // each is a -DCONV_NAME=value define: constant loop bounds and offsets, one build per shape.
 // ---------------------------------------------------------------------------------------------
-#ifndef VW
-#define VW 16
-#endif
 #ifndef BLOCK_K
 #define BLOCK_K 8
 #endif
@@ -160,12 +170,6 @@ __kernel void conv_forward(
 #ifndef WEIGHTS_IN_PLACE
 #define WEIGHTS_IN_PLACE 0  // read K x CG x taps weights as given (TAPS_OUTER only), unpacked
 #endif
-
-#define CONCAT_(a, b) a##b
-#define CONCAT(a, b) CONCAT_(a, b)
-#define VREAL CONCAT(REAL, VW)
-#define VLOAD CONCAT(vload, VW)
-#define VSTORE CONCAT(vstore, VW)
 
 #ifdef FIXED_SHAPE
 #define SIZE(name) CONV_##name
@@ -504,48 +508,35 @@ __kernel void conv_direct(
 
 // ---------------------------------------------------------------------------------------------
 // Depthwise 2D convolution for CPUs: each output channel k reads input channel k / (K / C)
-// alone, stride 1, no dilation (clconv/ops/conv.py: _depthwise_fits). With one input channel
+// alone, stride 1, no dilation (clconv/ops/conv.py: _depthwise_applies). With one input channel
 // per output there is little arithmetic per byte, so no copy of the input is made: a work-item
-// owns 16 consecutive output columns of one output plane and walks down its rows, each tap a
-// 16-wide load of an input row (from L1 after the first) and a vector multiply-add. Rows of
-// at least 16 outputs; the last work-item of a row also does the 16 ending at the row's end
-// when OW is not a multiple of 16 (rewriting some of its own outputs with equal values rather
+// owns VW consecutive output columns of one output plane and walks down its rows, each tap a
+// VW-wide load of an input row (from L1 after the first) and a vector multiply-add. Rows of
+// at least VW outputs; the last work-item of a row also does the VW ending at the row's end
+// when OW is not a multiple of VW (rewriting some of its own outputs with equal values rather
 // than racing another work-item).
 
-// v's lanes moved up by n (1 to 3) with zeros shifted in, or down by n with zeros shifted in at
-// the top. (Written out: PoCL's shuffle is a loop.)
-#define LANES_UP_1(v) (REAL16)(0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, \
-                                 v.s9, v.sa, v.sb, v.sc, v.sd, v.se)
-#define LANES_UP_2(v) (REAL16)(0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
-                                 v.s8, v.s9, v.sa, v.sb, v.sc, v.sd)
-#define LANES_UP_3(v) (REAL16)(0, 0, 0, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, \
-                                 v.s8, v.s9, v.sa, v.sb, v.sc)
-#define LANES_DOWN_1(v) (REAL16)(v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, \
-                                   v.sa, v.sb, v.sc, v.sd, v.se, v.sf, 0)
-#define LANES_DOWN_2(v) (REAL16)(v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, \
-                                   v.sb, v.sc, v.sd, v.se, v.sf, 0, 0)
-#define LANES_DOWN_3(v) (REAL16)(v.s3, v.s4, v.s5, v.s6, v.s7, v.s8, v.s9, v.sa, v.sb, \
-                                   v.sc, v.sd, v.se, v.sf, 0, 0, 0)
-
-// x[start .. start + 15] of one input row, zero outside [0, W) (W >= 16). Past an edge by up to
-// 3 lanes (padding up to 3), an inside load with its lanes moved; farther, lane by lane.
-inline REAL16 row_lanes(const __global REAL *row, const int start, const int W)
+// x[start .. start + VW - 1] of one input row, zero outside [0, W) (W >= VW). Past an edge by up
+// to 3 lanes (padding up to 3), an inside load with its lanes moved; farther, lane by lane.
+inline VREAL row_lanes(const __global REAL *row, const int start, const int W)
 {
-    if (start >= 0 && start + 16 <= W)
-        return vload16(0, row + start);
+    if (start >= 0 && start + VW <= W)
+        return VLOAD(0, row + start);
+    const int over = start + VW - W;
+#if VW > 3
     if (start < 0 && start >= -3) {
-        const REAL16 v = vload16(0, row);
+        const VREAL v = VLOAD(0, row);
         return start == -1 ? LANES_UP_1(v) : start == -2 ? LANES_UP_2(v) : LANES_UP_3(v);
     }
-    const int over = start + 16 - W;
     if (start >= 0 && over <= 3) {
-        const REAL16 v = vload16(0, row + W - 16);
+        const VREAL v = VLOAD(0, row + W - VW);
         return over == 1 ? LANES_DOWN_1(v) : over == 2 ? LANES_DOWN_2(v) : LANES_DOWN_3(v);
     }
-    REAL lanes[16];
-    for (int l = 0; l < 16; ++l)
+#endif
+    REAL lanes[VW];
+    for (int l = 0; l < VW; ++l)
         lanes[l] = start + l >= 0 && start + l < W ? row[start + l] : (REAL)0;
-    return vload16(0, lanes);
+    return VLOAD(0, lanes);
 }
 
 // The kernel's size is a build option (DW_KH x DW_KW: constant loops, weights in registers).
@@ -556,8 +547,8 @@ inline REAL16 row_lanes(const __global REAL *row, const int start, const int W)
 #define DW_KW 3
 #endif
 
-// Output columns start .. start + 15 of one plane, walking down the input rows: each row's KW
-// shifted vectors are loaded once and feed the KH output rows that read it, whose sums are
+// Output columns start .. start + VW - 1 of one plane, walking down the input rows: each row's
+// KW shifted vectors are loaded once and feed the KH output rows that read it, whose sums are
 // in flight in acc[] (acc[j]: output row base + j; row base is complete after this input row).
 inline void depthwise_columns(const __global REAL *restrict x_plane,
                               const __global REAL *restrict w_k, const REAL b,
@@ -568,7 +559,7 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     REAL taps[DW_KH * DW_KW];
     for (int t = 0; t < DW_KH * DW_KW; ++t)
         taps[t] = w_k[t];
-    REAL16 acc[DW_KH];
+    VREAL acc[DW_KH];
     #pragma unroll
     for (int j = 0; j < DW_KH; ++j)
         acc[j] = b;
@@ -576,7 +567,7 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     for (int ih = -PH; ih < OH - PH + DW_KH - 1; ++ih) {
         if (ih >= 0 && ih < H) {
             const __global REAL *row = x_plane + ih * W;
-            REAL16 shifted[DW_KW];
+            VREAL shifted[DW_KW];
             #pragma unroll
             for (int kw = 0; kw < DW_KW; ++kw)
                 shifted[kw] = row_lanes(row, start - PW + kw, W);
@@ -584,17 +575,17 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
             for (int j = 0; j < DW_KH; ++j)  // output row base + j takes kernel row KH-1-j
                 #pragma unroll
                 for (int kw = 0; kw < DW_KW; ++kw)
-                    acc[j] = fma((REAL16)taps[(DW_KH - 1 - j) * DW_KW + kw], shifted[kw],
+                    acc[j] = fma((VREAL)taps[(DW_KH - 1 - j) * DW_KW + kw], shifted[kw],
                                  acc[j]);
         }
         const int base = ih + PH - (DW_KH - 1);
         if (base >= 0) {
-            REAL16 out = acc[0];
+            VREAL out = acc[0];
             if (activation != ACTIVATION_NONE)
-                out = select(out, activation == ACTIVATION_RELU ? (REAL16)0
+                out = select(out, activation == ACTIVATION_RELU ? (VREAL)0
                                                                  : out * negative_slope,
-                             isless(out, (REAL16)0));
-            vstore16(out, 0, y_plane + base * OW + start);
+                             isless(out, (VREAL)0));
+            VSTORE(out, 0, y_plane + base * OW + start);
         }
         #pragma unroll
         for (int j = 0; j < DW_KH - 1; ++j)
@@ -612,7 +603,7 @@ __kernel void depthwise_conv2d(
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW)
 {
-    const int blocks = OW / 16;
+    const int blocks = OW / VW;
     const int item = get_global_id(0);
     if (item >= N * K * blocks)
         return;
@@ -623,10 +614,10 @@ __kernel void depthwise_conv2d(
     const __global REAL *w_k = weight + (size_t)k * DW_KH * DW_KW;
     __global REAL *y_plane = y + (size_t)out_plane * OH * OW;
     const REAL b = has_bias ? bias[k] : (REAL)0;
-    depthwise_columns(x_plane, w_k, b, y_plane, block * 16, H, W, OH, OW, PH, PW, activation,
+    depthwise_columns(x_plane, w_k, b, y_plane, block * VW, H, W, OH, OW, PH, PW, activation,
                       negative_slope);
-    if (block == blocks - 1 && OW % 16)
-        depthwise_columns(x_plane, w_k, b, y_plane, OW - 16, H, W, OH, OW, PH, PW, activation,
+    if (block == blocks - 1 && OW % VW)
+        depthwise_columns(x_plane, w_k, b, y_plane, OW - VW, H, W, OH, OW, PH, PW, activation,
                           negative_slope);
 }
 
@@ -639,34 +630,20 @@ __kernel void depthwise_conv2d(
 // form a matrix product, M[xi][k][tile] = sum_c U[xi][k][c] V[xi][c][tile], which is where the
 // time goes; the transforms are adds.
 //
-// A work-item owns 16 WG_TV tiles along one row of tiles of one image (lanes = tiles) and every
+// A work-item owns VW WG_TV tiles along one row of tiles of one image (lanes = tiles) and every
 // output channel: it transforms its input once into V (local memory, which PoCL keeps per
 // work-group: in cache), then per block of WG_BK output channels runs the 16 products with
 // WG_BK x WG_TV vector accumulators, U streamed from the packed weights (winograd_weights),
 // writes M to local memory and transforms it into 2x2 outputs (bias, activation) stored as
 // interleaved columns. Input outside the image (padding, lanes past the row) reads as zero.
+// (vector.h: TAP_COLUMN_j picks the input columns of tap column j of VW tiles 2 columns apart;
+// INTERLEAVE_LOW/HIGH put a tile's two output columns side by side.)
 #ifndef WG_BK
 #define WG_BK 8
 #endif
 #ifndef WG_TV
 #define WG_TV 2
 #endif
-
-// s[2l + j] for l = 0..15, from s = (a, b, c) (48 consecutive elements), j = 0..3: the input
-// columns of tap column j of 16 tiles 2 columns apart.
-#define TAP_COLUMN_0(a, b, c) (REAL16)(a.s0, a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, \
-                                         b.s0, b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se)
-#define TAP_COLUMN_1(a, b, c) (REAL16)(a.s1, a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, \
-                                         b.s1, b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf)
-#define TAP_COLUMN_2(a, b, c) (REAL16)(a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, b.s0, \
-                                         b.s2, b.s4, b.s6, b.s8, b.sa, b.sc, b.se, c.s0)
-#define TAP_COLUMN_3(a, b, c) (REAL16)(a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, b.s1, \
-                                         b.s3, b.s5, b.s7, b.s9, b.sb, b.sd, b.sf, c.s1)
-// Lanes 0-7 (LOW) or 8-15 (HIGH) of a and b interleaved: a tile's two output columns.
-#define INTERLEAVE_LOW(a, b) (REAL16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
-                                        a.s4, b.s4, a.s5, b.s5, a.s6, b.s6, a.s7, b.s7)
-#define INTERLEAVE_HIGH(a, b) (REAL16)(a.s8, b.s8, a.s9, b.s9, a.sa, b.sa, a.sb, b.sb, \
-                                         a.sc, b.sc, a.sd, b.sd, a.se, b.se, a.sf, b.sf)
 
 // U = G g G^T for every (output channel, input channel): u[((xi K_BLOCKS + kb) C + c) WG_BK + k]
 // for output channel kb WG_BK + k (zero past K), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
@@ -702,8 +679,8 @@ __kernel void winograd_conv2d(
     __global const REAL *restrict bias, const int has_bias,
     const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
     __global REAL *restrict y,            // N x K x OH x OW
-    __local REAL *restrict v_tiles,       // C x 16 x 16 WG_TV: the transformed input
-    __local REAL *restrict m_tiles,       // 16 x WG_BK x 16 WG_TV: one block's products
+    __local REAL *restrict v_tiles,       // C x 16 x VW WG_TV: the transformed input
+    __local REAL *restrict m_tiles,       // 16 x WG_BK x VW WG_TV: one block's products
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW, const int tile_rows, const int column_blocks)
 {
@@ -712,24 +689,24 @@ __kernel void winograd_conv2d(
         return;
     const int block = item % column_blocks, tile_row = (item / column_blocks) % tile_rows;
     const int n = item / (column_blocks * tile_rows);
-    const int first_tile = block * 16 * WG_TV;
-    const int lanes = 16 * WG_TV;
+    const int first_tile = block * VW * WG_TV;
+    const int lanes = VW * WG_TV;
 
     // 1. V = B^T d B for every input channel and tile, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
     //    0 1 0 -1]: rows first (t = B^T d), then columns.
     for (int c = 0; c < C; ++c) {
         const __global REAL *x_channel = x + ((size_t)n * C + c) * H * W;
         for (int tv = 0; tv < WG_TV; ++tv) {
-            const int first_column = 2 * (first_tile + 16 * tv) - PW;
-            REAL16 d[4][4];
+            const int first_column = 2 * (first_tile + VW * tv) - PW;
+            VREAL d[4][4];
             #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const int r = 2 * tile_row - PH + i;
                 if (r >= 0 && r < H) {
                     const __global REAL *row = x_channel + r * W;
-                    const REAL16 a = row_lanes(row, first_column, W);
-                    const REAL16 b = row_lanes(row, first_column + 16, W);
-                    const REAL16 e = row_lanes(row, first_column + 32, W);
+                    const VREAL a = row_lanes(row, first_column, W);
+                    const VREAL b = row_lanes(row, first_column + VW, W);
+                    const VREAL e = row_lanes(row, first_column + 2 * VW, W);
                     d[i][0] = TAP_COLUMN_0(a, b, e);
                     d[i][1] = TAP_COLUMN_1(a, b, e);
                     d[i][2] = TAP_COLUMN_2(a, b, e);
@@ -740,20 +717,20 @@ __kernel void winograd_conv2d(
             }
             #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const REAL16 t0 = d[0][j] - d[2][j], t1 = d[1][j] + d[2][j];
-                const REAL16 t2 = d[2][j] - d[1][j], t3 = d[1][j] - d[3][j];
+                const VREAL t0 = d[0][j] - d[2][j], t1 = d[1][j] + d[2][j];
+                const VREAL t2 = d[2][j] - d[1][j], t3 = d[1][j] - d[3][j];
                 d[0][j] = t0;
                 d[1][j] = t1;
                 d[2][j] = t2;
                 d[3][j] = t3;
             }
-            __local REAL *v_c = v_tiles + (size_t)c * 16 * lanes + 16 * tv;
+            __local REAL *v_c = v_tiles + (size_t)c * 16 * lanes + VW * tv;
             #pragma unroll
             for (int i = 0; i < 4; ++i) {
-                vstore16(d[i][0] - d[i][2], 0, v_c + (i * 4 + 0) * lanes);
-                vstore16(d[i][1] + d[i][2], 0, v_c + (i * 4 + 1) * lanes);
-                vstore16(d[i][2] - d[i][1], 0, v_c + (i * 4 + 2) * lanes);
-                vstore16(d[i][1] - d[i][3], 0, v_c + (i * 4 + 3) * lanes);
+                VSTORE(d[i][0] - d[i][2], 0, v_c + (i * 4 + 0) * lanes);
+                VSTORE(d[i][1] + d[i][2], 0, v_c + (i * 4 + 1) * lanes);
+                VSTORE(d[i][2] - d[i][1], 0, v_c + (i * 4 + 2) * lanes);
+                VSTORE(d[i][1] - d[i][3], 0, v_c + (i * 4 + 3) * lanes);
             }
         }
     }
@@ -762,7 +739,7 @@ __kernel void winograd_conv2d(
     for (int kb = 0; kb < k_blocks; ++kb) {
         // 2. The 16 products for WG_BK output channels.
         for (int xi = 0; xi < 16; ++xi) {
-            REAL16 acc[WG_BK][WG_TV];
+            VREAL acc[WG_BK][WG_TV];
             #pragma unroll
             for (int k = 0; k < WG_BK; ++k)
                 #pragma unroll
@@ -771,23 +748,23 @@ __kernel void winograd_conv2d(
             const __global REAL *u_block = u + ((size_t)xi * k_blocks + kb) * C * WG_BK;
             const __local REAL *v_xi = v_tiles + xi * lanes;
             for (int c = 0; c < C; ++c) {
-                REAL16 v[WG_TV];
+                VREAL v[WG_TV];
                 #pragma unroll
                 for (int tv = 0; tv < WG_TV; ++tv)
-                    v[tv] = vload16(tv, v_xi + (size_t)c * 16 * lanes);
+                    v[tv] = VLOAD(tv, v_xi + (size_t)c * 16 * lanes);
                 #pragma unroll
                 for (int k = 0; k < WG_BK; ++k) {
                     const REAL weight = u_block[c * WG_BK + k];
                     #pragma unroll
                     for (int tv = 0; tv < WG_TV; ++tv)
-                        acc[k][tv] = fma((REAL16)weight, v[tv], acc[k][tv]);
+                        acc[k][tv] = fma((VREAL)weight, v[tv], acc[k][tv]);
                 }
             }
             #pragma unroll
             for (int k = 0; k < WG_BK; ++k)
                 #pragma unroll
                 for (int tv = 0; tv < WG_TV; ++tv)
-                    vstore16(acc[k][tv], tv, m_tiles + (xi * WG_BK + k) * lanes);
+                    VSTORE(acc[k][tv], tv, m_tiles + (xi * WG_BK + k) * lanes);
         }
         // 3. Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; bias, activation, store.
         for (int k = 0; k < WG_BK && kb * WG_BK + k < K; ++k) {
@@ -795,25 +772,25 @@ __kernel void winograd_conv2d(
             const REAL b = has_bias ? bias[channel] : (REAL)0;
             __global REAL *y_plane = y + ((size_t)n * K + channel) * OH * OW;
             for (int tv = 0; tv < WG_TV; ++tv) {
-                REAL16 m[16];
+                VREAL m[16];
                 #pragma unroll
                 for (int xi = 0; xi < 16; ++xi)
-                    m[xi] = vload16(tv, m_tiles + (xi * WG_BK + k) * lanes);
-                REAL16 s[2][4];
+                    m[xi] = VLOAD(tv, m_tiles + (xi * WG_BK + k) * lanes);
+                VREAL s[2][4];
                 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     s[0][j] = m[j] + m[4 + j] + m[8 + j];
                     s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
                 }
-                const int column = 2 * (first_tile + 16 * tv);
+                const int column = 2 * (first_tile + VW * tv);
                 for (int i = 0; i < 2; ++i) {
                     const int out_row = 2 * tile_row + i;
                     if (out_row >= OH)
                         break;
-                    REAL16 left = s[i][0] + s[i][1] + s[i][2] + b;
-                    REAL16 right = s[i][1] - s[i][2] - s[i][3] + b;
+                    VREAL left = s[i][0] + s[i][1] + s[i][2] + b;
+                    VREAL right = s[i][1] - s[i][2] - s[i][3] + b;
                     if (activation != ACTIVATION_NONE) {
-                        const REAL16 zero = 0;
+                        const VREAL zero = 0;
                         left = select(left, activation == ACTIVATION_RELU ? zero
                                                                           : left * negative_slope,
                                       isless(left, zero));
@@ -822,14 +799,14 @@ __kernel void winograd_conv2d(
                                        isless(right, zero));
                     }
                     __global REAL *y_row = y_plane + out_row * OW;
-                    if (column + 32 <= OW) {
-                        vstore16(INTERLEAVE_LOW(left, right), 0, y_row + column);
-                        vstore16(INTERLEAVE_HIGH(left, right), 0, y_row + column + 16);
+                    if (column + 2 * VW <= OW) {
+                        VSTORE(INTERLEAVE_LOW(left, right), 0, y_row + column);
+                        VSTORE(INTERLEAVE_HIGH(left, right), 0, y_row + column + VW);
                     } else if (column < OW) {
-                        REAL values[32];
-                        vstore16(INTERLEAVE_LOW(left, right), 0, values);
-                        vstore16(INTERLEAVE_HIGH(left, right), 0, values + 16);
-                        for (int l = 0; l < 32 && column + l < OW; ++l)
+                        REAL values[2 * VW];
+                        VSTORE(INTERLEAVE_LOW(left, right), 0, values);
+                        VSTORE(INTERLEAVE_HIGH(left, right), 0, values + VW);
+                        for (int l = 0; l < 2 * VW && column + l < OW; ++l)
                             y_row[column + l] = values[l];
                     }
                 }

@@ -3,6 +3,8 @@
 // keeps a tile of results in registers. No atomics: every result is written by one work-item,
 // so gradients are bit-identical from run to run.
 #include "common.h"
+#include "unroll.h"
+#include "vector.h"
 
 #ifndef TILE_C
 #define TILE_C 8  // input channels per work-item
@@ -16,6 +18,8 @@
 
 // dx[n, c, i] = sum over k in c's group and taps t with i = o*stride - pad + t*dilation of
 //               w[k, c - group start, t] * dy[n, k, o]
+// A work-item owns TILE_C input channels x TILE_P input positions (register tiles written out
+// by unroll.h).
 __kernel void conv_backward_input(
     __global const REAL *restrict dy, __global const REAL *restrict weight,
     __global REAL *restrict dx,
@@ -39,19 +43,18 @@ __kernel void conv_backward_input(
     const int c_count = min(TILE_C, in_per_group - first_c);
 
     int id[TILE_P], ih[TILE_P], iw[TILE_P];
-    #pragma unroll
-    for (int t = 0; t < TILE_P; ++t) {
-        const int pos = min(first_pos + t, in_plane - 1);
-        iw[t] = pos % W;
-        ih[t] = (pos / W) % H;
-        id[t] = pos / (W * H);
+#define POSITION(t, _)                                                  \
+    {                                                                   \
+        const int pos = min(first_pos + t, in_plane - 1);               \
+        iw[t] = pos % W;                                                \
+        ih[t] = (pos / W) % H;                                          \
+        id[t] = pos / (W * H);                                          \
     }
+    UNROLL_A(TILE_P, POSITION, _)
     REAL acc[TILE_C][TILE_P];
-    #pragma unroll
-    for (int c = 0; c < TILE_C; ++c)
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t)
-            acc[c][t] = 0;
+#define ZERO_ONE(t, c) acc[c][t] = 0;
+#define ZERO_ROW(c, _) UNROLL_B(TILE_P, ZERO_ONE, c)
+    UNROLL_A(TILE_C, ZERO_ROW, _)
 
     const __global REAL *dy_group = dy + ((size_t)n * K + group * out_per_group) * out_plane;
     for (int kd = 0; kd < KD; ++kd)
@@ -59,45 +62,61 @@ __kernel void conv_backward_input(
     for (int kw = 0; kw < KW; ++kw) {
         int offset[TILE_P];
         bool reads[TILE_P];
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t) {
-            const int od = output_reading(id[t], kd, SD, PD, DD, OD);
-            const int oh = output_reading(ih[t], kh, SH, PH, DH, OH);
-            const int ow = output_reading(iw[t], kw, SW, PW, DW, OW);
-            reads[t] = od >= 0 && oh >= 0 && ow >= 0;
-            offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;
+#define READING(t, _)                                                   \
+        {                                                               \
+            const int od = output_reading(id[t], kd, SD, PD, DD, OD);   \
+            const int oh = output_reading(ih[t], kh, SH, PH, DH, OH);   \
+            const int ow = output_reading(iw[t], kw, SW, PW, DW, OW);   \
+            reads[t] = od >= 0 && oh >= 0 && ow >= 0;                   \
+            offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;        \
         }
+        UNROLL_A(TILE_P, READING, _)
         const int tap = (kd * KH + kh) * KW + kw;
         for (int k = 0; k < out_per_group; ++k) {
             const __global REAL *dy_channel = dy_group + (size_t)k * out_plane;
             REAL gv[TILE_P];
-            #pragma unroll
-            for (int t = 0; t < TILE_P; ++t)
-                gv[t] = reads[t] ? dy_channel[offset[t]] : (REAL)0;
+#define LOAD_GRADIENT(t, _) gv[t] = reads[t] ? dy_channel[offset[t]] : (REAL)0;
+            UNROLL_A(TILE_P, LOAD_GRADIENT, _)
             const __global REAL *w_row = weight + (size_t)(group * out_per_group + k) * in_per_group * taps;
-            #pragma unroll
-            for (int c = 0; c < TILE_C; ++c) {
-                const REAL wv = w_row[(first_c + min(c, c_count - 1)) * taps + tap];
-                #pragma unroll
-                for (int t = 0; t < TILE_P; ++t)
-                    acc[c][t] = fma(wv, gv[t], acc[c][t]);
+#define FMA_ONE(t, c) acc[c][t] = fma(wv, gv[t], acc[c][t]);
+#define FMA_ROW(c, _)                                                               \
+            {                                                                       \
+                const REAL wv = w_row[(first_c + min(c, c_count - 1)) * taps + tap]; \
+                UNROLL_B(TILE_P, FMA_ONE, c)                                        \
             }
+            UNROLL_A(TILE_C, FMA_ROW, _)
         }
     }
-    for (int c = 0; c < c_count; ++c) {
-        __global REAL *dx_row = dx + ((size_t)n * C + group * in_per_group + first_c + c) * in_plane;
-        #pragma unroll
-        for (int t = 0; t < TILE_P; ++t)
-            if (first_pos + t < in_plane)
-                dx_row[first_pos + t] = acc[c][t];
+#define STORE_ONE(t, c)                                                                    \
+    if (first_pos + t < in_plane)                                                          \
+        dx_row[first_pos + t] = acc[c][t];
+#define STORE_ROW(c, _)                                                                    \
+    if (c < c_count) {                                                                     \
+        __global REAL *dx_row = dx + ((size_t)n * C + group * in_per_group + first_c + c) * in_plane; \
+        UNROLL_B(TILE_P, STORE_ONE, c)                                                     \
     }
+    UNROLL_A(TILE_C, STORE_ROW, _)
+#undef POSITION
+#undef READING
+#undef LOAD_GRADIENT
+#undef ZERO_ONE
+#undef ZERO_ROW
+#undef FMA_ONE
+#undef FMA_ROW
+#undef STORE_ONE
+#undef STORE_ROW
 }
 
 // dw[k, c, t] = sum over n and output positions o of dy[n, k, o] * x[n, c + group start, i(o, t)]
-// One work-item: TILE_K output channels x TILE_C input channels of one group, one tap.
+// One work-item: TILE_K output channels x TILE_C input channels of one group, one tap, and one
+// of `splits` runs of `chunk` consecutive (sample, output position) pairs: the reduction is
+// split across work-items (no work-item loops over a whole batch: GPU drivers' watchdogs end
+// such kernels, and llvmpipe stops long loops), each writing its partial tile to slice `split`
+// of `partial` (splits x K x C/groups x taps; dw itself when splits is 1). sum_slices
+// (reduce.cl) then adds the slices in order: deterministic, no atomics.
 __kernel void conv_backward_weight(
     __global const REAL *restrict x, __global const REAL *restrict dy,
-    __global REAL *restrict dw, const int N,
+    __global REAL *restrict partial, const int N, const int chunk, const int splits,
     const int C, const int D, const int H, const int W,
     const int K, const int OD, const int OH, const int OW,
     const int KD, const int KH, const int KW,
@@ -109,56 +128,69 @@ __kernel void conv_backward_weight(
     const int in_plane = D * H * W, out_plane = OD * OH * OW, taps = KD * KH * KW;
     const int in_per_group = C / groups, out_per_group = K / groups;
     const int k_tiles = (out_per_group + TILE_K - 1) / TILE_K;
-    const int tap = get_global_id(0);
+    const int tap = get_global_id(0) % taps, split = get_global_id(0) / taps;
     const int first_c = get_global_id(1) * TILE_C;
     const int group = get_global_id(2) / k_tiles;
     const int first_k = (get_global_id(2) % k_tiles) * TILE_K;  // within the group
-    if (tap >= taps || first_c >= in_per_group || group >= groups)
+    if (split >= splits || first_c >= in_per_group || group >= groups)
         return;
     const int c_count = min(TILE_C, in_per_group - first_c);
     const int k_count = min(TILE_K, out_per_group - first_k);
     const int kw = tap % KW, kh = (tap / KW) % KH, kd = tap / (KW * KH);
 
     REAL acc[TILE_K][TILE_C];
-    #pragma unroll
-    for (int k = 0; k < TILE_K; ++k)
-        #pragma unroll
-        for (int c = 0; c < TILE_C; ++c)
-            acc[k][c] = 0;
+#define ZERO_ONE(c, k) acc[k][c] = 0;
+#define ZERO_ROW(k, _) UNROLL_B(TILE_C, ZERO_ONE, k)
+    UNROLL_A(TILE_K, ZERO_ROW, _)
 
-    for (int n = 0; n < N; ++n) {
-        const __global REAL *x_n = x + ((size_t)n * C + group * in_per_group + first_c) * in_plane;
-        const __global REAL *dy_n = dy + ((size_t)n * K + group * out_per_group + first_k) * out_plane;
-        for (int od = 0; od < OD; ++od) {
-            const int i_d = od * SD - PD + kd * DD;
-            if (i_d < 0 || i_d >= D) continue;
-            for (int oh = 0; oh < OH; ++oh) {
-                const int i_h = oh * SH - PH + kh * DH;
-                if (i_h < 0 || i_h >= H) continue;
-                for (int ow = 0; ow < OW; ++ow) {
-                    const int i_w = ow * SW - PW + kw * DW;
-                    if (i_w < 0 || i_w >= W) continue;
-                    const int in_at = (i_d * H + i_h) * W + i_w;
-                    const int out_at = (od * OH + oh) * OW + ow;
-                    REAL xv[TILE_C], gv[TILE_K];
-                    #pragma unroll
-                    for (int c = 0; c < TILE_C; ++c)
-                        xv[c] = x_n[(size_t)min(c, c_count - 1) * in_plane + in_at];
-                    #pragma unroll
-                    for (int k = 0; k < TILE_K; ++k)
-                        gv[k] = dy_n[(size_t)min(k, k_count - 1) * out_plane + out_at];
-                    #pragma unroll
-                    for (int k = 0; k < TILE_K; ++k)
-                        #pragma unroll
-                        for (int c = 0; c < TILE_C; ++c)
-                            acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+    // Pairs [first, last) of the N x out_plane (sample, position) pairs, walked with carries.
+    const int first = split * chunk;
+    const int last = min(first + chunk, N * out_plane);
+    int n = first / out_plane, ow = first % out_plane % OW, oh = first % out_plane / OW % OH;
+    int od = first % out_plane / (OW * OH);
+    for (int q = first; q < last; ++q) {
+        const int i_d = od * SD - PD + kd * DD, i_h = oh * SH - PH + kh * DH;
+        const int i_w = ow * SW - PW + kw * DW;
+        if (i_d >= 0 && i_d < D && i_h >= 0 && i_h < H && i_w >= 0 && i_w < W) {
+            const __global REAL *x_at = x + ((size_t)n * C + group * in_per_group + first_c) * in_plane
+                + (i_d * H + i_h) * W + i_w;
+            const __global REAL *dy_at = dy + ((size_t)n * K + group * out_per_group + first_k) * out_plane
+                + (od * OH + oh) * OW + ow;
+            REAL xv[TILE_C], gv[TILE_K];
+#define LOAD_INPUT(c, _) xv[c] = x_at[(size_t)min(c, c_count - 1) * in_plane];
+            UNROLL_A(TILE_C, LOAD_INPUT, _)
+#define LOAD_GRADIENT(k, _) gv[k] = dy_at[(size_t)min(k, k_count - 1) * out_plane];
+            UNROLL_A(TILE_K, LOAD_GRADIENT, _)
+#define FMA_ONE(c, k) acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+#define FMA_ROW(k, _) UNROLL_B(TILE_C, FMA_ONE, k)
+            UNROLL_A(TILE_K, FMA_ROW, _)
+        }
+        if (++ow == OW) {
+            ow = 0;
+            if (++oh == OH) {
+                oh = 0;
+                if (++od == OD) {
+                    od = 0;
+                    ++n;
                 }
             }
         }
     }
-    for (int k = 0; k < k_count; ++k)
-        for (int c = 0; c < c_count; ++c)
-            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = acc[k][c];
+    __global REAL *out = partial + (size_t)split * K * in_per_group * taps;
+#define STORE_ONE(c, k)                                                                    \
+    if (c < c_count)                                                                       \
+        out[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps \
+            + tap] = acc[k][c];
+#define STORE_ROW(k, _) if (k < k_count) { UNROLL_B(TILE_C, STORE_ONE, k) }
+    UNROLL_A(TILE_K, STORE_ROW, _)
+#undef ZERO_ONE
+#undef ZERO_ROW
+#undef LOAD_INPUT
+#undef LOAD_GRADIENT
+#undef FMA_ONE
+#undef FMA_ROW
+#undef STORE_ONE
+#undef STORE_ROW
 }
 
 // --- weight gradient with wide vectors (CPUs) -------------------------------------------------
@@ -172,11 +204,8 @@ __kernel void conv_backward_weight(
 // elements, and tap (kd, kh, kw) reads phase ((kd DD) % SD, (kh DH) % SH, (kw DW) % SW) at
 // ((kd DD) / SD) x_slice + ((kh DH) / SH) WP + (kw DW) / SW: a stride-1 correlation again.
 // (1D and 2D are one slice deep.) A work-item of conv_backward_weight_flat owns WG_K output
-// channels x WG_C input channels of one tap: WG_K x WG_C accumulator vectors of WVW lanes,
+// channels x WG_C input channels of one tap: WG_K x WG_C accumulator vectors of VW lanes,
 // summed once at the end.
-#ifndef WVW
-#define WVW 16
-#endif
 #ifndef WG_K
 #define WG_K 4
 #endif
@@ -186,10 +215,6 @@ __kernel void conv_backward_weight(
 #ifndef WG_TAPS
 #define WG_TAPS 9
 #endif
-#define WCAT_(a, b) a##b
-#define WCAT(a, b) WCAT_(a, b)
-#define WVREAL WCAT(REAL, WVW)
-#define WVLOAD WCAT(vload, WVW)
 
 // The column step of the phases is a build option (PAD_COL_STEP): a constant stride lets the
 // row copies vectorize.
@@ -227,17 +252,6 @@ inline PadRow pad_columns(const PadShape s, const int col_step, const int pw)
     return row;
 }
 
-inline REAL lane_sum(WVREAL v)
-{
-    REAL lanes[WVW];
-    WCAT(vstore, WVW)(v, 0, lanes);
-    REAL total = 0;
-    #pragma unroll
-    for (int j = 0; j < WVW; ++j)
-        total += lanes[j];
-    return total;
-}
-
 // Where tap `tap` (of KD x KH x KW) reads a padded, phase-split x: see the comment above.
 inline int tap_offset(const int tap, const int KH, const int KW, const int DD, const int DH,
                       const int DW, const int SD, const int SH, const int SW, const int WP,
@@ -269,23 +283,23 @@ __kernel void conv_backward_weight_flat(
     const int k_count = min(WG_K, out_per_group - first_k);
     const int offset = tap_offset(tap, KH, KW, DD, DH, DW, SD, SH, SW, WP, x_slice, x_phase);
 
-    WVREAL acc[WG_K][WG_C];
+    VREAL acc[WG_K][WG_C];
     #pragma unroll
     for (int k = 0; k < WG_K; ++k)
         #pragma unroll
         for (int c = 0; c < WG_C; ++c)
-            acc[k][c] = (WVREAL)0;
+            acc[k][c] = (VREAL)0;
     for (int n = 0; n < N; ++n) {
         const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane + offset;
         const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
-        for (int q = 0; q < dy_plane; q += WVW) {
-            WVREAL xv[WG_C], gv[WG_K];
+        for (int q = 0; q < dy_plane; q += VW) {
+            VREAL xv[WG_C], gv[WG_K];
             #pragma unroll
             for (int c = 0; c < WG_C; ++c)
-                xv[c] = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + q);
+                xv[c] = VLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + q);
             #pragma unroll
             for (int k = 0; k < WG_K; ++k)
-                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
+                gv[k] = VLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
             #pragma unroll
             for (int k = 0; k < WG_K; ++k)
                 #pragma unroll
@@ -295,7 +309,7 @@ __kernel void conv_backward_weight_flat(
     }
     for (int k = 0; k < k_count; ++k)
         for (int c = 0; c < c_count; ++c)
-            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = lane_sum(acc[k][c]);
+            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = LANE_SUM(acc[k][c]);
 }
 
 // conv_backward_weight_flat with WG_T taps of one kernel row per work-item (row r: taps
@@ -332,27 +346,27 @@ __kernel void conv_backward_weight_rows(
         offset[t] = tap_offset(row * KW + first_kw + min(t, t_count - 1), KH, KW, DD, DH, DW,
                                SD, SH, SW, WP, x_slice, x_phase);
 
-    WVREAL acc[WG_T][WG_K][WG_C];
+    VREAL acc[WG_T][WG_K][WG_C];
     #pragma unroll
     for (int t = 0; t < WG_T; ++t)
         #pragma unroll
         for (int k = 0; k < WG_K; ++k)
             #pragma unroll
             for (int c = 0; c < WG_C; ++c)
-                acc[t][k][c] = (WVREAL)0;
+                acc[t][k][c] = (VREAL)0;
     for (int n = 0; n < N; ++n) {
         const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane;
         const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
-        for (int q = 0; q < dy_plane; q += WVW) {
-            WVREAL gv[WG_K];
+        for (int q = 0; q < dy_plane; q += VW) {
+            VREAL gv[WG_K];
             #pragma unroll
             for (int k = 0; k < WG_K; ++k)
-                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
+                gv[k] = VLOAD(0, dy_n + (size_t)min(k, k_count - 1) * dy_plane + q);
             #pragma unroll
             for (int t = 0; t < WG_T; ++t)
                 #pragma unroll
                 for (int c = 0; c < WG_C; ++c) {
-                    const WVREAL xv = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + offset[t] + q);
+                    const VREAL xv = VLOAD(0, x_n + (size_t)min(c, c_count - 1) * x_plane + offset[t] + q);
                     #pragma unroll
                     for (int k = 0; k < WG_K; ++k)
                         acc[t][k][c] = fma(gv[k], xv, acc[t][k][c]);
@@ -363,14 +377,14 @@ __kernel void conv_backward_weight_rows(
         for (int k = 0; k < k_count; ++k)
             for (int c = 0; c < c_count; ++c)
                 dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps
-                   + row * KW + first_kw + t] = lane_sum(acc[t][k][c]);
+                   + row * KW + first_kw + t] = LANE_SUM(acc[t][k][c]);
 }
 
 // --- weight gradient of 1x1 convolutions at stride 1 without padding, CPUs ------------------
 // dw[k][c] = sum over n and p of dy[n][k][p] x[n][c][p]: a plain matrix product. The flat
 // kernel's padded copies of x and dy would only round each plane up to whole vectors (and cost
 // about a third of the time), so here the planes are read in place: whole vectors, then one
-// last vector ending at the plane's end (P >= WVW) whose lanes already counted are masked off
+// last vector ending at the plane's end (P >= VW) whose lanes already counted are masked off
 // in dy. A work-item owns WG_K output x WG_C input channels of one group. Work-items run in
 // bands of K_BAND output tiles: consecutive ones take the band's output tiles with one input
 // tile, then the next input tile, so the band's dy (K_BAND tiles) stays in cache and each x
@@ -396,31 +410,31 @@ __kernel void conv_backward_weight_pointwise(
         return;
     const int c_count = min(WG_C, in_per_group - first_c);
     const int k_count = min(WG_K, out_per_group - first_k);
-    const int whole = P / WVW * WVW, tail = P - WVW;  // the last vector starts at tail
-    REAL keep[WVW];
+    const int whole = P / VW * VW, tail = P - VW;  // the last vector starts at tail
+    REAL keep[VW];
     #pragma unroll
-    for (int j = 0; j < WVW; ++j)
+    for (int j = 0; j < VW; ++j)
         keep[j] = j + tail >= whole ? (REAL)1 : (REAL)0;
-    const WVREAL tail_mask = WVLOAD(0, keep);
+    const VREAL tail_mask = VLOAD(0, keep);
 
-    WVREAL acc[WG_K][WG_C];
+    VREAL acc[WG_K][WG_C];
     #pragma unroll
     for (int k = 0; k < WG_K; ++k)
         #pragma unroll
         for (int c = 0; c < WG_C; ++c)
-            acc[k][c] = (WVREAL)0;
+            acc[k][c] = (VREAL)0;
     for (int n = 0; n < N; ++n) {
         const __global REAL *x_n = x + ((size_t)n * C + group * in_per_group + first_c) * P;
         const __global REAL *dy_n = dy + ((size_t)n * K + group * out_per_group + first_k) * P;
-        for (int q = 0; q < P; q += WVW) {
+        for (int q = 0; q < P; q += VW) {
             const int at = min(q, tail);
-            WVREAL xv[WG_C], gv[WG_K];
+            VREAL xv[WG_C], gv[WG_K];
             #pragma unroll
             for (int c = 0; c < WG_C; ++c)
-                xv[c] = WVLOAD(0, x_n + (size_t)min(c, c_count - 1) * P + at);
+                xv[c] = VLOAD(0, x_n + (size_t)min(c, c_count - 1) * P + at);
             #pragma unroll
             for (int k = 0; k < WG_K; ++k) {
-                gv[k] = WVLOAD(0, dy_n + (size_t)min(k, k_count - 1) * P + at);
+                gv[k] = VLOAD(0, dy_n + (size_t)min(k, k_count - 1) * P + at);
                 if (q >= whole)
                     gv[k] *= tail_mask;
             }
@@ -433,7 +447,7 @@ __kernel void conv_backward_weight_pointwise(
     }
     for (int k = 0; k < k_count; ++k)
         for (int c = 0; c < c_count; ++c)
-            dw[(size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c] = lane_sum(acc[k][c]);
+            dw[(size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c] = LANE_SUM(acc[k][c]);
 }
 
 // --- weight gradient of depthwise convolutions (one input channel per group), CPUs -----------
@@ -455,10 +469,10 @@ inline void copy_row_values(const __global REAL *restrict in, __global REAL *res
     const int count = row.end - row.first;
     const __global REAL *in_row = in + row.source;
     __global REAL *out = out_row + row.first;
-    if (col_step == 1 && count >= WVW) {
-        for (int col = 0; col < count; col += WVW) {
-            const int at = min(col, count - WVW);
-            WCAT(vstore, WVW)(WVLOAD(0, in_row + at), 0, out + at);
+    if (col_step == 1 && count >= VW) {
+        for (int col = 0; col < count; col += VW) {
+            const int at = min(col, count - VW);
+            VSTORE(VLOAD(0, in_row + at), 0, out + at);
         }
         return;
     }
@@ -494,13 +508,13 @@ inline void copy_phase_values(const __global REAL *restrict in, __global REAL *r
 // `count` zeros from p: whole vectors, the last one stepped back (scalars under a vector).
 inline void zero_fill(__global REAL *restrict p, const int count)
 {
-    if (count < WVW) {
+    if (count < VW) {
         for (int i = 0; i < count; ++i)
             p[i] = 0;
         return;
     }
-    for (int i = 0; i < count; i += WVW)
-        WCAT(vstore, WVW)((WVREAL)0, 0, p + min(i, count - WVW));
+    for (int i = 0; i < count; i += VW)
+        VSTORE((VREAL)0, 0, p + min(i, count - VW));
 }
 
 // out = in[plane] padded and split into phases (PadShape); each phase's grid is followed by
@@ -573,31 +587,31 @@ __kernel void conv_backward_weight_depthwise(
     const int x_volume = D * H * W, dy_volume = OD * OH * OW;
 
     // The padding lies at the same places for every sample: zeros once, then the values only.
-    for (int i = 0; i < item_scratch; i += WVW)
-        WCAT(vstore, WVW)((WVREAL)0, 0, xs + min(i, item_scratch - WVW));
+    for (int i = 0; i < item_scratch; i += VW)
+        VSTORE((VREAL)0, 0, xs + min(i, item_scratch - VW));
 
     int offset[WG_TAPS];
-    WVREAL acc[WG_TAPS];
+    VREAL acc[WG_TAPS];
     #pragma unroll
     for (int t = 0; t < WG_TAPS; ++t) {
         offset[t] = tap_offset(first_tap + min(t, tap_count - 1), KH, KW, DD, DH, DW, SD, SH,
                                SW, WP, x_slice, x_phase);
-        acc[t] = (WVREAL)0;
+        acc[t] = (VREAL)0;
     }
     for (int n = 0; n < N; ++n) {
         const __global REAL *x_plane = x + ((size_t)n * C + c) * x_volume;
         for (int phase = 0; phase < phases; ++phase)
             copy_phase_values(x_plane, xs + (size_t)phase * x_phase, x_shape, PAD_COL_STEP, phase);
         copy_phase_values(dy + ((size_t)n * K + k) * dy_volume, dys, dy_shape, 1, 0);
-        for (int q = 0; q < dy_plane; q += WVW) {
-            const WVREAL gv = WVLOAD(0, dys + q);
+        for (int q = 0; q < dy_plane; q += VW) {
+            const VREAL gv = VLOAD(0, dys + q);
             #pragma unroll
             for (int t = 0; t < WG_TAPS; ++t)
-                acc[t] = fma(gv, WVLOAD(0, xs + offset[t] + q), acc[t]);
+                acc[t] = fma(gv, VLOAD(0, xs + offset[t] + q), acc[t]);
         }
     }
     for (int t = 0; t < tap_count; ++t)
-        dw[(size_t)k * taps + first_tap + t] = lane_sum(acc[t]);
+        dw[(size_t)k * taps + first_tap + t] = LANE_SUM(acc[t]);
 }
 
 // The weights of the transposed convolution that computes a stride-1 input gradient:

@@ -3,8 +3,11 @@
 //   linear forward  y  = x  w^T + b :  a = x,    b = w^T
 //   linear backward dx = dy w       :  a = dy,   b = w
 //                   dw = dy^T x     :  a = dy^T, b = x
-// Register-tiled: each work-item owns TILE_M x TILE_N results.
+// Register-tiled: each work-item owns TILE_M x TILE_N results (written out by unroll.h). The
+// reduction over k runs K iterations in one work-item (K is in_features or out_features of a
+// linear layer, or its batch of rows for dw).
 #include "common.h"
+#include "unroll.h"
 
 #ifndef TILE_M
 #define TILE_M 4
@@ -23,27 +26,23 @@ __kernel void gemm(__global const REAL *restrict a, const int a_row, const int a
     if (n0 >= N || m0 >= M)
         return;
     REAL acc[TILE_M][TILE_N];
-    #pragma unroll
-    for (int i = 0; i < TILE_M; ++i)
-        #pragma unroll
-        for (int j = 0; j < TILE_N; ++j)
-            acc[i][j] = 0;
+#define ZERO_ONE(j, i) acc[i][j] = 0;
+#define ZERO_ROW(i, _) UNROLL_B(TILE_N, ZERO_ONE, i)
+    UNROLL_A(TILE_M, ZERO_ROW, _)
     // Rows and columns past the edge repeat the last valid one; their results are not stored.
     for (int k = 0; k < K; ++k) {
         REAL av[TILE_M], bv[TILE_N];
-        #pragma unroll
-        for (int i = 0; i < TILE_M; ++i)
-            av[i] = a[(size_t)min(m0 + i, M - 1) * a_row + (size_t)k * a_col];
-        #pragma unroll
-        for (int j = 0; j < TILE_N; ++j)
-            bv[j] = b[(size_t)k * b_row + (size_t)min(n0 + j, N - 1) * b_col];
-        #pragma unroll
-        for (int i = 0; i < TILE_M; ++i)
-            #pragma unroll
-            for (int j = 0; j < TILE_N; ++j)
-                acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+#define LOAD_A(i, _) av[i] = a[(size_t)min(m0 + i, M - 1) * a_row + (size_t)k * a_col];
+        UNROLL_A(TILE_M, LOAD_A, _)
+#define LOAD_B(j, _) bv[j] = b[(size_t)k * b_row + (size_t)min(n0 + j, N - 1) * b_col];
+        UNROLL_A(TILE_N, LOAD_B, _)
+#define FMA_ONE(j, i) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+#define FMA_ROW(i, _) UNROLL_B(TILE_N, FMA_ONE, i)
+        UNROLL_A(TILE_M, FMA_ROW, _)
     }
-    for (int i = 0; i < TILE_M && m0 + i < M; ++i)
-        for (int j = 0; j < TILE_N && n0 + j < N; ++j)
-            out[(size_t)(m0 + i) * N + n0 + j] = acc[i][j] + (has_bias ? bias[n0 + j] : (REAL)0);
+#define STORE_ONE(j, i)                                                                  \
+    if (n0 + j < N)                                                                      \
+        out[(size_t)(m0 + i) * N + n0 + j] = acc[i][j] + (has_bias ? bias[n0 + j] : (REAL)0);
+#define STORE_ROW(i, _) if (m0 + i < M) { UNROLL_B(TILE_N, STORE_ONE, i) }
+    UNROLL_A(TILE_M, STORE_ROW, _)
 }

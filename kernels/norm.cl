@@ -18,6 +18,7 @@
 // - chunk_stats, combine_stats, then normalize_rows: a row's chunks are described in parallel
 //   and merged per row; for a few rows, or rows too long for the cache.
 #include "common.h"
+#include "vector.h"
 
 #include "reduce.h"
 
@@ -25,60 +26,52 @@
 #define STATS_BLOCK 512  // elements per block of add_run_stats (2 KiB of floats: in L1)
 #endif
 
-// The sum of the 16 lanes, pairwise. (Written out: Oclgrind 21.10 reports halves taken by
-// .lo/.hi and then summed as uninitialized.)
-inline REAL lane_sum(const REAL16 v)
-{
-    return (((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7))) +
-           (((v.s8 + v.s9) + (v.sa + v.sb)) + ((v.sc + v.sd) + (v.se + v.sf)));
-}
-
-// Sum of the n elements at p: four 16-lane accumulators (independent chains), then one, then a
+// Sum of the n elements at p: four VW-lane accumulators (independent chains), then one, then a
 // scalar tail.
 inline REAL run_sum(const __global REAL *p, const int n)
 {
-    REAL16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    VREAL a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 += vload16(0, p + i);
-        a1 += vload16(1, p + i);
-        a2 += vload16(2, p + i);
-        a3 += vload16(3, p + i);
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        a0 += VLOAD(0, p + i);
+        a1 += VLOAD(1, p + i);
+        a2 += VLOAD(2, p + i);
+        a3 += VLOAD(3, p + i);
     }
-    for (; i + 16 <= n; i += 16)
-        a0 += vload16(0, p + i);
+    for (; i + VW <= n; i += VW)
+        a0 += VLOAD(0, p + i);
     REAL tail = 0;
     for (; i < n; ++i)
         tail += p[i];
-    return lane_sum((a0 + a1) + (a2 + a3)) + tail;
+    return LANE_SUM((a0 + a1) + (a2 + a3)) + tail;
 }
 
 // Sum of squared deviations from `mean` of the n elements at p, in the same order.
 inline REAL run_squares(const __global REAL *p, const int n, const REAL mean)
 {
-    REAL16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    VREAL a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        const REAL16 d0 = vload16(0, p + i) - mean, d1 = vload16(1, p + i) - mean;
-        const REAL16 d2 = vload16(2, p + i) - mean, d3 = vload16(3, p + i) - mean;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        const VREAL d0 = VLOAD(0, p + i) - mean, d1 = VLOAD(1, p + i) - mean;
+        const VREAL d2 = VLOAD(2, p + i) - mean, d3 = VLOAD(3, p + i) - mean;
         a0 += d0 * d0;
         a1 += d1 * d1;
         a2 += d2 * d2;
         a3 += d3 * d3;
     }
-    for (; i + 16 <= n; i += 16) {
-        const REAL16 d = vload16(0, p + i) - mean;
+    for (; i + VW <= n; i += VW) {
+        const VREAL d = VLOAD(0, p + i) - mean;
         a0 += d * d;
     }
     REAL tail = 0;
     for (; i < n; ++i)
         tail += (p[i] - mean) * (p[i] - mean);
-    return lane_sum((a0 + a1) + (a2 + a3)) + tail;
+    return LANE_SUM((a0 + a1) + (a2 + a3)) + tail;
 }
 
 // y[i] = (x[i] - m) * invstd * weight[p] + bias[p], p = (i / param_div) % param_mod, for
 // i in [first, last) (one statistics row). In runs of one parameter (param_div > 1) or of
-// consecutive parameters (param_div = 1, as in layer norm): 16 lanes, then a scalar tail.
+// consecutive parameters (param_div = 1, as in layer norm): VW lanes, then a scalar tail.
 inline void normalize_run(const __global REAL *restrict x, __global REAL *restrict y,
                           const int first, const int last, const REAL m, const REAL invstd,
                           const __global REAL *restrict weight,
@@ -92,19 +85,19 @@ inline void normalize_run(const __global REAL *restrict x, __global REAL *restri
             end = i + min(last - i, param_div - i % param_div);
             const REAL scale = has_weight ? invstd * weight[p] : invstd;
             const REAL shift = has_bias ? bias[p] : 0;
-            for (; k + 16 <= end - i; k += 16)
-                vstore16((vload16(0, x + i + k) - m) * scale + shift, 0, y + i + k);
+            for (; k + VW <= end - i; k += VW)
+                VSTORE((VLOAD(0, x + i + k) - m) * scale + shift, 0, y + i + k);
             for (; i + k < end; ++k)
                 y[i + k] = (x[i + k] - m) * scale + shift;
         } else {  // parameters p, p + 1, ...
             end = i + min(last - i, param_mod - p);
-            for (; k + 16 <= end - i; k += 16) {
-                REAL16 value = (vload16(0, x + i + k) - m) * invstd;
+            for (; k + VW <= end - i; k += VW) {
+                VREAL value = (VLOAD(0, x + i + k) - m) * invstd;
                 if (has_weight)
-                    value *= vload16(0, weight + p + k);
+                    value *= VLOAD(0, weight + p + k);
                 if (has_bias)
-                    value += vload16(0, bias + p + k);
-                vstore16(value, 0, y + i + k);
+                    value += VLOAD(0, bias + p + k);
+                VSTORE(value, 0, y + i + k);
             }
             for (; i + k < end; ++k) {
                 REAL value = (x[i + k] - m) * invstd;
@@ -283,31 +276,31 @@ __kernel void update_running(__global const REAL *restrict mean, __global const 
 //   element) and param_backward_sums (a work-group per parameter): coalesced, no long loops.
 
 // Over the n elements at x, dy (one statistics row with mean m), with g = dy * w[k] for
-// consecutive parameters w (has_weight; else g = dy): sums of g and of g * (x - m), in 16 lanes
+// consecutive parameters w (has_weight; else g = dy): sums of g and of g * (x - m), in VW lanes
 // with two chains each, then a scalar tail.
 inline void run_g_sums(const __global REAL *restrict x, const __global REAL *restrict dy,
                        const __global REAL *restrict w, const int has_weight, const int n,
                        const REAL m, REAL *sum_g, REAL *sum_g_xc)
 {
-    REAL16 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    VREAL a0 = 0, a1 = 0, b0 = 0, b1 = 0;
     int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        REAL16 g0 = vload16(0, dy + i), g1 = vload16(1, dy + i);
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        VREAL g0 = VLOAD(0, dy + i), g1 = VLOAD(1, dy + i);
         if (has_weight) {
-            g0 *= vload16(0, w + i);
-            g1 *= vload16(1, w + i);
+            g0 *= VLOAD(0, w + i);
+            g1 *= VLOAD(1, w + i);
         }
         a0 += g0;
         a1 += g1;
-        b0 += g0 * (vload16(0, x + i) - m);
-        b1 += g1 * (vload16(1, x + i) - m);
+        b0 += g0 * (VLOAD(0, x + i) - m);
+        b1 += g1 * (VLOAD(1, x + i) - m);
     }
-    for (; i + 16 <= n; i += 16) {
-        REAL16 g = vload16(0, dy + i);
+    for (; i + VW <= n; i += VW) {
+        VREAL g = VLOAD(0, dy + i);
         if (has_weight)
-            g *= vload16(0, w + i);
+            g *= VLOAD(0, w + i);
         a0 += g;
-        b0 += g * (vload16(0, x + i) - m);
+        b0 += g * (VLOAD(0, x + i) - m);
     }
     REAL tail_g = 0, tail_g_xc = 0;
     for (; i < n; ++i) {
@@ -315,8 +308,8 @@ inline void run_g_sums(const __global REAL *restrict x, const __global REAL *res
         tail_g += g;
         tail_g_xc += g * (x[i] - m);
     }
-    *sum_g = lane_sum(a0 + a1) + tail_g;
-    *sum_g_xc = lane_sum(b0 + b1) + tail_g_xc;
+    *sum_g = LANE_SUM(a0 + a1) + tail_g;
+    *sum_g_xc = LANE_SUM(b0 + b1) + tail_g_xc;
 }
 
 // One work-item per statistics row (see the layouts at the top; `param_div`, `param_mod` give
@@ -387,23 +380,23 @@ __kernel void row_normalize_backward(
             if (runs_of_one) {
                 end = i + min(last - i, param_div - i % param_div);
                 const REAL a = has_weight ? invstd * weight[p] : invstd;
-                for (; k + 16 <= end - i; k += 16)
-                    vstore16(a * vload16(0, dy + i + k) - c1 * (vload16(0, x + i + k) - m) - c0,
+                for (; k + VW <= end - i; k += VW)
+                    VSTORE(a * VLOAD(0, dy + i + k) - c1 * (VLOAD(0, x + i + k) - m) - c0,
                              0, dx + i + k);
                 for (; i + k < end; ++k)
                     dx[i + k] = a * dy[i + k] - c1 * (x[i + k] - m) - c0;
             } else {
                 end = i + min(last - i, param_mod - p);
-                for (; k + 16 <= end - i; k += 16) {
-                    const REAL16 g = vload16(0, dy + i + k);
-                    const REAL16 xc = vload16(0, x + i + k) - m;
+                for (; k + VW <= end - i; k += VW) {
+                    const VREAL g = VLOAD(0, dy + i + k);
+                    const VREAL xc = VLOAD(0, x + i + k) - m;
                     if (write_dx) {
-                        const REAL16 a = has_weight ? invstd * vload16(0, weight + p + k)
-                                                    : (REAL16)invstd;
-                        vstore16(a * g - c1 * xc - c0, 0, dx + i + k);
+                        const VREAL a = has_weight ? invstd * VLOAD(0, weight + p + k)
+                                                    : (VREAL)invstd;
+                        VSTORE(a * g - c1 * xc - c0, 0, dx + i + k);
                     }
                     if (write_blocks)
-                        vstore16(g * xc * invstd, 0, block_dy_xhat + i + k);
+                        VSTORE(g * xc * invstd, 0, block_dy_xhat + i + k);
                 }
                 for (; i + k < end; ++k) {
                     const REAL xc = x[i + k] - m;
@@ -422,28 +415,28 @@ __kernel void row_normalize_backward(
 
 // sums_a[c] = sum over rows r of a[r][c], sums_b[c] likewise of b (each where wanted): the
 // parameter gradients from row_normalize_backward's blocks, whose parameter is the column.
-// One work-item per 16 columns, walking down the rows with vector loads (consecutive
-// work-items read consecutive memory); scalar where fewer than 16 columns remain.
+// One work-item per VW columns, walking down the rows with vector loads (consecutive
+// work-items read consecutive memory); scalar where fewer than VW columns remain.
 __kernel void column_sums(__global const REAL *restrict a, __global const REAL *restrict b,
                           __global REAL *restrict sums_a, __global REAL *restrict sums_b,
                           const int want_a, const int want_b, const int rows, const int columns)
 {
-    const int first = get_global_id(0) * 16;
+    const int first = get_global_id(0) * VW;
     if (first >= columns)
         return;
-    if (first + 16 <= columns) {
-        REAL16 total_a = 0, total_b = 0;
+    if (first + VW <= columns) {
+        VREAL total_a = 0, total_b = 0;
         for (int r = 0; r < rows; ++r) {
             const size_t at = (size_t)r * columns + first;
             if (want_a)
-                total_a += vload16(0, a + at);
+                total_a += VLOAD(0, a + at);
             if (want_b)
-                total_b += vload16(0, b + at);
+                total_b += VLOAD(0, b + at);
         }
         if (want_a)
-            vstore16(total_a, 0, sums_a + first);
+            VSTORE(total_a, 0, sums_a + first);
         if (want_b)
-            vstore16(total_b, 0, sums_b + first);
+            VSTORE(total_b, 0, sums_b + first);
         return;
     }
     for (int c = first; c < columns; ++c) {
@@ -550,30 +543,30 @@ void param_backward_sums(__global const REAL *restrict x, __global const REAL *r
 
 // Parameter gradients when each parameter p owns one element of every row (layer norm: p
 // indexes the normalized shape, rows the samples): dweight[p] = sum over rows r of
-// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per 16 parameters, walking
+// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per VW parameters, walking
 // down the rows with vector loads (consecutive work-items read consecutive memory; no
-// barrier); scalar where fewer than 16 remain.
+// barrier); scalar where fewer than VW remain.
 __kernel void column_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
                                    __global const REAL *restrict mean, __global const REAL *restrict var,
                                    const REAL eps, __global REAL *restrict dweight,
                                    __global REAL *restrict dbias, const int has_weight,
                                    const int has_bias, const int rows, const int columns)
 {
-    const int first = get_global_id(0) * 16;
+    const int first = get_global_id(0) * VW;
     if (first >= columns)
         return;
-    if (first + 16 <= columns) {
-        REAL16 total_w = 0, total_b = 0;
+    if (first + VW <= columns) {
+        VREAL total_w = 0, total_b = 0;
         for (int r = 0; r < rows; ++r) {
             const size_t at = (size_t)r * columns + first;
-            const REAL16 g = vload16(0, dy + at);
-            total_w += g * (vload16(0, x + at) - mean[r]) * rsqrt(var[r] + eps);
+            const VREAL g = VLOAD(0, dy + at);
+            total_w += g * (VLOAD(0, x + at) - mean[r]) * rsqrt(var[r] + eps);
             total_b += g;
         }
         if (has_weight)
-            vstore16(total_w, 0, dweight + first);
+            VSTORE(total_w, 0, dweight + first);
         if (has_bias)
-            vstore16(total_b, 0, dbias + first);
+            VSTORE(total_b, 0, dbias + first);
         return;
     }
     for (int p = first; p < columns; ++p) {

@@ -2,23 +2,11 @@
 // kernels take one work-item per output element: a window is small and windows overlap little,
 // so sharing loads across work-items through __local memory buys nothing over the caches.
 // Common 2D windows have specialized kernels (clconv/ops/pool.py chooses) in which a work-item
-// computes 8 or 16 neighbouring outputs along a row with vector loads, as PoCL turns explicit
-// vectors into AVX-512.
+// computes VW neighbouring outputs along a row with vector loads (vector.h: VW lanes of REAL,
+// as many as one of the device's vector registers holds): average 3x3 at stride 1 here, max
+// 2x2 at stride 2 in pool_k2s2.cl.
 #include "common.h"
-
-// Vector types of REAL for the specialized kernels (REAL16 is common.h's), with the integer type
-// that comparisons of 8 of them return.
-#if REAL_IS_DOUBLE
-#define REAL8 double8
-#define MASK8 long8
-#define CONVERT_MASK8(v) (v)
-#define convert_REAL16 convert_double16
-#else
-#define REAL8 float8
-#define MASK8 int8
-#define CONVERT_MASK8 convert_int8
-#define convert_REAL16 convert_float16
-#endif
+#include "vector.h"
 
 // Output position `index` of a planes x OD x OH x OW output, split into plane and coordinates.
 #define SPLIT_OUTPUT_INDEX(index)                                   \
@@ -69,83 +57,6 @@ __kernel void max_pool_forward(
         indices[index] = best_at;
 }
 
-// The even (odd) lanes of the 16 in a, b. (Spelled out: Oclgrind 21.10 reports .even/.odd of a
-// 16-wide vector as uninitialized, and PoCL's shuffle2 is a loop.)
-#define EVEN_LANES(a, b) (REAL8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6)
-#define ODD_LANES(a, b) (REAL8)(a.s1, a.s3, a.s5, a.s7, b.s1, b.s3, b.s5, b.s7)
-// The inverse: a's lanes at the even positions of 16, b's at the odd ones.
-#define INTERLEAVE(a, b) (REAL16)(a.s0, b.s0, a.s1, b.s1, a.s2, b.s2, a.s3, b.s3, \
-                                  a.s4, b.s4, a.s5, b.s5, a.s6, b.s6, a.s7, b.s7)
-
-// The max-pool rule for one candidate: the first seeds `best` (best_at < 0), a larger value or
-// a NaN replaces it.
-#define TAKE_MAX(best, best_at, value, value_at)                  \
-    if (best_at < 0 || (value) > best || isnan(value)) {          \
-        best = (value);                                           \
-        best_at = (value_at);                                     \
-    }
-
-// The same rule for 8 windows at once (lanes); every lane is already seeded.
-#define TAKE_MAX8(best, best_at, value, value_at)                           \
-    {                                                                       \
-        const MASK8 take = isgreater(value, best) | isnan(value);           \
-        best = select(best, value, take);                                   \
-        best_at = select(best_at, value_at, take);                          \
-    }
-
-// max_pool_forward for 2x2 windows at stride 2 without padding or dilation, in 2D (D = 1).
-// One work-item per output row: 8 outputs per step from 16 elements of each of its two input
-// rows. The last step overlaps the one before (rewriting its own outputs with equal values)
-// instead of a scalar tail; only a window cut by the input's edge (ceil_mode) takes the scalar
-// path, where a clamped coordinate repeats a candidate, which changes neither the maximum nor
-// its index.
-__kernel void max_pool2d_k2s2(
-    __global const REAL *restrict x, __global REAL *restrict y,
-    __global long *restrict indices, const int write_indices,
-    const int planes, const int H, const int W, const int OH, const int OW)
-{
-    const int row = get_global_id(0);  // plane * OH + oh
-    if (row >= planes * OH)
-        return;
-    const int plane = row / OH, oh = row % OH;
-    const int top_at = 2 * oh * W, bottom_at = min(2 * oh + 1, H - 1) * W;
-    const __global REAL *x_plane = x + (size_t)plane * H * W;
-    __global REAL *y_row = y + (size_t)row * OW;
-    __global long *indices_row = indices + (size_t)row * OW;
-    const int whole = W / 2;  // outputs whose window lies inside the row
-    int ow = 0;
-    if (whole >= 8) {
-        const MASK8 lanes = (MASK8)(0, 2, 4, 6, 8, 10, 12, 14);
-        for (int step = 0; step < whole; step += 8) {
-            ow = min(step, whole - 8);
-            const REAL8 top0 = vload8(0, x_plane + top_at + 2 * ow);
-            const REAL8 top1 = vload8(1, x_plane + top_at + 2 * ow);
-            const REAL8 bottom0 = vload8(0, x_plane + bottom_at + 2 * ow);
-            const REAL8 bottom1 = vload8(1, x_plane + bottom_at + 2 * ow);
-            REAL8 best = EVEN_LANES(top0, top1);
-            MASK8 best_at = lanes + top_at + 2 * ow;
-            TAKE_MAX8(best, best_at, ODD_LANES(top0, top1), lanes + (top_at + 2 * ow + 1));
-            TAKE_MAX8(best, best_at, EVEN_LANES(bottom0, bottom1), lanes + (bottom_at + 2 * ow));
-            TAKE_MAX8(best, best_at, ODD_LANES(bottom0, bottom1), lanes + (bottom_at + 2 * ow + 1));
-            vstore8(best, 0, y_row + ow);
-            if (write_indices)
-                vstore8(convert_long8(best_at), 0, indices_row + ow);
-        }
-        ow = whole;
-    }
-    for (; ow < OW; ++ow) {
-        const int left = 2 * ow, right = min(2 * ow + 1, W - 1);
-        REAL best = x_plane[top_at + left];
-        int best_at = top_at + left;
-        TAKE_MAX(best, best_at, x_plane[top_at + right], top_at + right);
-        TAKE_MAX(best, best_at, x_plane[bottom_at + left], bottom_at + left);
-        TAKE_MAX(best, best_at, x_plane[bottom_at + right], bottom_at + right);
-        y_row[ow] = best;
-        if (write_indices)
-            indices_row[ow] = best_at;
-    }
-}
-
 // PyTorch's divisor of average-pooling output (od, oh, ow): divisor_override if set, else the
 // window's size clipped to the padded input (count_include_pad) or to the input itself.
 inline int avg_pool_divisor(int od, int oh, int ow, int D, int H, int W, int KD, int KH, int KW,
@@ -188,30 +99,25 @@ __kernel void avg_pool_forward(
                                               PD, PH, PW, count_include_pad, divisor_override);
 }
 
-// Sum of each of 16 outputs' three-wide window in one input row: x[w-1] + x[w] + x[w+1] for
-// w = start .. start+15, with zero padding past either end of the row (0 <= start <= W - 16),
-// each term first multiplied by the weight of its own column: weight_left for x[w-1],
+// Sum of each of VW outputs' three-wide window in one input row: x[w-1] + x[w] + x[w+1] for
+// w = start .. start + VW - 1, with zero padding past either end of the row (0 <= start <=
+// W - VW), each term first multiplied by the weight of its own column: weight_left for x[w-1],
 // weight for x[w], weight_right for x[w+1] (all ones in the forward).
-// (Shifts spelled out: PoCL's shuffle2 is a loop.)
-inline REAL16 window_row_sum(const __global REAL *row, const int start, const int W,
-                             const REAL16 weight_left, const REAL16 weight,
-                             const REAL16 weight_right)
+inline VREAL window_row_sum(const __global REAL *row, const int start, const int W,
+                            const VREAL weight_left, const VREAL weight,
+                            const VREAL weight_right)
 {
-    const REAL16 c = vload16(0, row + start);
-    const REAL16 left = start > 0 ? vload16(0, row + start - 1)
-        : (REAL16)(0, c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6,
-                   c.s7, c.s8, c.s9, c.sa, c.sb, c.sc, c.sd, c.se);
-    const REAL16 right = start + 16 < W ? vload16(0, row + start + 1)
-        : (REAL16)(c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.s8,
-                   c.s9, c.sa, c.sb, c.sc, c.sd, c.se, c.sf, 0);
+    const VREAL c = VLOAD(0, row + start);
+    const VREAL left = start > 0 ? VLOAD(0, row + start - 1) : LANES_UP_1(c);
+    const VREAL right = start + VW < W ? VLOAD(0, row + start + 1) : LANES_DOWN_1(c);
     return left * weight_left + c * weight + right * weight_right;
 }
 
 // Input columns inside the 3-wide window centred on each of `column` (PyTorch's divisor
 // without padding, per column): 2 at either edge of a row, else 3.
-inline REAL16 window_columns(const int16 column, const int W)
+inline VREAL window_columns(const VINT column, const int W)
 {
-    return convert_REAL16(3 + (column == 0) + (column == W - 1));  // (true is -1)
+    return CONVERT_VREAL(3 + (column == 0) + (column == W - 1));  // (true is -1)
 }
 
 // Rows of the input inside the 3-high window centred on row r (0 <= r < H).
@@ -220,7 +126,7 @@ inline REAL window_rows(const int r, const int H)
     return 3 - (r == 0) - (r == H - 1);
 }
 
-// 16 columns from `start` of a 3x3, stride 1, padding 1 window sum over one plane, walking down
+// VW columns from `start` of a 3x3, stride 1, padding 1 window sum over one plane, walking down
 // the rows with each row's window sums kept for the next two outputs. The forward (backward = 0)
 // divides each output's sum by its divisor. The backward gathers into input (h, w) the
 // gradients of the outputs whose windows hold it, each divided by that output's divisor: the
@@ -232,23 +138,23 @@ inline void avg_pool_3x3_columns(const __global REAL *restrict in_plane,
                                  const int W, const int count_include_pad,
                                  const int divisor_override, const int backward)
 {
-    const int16 column = start + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const REAL16 columns = window_columns(column, W);
+    const VINT column = start + (VINT)(LANE_IDS);
+    const VREAL columns = window_columns(column, W);
     // Per-term weights: 1/columns of the term's own output where the backward divides first.
     const bool divide_terms = backward && !count_include_pad && !divisor_override;
-    const REAL16 weight_left = divide_terms ? 1 / window_columns(column - 1, W) : (REAL16)1;
-    const REAL16 weight = divide_terms ? 1 / columns : (REAL16)1;
-    const REAL16 weight_right = divide_terms ? 1 / window_columns(column + 1, W) : (REAL16)1;
+    const VREAL weight_left = divide_terms ? 1 / window_columns(column - 1, W) : (VREAL)1;
+    const VREAL weight = divide_terms ? 1 / columns : (VREAL)1;
+    const VREAL weight_right = divide_terms ? 1 / window_columns(column + 1, W) : (VREAL)1;
 #define ROW_SUM(r) (divide_terms ? window_row_sum(in_plane + (r) * W, start, W, weight_left, \
                                                   weight, weight_right) / window_rows(r, H) \
                                  : window_row_sum(in_plane + (r) * W, start, W, weight_left, \
                                                   weight, weight_right))
-    REAL16 above = 0;
-    REAL16 here = ROW_SUM(0);
+    VREAL above = 0;
+    VREAL here = ROW_SUM(0);
     for (int oh = 0; oh < H; ++oh) {
-        const REAL16 below = oh + 1 < H ? ROW_SUM(oh + 1) : (REAL16)0;
-        const REAL16 total = above + here + below;
-        REAL16 result;
+        const VREAL below = oh + 1 < H ? ROW_SUM(oh + 1) : (VREAL)0;
+        const VREAL total = above + here + below;
+        VREAL result;
         if (divide_terms)
             result = total;
         else if (divisor_override)
@@ -257,7 +163,7 @@ inline void avg_pool_3x3_columns(const __global REAL *restrict in_plane,
             result = total / (REAL)9;
         else
             result = total / ((REAL)(3 - (oh == 0) - (oh == H - 1)) * columns);
-        vstore16(result, 0, out_plane + oh * W + start);
+        VSTORE(result, 0, out_plane + oh * W + start);
         above = here;
         here = below;
     }
@@ -265,26 +171,26 @@ inline void avg_pool_3x3_columns(const __global REAL *restrict in_plane,
 }
 
 // avg_pool_forward for 3x3 windows at stride 1 with padding 1, in 2D (D = 1, output size =
-// input size) on rows of at least 16, and (backward = 1) its input gradient, from dy. One
-// work-item per plane and 16 columns; the last one of a plane also does the 16 ending at the
-// row's end where W is not a multiple of 16 (rewriting some of its own outputs with equal
+// input size) on rows of at least VW, and (backward = 1) its input gradient, from dy. One
+// work-item per plane and VW columns; the last one of a plane also does the VW ending at the
+// row's end where W is not a multiple of VW (rewriting some of its own outputs with equal
 // values rather than racing another work-item).
 __kernel void avg_pool2d_k3s1p1(
     __global const REAL *restrict in, __global REAL *restrict out,
     const int planes, const int H, const int W,
     const int count_include_pad, const int divisor_override, const int backward)
 {
-    const int blocks = W / 16;
+    const int blocks = W / VW;
     const int item = get_global_id(0);
     if (item >= planes * blocks)
         return;
     const int plane = item / blocks, block = item % blocks;
     const __global REAL *in_plane = in + (size_t)plane * H * W;
     __global REAL *out_plane = out + (size_t)plane * H * W;
-    avg_pool_3x3_columns(in_plane, out_plane, block * 16, H, W, count_include_pad,
+    avg_pool_3x3_columns(in_plane, out_plane, block * VW, H, W, count_include_pad,
                          divisor_override, backward);
-    if (block == blocks - 1 && W % 16)
-        avg_pool_3x3_columns(in_plane, out_plane, W - 16, H, W, count_include_pad,
+    if (block == blocks - 1 && W % VW)
+        avg_pool_3x3_columns(in_plane, out_plane, W - VW, H, W, count_include_pad,
                              divisor_override, backward);
 }
 
@@ -416,65 +322,4 @@ __kernel void adaptive_avg_pool_backward(
         }
     }
     dx[index] = total;
-}
-
-// Backward of max_pool2d 2x2 / stride 2 (no padding or dilation): windows do not overlap, so
-// each input element receives at most one gradient: its window's, where the window's maximum
-// was, else zero (zero too in the last row or column where no window covers it). One
-// work-item per pair of input rows (one window row, the last may be cut by the input's edge or
-// cover nothing): 8 windows per step with vector loads, as in max_pool2d_k2s2, the last step
-// overlapping the one before; a scalar tail for the columns past the whole windows.
-__kernel void max_pool2d_k2s2_backward(__global const REAL *restrict dy,
-                                       __global const long *restrict indices,
-                                       __global REAL *restrict dx, const int planes,
-                                       const int H, const int W, const int OH, const int OW)
-{
-    const int BH = (H + 1) / 2;  // pairs of input rows
-    const int i = get_global_id(0);
-    if (i >= planes * BH)
-        return;
-    const int plane = i / BH, bh = i % BH;
-    const int top = 2 * bh;
-    const bool has_bottom = top + 1 < H;
-    __global REAL *dx_top = dx + ((size_t)plane * H + top) * W;
-    __global REAL *dx_bottom = dx_top + W;
-    if (bh >= OH) {  // rows below every window
-        for (int c = 0; c < W; ++c) {
-            dx_top[c] = 0;
-            if (has_bottom)
-                dx_bottom[c] = 0;
-        }
-        return;
-    }
-    const __global REAL *dy_row = dy + ((size_t)plane * OH + bh) * OW;
-    const __global long *indices_row = indices + ((size_t)plane * OH + bh) * OW;
-    const int whole = min(W / 2, OW);  // windows with both columns inside the row
-    int ow = 0;
-    if (whole >= 8) {
-        const MASK8 lanes = (MASK8)(0, 2, 4, 6, 8, 10, 12, 14);
-        for (int step = 0; step < whole; step += 8) {
-            ow = min(step, whole - 8);
-            const REAL8 g = vload8(0, dy_row + ow);
-            const MASK8 chosen = CONVERT_MASK8(vload8(0, indices_row + ow));
-            const MASK8 top_left = lanes + (top * W + 2 * ow);
-            const REAL8 zero = 0;
-            const REAL8 a = select(zero, g, chosen == top_left);
-            const REAL8 b = select(zero, g, chosen == top_left + 1);
-            vstore16(INTERLEAVE(a, b), 0, dx_top + 2 * ow);
-            if (has_bottom) {
-                const REAL8 c = select(zero, g, chosen == top_left + W);
-                const REAL8 d = select(zero, g, chosen == top_left + W + 1);
-                vstore16(INTERLEAVE(c, d), 0, dx_bottom + 2 * ow);
-            }
-        }
-        ow = whole;
-    }
-    for (int c = 2 * ow; c < W; ++c) {
-        const int o = c / 2;
-        const long chosen = o < OW ? indices_row[o] : -1;
-        const REAL g = o < OW ? dy_row[o] : 0;
-        dx_top[c] = chosen == top * W + c ? g : (REAL)0;
-        if (has_bottom)
-            dx_bottom[c] = chosen == (top + 1) * W + c ? g : (REAL)0;
-    }
 }

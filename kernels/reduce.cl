@@ -51,3 +51,18 @@ __kernel void sum_to_shape(__global const REAL *restrict x, __global REAL *restr
     }
     out[o] = total;
 }
+
+// out[i] = slices[0][i] + slices[1][i] + ... + slices[n - 1][i], in that order, for the `count`
+// elements of each slice (the second stage of a reduction split across work-groups: fixed
+// order, so the sum is the same bit for bit on every run).
+__kernel void sum_slices(__global const REAL *restrict slices, __global REAL *restrict out,
+                         const int count, const int n)
+{
+    const int i = get_global_id(0);
+    if (i >= count)
+        return;
+    REAL total = slices[i];
+    for (int s = 1; s < n; ++s)
+        total += slices[(size_t)s * count + i];
+    out[i] = total;
+}

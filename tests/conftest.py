@@ -2,18 +2,19 @@
 
 Inputs are fresh random numbers for each run (seeded from CLCONV_TEST_SEED, or a random seed that
 the header prints so a failure can be replayed), and every tensor an op allocates is NaN-filled
-first (clconv.tensors.poison_outputs), so an element a kernel does not write fails the comparison.
+first (config.override(poison=True)), so an element a kernel does not write fails the comparison.
 """
-import os
 import zlib
 
 import numpy as np
 import pytest
 
 import clconv
-import clconv.tensors
+from clconv import config
 
-SEED = int(os.environ.get("CLCONV_TEST_SEED", np.random.SeedSequence().entropy % 2**32))
+SEED = config.current().test_seed
+if SEED is None:
+    SEED = int(np.random.SeedSequence().entropy % 2**32)
 
 
 def pytest_report_header(config):
@@ -29,8 +30,8 @@ def device(request):
 @pytest.fixture(autouse=True)
 def _poisoned_outputs_on(device):
     clconv.set_device(device)
-    clconv.tensors.poison_outputs = True
-    yield
+    with config.override(poison=True):
+        yield
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ message names the op (argument errors) or the sizes (allocation errors). Argumen
 from both sides of validity: wrong types, negative and huge sizes, zero-size dimensions,
 mismatched shapes, NaN/Inf data, non-contiguous views, other dtypes.
 """
-import os
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import clconv
 import clconv.functional as F
 import clconv.reference as R
 from clconv.testing import mismatch
@@ -20,7 +19,7 @@ ALLOWED = (ValueError, TypeError, MemoryError)
 # The same examples every run (CI must not turn red by chance); CLCONV_FUZZ_EXPLORE=1 draws new
 # ones each run to look for more (what they find goes into the fixed sequence's code paths).
 SETTINGS = settings(max_examples=300, deadline=None,
-                    derandomize=not os.environ.get("CLCONV_FUZZ_EXPLORE"),
+                    derandomize=not clconv.config.current().test_fuzz_explore,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 DTYPES = st.sampled_from([np.float32] * 6 + [np.float64] * 2 + [np.float16, np.int32, np.int64, np.bool_, np.complex64])

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import clconv
+import clconv.functional as F
 from clconv.ops import conv
 from helpers import check_op, conv_weight, dtypes_of, randn
 
@@ -149,17 +151,21 @@ def test_conv2d_direct_path_edges(device, rng, x_shape, w_shape, options, dtype)
     check_op("conv2d", x, w, randn(rng, (w_shape[0],), dtype), **options)
 
 
-@pytest.mark.parametrize("setting", [("_forced_algorithm", "general"), ("_specialize", "always")], ids=str)
+@pytest.mark.parametrize("setting", [{"conv_forward": "general"},
+                                     {"conv_forward": "direct", "specialize": "always"}],
+                         ids=["general", "direct-specialized"])
 @pytest.mark.parametrize("x_shape,w_shape,options", DIRECT_EDGES[:3] + [
     ((1, 5, 6, 7), (4, 5, 3, 2), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
     ((2, 4, 9), (6, 2, 3), dict(groups=2, padding="same"))], ids=str)
-def test_conv_other_algorithms(device, rng, monkeypatch, setting, x_shape, w_shape, options):
-    # The GPU kernel (general) and the shape-specialized builds, run here on the CPU device.
-    from clconv.ops import conv
-    monkeypatch.setattr(conv, *setting)
+def test_conv_other_algorithms(device, rng, setting, x_shape, w_shape, options):
+    # The GPU kernel (general) and the shape-specialized builds of conv_direct, on any device.
     nd = len(x_shape) - 2
     x, w = randn(rng, x_shape, np.float32), conv_weight(rng, w_shape, np.float32)
-    check_op(f"conv{nd}d", x, w, randn(rng, (w_shape[0],), np.float32), **options)
+    with clconv.config.override(**setting), clconv.dispatch.recording() as made:
+        check_op(f"conv{nd}d", x, w, randn(rng, (w_shape[0],), np.float32), **options)
+    assert made[0].algorithm == setting["conv_forward"]
+    if "specialize" in setting:
+        assert made[0].params["FIXED_SHAPE"] == 1
 
 
 # depthwise_conv2d (CPUs: one input channel per group, stride 1, no dilation, output rows of
@@ -174,13 +180,18 @@ DEPTHWISE = [  # (channels, multiplier), (H, W), kernel, padding
 ]
 
 
-def test_depthwise_on_short_input_rows_takes_the_general_path(device, rng):
-    # 18 outputs a row from 14 inputs (padding 3): the vector kernel's edge loads need 16
-    # inputs a row, so conv_direct runs it.
-    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, (3, 3, 3), (4, 14), 3)
-    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, 3, 1, groups)
-    assert geo.out_size[2] == 18 and not conv._depthwise_fits(geo)
-    check_op("conv2d", x, w, b, padding=3, groups=groups)
+def test_depthwise_on_short_input_rows_takes_another_path(device, rng):
+    # Outputs a row from fewer inputs than a vector (padding 3): the vector kernel's edge loads
+    # need a vector of inputs a row, so another algorithm runs it.
+    lanes = device.profile.vector_lanes(4)
+    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, (3, 3, 3), (4, lanes - 2), 3)
+    choice = clconv.explain(F.conv2d, x, w, b, padding=3, groups=groups)["conv_forward"]
+    assert choice.algorithm != "depthwise"
+    if device.profile.kind == "cpu":
+        assert dict(choice.passed_over)["depthwise"].startswith(f"rows of {lanes - 2} are shorter")
+    with clconv.dispatch.recording() as made:
+        check_op("conv2d", x, w, b, padding=3, groups=groups)
+    assert made[0].algorithm == choice.algorithm
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -192,9 +203,9 @@ def test_depthwise_conv2d_vector_path(device, rng, dtype, bias, case):
     (channels, multiplier), spatial, kernel, padding = case
     x, w, b, groups = _conv_case(rng, dtype, 2, 2, (channels, channels * multiplier, channels),
                                  spatial, kernel, bias)
-    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, padding, 1, groups)
-    assert conv._depthwise_fits(geo), "the case misses the path it is meant to test"
-    check_op("conv2d", x, w, b, padding=padding, groups=groups, case=str(case))
+    with clconv.config.override(conv_forward="depthwise"), clconv.dispatch.recording() as made:
+        check_op("conv2d", x, w, b, padding=padding, groups=groups, case=str(case))
+    assert made[0].algorithm == "depthwise"
 
 
 # winograd_conv2d (CPUs: 3x3, stride 1, no dilation or groups, rows of 16 or more): tile rows
@@ -211,27 +222,34 @@ WINOGRAD = [  # (in, out channels), (H, W), padding
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("case", WINOGRAD, ids=str)
-def test_winograd_conv2d(device, rng, monkeypatch, dtype, bias, case):
+def test_winograd_conv2d(device, rng, dtype, bias, case):
     if np.dtype(dtype) not in device.dtypes():
         pytest.skip(f"{device.name} has no cl_khr_fp64")
-    if device.is_gpu:
-        pytest.skip("winograd_conv2d is the CPU path (GPUs take conv_forward)")
-    monkeypatch.setattr(conv, "_winograd_mode", "always")
     channels, spatial, padding = case
     x, w, b, _ = _conv_case(rng, dtype, 2, 2, channels + (1,), spatial, 3, bias)
-    geo = conv.conv_geometry("conv2d", 2, x.shape, w.shape, 1, padding, 1, 1)
-    assert conv._winograd_fits(device, geo, dtype), "the case misses the path it is meant to test"
-    check_op("conv2d", x, w, b, padding=padding, case=str(case))
-    if bias:  # the epilogue: bias, then the activation, on Winograd's outputs
-        check_op("fused_conv2d", x, w, b, padding=padding, activation="leaky_relu",
-                 negative_slope=0.1, case=str(case))
+    with clconv.config.override(conv_forward="winograd"):  # (whatever the channel count)
+        try:
+            clconv.explain(F.conv2d, x, w, b, padding=padding)
+        except ValueError as err:  # its tiles do not fit this device's local memory
+            assert "local memory" in str(err)
+            pytest.skip(str(err))
+        with clconv.dispatch.recording() as made:
+            check_op("conv2d", x, w, b, padding=padding, case=str(case))
+            if bias:  # the epilogue: bias, then the activation, on Winograd's outputs
+                check_op("fused_conv2d", x, w, b, padding=padding, activation="leaky_relu",
+                         negative_slope=0.1, case=str(case))
+    assert {c.algorithm for c in made} == {"winograd"}
 
 
 def test_clconv_winograd_0_turns_winograd_off(device):
     import os
     import subprocess
     import sys
-    code = "import clconv.ops.conv as c; print(c._winograd_mode)"
-    env = dict(os.environ, CLCONV_WINOGRAD="0")
+    code = ("import numpy as np, clconv, clconv.functional as F; "
+            "x = np.ones((1, 32, 20, 20), np.float32); w = np.ones((32, 32, 3, 3), np.float32); "
+            "print(clconv.config.current().winograd, "
+            "dict(clconv.explain(F.conv2d, x, w, padding=1)['conv_forward'].passed_over)"
+            ".get('winograd'))")
+    env = dict(os.environ, CLCONV_WINOGRAD="0", CLCONV_PROFILE="cpu")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert done.stdout.strip() == "off", done.stderr
+    assert done.stdout.strip() == "False turned off (CLCONV_WINOGRAD=0)", done.stderr

@@ -22,11 +22,12 @@ CASES = [  # nd, input shape, weight shape, bias, options
 ACTIVATIONS = [("relu", 0.01), ("leaky_relu", 0.2), ("leaky_relu", 0.0), (None, 0.01)]
 
 
-@pytest.fixture(params=["direct", "general"])
-def algorithm(request, monkeypatch):
-    """The CPU's direct kernel and the general (GPU) one: each has its own epilogue."""
-    monkeypatch.setattr(conv, "_forced_algorithm", request.param)
-    return request.param
+@pytest.fixture(params=[None, "direct", "general"], ids=["chosen", "direct", "general"])
+def algorithm(request):
+    """The profile's choice (depthwise_conv2d for the depthwise case on CPUs), the CPU's direct
+    kernel and the general (GPU) one: each has its own epilogue."""
+    with clconv.config.override(conv_forward=request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -310,13 +310,13 @@ def test_strided_conv_backward(device, rng, dtype, case):
 
 
 @pytest.mark.parametrize("case", [STRIDED_CASES[1], STRIDED_CASES[3], STRIDED_CASES[7]], ids=str)
-def test_strided_conv_backward_past_the_workspace_limit(device, rng, monkeypatch, case):
+def test_strided_conv_backward_past_the_workspace_limit(device, rng, case):
     # The phase-split input gradient's scratch tensors exceed the limit: sample by sample.
-    monkeypatch.setenv("CLCONV_WORKSPACE_MB", "0.0001")
     nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
     x = randn(rng, (3, c_in) + spatial, np.float32)
     w = conv_weight(rng, (c_out, c_in // groups) + (kernel,) * nd, np.float32)
-    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
+    with clconv.config.override(workspace_mb=0.0001):
+        check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
 
 
 # --- weight gradients on CPUs: depthwise work-items over all taps, the flat path in 3D ---------

@@ -2,6 +2,7 @@
 process, so that a crash or a hang fails a test instead of killing the run)."""
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -14,7 +15,8 @@ import clconv
 import clconv.functional as F
 import clconv.nn as nn
 import clconv.optim as optim
-from clconv import runtime
+import clconv.ops._launch
+from clconv import config, runtime
 from clconv.testing import assert_close
 from helpers import check_op, randn
 
@@ -50,7 +52,7 @@ def test_zero_size_batches_give_empty_results(device, rng, op, args):
 def test_soak_memory_flat_no_rebuilds_and_bit_identical(device):
     """1,000 training steps hold the memory pool flat, build nothing after the first step, and two
     runs from the same seed end bit-identical (no order-dependent atomics anywhere)."""
-    steps = int(os.environ.get("CLCONV_SOAK_STEPS", 1000))
+    steps = config.current().test_soak_steps
 
     def run(seed):
         nn.manual_seed(seed)
@@ -106,15 +108,18 @@ def test_two_threads_on_one_device_get_correct_results(device):
     assert not errors, errors
 
 
-def test_debug_logging_reports_builds_and_launches(device, rng, caplog, monkeypatch):
-    monkeypatch.setattr(runtime.log, "level", logging.DEBUG)
-    with caplog.at_level(logging.DEBUG, logger="clconv"):
+def test_debug_logging_reports_builds_choices_and_launches(device, rng, caplog):
+    with caplog.at_level(logging.DEBUG, logger="clconv"), config.override(debug=True):
         runtime.get_kernel(device, "pool", "max_pool_forward", EXTRA_DEFINE_FOR_A_FRESH_BUILD=1,
                            **runtime.dtype_defines(np.float32))
         F.relu(randn(rng, (5,), np.float32))
     text = caplog.text
     assert "built pool.cl [-DEXTRA_DEFINE_FOR_A_FRESH_BUILD=1" in text
-    assert "launched relu_forward global=(64,) local=(64,)" in text
+    local = clconv.ops._launch.items(device)
+    assert f"launched relu_forward global=({local},) local=({local},)" in text
+    with caplog.at_level(logging.DEBUG, logger="clconv"), config.override(debug=True):
+        F.conv2d(randn(rng, (1, 2, 5, 5), np.float32), randn(rng, (3, 2, 3, 3), np.float32))
+    assert re.search(r"conv_forward: \w+", caplog.text)
 
 
 def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
@@ -132,11 +137,15 @@ def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
     ((3, 4, 4, 5, 6), (4, 4, 3, 3, 3), dict(padding=1)),  # 3D: padded volumes
     ((3, 4, 7, 9), (8, 1, 3, 3), dict(padding=1, groups=4)),  # depthwise: channel by channel
 ], ids=str)
-def test_convolutions_split_their_work_past_the_workspace_limit(device, rng, monkeypatch, x_shape, w_shape, options):
+def test_convolutions_split_their_work_past_the_workspace_limit(device, rng, x_shape, w_shape, options):
     # With a limit far below one sample's scratch copies, convolution forward and both
     # gradients run sample by sample (or channel by channel), and still match the reference.
-    monkeypatch.setenv("CLCONV_WORKSPACE_MB", "0.0001")
     from test_grad import check_grad
+    with config.override(workspace_mb=0.0001):
+        _convolution_and_gradients(rng, x_shape, w_shape, options, check_grad)
+
+
+def _convolution_and_gradients(rng, x_shape, w_shape, options, check_grad):
     op = f"conv{len(x_shape) - 2}d"
     x = randn(rng, x_shape, np.float32)
     w = (randn(rng, w_shape, np.float32) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)

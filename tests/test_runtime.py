@@ -1,5 +1,5 @@
 """Device choice, tensors, the kernel cache and check mode."""
-import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +9,7 @@ import pytest
 
 import clconv
 import clconv.functional as F
-from clconv import check_mode, reference, runtime
+from clconv import check_mode, config, reference, runtime
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,8 +20,8 @@ def fresh_device_state(monkeypatch):
     monkeypatch.setattr(runtime, "_usable", {})
     monkeypatch.setattr(runtime, "_broken", {})
     monkeypatch.setattr(runtime, "_current", None)
-    for variable in ("CLCONV_DEVICE", "PYOPENCL_CTX"):
-        monkeypatch.delenv(variable, raising=False)
+    with config.override(device=None, pyopencl_ctx=None):
+        yield
 
 
 def test_devices_lists_usable_devices(device):
@@ -38,20 +38,42 @@ def test_set_device_by_index_and_name(device):
         clconv.set_device(99)
 
 
-@pytest.mark.parametrize("variable,value", [
-    ("CLCONV_DEVICE", "0:0"), ("CLCONV_DEVICE", "cpu"), ("PYOPENCL_CTX", "0"),
-    ("CLCONV_DEVICE", "pthread"), ("PYOPENCL_CTX", "portable:0")])
-def test_environment_chooses_the_device(device, fresh_device_state, monkeypatch, variable, value):
-    if device.is_gpu:
+@pytest.mark.parametrize("setting,value", [
+    ("device", "cpu"), ("device", "pthread"), ("pyopencl_ctx", "portable:0")])
+def test_environment_chooses_the_device(device, fresh_device_state, setting, value):
+    # (CLCONV_DEVICE and PYOPENCL_CTX are read into these settings at import.)
+    if device.base_profile.vendor_key != "pocl":
         pytest.skip("the specs name PoCL's CPU device")
-    monkeypatch.setenv(variable, value)
-    assert runtime.get_device().name == device.name
+    with config.override(**{setting: value}):
+        assert runtime.get_device().name == device.name
 
 
-def test_environment_naming_no_device_raises(fresh_device_state, monkeypatch):
-    monkeypatch.setenv("CLCONV_DEVICE", "no-such-device")
-    with pytest.raises(RuntimeError, match="CLCONV_DEVICE='no-such-device' matches no usable"):
-        runtime.get_device()
+def test_device_by_platform_and_device_index(device, fresh_device_state):
+    platforms = cl.get_platforms()
+    p_index = next(i for i, p in enumerate(platforms) if p.name.strip() == device.platform_name)
+    d_index = [d.name.strip() for d in platforms[p_index].get_devices()].index(device.name)
+    with config.override(device=f"{p_index}:{d_index}"):
+        assert runtime.get_device().name == device.name
+    with config.override(pyopencl_ctx=str(p_index)):
+        assert runtime.get_device().platform_name == device.platform_name
+
+
+def test_environment_variables_are_read_into_the_settings():
+    settings = config.from_environment({"CLCONV_DEVICE": "gpu", "CLCONV_PROFILE": "GPU",
+                                        "CLCONV_WINOGRAD": "0", "CLCONV_WORKSPACE_MB": "1.5",
+                                        "CLCONV_ALGORITHMS": "conv_forward=general"})
+    assert (settings.device, settings.profile, settings.winograd) == ("gpu", "gpu", False)
+    assert settings.workspace_mb == 1.5 and settings.algorithm("conv_forward") == "general"
+    with pytest.raises(ValueError, match="profile must be 'cpu' or 'gpu'"):
+        config.from_environment({"CLCONV_PROFILE": "tpu"})
+    with pytest.raises(ValueError, match="CLCONV_ALGORITHMS: expected family=algorithm"):
+        config.from_environment({"CLCONV_ALGORITHMS": "general"})
+
+
+def test_environment_naming_no_device_raises(fresh_device_state):
+    with config.override(device="no-such-device"):
+        with pytest.raises(RuntimeError, match="CLCONV_DEVICE='no-such-device' matches no usable"):
+            runtime.get_device()
 
 
 def test_a_device_whose_test_build_fails_is_skipped_with_a_warning(device, fresh_device_state,
@@ -60,7 +82,7 @@ def test_a_device_whose_test_build_fails_is_skipped_with_a_warning(device, fresh
         raise cl.RuntimeError("clBuildProgram failed: unknown target CPU 'generic'")
 
     monkeypatch.setattr(runtime, "_probe", broken_probe)
-    with pytest.warns(UserWarning, match=rf"skipping OpenCL device '{device.name[:10]}.*test build failed"):
+    with pytest.warns(UserWarning, match=rf"skipping OpenCL device '{re.escape(device.name[:10])}.*test build failed"):
         assert runtime.devices() == []
     with pytest.raises(RuntimeError, match="no usable OpenCL device.*unknown target CPU"):
         runtime.get_device()
@@ -138,17 +160,17 @@ def test_check_mode_raises_on_a_wrong_result(device, rng):
     x = rng.standard_normal(50).astype(np.float32) - 3  # negatives, where the two differ
     bad(x)  # check mode off: no comparison
     with clconv.checking():
-        with pytest.raises(clconv.CheckError, match=rf"_wrong_relu on '{device.name}': output 0: \d+ of 50 elements differ.*worst at index"):
+        with pytest.raises(clconv.CheckError, match=rf"_wrong_relu on '{re.escape(device.name)}': output 0: \d+ of 50 elements differ.*worst at index"):
             bad(x)
 
 
-def test_check_mode_from_the_environment(device, rng, monkeypatch):
+def test_check_mode_from_the_settings(device, rng):
     bad = check_mode.checked(_wrong_relu, reference.relu)
-    monkeypatch.setenv("CLCONV_CHECK", "1")
-    with pytest.raises(clconv.CheckError):
-        bad(-np.ones(4, np.float32))
-    with clconv.checking(False):
-        bad(-np.ones(4, np.float32))
+    with config.override(check=True):  # CLCONV_CHECK=1
+        with pytest.raises(clconv.CheckError):
+            bad(-np.ones(4, np.float32))
+        with clconv.checking(False):
+            bad(-np.ones(4, np.float32))
 
 
 def test_check_mode_passes_correct_ops_and_checks_running_statistics(device, rng):
@@ -160,7 +182,7 @@ def test_check_mode_passes_correct_ops_and_checks_running_statistics(device, rng
         F.max_pool2d(y, 2, return_indices=True)
 
 
-@pytest.mark.skipif(not os.environ.get("CLCONV_EXPECT_INSTALLED"),
+@pytest.mark.skipif(not config.current().test_expect_installed,
                     reason="only meaningful under `make test`, which installs the package")
 def test_installed_package_finds_its_kernels():
     # `make test` installs clconv (not editable) and runs pytest outside the package directory:

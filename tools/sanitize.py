@@ -39,7 +39,7 @@ import traceback
 import zlib
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +67,12 @@ PYOPENCL_NV_PROBE = ("Oclgrind - OpenCL runtime error detected\n"
                      "\tError:    CL_INVALID_VALUE\n"
                      "\tFor argument 'param_name'")
 
-# Oclgrind's device says it is of every type, so clconv would launch with its GPU work-group
-# shapes only; each case also runs with the CPU ones (device.is_gpu decides which).
-LAUNCHES = {"gpu-launch": True, "cpu-launch": False}
+# Each case runs with a GPU profile (the GPU algorithms, work-groups of 64 and more, so edge
+# tiles have idle work-items past the tensor) and with CPU ones (the CPU kernels), with the
+# vectors of AVX-512 (64 bytes: 16 floats, 8 doubles) and of AVX2 (32 bytes).
+PROFILES = {"gpu-profile": dict(profile="gpu"),
+            "cpu-profile-64": dict(profile="cpu", vector_bytes=64),
+            "cpu-profile-32": dict(profile="cpu", vector_bytes=32)}
 
 
 # --- the cases ------------------------------------------------------------------------------
@@ -107,21 +110,24 @@ HALF = np.dtype(np.float16)
 @dataclass(frozen=True)
 class Case:
     """One call of clconv.functional.<op> with keyword arguments; forward, then backward. In
-    each dtype the device computes in, or in float16 storage only (`half`)."""
+    each dtype the device computes in, or in float16 storage only (`half`); `forced`: the
+    algorithms it forces (config.override), on every profile."""
     op: str
     arguments: dict
     backward: bool = True
     half: bool = False
+    forced: dict = field(default_factory=dict)
 
     def runs_in(self, dtype) -> bool:
         return (dtype == HALF) == self.half
 
     def __str__(self):
-        return f"{self.op}({', '.join(f'{k}={v}' for k, v in self.arguments.items())})"
+        forced = f" [{', '.join(f'{k}={v}' for k, v in self.forced.items())}]" if self.forced else ""
+        return f"{self.op}({', '.join(f'{k}={v}' for k, v in self.arguments.items())}){forced}"
 
 
-def case(op, *, backward=True, half=False, **arguments) -> Case:
-    return Case(op, arguments, backward, half)
+def case(op, *, backward=True, half=False, forced=None, **arguments) -> Case:
+    return Case(op, arguments, backward, half, forced or {})
 
 
 # The differentiable arguments of each op, in the order reference.<op>_backward returns their
@@ -312,6 +318,11 @@ CASES = [
     case("conv2d", input=rand(1, 3, 6, 9), weight=rand(5, 3, 3, 7), padding=(1, 3)),
     case("conv2d", input=rand(2, 5, 7, 8), weight=rand(7, 5, 3, 3), stride=2, padding=1,
          dilation=(1, 2)),
+    # The GPU weight gradient split into runs of 7 (sample, position) pairs (its last run
+    # shorter), the partial tiles summed by sum_slices; partial channel tiles, a stride.
+    case("conv2d", input=rand(3, 5, 6, 7), weight=rand(10, 5, 3, 3), stride=(2, 1), padding=1,
+         forced={"conv_weight_grad": "general",
+                 "tuning": {"conv_weight_grad": {"general": {"chunk": 7}}}}),
 ]
 
 
@@ -419,22 +430,16 @@ def oclgrind_device():
     if device.platform_name != "Oclgrind":
         sys.exit(f"sanitize: clconv chose {device!r}, not Oclgrind's simulator")
     device.allocator = KeptBuffers(device.context)
-    clconv.tensors.poison_outputs = False
     return device
 
 
 def record_launches() -> set[str]:
-    """The names of the kernels launched from now on (clconv launches only in runtime.launch)."""
+    """The names of the kernels launched from now on (clconv launches only in runtime.launch,
+    which tells its launch hooks)."""
     from clconv import runtime
 
     launched: set[str] = set()
-    launch = runtime.launch
-
-    def recording_launch(device, kernel, *args):
-        launched.add(kernel.function_name)
-        launch(device, kernel, *args)
-
-    runtime.launch = recording_launch
+    runtime.on_launch(lambda device, kernel, *rest: launched.add(kernel.function_name))
     return launched
 
 
@@ -585,10 +590,11 @@ def main() -> int:
         if not detection_works(device):
             return 1
 
+        from clconv import config
+
         launched = record_launches()
         failed, count, start = 0, 0, time.perf_counter()
-        for launch, is_gpu in LAUNCHES.items():
-            device.is_gpu = is_gpu
+        for launch, profile in PROFILES.items():
             for dtype in device.dtypes() + (HALF,):
                 for test in CASES:
                     name = f"{test} {dtype} {launch}"
@@ -597,7 +603,8 @@ def main() -> int:
                     count += 1
                     began = time.perf_counter()
                     rng = np.random.default_rng(zlib.crc32(name.encode()))
-                    problems = run_case(device, test, dtype, rng)
+                    with config.override(**profile, poison=False, **test.forced):
+                        problems = run_case(device, test, dtype, rng)
                     print(f"{'FAIL' if problems else 'ok  '} {time.perf_counter() - began:5.2f}s "
                           f"{name}")
                     for problem in problems:

@@ -6,33 +6,13 @@ the same random problems (same seed) so that quick mode can compare results.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
 
+from ..timing import median_ms
 from .cases import Case, cases as all_cases
 from . import models
-
-
-def median_ms(run, sync, runs: int, warmup: int = 2, warmup_seconds: float = 0.25) -> float:
-    """Median wall time of run() + sync() over `runs` runs, after untimed ones: at least
-    `warmup`, and until `warmup_seconds` have passed (up to 50; caches, allocators and thread
-    pools of every peer settle over the first calls)."""
-    began = time.perf_counter()
-    for done in range(50):
-        run()
-        sync()
-        if done + 1 >= warmup and time.perf_counter() - began >= warmup_seconds:
-            break
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
 
 
 def problem(case: Case, seed: int = 0) -> dict:

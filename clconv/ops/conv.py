@@ -1,126 +1,62 @@
-"""conv1d / conv2d / conv3d: argument checks, output geometry and the launch of `conv.cl`."""
+"""conv1d / conv2d / conv3d: argument checks, output geometry, and the forward algorithms of
+`conv.cl`, chosen by the dispatcher (family "conv_forward"):
+
+- depthwise: `depthwise_conv2d`, CPUs: one input channel per group, stride 1, read in place.
+- winograd: `winograd_conv2d`, CPUs: F(2x2, 3x3) for 3x3 stride-1 convolutions.
+- direct: `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy of the input.
+- general: `conv_forward`, any device (GPUs): a register-tiled implicit GEMM, no workspace.
+
+Their parameters come from the tuning table (clconv.tuning; the defaults below derive them from
+the device's profile: vector width and registers).
+"""
 from __future__ import annotations
 
-import functools
-import json
-import os
 import weakref
 from dataclasses import dataclass, field, replace
-from importlib import resources
 
 import numpy as np
-import pyopencl as cl
 
-from .. import autograd, runtime
-from ..shapes import conv_output_size
-from ..tensors import _INT32_MAX, Tensor, empty
+from .. import autograd, config, dispatch, runtime, tuning
+from ..dispatch import Algorithm, Context, first_reason
+from ..tensors import INT32_MAX, Tensor, empty
 from . import conv_grad, elementwise
-from ._args import as_3d, buffer, expect_shape, i32, non_negative, ntuple, pad3, positive, real, spatial_input, tensors
+from ._args import buffer, expect_shape, i32, real, spatial_input, tensors
+from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue, conv_geometry, is_2d  # noqa: F401
 
 
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Everything a launch needs to know about one convolution, in (D, H, W) order."""
-    batch: int
-    in_channels: int
-    out_channels: int
-    groups: int
-    in_size: tuple[int, int, int]
-    kernel: tuple[int, int, int]
-    out_size: tuple[int, int, int]
-    stride: tuple[int, int, int]
-    padding: tuple[int, int, int]  # before each dimension; 'same' may pad one more after
-    dilation: tuple[int, int, int]
-
-    @property
-    def multiply_adds(self) -> int:
-        d, h, w = self.out_size
-        kd, kh, kw = self.kernel
-        return (self.batch * self.out_channels * d * h * w
-                * (self.in_channels // self.groups) * kd * kh * kw)
 
 
-def conv_geometry(op: str, nd: int, x_shape, w_shape, stride, padding, dilation,
-                  groups) -> ConvGeometry:
-    """Validate a convolution's arguments (shapes already batched) and derive its output size."""
-    if len(w_shape) != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}D (out_channels, in_channels/groups, "
-                         f"*kernel), got weight of shape {w_shape}")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
-    batch, in_channels, *spatial = x_shape
-    out_channels, in_per_group, *kernel = w_shape
-    if in_channels % groups:
-        raise ValueError(f"{op}: in_channels ({in_channels}) must be divisible by groups ({groups})")
-    if out_channels % groups:
-        raise ValueError(f"{op}: out_channels ({out_channels}, weight {w_shape}) must be "
-                         f"divisible by groups ({groups})")
-    if in_per_group * groups != in_channels:
-        raise ValueError(f"{op}: input of shape {x_shape} has {in_channels} channels but weight "
-                         f"of shape {w_shape} expects {in_per_group * groups} (groups={groups})")
-    if min(kernel) <= 0:
-        raise ValueError(f"{op}: weight of shape {w_shape} has an empty kernel")
-    stride = positive(ntuple(stride, nd, "stride", op), "stride", op)
-    dilation = positive(ntuple(dilation, nd, "dilation", op), "dilation", op)
-    if isinstance(padding, str):
-        if padding == "valid":
-            before = after = (0,) * nd
-        elif padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided "
-                                 f"convolutions (stride={stride})")
-            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-            before = tuple(t // 2 for t in total)
-            after = tuple(t - t // 2 for t in total)
-        else:
-            raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', "
-                             f"got {padding!r}")
-    else:
-        before = after = non_negative(ntuple(padding, nd, "padding", op), "padding", op)
-    out_size = tuple(conv_output_size(*args) for args in
-                     zip(spatial, kernel, stride, before, after, dilation))
-    if min(out_size) <= 0:
-        dilated = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
-        padded = tuple(s + b + a for s, b, a in zip(spatial, before, after))
-        raise ValueError(f"{op}: the (dilated) kernel {dilated} is larger than the padded input "
-                         f"{padded} (input {x_shape}, weight {w_shape})")
-    return ConvGeometry(batch, in_channels, out_channels, groups, as_3d(spatial), as_3d(kernel),
-                        as_3d(out_size), pad3(stride, 1), pad3(before, 0), pad3(dilation, 1))
 
 
-@dataclass(frozen=True)
-class Epilogue:
-    """What the convolution kernels apply to each output after the bias (common.h: activate)."""
-    activation: int = 0   # ACTIVATION_NONE, _RELU (1) or _LEAKY_RELU (2)
-    negative_slope: float = 0.0
-
-    def args(self, dtype) -> tuple:
-        return np.int32(self.activation), np.dtype(dtype).type(self.negative_slope)
-
-
-NO_EPILOGUE = Epilogue()
-
-
-def _tiles(device: runtime.Device, out_per_group: int) -> dict:
-    """Register-tile sizes of the general kernel: no more output channels than a group has."""
-    tile_k = 1 if out_per_group == 1 else 4 if out_per_group <= 4 else 8
-    return {"TILE_K": tile_k, "TILE_P": 8}
+def forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+            epilogue: Epilogue = NO_EPILOGUE) -> None:
+    """y = activation(conv(x, w) + b), written into y by the algorithm the dispatcher chooses
+    (the gradients' convolutions run through here too)."""
+    dispatch.run("conv_forward", x.device, ConvProblem(geo, np.dtype(x.dtype)), x, w, b, y,
+                 epilogue)
 
 
 def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, groups,
           epilogue: Epilogue = NO_EPILOGUE) -> Tensor:
+    x, w, b, geo, batched = _arguments(op, nd, input, weight, bias, stride, padding, dilation,
+                                       groups)
+    out_spatial = geo.out_size[3 - nd:]
+    y = empty((geo.batch, geo.out_channels) + out_spatial, x.dtype, x.device)
+    if y.size:
+        forward(x, w, b, y, geo, epilogue)
+    if autograd.needs_grad(x, w, b):
+        y = _record_backward(op, x, w, b, y, geo, epilogue)
+    return y if batched else y.reshape(y.shape[1:])
+
+
+def _arguments(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """The checked tensors (input batched), the geometry, and whether the input was batched."""
     args = tensors(op, ("bias",), input=input, weight=weight, bias=bias)
     x, batched = spatial_input(args["input"], nd, op)
     w, b = args["weight"], args["bias"]
     geo = conv_geometry(op, nd, x.shape, w.shape, stride, padding, dilation, groups)
     expect_shape(b, (geo.out_channels,), "bias", op, " (one value per output channel)")
-    out_spatial = geo.out_size[3 - nd:]
-    y = empty((geo.batch, geo.out_channels) + out_spatial, x.dtype, x.device)
-    if y.size:
-        _launch_forward(x, w, b, y, geo, epilogue)
-    if autograd.needs_grad(x, w, b):
-        y = _record_backward(op, x, w, b, y, geo, epilogue)
-    return y if batched else y.reshape(y.shape[1:])
+    return x, w, b, geo, batched
 
 
 def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
@@ -145,173 +81,199 @@ def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
 _ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2}  # (common.h: ACTIVATION_*)
 
 
-def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, groups,
-                    activation, negative_slope) -> Tensor:
-    """activation(conv{nd}d(...)) with the activation in the convolution's epilogue (see
-    clconv.fused)."""
-    op = f"fused conv{nd}d"
+def _epilogue(op: str, activation, negative_slope) -> Epilogue:
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: activation must be None, 'relu' or 'leaky_relu', "
                          f"got {activation!r}")
     slope = real(negative_slope, "negative_slope", op) if activation == "leaky_relu" else 0.0
     if not slope >= 0:  # the backward reads the sign of the input from the output
         raise ValueError(f"{op}: negative_slope must be non-negative, got {negative_slope}")
+    return Epilogue(_ACTIVATIONS[activation], slope)
+
+
+def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, groups,
+                    activation, negative_slope) -> Tensor:
+    """activation(conv{nd}d(...)) with the activation in the convolution's epilogue (see
+    clconv.fused)."""
+    op = f"fused conv{nd}d"
     return _conv(op, nd, input, weight, bias, stride, padding, dilation, groups,
-                 Epilogue(_ACTIVATIONS[activation], slope))
+                 _epilogue(op, activation, negative_slope))
 
 
-def _launch_forward(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                    epilogue: Epilogue = NO_EPILOGUE) -> None:
-    """Run the convolution: `conv_direct` on CPUs when it fits, else the general kernel; each
-    output gets the bias and then `epilogue`'s activation.
-
-    conv_direct works on a copy of the input (padded or packed). When that workspace would pass
-    runtime.workspace_limit, the batch is split into runs whose copies stay under it; a single
-    sample past the device's allocation limit takes the general kernel, which needs none.
-    """
-    device = x.device
-    algorithm = _forced_algorithm or ("general" if device.is_gpu else "direct")
-    if algorithm == "direct" and _depthwise_fits(geo):
-        _launch_depthwise(x, w, b, y, geo, epilogue)
-        return
-    if algorithm == "direct" and _winograd_fits(device, geo, x.dtype):
-        _launch_winograd(x, w, b, y, geo, epilogue)
-        return
-    plan = _cached_direct_plan(device, geo, x.dtype) if algorithm == "direct" else None
-    if plan is None:
-        _launch_general(x, w, b, y, geo, epilogue)
-        return
-    workspace = plan.copy_elements * np.dtype(x.dtype).itemsize
-    limit = runtime.workspace_limit(device)
-    if workspace > limit and geo.batch > 1:
-        _launch_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace), epilogue)
-    else:
-        _launch_direct(x, w, b, y, geo, plan, epilogue)
+def explain_conv(nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation=None, negative_slope=0.01) -> list:
+    """The choices of a convolution's forward and of both its gradients (clconv.explain)."""
+    op = f"conv{nd}d"
+    _epilogue(op, activation, negative_slope)
+    x, w, _, geo, _ = _arguments(op, nd, input, weight, bias, stride, padding, dilation, groups)
+    device, dtype = x.device, np.dtype(x.dtype)
+    return [dispatch.choose("conv_forward", device, ConvProblem(geo, dtype)),
+            *conv_grad.explain(device, geo, dtype)]
 
 
-def _depthwise_fits(geo: ConvGeometry) -> bool:
-    """depthwise_conv2d: one input channel per group, 2D, stride 1, no dilation, input and
-    output rows of at least 16 (the kernel's vector: its edge loads read 16 inside the row)."""
-    return (geo.in_channels == geo.groups and geo.in_size[0] == 1 and geo.kernel[0] == 1
-            and geo.padding[0] == 0 and geo.stride == (1, 1, 1) and geo.dilation == (1, 1, 1)
-            and geo.in_size[2] >= 16 and geo.out_size[2] >= 16)
+# --- parameters: derived from the profile, laid over by the tuning table ---------------------
+
+def _defaults(profile) -> dict:
+    """conv_forward's parameters for a device the table has no entry for: register blocking
+    that fills half the vector registers with accumulators (the rest hold the loaded inputs,
+    a broadcast weight and addresses), vectors one register wide."""
+    registers, lanes = profile.vector_registers, profile.vector_bytes // 4
+    block_k = max(2, registers // 4)  # x 2 vectors: half the registers
+    blocking = {"BLOCK_K": block_k, "BLOCK_K_SINGLE": max(block_k, 3 * registers // 8),
+                "BLOCK_V": 2, "K_FASTEST": 1, "TAPS_OUTER": 1, "ALLOW_FLAT": 1}
+    multiple = max(1, min(profile.preferred_multiple, 64))
+    return {
+        "order": ["depthwise", "winograd", "direct", "general"] if profile.kind == "cpu"
+        else ["general"],
+        "direct": {
+            "vector_bytes": profile.vector_bytes,
+            "specialize": {"classes": [], "min_multiply_adds": 10_000_000, "max_shapes": 16},
+            "pointwise": dict(blocking, ALIGN=1),
+            "spatial": dict(blocking, ALIGN=lanes),
+            "depthwise": {"BLOCK_K": 1, "BLOCK_K_SINGLE": 1, "BLOCK_V": 4, "K_FASTEST": 0,
+                          "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},
+        },
+        "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
+                     "min_channels": 16},
+        "depthwise": {"vector_bytes": profile.vector_bytes},
+        "general": {"TILE_K": 8, "TILE_P": 8, "local": [multiple, max(1, 64 // multiple), 1]},
+    }
 
 
-def _launch_depthwise(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                      epilogue: Epilogue) -> None:
-    device = x.device
+tuning.register_defaults("conv_forward", _defaults)
+
+
+# --- depthwise_conv2d ------------------------------------------------------------------------
+
+def _depthwise_applies(context: Context, problem: ConvProblem) -> str | None:
+    """One input channel per group, 2D, stride 1, no dilation, input and output rows of at
+    least a vector (its edge loads read a vector inside the row)."""
+    geo, lanes = problem.geo, context.lanes(problem.dtype)
+    return first_reason(
+        (geo.in_channels == geo.groups,
+         f"{geo.in_channels} input channels in {geo.groups} groups (not one per group)"),
+        (is_2d(geo), "not a 2D convolution"),
+        (geo.stride == (1, 1, 1), f"stride {geo.stride[1:]}"),
+        (geo.dilation == (1, 1, 1), f"dilation {geo.dilation[1:]}"),
+        (min(geo.in_size[2], geo.out_size[2]) >= lanes,
+         f"rows of {min(geo.in_size[2], geo.out_size[2])} are shorter than a vector ({lanes})"))
+
+
+def _depthwise_params(context: Context, problem: ConvProblem) -> dict:
+    return {"VW": context.lanes(problem.dtype),
+            "kernel": problem.geo.kernel[1:]}
+
+
+def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    geo, device = problem.geo, context.device
+    lanes = context.lanes(problem.dtype)
     _, out_h, out_w = geo.out_size
     # The kernel's size as build options: one small build per size (taps in registers).
     kernel = runtime.get_kernel(device, "conv", "depthwise_conv2d", DW_KH=geo.kernel[1],
-                                DW_KW=geo.kernel[2], **runtime.dtype_defines(x.dtype))
-    runtime.launch(device, kernel, (geo.batch * geo.out_channels * (out_w // 16),), (1,),
+                                DW_KW=geo.kernel[2],
+                                **runtime.vector_defines(device, problem.dtype, lanes))
+    runtime.launch(device, kernel, (geo.batch * geo.out_channels * (out_w // lanes),), (1,),
                    buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
-                   *epilogue.args(x.dtype), y.array.data,
+                   *epilogue.args(problem.dtype), y.array.data,
                    *i32(geo.batch, geo.in_channels, *geo.in_size[1:], geo.out_channels, out_h,
                         out_w, *geo.padding[1:]))
 
 
-# Winograd F(2x2, 3x3) (conv.cl: winograd_conv2d): output channels per block, and tiles per
-# work-item in vectors of 16 (2 where a row of tiles fills them).
-_WINOGRAD_BK = 8
-_WINOGRAD_MIN_CHANNELS = 16  # below, the transforms outweigh the multiplies they save
+dispatch.register(Algorithm(
+    "conv_forward", "depthwise", _depthwise_run, applies=_depthwise_applies,
+    params=_depthwise_params, about="depthwise_conv2d: a vector of output columns per "
+    "work-item walking down the rows, the input read in place"))
 
 
-def _winograd_vectors(geo: ConvGeometry) -> int:
-    return 2 if -(-geo.out_size[2] // 2) > 16 else 1
+# --- winograd_conv2d: F(2x2, 3x3) ------------------------------------------------------------
+
+def _winograd_vectors(geo: ConvGeometry, lanes: int) -> int:
+    """Vectors of tiles per work-item: 2 where a row of tiles fills them, else 1."""
+    return 2 if -(-geo.out_size[2] // 2) > lanes else 1
 
 
-def _winograd_local_bytes(geo: ConvGeometry, dtype) -> tuple[int, int]:
-    """The work-group's local memory: the transformed input, one block's products."""
-    lanes, itemsize = 16 * _winograd_vectors(geo), np.dtype(dtype).itemsize
-    return geo.in_channels * 16 * lanes * itemsize, 16 * _WINOGRAD_BK * lanes * itemsize
+def _winograd_layout(context: Context, problem: ConvProblem) -> dict:
+    lanes = context.lanes(problem.dtype)
+    vectors = _winograd_vectors(problem.geo, lanes)
+    tiles, itemsize = lanes * vectors, problem.dtype.itemsize
+    block = int(context.params["BK"])
+    return {"VW": lanes, "TV": vectors, "BK": block,
+            "v_bytes": problem.geo.in_channels * 16 * tiles * itemsize,
+            "m_bytes": 16 * block * tiles * itemsize}
 
 
-def _winograd_fits(device: runtime.Device, geo: ConvGeometry, dtype) -> bool:
-    """winograd_conv2d: 3x3, stride 1, no dilation or groups, 2D, rows of at least 16 (its
-    vectors), enough channels to pay for the transforms, and its tiles' transformed input in
-    the device's local memory (CPUs: a cache-resident block per work-group)."""
-    if _winograd_mode == "off" or device.is_gpu:
-        return False
-    shape_fits = (geo.kernel == (1, 3, 3) and geo.stride == (1, 1, 1)
-                  and geo.dilation == (1, 1, 1) and geo.groups == 1 and geo.in_size[0] == 1
-                  and geo.padding[0] == 0 and geo.in_size[2] >= 16 and geo.out_size[2] >= 2)
-    if not shape_fits:
-        return False
-    if _winograd_mode != "always" and min(geo.in_channels, geo.out_channels) < _WINOGRAD_MIN_CHANNELS:
-        return False
-    return sum(_winograd_local_bytes(geo, dtype)) <= device.cl_device.local_mem_size
+def _winograd_applies(context: Context, problem: ConvProblem) -> str | None:
+    """3x3, stride 1, no dilation or groups, 2D, rows of at least a vector, and its tiles'
+    transformed input within the device's local memory (CPUs: a cache-resident block per
+    work-group)."""
+    geo = problem.geo
+    layout = _winograd_layout(context, problem)
+    local = layout["v_bytes"] + layout["m_bytes"]
+    return first_reason(
+        (geo.kernel == (1, 3, 3), f"kernel {geo.kernel[1:] if is_2d(geo) else geo.kernel}"
+                                  " is not 3x3"),
+        (is_2d(geo), "not a 2D convolution"),
+        (geo.stride == (1, 1, 1), f"stride {geo.stride[1:]}"),
+        (geo.dilation == (1, 1, 1), f"dilation {geo.dilation[1:]}"),
+        (geo.groups == 1, f"{geo.groups} groups"),
+        (geo.in_size[2] >= layout["VW"] and geo.out_size[2] >= 2,
+         f"rows of {geo.in_size[2]} are shorter than a vector ({layout['VW']})"),
+        (local <= context.profile.local_memory_bytes,
+         f"its tiles need {local:,} bytes of local memory, the device has "
+         f"{context.profile.local_memory_bytes:,}"))
 
 
-def _launch_winograd(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                     epilogue: Epilogue) -> None:
-    device, dtype = x.device, x.dtype
-    vectors = _winograd_vectors(geo)
-    defines = dict(WG_BK=_WINOGRAD_BK, WG_TV=vectors, **runtime.dtype_defines(dtype))
-    k_blocks = -(-geo.out_channels // _WINOGRAD_BK)
-    packed = device.allocator(16 * k_blocks * geo.in_channels * _WINOGRAD_BK * dtype.itemsize)
+def _winograd_prefers(context: Context, problem: ConvProblem) -> str | None:
+    geo, least = problem.geo, int(context.params["min_channels"])
+    return first_reason(
+        (config.current().winograd, "turned off (CLCONV_WINOGRAD=0)"),
+        (min(geo.in_channels, geo.out_channels) >= least,
+         f"fewer than {least} channels: the transforms would outweigh the multiplies saved"))
+
+
+def _winograd_params(context: Context, problem: ConvProblem) -> dict:
+    layout = _winograd_layout(context, problem)
+    return {k: layout[k] for k in ("BK", "TV", "VW")}
+
+
+def _winograd_packed_bytes(context: Context, problem: ConvProblem) -> int:
+    block = int(context.params["BK"])
+    k_blocks = -(-problem.geo.out_channels // block)
+    return 16 * k_blocks * problem.geo.in_channels * block * problem.dtype.itemsize
+
+
+def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    geo, device, dtype = problem.geo, context.device, problem.dtype
+    layout = _winograd_layout(context, problem)
+    block = layout["BK"]
+    defines = dict(WG_BK=block, WG_TV=layout["TV"],
+                   **runtime.vector_defines(device, dtype, layout["VW"]))
+    k_blocks = -(-geo.out_channels // block)
+    packed = runtime.scratch(device, _winograd_packed_bytes(context, problem))
     runtime.launch(device, runtime.get_kernel(device, "conv", "winograd_weights", **defines),
-                   (k_blocks * _WINOGRAD_BK, geo.in_channels), (1, 1), w.array.data, packed,
+                   (k_blocks * block, geo.in_channels), (1, 1), w.array.data, packed,
                    *i32(geo.out_channels, geo.in_channels, k_blocks))
     _, height, width = geo.in_size
     _, out_h, out_w = geo.out_size
     tiles_per_row = -(-out_w // 2)  # 2x2 output tiles
-    tile_rows, column_blocks = -(-out_h // 2), -(-tiles_per_row // (16 * vectors))
-    v_bytes, m_bytes = _winograd_local_bytes(geo, dtype)
+    tile_rows = -(-out_h // 2)
+    column_blocks = -(-tiles_per_row // (layout["VW"] * layout["TV"]))
     runtime.launch(device, runtime.get_kernel(device, "conv", "winograd_conv2d", **defines),
                    (geo.batch * tile_rows * column_blocks,), (1,), x.array.data, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(dtype), y.array.data,
-                   cl.LocalMemory(v_bytes), cl.LocalMemory(m_bytes),
+                   runtime.local_memory(layout["v_bytes"]), runtime.local_memory(layout["m_bytes"]),
                    *i32(geo.batch, geo.in_channels, height, width, geo.out_channels, out_h, out_w,
                         *geo.padding[1:], tile_rows, column_blocks))
 
 
-def _launch_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                       per_run: int, epilogue: Epilogue) -> None:
-    """The convolution as runs of `per_run` samples, each through copies of its rows."""
-    device = x.device
-    in_sample = x.size // geo.batch * x.dtype.itemsize
-    out_sample = y.size // geo.batch * y.dtype.itemsize
-    for first in range(0, geo.batch, per_run):
-        count = min(per_run, geo.batch - first)
-        rows = empty((count,) + x.shape[1:], x.dtype, device)
-        cl.enqueue_copy(device.queue, rows.array.data, x.array.data, src_offset=first * in_sample,
-                        byte_count=count * in_sample)
-        out = empty((count,) + y.shape[1:], y.dtype, device)
-        _launch_forward(rows, w, b, out, replace(geo, batch=count), epilogue)
-        cl.enqueue_copy(device.queue, y.array.data, out.array.data, dst_offset=first * out_sample,
-                        byte_count=count * out_sample)
-
-
-def _launch_general(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                    epilogue: Epilogue) -> None:
-    device = x.device
-    tiles = _tiles(device, geo.out_channels // geo.groups)
-    out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
-    channel_tiles = geo.groups * -(-(geo.out_channels // geo.groups) // tiles["TILE_K"])
-    global_size = (-(-out_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
-    local_size = (8, 4, 1) if device.is_gpu else (1, 1, 1)
-    kernel = runtime.get_kernel(device, "conv", "conv_forward",
-                                **runtime.dtype_defines(x.dtype), **tiles)
-    runtime.launch(
-        device, kernel, global_size, local_size,
-        buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
-        *epilogue.args(x.dtype), y.array.data,
-        *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
-             *geo.stride, *geo.padding, *geo.dilation, geo.groups))
+dispatch.register(Algorithm(
+    "conv_forward", "winograd", _winograd_run, applies=_winograd_applies,
+    prefers=_winograd_prefers, params=_winograd_params, workspace=_winograd_packed_bytes,
+    about="winograd_conv2d: F(2x2, 3x3), the transformed input of a row of tiles in local "
+    "memory for every output channel"))
 
 
 # --- conv_direct, the CPU path (kernels/conv.cl explains the layouts) --------------------------
-
-# Overrides for tests and benchmarks: "general" or "direct" instead of the device's choice, and
-# whether conv_direct is built per shape with its sizes as -D defines: "always", "never" or
-# "auto" (the tuning table's `specialize` entry says for which problems).
-_forced_algorithm: str | None = None
-_specialize = "auto"
-# Winograd for 3x3 stride-1 convolutions on CPUs (see _winograd_fits): "auto" (where it pays),
-# "always" (any channel count: tests), "off" (CLCONV_WINOGRAD=0: conv_direct, the tighter
-# tolerance).
-_winograd_mode = "off" if os.environ.get("CLCONV_WINOGRAD") == "0" else "auto"
 
 _PLANS_PER_DEVICE = 64  # conv_direct plans remembered per device (the oldest goes first)
 
@@ -328,41 +290,12 @@ class _DirectPlan:
     local_size: tuple
     kernels: dict = field(default_factory=dict, compare=False)  # name -> _Launch, once built
 
-
-@functools.lru_cache(maxsize=None)
-def _tuning_table() -> dict:
-    """The shipped table, with the entries of the file CLCONV_TUNING names (written by
-    `python -m clconv tune`) laid over it."""
-    table = json.loads(resources.files("clconv").joinpath("tuning.json").read_text())
-    user_file = os.environ.get("CLCONV_TUNING")
-    if user_file and os.path.exists(user_file):
-        with open(user_file) as stream:
-            for platform, devices in json.load(stream).get("conv_direct", {}).items():
-                table["conv_direct"].setdefault(platform, {}).update(devices)
-    return table
-
-
-def tuning_key(device: runtime.Device) -> str:
-    """A device's entry in the table: its name and driver version."""
-    return f"{device.name} | driver {device.cl_device.driver_version}"
-
-
-_tuning_override: dict | None = None  # set by `clconv tune` while it tries a candidate
-
-
-def _tuning(device: runtime.Device) -> dict:
-    """conv_direct's tuning entry for `device`: by platform (vendor), then device and driver,
-    then device, each level falling back to its 'default'."""
-    if _tuning_override is not None:
-        return _tuning_override
-    table = _tuning_table()["conv_direct"]
-    platform = table.get(device.platform_name, table["default"])
-    return platform.get(tuning_key(device), platform.get(device.name, platform["default"]))
-
-
-def forget_plans(device: runtime.Device) -> None:
-    """Drop the prepared launches of `device` (after the tuning table changed)."""
-    _direct_states.pop(device, None)
+    def packed_elements(self, geo: ConvGeometry) -> int:
+        """Elements of the packed weights (none where conv_direct reads them in place)."""
+        if self.defines.get("WEIGHTS_IN_PLACE"):
+            return 0
+        taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+        return self.blocks * (geo.in_channels // geo.groups) * taps * self.defines["BLOCK_K"]
 
 
 def _problem_class(geo: ConvGeometry) -> str:
@@ -372,24 +305,23 @@ def _problem_class(geo: ConvGeometry) -> str:
     return "depthwise" if geo.in_channels == geo.groups else "spatial"
 
 
-def _direct_tiles(device: runtime.Device, geo: ConvGeometry, dtype) -> dict:
-    """conv_direct's blocking for `geo` from the tuning table: BLOCK_K output channels of a
-    group (evenly split), BLOCK_V vectors of VW positions, loop and work orders, layout."""
-    entry = _tuning(device)
-    tiles = dict(entry[_problem_class(geo)])
+def _direct_tiles(params: dict, lanes: int, geo: ConvGeometry) -> dict:
+    """conv_direct's blocking for `geo` from its parameters: BLOCK_K output channels of a group
+    (evenly split), BLOCK_V vectors of VW positions, loop and work orders, layout."""
+    tiles = dict(params[_problem_class(geo)])
     out_per_group = geo.out_channels // geo.groups
     largest, single = tiles.pop("BLOCK_K"), tiles.pop("BLOCK_K_SINGLE")
     blocks = 1 if out_per_group <= single else -(-out_per_group // largest)
     block_k = -(-out_per_group // blocks)
     accumulators = largest * tiles["BLOCK_V"]
-    tiles.update(VW=entry["vector_bytes"] // np.dtype(dtype).itemsize, BLOCK_K=block_k,
+    tiles.update(VW=lanes, BLOCK_K=block_k,
                  BLOCK_V=max(1, min(4, round(accumulators / block_k))))
     return tiles
 
 
-def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPlan | None:
+def _direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | None:
     """The conv_direct launch for `geo`, or None when its buffers exceed the device's limits."""
-    tiles = _direct_tiles(device, geo, dtype)
+    tiles = _direct_tiles(context.params, context.lanes(dtype), geo)
     local_size = (tiles.pop("LOCAL", 1), 1, 1)
     align = tiles.pop("ALIGN", 1)  # the padded planes' stride is a multiple of this
     allow_flat = tiles.pop("ALLOW_FLAT", 1)
@@ -435,13 +367,14 @@ def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPla
         copy_elements = 0 if in_place else geo.batch * sizes["X_IMAGE"] + block_p
     sizes.update(ROWS=rows, ROW_TILES=row_tiles)
     packed = geo.groups * k_tiles * in_per_group * kd * kh * kw * tiles["BLOCK_K"]
-    limit = min(_INT32_MAX, device.max_alloc_bytes // np.dtype(dtype).itemsize)
-    if copy_elements > limit or packed > limit:
+    limit = min(INT32_MAX, context.profile.max_alloc_bytes // np.dtype(dtype).itemsize)
+    per_sample = copy_elements // max(1, geo.batch)
+    if per_sample > limit or packed > limit:
         return None
     defines = {**runtime.dtype_defines(dtype), **tiles}
-    if tiles["TAPS_OUTER"] and _weights_in_place(geo):
+    if tiles["TAPS_OUTER"] and _problem_class(geo) == "pointwise":
         defines["WEIGHTS_IN_PLACE"] = 1
-    if _specialized(device, geo, defines, sizes):
+    if _specialized(context, geo, defines, sizes):
         defines.update(FIXED_SHAPE=1, **{f"CONV_{name}": value for name, value in sizes.items()})
     blocks = geo.groups * k_tiles
     work = (blocks, rows * row_tiles)
@@ -449,22 +382,16 @@ def _direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPla
     return _DirectPlan(defines, layout, sizes, copy_elements, blocks, global_size, local_size)
 
 
-_WEIGHTS_IN_PLACE_CLASSES = ("pointwise",)
-
-
-def _weights_in_place(geo: ConvGeometry) -> bool:
-    return _problem_class(geo) in _WEIGHTS_IN_PLACE_CLASSES
-
-
-def _specialized(device: runtime.Device, geo: ConvGeometry, defines: dict, sizes: dict) -> bool:
+def _specialized(context: Context, geo: ConvGeometry, defines: dict, sizes: dict) -> bool:
     """Whether to build conv_direct for this shape (sizes as -D defines): where the tuning table
     says that it pays, for at most its `max_shapes` shapes per device (one build each)."""
-    if _specialize != "auto":
-        return _specialize == "always"
-    rule = _tuning(device)["specialize"]
+    mode = config.current().specialize
+    if mode != "auto":
+        return mode == "always"
+    rule = context.params["specialize"]
     if _problem_class(geo) not in rule["classes"] or geo.multiply_adds < rule["min_multiply_adds"]:
         return False
-    shapes = _direct_state(device)["specialized"]
+    shapes = _direct_state(context.device)["specialized"]
     shape = (runtime.build_options(defines), tuple(sizes.values()))
     if shape not in shapes and len(shapes) >= rule["max_shapes"]:
         return False
@@ -472,26 +399,80 @@ def _specialized(device: runtime.Device, geo: ConvGeometry, defines: dict, sizes
     return True
 
 
-_direct_states: "weakref.WeakKeyDictionary[runtime.Device, dict]" = weakref.WeakKeyDictionary()
+_direct_states: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _direct_state(device: runtime.Device) -> dict:
-    """Per device: the plans of recent convolutions and the shapes built specialized."""
+    """Per device: the plans of recent convolutions (for the settings in force) and the shapes
+    built specialized."""
     state = _direct_states.get(device)
-    if state is None:
-        state = _direct_states[device] = {"plans": {}, "specialized": set()}
+    if state is None or state["generation"] != config.generation():
+        specialized = state["specialized"] if state else set()
+        state = _direct_states[device] = {"plans": {}, "specialized": specialized,
+                                          "generation": config.generation()}
     return state
 
 
-def _cached_direct_plan(device: runtime.Device, geo: ConvGeometry, dtype) -> _DirectPlan | None:
+runtime.on_clear_caches(_direct_states.clear)
+
+
+def _cached_direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | None:
     """_direct_plan, remembered: a plan also holds its kernels and their integer arguments."""
-    plans = _direct_state(device)["plans"]
-    key = (geo, np.dtype(dtype), _specialize)
+    plans = _direct_state(context.device)["plans"]
+    key = (geo, np.dtype(dtype))
     if key not in plans:
         if len(plans) >= _PLANS_PER_DEVICE:
             del plans[next(iter(plans))]  # the oldest
-        plans[key] = _direct_plan(device, geo, dtype)
+        plans[key] = _direct_plan(context, geo, dtype)
     return plans[key]
+
+
+def _direct_applies(context: Context, problem: ConvProblem) -> str | None:
+    if _cached_direct_plan(context, problem.geo, problem.dtype) is None:
+        return "one sample's copy or the packed weights pass the device's largest allocation"
+    return None
+
+
+def _direct_params(context: Context, problem: ConvProblem) -> dict:
+    plan = _cached_direct_plan(context, problem.geo, problem.dtype)
+    shown = ("VW", "BLOCK_K", "BLOCK_V", "K_FASTEST", "TAPS_OUTER", "WEIGHTS_IN_PLACE",
+             "FIXED_SHAPE")
+    return {"layout": plan.layout, **{k: plan.defines[k] for k in shown if k in plan.defines}}
+
+
+def _direct_workspace(context: Context, problem: ConvProblem) -> int:
+    plan = _cached_direct_plan(context, problem.geo, problem.dtype)
+    return (plan.copy_elements + plan.packed_elements(problem.geo)) * problem.dtype.itemsize
+
+
+def _direct_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    """conv_direct works on a copy of the input (padded or packed). When that workspace would
+    pass runtime.workspace_limit, the batch is split into runs whose copies stay under it."""
+    geo, device = problem.geo, context.device
+    plan = _cached_direct_plan(context, geo, problem.dtype)
+    workspace = plan.copy_elements * problem.dtype.itemsize
+    limit = runtime.workspace_limit(device)
+    if workspace > limit and geo.batch > 1:
+        _forward_in_batches(x, w, b, y, geo, max(1, geo.batch * limit // workspace), epilogue)
+    else:
+        _launch_direct(x, w, b, y, geo, plan, epilogue)
+
+
+def _forward_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
+                        per_run: int, epilogue: Epilogue) -> None:
+    """The convolution as runs of `per_run` samples, each through copies of its rows."""
+    device = x.device
+    in_sample = x.size // geo.batch * x.dtype.itemsize
+    out_sample = y.size // geo.batch * y.dtype.itemsize
+    for first in range(0, geo.batch, per_run):
+        count = min(per_run, geo.batch - first)
+        rows = empty((count,) + x.shape[1:], x.dtype, device)
+        runtime.copy(device, rows.array.data, x.array.data, count * in_sample,
+                     src_offset=first * in_sample)
+        out = empty((count,) + y.shape[1:], y.dtype, device)
+        forward(rows, w, b, out, replace(geo, batch=count), epilogue)
+        runtime.copy(device, y.array.data, out.array.data, count * out_sample,
+                     dest_offset=first * out_sample)
 
 
 def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
@@ -502,13 +483,13 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
     packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
     if not plan.defines.get("WEIGHTS_IN_PLACE"):
         pack = kernels["conv_pack_weights"]
-        packed = device.allocator(itemsize * max(1, pack.elements))
+        packed = runtime.scratch(device, itemsize * pack.elements)
         runtime.launch(device, pack.kernel, pack.global_size, pack.local_size, buffer(w, device),
                        packed, *pack.sizes)
     source = buffer(x, device)
     if plan.layout != "in_place":
         copy = kernels["conv_pad_input" if plan.layout == "planes" else "conv_pack_input"]
-        source = device.allocator(itemsize * max(1, copy.elements))
+        source = runtime.scratch(device, itemsize * copy.elements)
         runtime.launch(device, copy.kernel, copy.global_size, copy.local_size, buffer(x, device),
                        source, *copy.sizes)
     direct = kernels["conv_direct"]
@@ -539,8 +520,7 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
 
     kernels = {"conv_pack_weights": prepared(
         "conv_pack_weights", (cg, plan.blocks), (1, 1),
-        (cg, sizes["KG"], sizes["K_TILES"], plan.blocks, taps),
-        plan.blocks * cg * taps * defines["BLOCK_K"])}
+        (cg, sizes["KG"], sizes["K_TILES"], plan.blocks, taps), plan.packed_elements(geo))}
     if plan.layout == "planes":
         kernels["conv_pad_input"] = prepared(
             "conv_pad_input", (sizes["DP"], planes), (1, 1),
@@ -559,6 +539,48 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
     return kernels
 
 
+dispatch.register(Algorithm(
+    "conv_forward", "direct", _direct_run, applies=_direct_applies, params=_direct_params,
+    workspace=_direct_workspace, about="conv_direct: BLOCK_K output channels x BLOCK_V "
+    "vectors of positions per work-item over a padded (or packed) copy of the input"))
+
+
+# --- conv_forward, the general kernel ---------------------------------------------------------
+
+def general_tiles(params: dict, out_per_group: int) -> dict:
+    """Register-tile sizes of conv_forward: no more output channels than a group has."""
+    tile_k = int(params["TILE_K"])
+    tile_k = 1 if out_per_group == 1 else min(tile_k, 4) if out_per_group <= 4 else tile_k
+    return {"TILE_K": tile_k, "TILE_P": int(params["TILE_P"])}
+
+
+def _general_params(context: Context, problem: ConvProblem) -> dict:
+    geo = problem.geo
+    return {**general_tiles(context.params, geo.out_channels // geo.groups),
+            "local": tuple(context.params["local"])}
+
+
+def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    geo, device = problem.geo, context.device
+    tiles = general_tiles(context.params, geo.out_channels // geo.groups)
+    out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
+    channel_tiles = geo.groups * -(-(geo.out_channels // geo.groups) // tiles["TILE_K"])
+    global_size = (-(-out_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
+    kernel = runtime.get_kernel(device, "conv", "conv_forward",
+                                **runtime.dtype_defines(problem.dtype), **tiles)
+    runtime.launch(
+        device, kernel, global_size, tuple(context.params["local"]),
+        buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
+        *epilogue.args(problem.dtype), y.array.data,
+        *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
+             *geo.stride, *geo.padding, *geo.dilation, geo.groups))
+
+
+dispatch.register(Algorithm(
+    "conv_forward", "general", _general_run, params=_general_params,
+    about="conv_forward: a register-tiled implicit GEMM, any option, no workspace"))
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """1D convolution over (N, C, L); PyTorch's `conv1d` signature and semantics."""
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
@@ -572,3 +594,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """3D convolution over (N, C, D, H, W); PyTorch's `conv3d` signature and semantics."""
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+for _nd, _op in ((1, conv1d), (2, conv2d), (3, conv3d)):
+    dispatch.explains(_op)(lambda *args, _nd=_nd, **kwargs: explain_conv(_nd, *args, **kwargs))
+del _nd, _op

@@ -1,20 +1,33 @@
-"""Gradients of convolution: input and weight gradients (`conv_backward.cl`), bias gradient
-(a per-channel row sum). Deterministic: no atomics, each result written by one work-item."""
+"""Gradients of convolution: the input gradient (family "conv_input_grad") and the weight
+gradient ("conv_weight_grad"), each by the algorithm the dispatcher chooses, and the bias
+gradient (a per-channel row sum). Deterministic: no atomics, each result written by one
+work-item, partial sums added in a fixed order.
+
+Input gradient:
+- phases: strided 1D/2D convolutions, each phase of dx a stride-1 convolution of dy with that
+  phase's taps (no multiply-add meets the zeros a spread-out dy would have).
+- transposed: the stride-1 convolution of dy (spread out by the stride) with the flipped,
+  transposed weights, through the forward's fastest path.
+- general: conv_backward_input, a gather kernel for any option (no workspace).
+Weight gradient:
+- depthwise, pointwise, rows, flat (CPUs): wide-vector products over padded (phase-split) planes.
+- general (GPUs): conv_backward_weight, the reduction over batch x positions split across
+  work-items into a workspace (split-K), then summed in order by sum_slices.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from math import gcd
 
 import numpy as np
-import pyopencl as cl
 
-from .. import runtime
+from .. import dispatch, runtime, tuning
+from ..dispatch import Algorithm, Context, first_reason
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32
+from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, is_2d
 from .elementwise import add
 from .reduce import Rows, row_sum
-
-_TILES = {"TILE_C": 8, "TILE_P": 8, "TILE_K": 8}
 
 
 def _geometry_args(geo) -> list:
@@ -22,9 +35,52 @@ def _geometry_args(geo) -> list:
                *geo.stride, *geo.padding, *geo.dilation, geo.groups)
 
 
-def _kernel(device, name, dtype):
-    return runtime.get_kernel(device, "conv_backward", name, **_TILES,
+def _kernel(device, name, dtype, **defines):
+    return runtime.get_kernel(device, "conv_backward", name, **defines,
                               **runtime.dtype_defines(dtype))
+
+
+def explain(device, geo: ConvGeometry, dtype) -> list:
+    """The choices of both gradients of a convolution of `geo` (clconv.explain)."""
+    problem = ConvProblem(geo, np.dtype(dtype))
+    return [dispatch.choose("conv_input_grad", device, problem),
+            dispatch.choose("conv_weight_grad", device, problem)]
+
+
+def _defaults(profile) -> dict:
+    """The gradients' parameters for a device the table has no entry for (see conv.py's)."""
+    registers = profile.vector_registers
+    # c x k accumulator vectors, plus a row of loads and an address: c k + c + 1 registers.
+    square = max(1, int((registers - 1) ** 0.5))
+    while square * square + square + 1 > registers and square > 1:
+        square -= 1
+    multiple = max(1, min(profile.preferred_multiple, 64))
+    return {
+        "conv_input_grad": {
+            "order": ["phases", "transposed", "general"],
+            "general": {"TILE_C": 8, "TILE_P": 8,
+                        "local": [multiple, max(1, 64 // multiple), 1]},
+        },
+        "conv_weight_grad": {
+            "order": ["depthwise", "pointwise", "rows", "flat", "general"]
+            if profile.kind == "cpu" else ["general"],
+            "flat": {"vector_bytes": profile.vector_bytes, "tile": [square, square]},
+            "pointwise": {"vector_bytes": profile.vector_bytes, "tile": [square, square],
+                          "band": 8},
+            # Taps of a kernel row per work-item, and accumulator vectors in all.
+            "rows": {"vector_bytes": profile.vector_bytes, "taps": 5,
+                     "accumulators": max(4, registers - 7)},
+            "depthwise": {"vector_bytes": profile.vector_bytes,
+                          "taps": max(4, registers - 7)},
+            # chunk: (sample, position) pairs per work-item; splits as many as it takes.
+            "general": {"TILE_C": 8, "TILE_K": 8, "chunk": 2048, "local": [1, 1, 1]},
+        },
+    }
+
+
+for _family in ("conv_input_grad", "conv_weight_grad"):
+    tuning.register_defaults(_family, lambda profile, _family=_family: _defaults(profile)[_family])
+del _family
 
 
 def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
@@ -32,51 +88,57 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
     dx = empty(input_shape, grad.dtype, grad.device)
     if dx.size == 0:
         return dx
-    if grad.size and weight.size and _phase_split_fits(geo):
-        return _input_grad_by_phases(grad, weight, geo, dx)
-    if grad.size and weight.size and _transposed_fits(geo) and \
-            _spread_bytes(geo, grad.dtype) <= runtime.workspace_limit(grad.device):
-        return _input_grad_as_convolution(grad, weight, geo, dx)
-    in_plane = geo.in_size[0] * geo.in_size[1] * geo.in_size[2]
-    in_per_group = geo.in_channels // geo.groups
-    channel_tiles = geo.groups * -(-in_per_group // _TILES["TILE_C"])
-    global_size = (-(-in_plane // _TILES["TILE_P"]), channel_tiles, geo.batch)
     if grad.size == 0 or weight.size == 0:  # nothing flows back
         dx.array.fill(0)
         return dx
-    runtime.launch(grad.device, _kernel(grad.device, "conv_backward_input", grad.dtype),
-                   global_size, (1, 1, 1), grad.array.data, weight.array.data, dx.array.data,
-                   *_geometry_args(geo))
+    dispatch.run("conv_input_grad", grad.device, ConvProblem(geo, np.dtype(grad.dtype)), grad,
+                 weight, dx)
     return dx
 
 
-def _transposed_fits(geo) -> bool:
-    """Padding within the kernel's reach: the input gradient is then an ordinary stride-1
-    convolution (flipped, transposed weights) of the output gradient, spread out by the stride
-    with zeros between, run by the forward's fastest path. (With stride s, (s^d - 1)/s^d of
-    its multiply-adds meet zeros: still faster than the scalar gather on CPUs.)"""
-    return all(d * (k - 1) >= p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding))
+def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
+    """dL/dweight of y = conv(x, weight): input patches correlated with the output gradient."""
+    dw = empty(weight_shape, grad.dtype, grad.device)
+    if dw.size == 0:
+        return dw
+    if x.size == 0 or grad.size == 0:
+        dw.array.fill(0)
+        return dw
+    return dispatch.run("conv_weight_grad", grad.device, ConvProblem(geo, np.dtype(x.dtype)), x,
+                        grad, dw)
 
 
-def _input_grad_as_convolution(grad: Tensor, weight: Tensor, geo, dx: Tensor) -> Tensor:
-    from . import conv  # conv imports this module
+def bias_grad(grad: Tensor) -> Tensor:
+    """dL/dbias: the output gradient summed over the batch and every position, per channel."""
+    batch, channels = grad.shape[:2]
+    spatial = grad.size // max(batch * channels, 1)
+    return row_sum(grad, Rows.channels(batch, channels, spatial))
 
-    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
-    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
-    w_t = empty((geo.in_channels, out_per_group) + weight.shape[2:], weight.dtype, weight.device)
-    runtime.launch(weight.device, _kernel(weight.device, "flip_transpose_weight", weight.dtype),
-                   (w_t.size,), (64,), weight.array.data, w_t.array.data,
-                   *i32(in_per_group, out_per_group, geo.groups, taps))
-    if geo.stride != (1, 1, 1):
-        grad = _zero_upsample(grad, geo)
-    transposed = conv.ConvGeometry(
-        batch=geo.batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
-        groups=geo.groups, in_size=as_3d(grad.shape[2:]), kernel=geo.kernel,
-        out_size=geo.in_size, stride=(1, 1, 1), dilation=geo.dilation,
-        padding=tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)))
-    conv._launch_forward(grad, w_t, None, dx, transposed)
-    return dx
 
+def _rows(t: Tensor, first: int, count: int) -> Tensor:
+    """A copy of samples first .. first + count - 1 of t."""
+    sample = t.size // t.shape[0] * t.dtype.itemsize
+    out = empty((count,) + t.shape[1:], t.dtype, t.device)
+    runtime.copy(t.device, out.array.data, t.array.data, count * sample,
+                 src_offset=first * sample)
+    return out
+
+
+# --- input gradient: the general gather kernel -----------------------------------------------
+
+def _input_general_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
+    geo, device, params = problem.geo, context.device, context.params
+    tiles = {"TILE_C": int(params["TILE_C"]), "TILE_P": int(params["TILE_P"])}
+    in_plane = geo.in_size[0] * geo.in_size[1] * geo.in_size[2]
+    in_per_group = geo.in_channels // geo.groups
+    channel_tiles = geo.groups * -(-in_per_group // tiles["TILE_C"])
+    global_size = (-(-in_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
+    runtime.launch(device, _kernel(device, "conv_backward_input", problem.dtype, **tiles),
+                   global_size, tuple(params["local"]), grad.array.data, weight.array.data,
+                   dx.array.data, *_geometry_args(geo))
+
+
+# --- input gradient: the transposed convolution ----------------------------------------------
 
 def _spread_bytes(geo, dtype) -> int:
     """Bytes of the output gradient spread out by the stride (0 at stride 1: no copy)."""
@@ -84,6 +146,56 @@ def _spread_bytes(geo, dtype) -> int:
         return 0
     spread = [(o - 1) * s + 1 for o, s in zip(geo.out_size, geo.stride)]
     return geo.batch * geo.out_channels * spread[0] * spread[1] * spread[2] * np.dtype(dtype).itemsize
+
+
+def _transposed_geometry(geo) -> ConvGeometry:
+    spread = tuple((o - 1) * s + 1 for o, s in zip(geo.out_size, geo.stride))
+    return ConvGeometry(
+        batch=geo.batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
+        groups=geo.groups, in_size=spread, kernel=geo.kernel, out_size=geo.in_size,
+        stride=(1, 1, 1), dilation=geo.dilation,
+        padding=tuple(d * (k - 1) - p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)))
+
+
+def _transposed_applies(context: Context, problem: ConvProblem) -> str | None:
+    """Padding within the kernel's reach: the input gradient is then an ordinary stride-1
+    convolution (flipped, transposed weights) of the output gradient, spread out by the stride
+    with zeros between, run by the forward's fastest path. (With stride s, (s^d - 1)/s^d of
+    its multiply-adds meet zeros.)"""
+    geo = problem.geo
+    spread = _spread_bytes(geo, problem.dtype)
+    limit = runtime.workspace_limit(context.device)
+    return first_reason(
+        (all(d * (k - 1) >= p for d, k, p in zip(geo.dilation, geo.kernel, geo.padding)),
+         f"padding {geo.padding} passes the dilated kernel's reach"),
+        (spread <= limit, f"the spread-out gradient ({spread:,} bytes) passes the workspace "
+                          f"limit ({limit:,} bytes)"))
+
+
+def _transposed_params(context: Context, problem: ConvProblem) -> dict:
+    inner = dispatch.choose("conv_forward", context.device,
+                            ConvProblem(_transposed_geometry(problem.geo), problem.dtype))
+    return {"convolution": inner.algorithm, "spread": problem.geo.stride != (1, 1, 1)}
+
+
+def _transposed_workspace(context: Context, problem: ConvProblem) -> int:
+    geo = problem.geo
+    weights = geo.in_channels * (geo.out_channels // geo.groups) * int(np.prod(geo.kernel))
+    return _spread_bytes(geo, problem.dtype) + weights * problem.dtype.itemsize
+
+
+def _transposed_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
+    geo, device = problem.geo, context.device
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    w_t = empty((geo.in_channels, out_per_group) + weight.shape[2:], weight.dtype, device)
+    runtime.launch(device, _kernel(device, "flip_transpose_weight", weight.dtype),
+                   (w_t.size,), (64,), weight.array.data, w_t.array.data,
+                   *i32(in_per_group, out_per_group, geo.groups, taps))
+    if geo.stride != (1, 1, 1):
+        grad = _zero_upsample(grad, geo)
+    dispatch.run("conv_forward", device, ConvProblem(_transposed_geometry(geo), problem.dtype),
+                 grad, w_t, None, dx, NO_EPILOGUE)
 
 
 def _zero_upsample(grad: Tensor, geo) -> Tensor:
@@ -96,7 +208,7 @@ def _zero_upsample(grad: Tensor, geo) -> Tensor:
     return up
 
 
-# --- the input gradient of strided convolutions, phase by phase -------------------------------
+# --- input gradient of strided convolutions, phase by phase ---------------------------------
 #
 # With stride s, input position i = s a + r (phase r) receives dy[o] w[t] exactly where
 # o s - p + t d = i, i.e. from the taps t with t d = r + p (mod s): t = t0, t0 + step, ...
@@ -144,22 +256,42 @@ def _phases(size: int, kernel: int, stride: int, padding: int, dilation: int) ->
     return phases
 
 
-def _phase_split_fits(geo) -> bool:
-    """Strided 1D and 2D convolutions (unit depth) take the phase split."""
-    return (geo.stride != (1, 1, 1) and geo.in_size[0] == 1 and geo.kernel[0] == 1
-            and geo.padding[0] == 0)
+def _dimension(geo, axis: int) -> tuple:
+    return (geo.in_size[axis], geo.kernel[axis], geo.stride[axis], geo.padding[axis],
+            geo.dilation[axis])
 
 
-def _input_grad_by_phases(grad: Tensor, weight: Tensor, geo, dx: Tensor) -> Tensor:
+def _phase_grid(geo) -> list[tuple[_Phase, _Phase]]:
+    return [(row, col) for row in _phases(*_dimension(geo, 1))
+            for col in _phases(*_dimension(geo, 2))]
+
+
+def _phases_applies(context: Context, problem: ConvProblem) -> str | None:
+    """Strided 1D and 2D convolutions (unit depth)."""
+    geo = problem.geo
+    return first_reason((geo.stride != (1, 1, 1), "stride 1"),
+                        (is_2d(geo), "not a 1D or 2D convolution"))
+
+
+def _phase_scratch_bytes(geo, dtype) -> int:
+    sizes = [row.out_size * col.out_size for row, col in _phase_grid(geo) if row.taps and col.taps]
+    return geo.batch * geo.in_channels * max(sizes, default=0) * np.dtype(dtype).itemsize
+
+
+def _phases_params(context: Context, problem: ConvProblem) -> dict:
+    grid = _phase_grid(problem.geo)
+    return {"phases": len(grid), "with_taps": sum(bool(r.taps and c.taps) for r, c in grid)}
+
+
+def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
     """Each phase of dx as its own stride-1 convolution into a scratch tensor, scattered into
     dx. The scratch tensors take about dx / (SH SW) each; past runtime.workspace_limit, runs
     of samples go one after another."""
-    phase_grid = [(row, col) for row in _phases(*_dimension(geo, 1))
-                  for col in _phases(*_dimension(geo, 2))]
+    geo = problem.geo
+    phase_grid = _phase_grid(geo)
     weights = {phase: _phase_weight(weight, geo, *phase) for phase in phase_grid
                if phase[0].taps and phase[1].taps}
-    largest = max(row.out_size * col.out_size for row, col in weights) if weights else 0
-    scratch = geo.batch * geo.in_channels * largest * dx.dtype.itemsize
+    scratch = _phase_scratch_bytes(geo, problem.dtype)
     limit = runtime.workspace_limit(dx.device)
     per_run = geo.batch if scratch <= limit else max(1, geo.batch * limit // scratch)
     for first in range(0, geo.batch, per_run):
@@ -169,12 +301,6 @@ def _input_grad_by_phases(grad: Tensor, weight: Tensor, geo, dx: Tensor) -> Tens
             part = _phase_convolution(rows, weights[phase], geo, count, *phase) \
                 if phase in weights else None
             _scatter_phase(part, dx, geo, first, count, *phase)
-    return dx
-
-
-def _dimension(geo, axis: int) -> tuple:
-    return (geo.in_size[axis], geo.kernel[axis], geo.stride[axis], geo.padding[axis],
-            geo.dilation[axis])
 
 
 def _phase_weight(weight: Tensor, geo, row: _Phase, col: _Phase) -> Tensor:
@@ -191,15 +317,14 @@ def _phase_weight(weight: Tensor, geo, row: _Phase, col: _Phase) -> Tensor:
 
 def _phase_convolution(grad: Tensor, w_sub: Tensor, geo, batch: int, row: _Phase,
                        col: _Phase) -> Tensor:
-    from . import conv  # conv imports this module
-
-    phase_geo = conv.ConvGeometry(
+    phase_geo = ConvGeometry(
         batch=batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
         groups=geo.groups, in_size=geo.out_size, kernel=(1, row.taps, col.taps),
         out_size=(1, row.out_size, col.out_size), stride=(1, 1, 1),
         padding=(0, row.padding, col.padding), dilation=(1, row.dilation, col.dilation))
     part = empty((batch, geo.in_channels, 1, row.out_size, col.out_size), grad.dtype, grad.device)
-    conv._launch_forward(grad, w_sub, None, part, phase_geo)
+    dispatch.run("conv_forward", grad.device, ConvProblem(phase_geo, np.dtype(grad.dtype)), grad,
+                 w_sub, None, part, NO_EPILOGUE)
     return part
 
 
@@ -215,40 +340,20 @@ def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int,
                         row.out_size, col.out_size, row.shift, col.shift))
 
 
-def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
-    """dL/dweight of y = conv(x, weight): input patches correlated with the output gradient."""
-    dw = empty(weight_shape, grad.dtype, grad.device)
-    if dw.size == 0:
-        return dw
-    if x.size == 0 or grad.size == 0:
-        dw.array.fill(0)
-        return dw
-    if not grad.device.is_gpu:  # wide vectors (any dimension, any stride)
-        if geo.in_channels == geo.groups:
-            return _weight_grad_depthwise(x, grad, geo, dw)
-        if _pointwise_fits(geo):
-            return _weight_grad_pointwise(x, grad, geo, dw)
-        return _weight_grad_flat(x, grad, geo, dw)
-    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
-    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
-    global_size = (taps, -(-in_per_group // _TILES["TILE_C"]),
-                   geo.groups * -(-out_per_group // _TILES["TILE_K"]))
-    runtime.launch(grad.device, _kernel(grad.device, "conv_backward_weight", grad.dtype),
-                   global_size, (1, 1, 1), x.array.data, grad.array.data, dw.array.data,
-                   *i32(geo.batch), *_geometry_args(geo))
-    return dw
+for _algorithm in (
+        Algorithm("conv_input_grad", "phases", _phases_run, applies=_phases_applies,
+                  params=_phases_params, workspace=lambda c, p: _phase_scratch_bytes(p.geo, p.dtype),
+                  about="each phase of dx a stride-1 convolution of dy with its taps"),
+        Algorithm("conv_input_grad", "transposed", _transposed_run, applies=_transposed_applies,
+                  params=_transposed_params, workspace=_transposed_workspace,
+                  about="the stride-1 convolution of dy (spread out) with flipped weights"),
+        Algorithm("conv_input_grad", "general", _input_general_run,
+                  params=lambda c, p: {k: c.params[k] for k in ("TILE_C", "TILE_P", "local")},
+                  about="conv_backward_input: a gather over the taps that read each input")):
+    dispatch.register(_algorithm)
 
 
-_LANES = 16  # vector width of conv_backward_weight_flat and conv_backward_weight_depthwise
-# conv_backward_weight_flat's input x output channels per work-item, by element size: 5 x 5
-# float vectors (25 accumulators) keep more multiply-adds per load in AVX-512's 32 registers.
-_FLAT_TILES = {4: (5, 5)}
-_FLAT_TILES_DEFAULT = (4, 4)
-# conv_backward_weight_depthwise's taps per work-item: all of a 3x3 or 5x5 kernel in one (a
-# few accumulators more than 16 still fit AVX-512's 32 vector registers), larger kernels in
-# even blocks of at most this many.
-_DEPTHWISE_TAPS = 25
-
+# --- weight gradients with wide vectors (CPUs) -----------------------------------------------
 
 @dataclass(frozen=True)
 class _FlatLayout:
@@ -269,7 +374,7 @@ class _FlatLayout:
         return self.phases * self.x_phase
 
 
-def _flat_layout(geo) -> _FlatLayout:
+def _flat_layout(geo, lanes: int) -> _FlatLayout:
     # In a phase of x (every stride-th slice, row and column of the padded input), tap
     # (kd, kh, kw) of output (od, oh, ow) is at (od + kd DD // SD, oh + kh DH // SH,
     # ow + kw DW // SW): rows as wide as the output plus the kernel's reach keep every tap of
@@ -280,7 +385,7 @@ def _flat_layout(geo) -> _FlatLayout:
     row = out_width + reach[2]
     x_rows = out_height + reach[1]
     dy_rows = out_height if out_depth == 1 else x_rows
-    dy_plane = -(-out_depth * dy_rows * row // _LANES) * _LANES
+    dy_plane = -(-out_depth * dy_rows * row // lanes) * lanes
     # Whole vectors of dy_plane positions from the farthest tap stay inside its phase.
     farthest = reach[0] * x_rows * row + reach[1] * row + reach[2]
     x_phase = max((out_depth + reach[0]) * x_rows * row, dy_plane + farthest)
@@ -289,46 +394,17 @@ def _flat_layout(geo) -> _FlatLayout:
 
 
 def _pad_planes(t: Tensor, planes: int, size_in: tuple, size_out: tuple, shift: tuple,
-                steps: tuple, phase_out: int, tail: int) -> Tensor:
+                steps: tuple, phase_out: int, tail: int, lanes: int) -> Tensor:
     """Each (depth, rows, cols) volume of t zero-padded, shifted by `shift`, split into
     steps[0] x steps[1] x steps[2] phases of `size_out` grids, each followed by zeros up to
     phase_out elements (kernels/conv_backward.cl:pad_volumes)."""
     phases = steps[0] * steps[1] * steps[2]
     out = empty((planes * phases * phase_out + tail,), t.dtype, t.device)
     kernel = runtime.get_kernel(t.device, "conv_backward", "pad_volumes", PAD_COL_STEP=steps[2],
-                                WVW=_LANES, **runtime.dtype_defines(t.dtype))
+                                **runtime.vector_defines(t.device, t.dtype, lanes))
     runtime.launch(t.device, kernel, (planes * phases,), (1,),
                    t.array.data, out.array.data,
                    *i32(planes, *size_in, *size_out, *shift, steps[0], steps[1], phase_out, tail))
-    return out
-
-
-def _weight_grad_flat(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
-    """The padded copies of x and dy (_FlatLayout) take a little more than x + dy; past
-    runtime.workspace_limit, runs of samples are summed (the copies of each run stay under it)."""
-    layout = _flat_layout(geo)
-    workspace = (geo.in_channels * layout.x_plane + geo.out_channels * layout.dy_plane) \
-        * geo.batch * x.dtype.itemsize
-    limit = runtime.workspace_limit(x.device)
-    if workspace <= limit or geo.batch == 1:
-        return _weight_grad_flat_run(x, grad, geo, layout, dw)
-    per_run = max(1, geo.batch * limit // workspace)
-    total = None
-    for first in range(0, geo.batch, per_run):
-        count = min(per_run, geo.batch - first)
-        part = _weight_grad_flat_run(_rows(x, first, count), _rows(grad, first, count),
-                                     replace(geo, batch=count), layout,
-                                     empty(dw.shape, dw.dtype, dw.device))
-        total = part if total is None else add(total, part)
-    return total
-
-
-def _rows(t: Tensor, first: int, count: int) -> Tensor:
-    """A copy of samples first .. first + count - 1 of t."""
-    sample = t.size // t.shape[0] * t.dtype.itemsize
-    out = empty((count,) + t.shape[1:], t.dtype, t.device)
-    cl.enqueue_copy(t.device.queue, out.array.data, t.array.data, src_offset=first * sample,
-                    byte_count=count * sample)
     return out
 
 
@@ -337,7 +413,7 @@ def _flat_tile(preferred: int, channels: int) -> int:
     and one fewer than preferred where that wastes less and the preferred size would spend over
     a tenth of the multiply-adds on repeated channels (16 channels: 4 tiles of 4, not 4 of 5
     with 4 of the 20 wasted)."""
-    tile = min(preferred, channels)
+    tile = max(1, min(preferred, channels, 16))
     smaller = tile - 1
     if smaller > 1 and -(-channels // smaller) * smaller < -(-channels // tile) * tile \
             and -(-channels // tile) * tile > 1.1 * channels:
@@ -345,63 +421,83 @@ def _flat_tile(preferred: int, channels: int) -> int:
     return tile
 
 
-# conv_backward_weight_rows: at most this many taps of a kernel row per work-item, and about
-# this many accumulator vectors (taps x input x output channels) per work-item: measured on
-# AVX-512 (32 registers), 3 taps x 2 x 4 channels beat 3 x 3 x 3 and 3 x 2 x 5 (spills), and
-# 5 taps x 1 x 5 beat 5 x 3 x 2 (more work-items for 3 input channels).
-_ROW_TAPS = 5
-_ROW_ACCUMULATORS = 25
+def _channel_tiles(tile, in_per_group: int, out_per_group: int) -> tuple[int, int]:
+    return _flat_tile(int(tile[0]), in_per_group), _flat_tile(int(tile[1]), out_per_group)
 
 
-def _row_taps(geo, dtype) -> int:
-    """Taps per work-item of conv_backward_weight_rows (even blocks of a kernel row), or 0 for
-    conv_backward_weight_flat (1-wide kernels; float64, whose 16-lane vectors take two
-    registers each, keeps the flat kernel's 4 x 4 tiles)."""
-    if np.dtype(dtype).itemsize != 4 or geo.kernel[2] < 2:
-        return 0
-    blocks = -(-geo.kernel[2] // _ROW_TAPS)
+def _row_taps(params: dict, geo) -> int:
+    """Taps per work-item of conv_backward_weight_rows: even blocks of a kernel row, at most
+    the table's `taps`."""
+    most = max(1, int(params["taps"]))
+    blocks = -(-geo.kernel[2] // most)
     return -(-geo.kernel[2] // blocks)
 
 
-def _row_tiles(row_taps: int, in_per_group: int, out_per_group: int) -> tuple[int, int]:
-    """Input x output channels per work-item of conv_backward_weight_rows, within
-    _ROW_ACCUMULATORS: one input channel for long rows, two for short ones."""
+def _row_tiles(params: dict, row_taps: int, in_per_group: int, out_per_group: int):
+    """Input x output channels per work-item of conv_backward_weight_rows, within the table's
+    `accumulators`: one input channel for long rows, two for short ones."""
     tile_c = _flat_tile(1 if row_taps >= 4 else 2, in_per_group)
-    pairs = max(1, _ROW_ACCUMULATORS // row_taps)
+    pairs = max(1, int(params["accumulators"]) // row_taps)
     return tile_c, _flat_tile(max(1, pairs // tile_c), out_per_group)
 
 
-def _flat_kernel(x: Tensor, geo) -> tuple:
+def _flat_workspace(context: Context, problem: ConvProblem) -> int:
+    geo = problem.geo
+    layout = _flat_layout(geo, context.lanes(problem.dtype))
+    return (geo.in_channels * layout.x_plane + geo.out_channels * layout.dy_plane) \
+        * geo.batch * problem.dtype.itemsize
+
+
+def _flat_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
+    """The padded copies of x and dy (_FlatLayout) take a little more than x + dy; past
+    runtime.workspace_limit, runs of samples are summed (the copies of each run stay under it)."""
+    geo = problem.geo
+    workspace = _flat_workspace(context, problem)
+    limit = runtime.workspace_limit(x.device)
+    if workspace <= limit or geo.batch == 1:
+        return _flat_pass(context, problem, x, grad, dw)
+    per_run = max(1, geo.batch * limit // workspace)
+    total = None
+    for first in range(0, geo.batch, per_run):
+        count = min(per_run, geo.batch - first)
+        part = _flat_pass(context, replace(problem, geo=replace(geo, batch=count)),
+                          _rows(x, first, count), _rows(grad, first, count),
+                          empty(dw.shape, dw.dtype, dw.device))
+        total = part if total is None else add(total, part)
+    return total
+
+
+def _flat_kernel(context: Context, problem: ConvProblem) -> tuple:
     """The kernel over padded copies and its global size: rows of taps per work-item
-    (conv_backward_weight_rows) where _row_taps allows, else one tap each (..._flat)."""
+    (conv_backward_weight_rows) or one tap each (..._flat)."""
+    geo, device, dtype = problem.geo, context.device, problem.dtype
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
-    row_taps = _row_taps(geo, x.dtype)
-    if row_taps:
-        tile_c, tile_k = _row_tiles(row_taps, in_per_group, out_per_group)
-        kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_rows",
-                                    **_TILES, WG_T=row_taps, WG_C=tile_c, WG_K=tile_k,
-                                    WVW=_LANES, **runtime.dtype_defines(x.dtype))
+    defines = runtime.vector_defines(device, dtype, context.lanes(dtype))
+    if context.algorithm == "rows":  # conv_backward_weight_rows
+        row_taps = _row_taps(context.params, geo)
+        tile_c, tile_k = _row_tiles(context.params, row_taps, in_per_group, out_per_group)
+        kernel = runtime.get_kernel(device, "conv_backward", "conv_backward_weight_rows",
+                                    WG_T=row_taps, WG_C=tile_c, WG_K=tile_k, **defines)
         tap_items = geo.kernel[0] * geo.kernel[1] * -(-geo.kernel[2] // row_taps)
     else:
-        tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
-        tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
-        kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_flat",
-                                    **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
-                                    **runtime.dtype_defines(x.dtype))
+        tile_c, tile_k = _channel_tiles(context.params["tile"], in_per_group, out_per_group)
+        kernel = runtime.get_kernel(device, "conv_backward", "conv_backward_weight_flat",
+                                    WG_C=tile_c, WG_K=tile_k, **defines)
         tap_items = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     return kernel, (tap_items, -(-in_per_group // tile_c),
                     geo.groups * -(-out_per_group // tile_k))
 
 
-def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, layout: _FlatLayout,
-                          dw: Tensor) -> Tensor:
+def _flat_pass(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
+    geo, lanes = problem.geo, context.lanes(problem.dtype)
+    layout = _flat_layout(geo, lanes)
     batch, c, k = geo.batch, geo.in_channels, geo.out_channels
     xp = _pad_planes(x, batch * c, geo.in_size, (layout.x_slices, layout.x_rows, layout.row),
-                     geo.padding, geo.stride, layout.x_phase, _LANES)
+                     geo.padding, geo.stride, layout.x_phase, lanes, lanes)
     dyp = _pad_planes(grad, batch * k, geo.out_size,
                       (geo.out_size[0], layout.dy_rows, layout.row), (0, 0, 0), (1, 1, 1),
-                      layout.dy_plane, 0)
-    kernel, global_size = _flat_kernel(x, geo)
+                      layout.dy_plane, 0, lanes)
+    kernel, global_size = _flat_kernel(context, problem)
     runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
                    dw.array.data, *i32(batch, c, k, geo.groups, *geo.kernel, *geo.dilation,
                                        *geo.stride, layout.row, layout.x_rows * layout.row,
@@ -409,54 +505,76 @@ def _weight_grad_flat_run(x: Tensor, grad: Tensor, geo, layout: _FlatLayout,
     return dw
 
 
-def _pointwise_fits(geo) -> bool:
+def _flat_params(context: Context, problem: ConvProblem) -> dict:
+    geo = problem.geo
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    if context.algorithm == "rows":
+        taps = _row_taps(context.params, geo)
+        tile_c, tile_k = _row_tiles(context.params, taps, in_per_group, out_per_group)
+        return {"VW": context.lanes(problem.dtype), "taps": taps, "tile": (tile_c, tile_k)}
+    return {"VW": context.lanes(problem.dtype),
+            "tile": _channel_tiles(context.params["tile"], in_per_group, out_per_group)}
+
+
+def _rows_applies(context: Context, problem: ConvProblem) -> str | None:
+    return None if problem.geo.kernel[2] >= 2 else "1-wide kernel rows"
+
+
+def _pointwise_applies(context: Context, problem: ConvProblem) -> str | None:
     """1x1 kernels at stride 1 without padding, planes of at least a vector: dw is a matrix
     product of dy and x as they lie (conv_backward_weight_pointwise), no padded copies."""
+    geo, lanes = problem.geo, context.lanes(problem.dtype)
     plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
-    return (geo.kernel == (1, 1, 1) and geo.stride == (1, 1, 1) and geo.padding == (0, 0, 0)
-            and plane >= _LANES)
+    return first_reason((geo.kernel == (1, 1, 1), f"kernel {geo.kernel} is not 1x1"),
+                        (geo.stride == (1, 1, 1), f"stride {geo.stride}"),
+                        (geo.padding == (0, 0, 0), f"padding {geo.padding}"),
+                        (plane >= lanes, f"planes of {plane} are shorter than a vector ({lanes})"))
 
 
-# conv_backward_weight_pointwise's output tiles per band: 8 tiles of dy (250 KiB at N = 8,
-# 14 x 14) stay in a 1 MiB L2 next to the x tile in use.
-_POINTWISE_BAND = 8
-
-
-def _weight_grad_pointwise(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
-    """conv_backward_weight_pointwise: the flat kernel's channel tiles, one work-item each."""
+def _pointwise_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
+    """conv_backward_weight_pointwise: the flat kernel's channel tiles, one work-item each, in
+    bands of `band` output tiles (a band's dy stays in cache while each x tile passes once)."""
+    geo, device = problem.geo, context.device
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
-    tiles = _FLAT_TILES.get(x.dtype.itemsize, _FLAT_TILES_DEFAULT)
-    tile_c, tile_k = _flat_tile(tiles[0], in_per_group), _flat_tile(tiles[1], out_per_group)
-    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_pointwise",
-                                **_TILES, WG_C=tile_c, WG_K=tile_k, WVW=_LANES,
-                                K_BAND=_POINTWISE_BAND, **runtime.dtype_defines(x.dtype))
+    tile_c, tile_k = _channel_tiles(context.params["tile"], in_per_group, out_per_group)
+    kernel = runtime.get_kernel(device, "conv_backward", "conv_backward_weight_pointwise",
+                                WG_C=tile_c, WG_K=tile_k, K_BAND=int(context.params["band"]),
+                                **runtime.vector_defines(device, problem.dtype,
+                                                         context.lanes(problem.dtype)))
     plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
     items = geo.groups * -(-in_per_group // tile_c) * -(-out_per_group // tile_k)
-    runtime.launch(x.device, kernel, (items,), (1,), x.array.data, grad.array.data,
+    runtime.launch(device, kernel, (items,), (1,), x.array.data, grad.array.data,
                    dw.array.data, *i32(geo.batch, geo.in_channels, geo.out_channels,
                                        geo.groups, plane))
     return dw
 
 
-def _weight_grad_depthwise(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
+def _depthwise_taps(context: Context, geo) -> tuple[int, int]:
+    """(tap blocks, taps per work-item): all of a small kernel in one work-item, larger
+    kernels in even blocks of at most the table's `taps`."""
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    blocks = -(-taps // max(1, int(context.params["taps"])))
+    return blocks, -(-taps // blocks)
+
+
+def _depthwise_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
     """One input channel per group (conv_backward_weight_depthwise): each work-item pads its
     own planes into a scratch slot. Past runtime.workspace_limit, runs of output channels go
     one after another (each run's slots under it)."""
-    layout = _flat_layout(geo)
-    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
-    tap_blocks = -(-taps // _DEPTHWISE_TAPS)
-    taps_per_item = -(-taps // tap_blocks)  # even blocks: no block of mostly repeated taps
+    geo, device, lanes = problem.geo, context.device, context.lanes(problem.dtype)
+    layout = _flat_layout(geo, lanes)
+    tap_blocks, taps_per_item = _depthwise_taps(context, geo)
     item_scratch = layout.x_plane + layout.dy_plane
     slot_bytes = tap_blocks * item_scratch * x.dtype.itemsize
     channels = geo.out_channels
-    per_run = max(1, min(channels, runtime.workspace_limit(x.device) // slot_bytes))
-    scratch = empty((per_run * tap_blocks * item_scratch,), x.dtype, x.device)
-    kernel = runtime.get_kernel(x.device, "conv_backward", "conv_backward_weight_depthwise",
-                                WG_TAPS=taps_per_item, WVW=_LANES, PAD_COL_STEP=geo.stride[2],
-                                **runtime.dtype_defines(x.dtype))
+    per_run = max(1, min(channels, runtime.workspace_limit(device) // slot_bytes))
+    scratch = empty((per_run * tap_blocks * item_scratch,), x.dtype, device)
+    kernel = runtime.get_kernel(device, "conv_backward", "conv_backward_weight_depthwise",
+                                WG_TAPS=taps_per_item, PAD_COL_STEP=geo.stride[2],
+                                **runtime.vector_defines(device, problem.dtype, lanes))
     for first in range(0, channels, per_run):
         count = min(per_run, channels - first)
-        runtime.launch(x.device, kernel, (tap_blocks, count), (1, 1), x.array.data,
+        runtime.launch(device, kernel, (tap_blocks, count), (1, 1), x.array.data,
                        grad.array.data, dw.array.data, scratch.array.data,
                        *i32(geo.batch, geo.in_channels, channels, first, count, *geo.in_size,
                             *geo.out_size, *geo.kernel, *geo.dilation, *geo.stride,
@@ -465,8 +583,79 @@ def _weight_grad_depthwise(x: Tensor, grad: Tensor, geo, dw: Tensor) -> Tensor:
     return dw
 
 
-def bias_grad(grad: Tensor) -> Tensor:
-    """dL/dbias: the output gradient summed over the batch and every position, per channel."""
-    batch, channels = grad.shape[:2]
-    spatial = grad.size // max(batch * channels, 1)
-    return row_sum(grad, Rows.channels(batch, channels, spatial))
+def _depthwise_grad_workspace(context: Context, problem: ConvProblem) -> int:
+    geo = problem.geo
+    layout = _flat_layout(geo, context.lanes(problem.dtype))
+    tap_blocks, _ = _depthwise_taps(context, geo)
+    slot = tap_blocks * (layout.x_plane + layout.dy_plane) * problem.dtype.itemsize
+    limit = runtime.workspace_limit(context.device)
+    return min(geo.out_channels, max(1, limit // slot)) * slot
+
+
+# --- weight gradient on GPUs: split-K ---------------------------------------------------------
+
+def _split(context: Context, problem: ConvProblem) -> tuple[int, int]:
+    """(chunk, splits): the reduction over batch x output positions in runs of at most the
+    table's `chunk` pairs."""
+    geo = problem.geo
+    pairs = geo.batch * geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
+    chunk = max(1, int(context.params["chunk"]))
+    splits = -(-pairs // chunk)
+    return -(-pairs // splits), splits
+
+
+def _general_grad_workspace(context: Context, problem: ConvProblem) -> int:
+    _, splits = _split(context, problem)
+    geo = problem.geo
+    weights = geo.out_channels * (geo.in_channels // geo.groups) * int(np.prod(geo.kernel))
+    return (weights * splits if splits > 1 else 0) * problem.dtype.itemsize
+
+
+def _general_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
+    geo, device, params = problem.geo, context.device, context.params
+    tiles = {"TILE_C": int(params["TILE_C"]), "TILE_K": int(params["TILE_K"])}
+    chunk, splits = _split(context, problem)
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
+    partial = dw if splits == 1 else empty((splits * dw.size,), dw.dtype, device)
+    global_size = (taps * splits, -(-in_per_group // tiles["TILE_C"]),
+                   geo.groups * -(-out_per_group // tiles["TILE_K"]))
+    runtime.launch(device, _kernel(device, "conv_backward_weight", problem.dtype, **tiles),
+                   global_size, tuple(params["local"]), x.array.data, grad.array.data,
+                   partial.array.data, *i32(geo.batch, chunk, splits), *_geometry_args(geo))
+    if splits > 1:
+        kernel = runtime.get_kernel(device, "reduce", "sum_slices",
+                                    **runtime.dtype_defines(problem.dtype))
+        runtime.launch(device, kernel, (dw.size,), (64,), partial.array.data, dw.array.data,
+                       *i32(dw.size, splits))
+    return dw
+
+
+def _general_grad_params(context: Context, problem: ConvProblem) -> dict:
+    chunk, splits = _split(context, problem)
+    return {"TILE_C": context.params["TILE_C"], "TILE_K": context.params["TILE_K"],
+            "chunk": chunk, "splits": splits}
+
+
+for _algorithm in (
+        Algorithm("conv_weight_grad", "depthwise", _depthwise_grad_run,
+                  applies=lambda c, p: None if p.geo.in_channels == p.geo.groups
+                  else "not one input channel per group",
+                  params=lambda c, p: {"VW": c.lanes(p.dtype), "taps": _depthwise_taps(c, p.geo)[1]},
+                  workspace=_depthwise_grad_workspace,
+                  about="conv_backward_weight_depthwise: all taps of a channel per work-item"),
+        Algorithm("conv_weight_grad", "pointwise", _pointwise_run, applies=_pointwise_applies,
+                  params=_flat_params, about="conv_backward_weight_pointwise: dy x^T as they lie"),
+        Algorithm("conv_weight_grad", "rows", _flat_run, applies=_rows_applies,
+                  params=_flat_params, workspace=_flat_workspace,
+                  about="conv_backward_weight_rows: a kernel row of taps per work-item over "
+                  "padded planes"),
+        Algorithm("conv_weight_grad", "flat", _flat_run, params=_flat_params,
+                  workspace=_flat_workspace,
+                  about="conv_backward_weight_flat: one tap per work-item over padded planes"),
+        Algorithm("conv_weight_grad", "general", _general_grad_run,
+                  params=_general_grad_params, workspace=_general_grad_workspace,
+                  about="conv_backward_weight: split-K over (sample, position) pairs, partial "
+                  "tiles summed in order")):
+    dispatch.register(_algorithm)
+del _algorithm

@@ -6,14 +6,13 @@ import pyopencl.array as cla
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
+from . import _launch
 from ._args import i32, real, scalar, tensors
-
-_LOCAL = 64
 
 
 def _launch_elementwise(device, name: str, dtype, total: int, *args) -> None:
     kernel = runtime.get_kernel(device, "elementwise", name, **runtime.dtype_defines(dtype))
-    runtime.launch(device, kernel, (total,), (_LOCAL,), *args)
+    runtime.launch(device, kernel, (total,), (_launch.items(device),), *args)
 
 
 def _activation(op: str, input, inplace: bool, negative_slope: float) -> Tensor:
@@ -118,8 +117,8 @@ def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     if out.size:
         summed_total = int(np.prod([s for s, f in zip(x.shape, summed) if f], dtype=np.int64))
         layout_buffer = _int_buffer(x.device, list(x.shape) + summed)
-        kernel = runtime.get_kernel(x.device, "reduce", "sum_to_shape", GROUP_SIZE=64,
+        kernel = runtime.get_kernel(x.device, "reduce", "sum_to_shape",
                                     **runtime.dtype_defines(x.dtype))
-        runtime.launch(x.device, kernel, (out.size,), (_LOCAL,), x.array.data, out.array.data,
-                       *i32(out.size, summed_total, x.ndim), layout_buffer.data)
+        runtime.launch(x.device, kernel, (out.size,), (_launch.items(x.device),), x.array.data,
+                       out.array.data, *i32(out.size, summed_total, x.ndim), layout_buffer.data)
     return out

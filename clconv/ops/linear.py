@@ -1,28 +1,60 @@
 """linear: y = x @ weight.T + bias over the last dimension, and its gradients (`gemm.cl`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import prod
 
-from .. import autograd, runtime
+import numpy as np
+
+from .. import autograd, dispatch, runtime, tuning
+from ..dispatch import Algorithm, Context
 from ..tensors import Tensor, empty
 from ._args import buffer, expect_shape, i32, tensors
 from .reduce import Rows, row_sum
 
-_TILES = {"TILE_M": 4, "TILE_N": 8}
+
+def _defaults(profile) -> dict:
+    """4 x 8 register tiles; work-groups of one work-item on CPUs (PoCL runs a group as a loop
+    over its items), 4 x 4 elsewhere."""
+    return {"tiled": {"TILE_M": 4, "TILE_N": 8,
+                      "local": [1, 1] if profile.kind == "cpu" else [4, 4]}}
+
+
+tuning.register_defaults("gemm", _defaults)
+
+
+@dataclass(frozen=True)
+class GemmProblem:
+    m: int
+    n: int
+    k: int
+    dtype: np.dtype
+
+
+def _tiled(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out):
+    device, params = context.device, context.params
+    tiles = {"TILE_M": int(params["TILE_M"]), "TILE_N": int(params["TILE_N"])}
+    kernel = runtime.get_kernel(device, "gemm", "gemm", **tiles,
+                                **runtime.dtype_defines(problem.dtype))
+    global_size = (-(-problem.n // tiles["TILE_N"]), -(-problem.m // tiles["TILE_M"]))
+    runtime.launch(device, kernel, global_size, tuple(params["local"]),
+                   buffer(a, device), *i32(*a_strides), buffer(b, device), *i32(*b_strides),
+                   buffer(bias, device), *i32(bias is not None), out.array.data,
+                   *i32(problem.m, problem.n, problem.k))
+
+
+dispatch.register(Algorithm("gemm", "tiled", _tiled,
+                            params=lambda c, p: dict(c.params),
+                            about="gemm: a TILE_M x TILE_N register tile per work-item"))
 
 
 def gemm(a: Tensor, a_strides: tuple[int, int], b: Tensor, b_strides: tuple[int, int],
          m: int, n: int, k: int, bias: Tensor | None = None) -> Tensor:
     """(m x n) = a (m x k) @ b (k x n) [+ bias], operands read through (row, column) strides."""
-    device = a.device
-    out = empty((m, n), a.dtype, device)
+    out = empty((m, n), a.dtype, a.device)
     if out.size:
-        kernel = runtime.get_kernel(device, "gemm", "gemm", **_TILES, **runtime.dtype_defines(a.dtype))
-        global_size = (-(-n // _TILES["TILE_N"]), -(-m // _TILES["TILE_M"]))
-        runtime.launch(device, kernel, global_size, (4, 4) if device.is_gpu else (1, 1),
-                       buffer(a, device), *i32(*a_strides), buffer(b, device), *i32(*b_strides),
-                       buffer(bias, device), *i32(bias is not None), out.array.data,
-                       *i32(m, n, k))
+        dispatch.run("gemm", a.device, GemmProblem(m, n, k, np.dtype(a.dtype)), a, a_strides, b,
+                     b_strides, bias, out)
     return out
 
 

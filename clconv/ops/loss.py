@@ -6,11 +6,10 @@ import pyopencl.array as cla
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
+from . import _launch
 from ._args import buffer, expect_shape, i32, tensors
-from .reduce import GROUP_SIZE
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
-_LOCAL = 64
 
 
 def _reduction(op: str, reduction) -> int:
@@ -20,7 +19,7 @@ def _reduction(op: str, reduction) -> int:
 
 
 def _kernel(device, name: str, dtype):
-    return runtime.get_kernel(device, "loss", name, GROUP_SIZE=GROUP_SIZE,
+    return runtime.get_kernel(device, "loss", name, GROUP_SIZE=_launch.group_size(device),
                               **runtime.dtype_defines(dtype))
 
 
@@ -70,8 +69,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     total_weight = empty((1,), x.dtype, device)
     common = (buffer(class_weight, device), *i32(class_weight is not None),
               np.int64(ignore_index), *i32(mode))
-    runtime.launch(device, _kernel(device, "cross_entropy_forward", x.dtype), (GROUP_SIZE,),
-                   (GROUP_SIZE,), buffer(x, device), buffer(labels, device), *common,
+    group = _launch.group_size(device)
+    runtime.launch(device, _kernel(device, "cross_entropy_forward", x.dtype), (group,),
+                   (group,), buffer(x, device), buffer(labels, device), *common,
                    loss.array.data if loss.size else device.placeholder,
                    buffer(log_sum_exp, device), total_weight.array.data, *i32(batch, classes))
 
@@ -79,7 +79,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
             runtime.launch(device, _kernel(device, "cross_entropy_backward", x.dtype), (dx.size,),
-                           (_LOCAL,), x.array.data, labels.array.data, *common,
+                           (_launch.items(device),), x.array.data, labels.array.data, *common,
                            log_sum_exp.array.data, total_weight.array.data, grad.array.data,
                            dx.array.data, *i32(batch, classes))
         return dx, None
@@ -97,15 +97,16 @@ def mse_loss(input, target, reduction="mean") -> Tensor:
         raise ValueError(f"{op}: input of shape {x.shape} and target of shape {y.shape} differ")
     device = x.device
     loss = empty(x.shape if mode == 0 else (), x.dtype, device)
-    runtime.launch(device, _kernel(device, "mse_loss_forward", x.dtype), (GROUP_SIZE,),
-                   (GROUP_SIZE,), buffer(x, device), buffer(y, device),
+    group = _launch.group_size(device)
+    runtime.launch(device, _kernel(device, "mse_loss_forward", x.dtype), (group,),
+                   (group,), buffer(x, device), buffer(y, device),
                    loss.array.data if loss.size else device.placeholder, *i32(mode, x.size))
 
     def gradient(a, b, grad):
         out = empty(a.shape, a.dtype, device)
         if out.size:
             runtime.launch(device, _kernel(device, "mse_loss_backward", a.dtype), (out.size,),
-                           (_LOCAL,), a.array.data, b.array.data, grad.array.data,
+                           (_launch.items(device),), a.array.data, b.array.data, grad.array.data,
                            out.array.data, *i32(mode, a.size))
         return out
 

@@ -3,6 +3,14 @@
 All four are one computation: statistics over "rows" (see norm.cl), then normalize with a
 per-element affine. What differs is which elements form a row (`Rows`) and how the affine
 parameters are indexed: parameter p = (flat index // param_div) % param_mod.
+
+The dispatcher chooses (families "norm_forward", "norm_backward"):
+- rows: one work-item per statistics row (row_normalize, row_normalize_backward + column_sums):
+  a row is read from memory once, its second pass from the core's cache. CPUs, where a row fits
+  a core's cache and the input the shared one (the `row_bytes` and `input_bytes` parameters).
+- chunked / general: statistics per chunk of a row merged per row (chunk_stats, combine_stats),
+  then normalize_rows; the backward sums per row and per parameter by work-group reductions and
+  the input gradient per element (GPUs, which need far more work-items than rows).
 """
 from __future__ import annotations
 
@@ -11,26 +19,35 @@ from math import prod
 
 import numpy as np
 
-from .. import autograd, runtime
+from .. import autograd, dispatch, runtime, tuning
+from ..dispatch import Algorithm, Context, first_reason
 from ..tensors import Tensor, empty
+from . import _launch
 from ._args import buffer, expect_shape, i32, ntuple, real, scalar, tensors
-from .reduce import GROUP_SIZE, Rows
+from .reduce import Rows
 
-_LOCAL = 64
-# The forward's two ways (see norm.cl). On a CPU, row_normalize: one work-item per row, where a
-# row fits a core's L2 (_ROW_BYTES) and the input the L3 (_ROWS_BYTES); measured on PoCL it beat
-# the chunked path there even for a single row (one launch instead of three), and lost to it on
-# larger inputs, whose sequential normalize pass streams from memory better. Elsewhere (and on
-# GPUs, which need far more work-items than rows) the chunked statistics and normalize_rows.
-_ROW_BYTES = 1 << 20
-_ROWS_BYTES = 8 << 20
-_CHUNK = 4096        # most elements of a row that one chunk_stats work-item describes
-_SPAN = 4096         # most elements that one normalize_rows work-item normalizes
-_MIN_CHUNKS = 64     # work-items those two aim for at least (load balance over the cores)
-_CHUNKS_LOCAL = 16   # work-group size of chunk_stats, normalize_rows and of row_normalize
-                     # for many rows (a work-group per row below _MANY_ROWS)
-_MANY_ROWS = 64
 _OPTIONAL = ("running_mean", "running_var", "weight", "bias")
+
+
+def _defaults(profile) -> dict:
+    """norm's parameters for a device the table has no entry for. rows: a row within a core's
+    cache (about 1 MiB of L2) and the input within the shared cache (8 MiB); chunked: chunks
+    and spans of 4096 elements (the second pass from L1/L2), at least 32 work-items per compute
+    unit, in groups of 16 (CPUs) or of the launch entry's size."""
+    local = 16 if profile.kind == "cpu" else 64
+    chunked = {"chunk": 4096, "span": 4096, "min_items": 32 * profile.compute_units,
+               "local": local}
+    rows = {"row_bytes": 1 << 20, "input_bytes": 8 << 20, "local": 16, "many_rows": 64}
+    cpu = profile.kind == "cpu"
+    return {"norm_forward": {"order": ["rows", "chunked"] if cpu else ["chunked"],
+                             "rows": rows, "chunked": chunked},
+            "norm_backward": {"order": ["rows", "general"] if cpu else ["general"],
+                              "rows": {"local": 16, "many_rows": 64}}}
+
+
+for _family in ("norm_forward", "norm_backward"):
+    tuning.register_defaults(_family, lambda profile, _family=_family: _defaults(profile)[_family])
+del _family
 
 
 @dataclass(frozen=True)
@@ -49,17 +66,25 @@ class Layout:
         return self.params.row_mod
 
 
+@dataclass(frozen=True)
+class NormProblem:
+    """What the norm algorithms decide on."""
+    layout: Layout
+    dtype: np.dtype
+    size: int
+
+
 def _kernel(device: runtime.Device, name: str, dtype):
     # Every norm kernel is built with the same defines: one program serves the family.
-    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=GROUP_SIZE,
-                              **runtime.dtype_defines(dtype))
+    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=_launch.group_size(device),
+                              **runtime.vector_defines(device, dtype))
 
 
-def _chunk_len(rows: Rows) -> int:
-    """Elements per chunk_stats work-item: at most _CHUNK (the second pass then reads from L1/L2),
-    fewer where that leaves too few chunks to share among the cores; a multiple of 16."""
-    wanted = -(-rows.count * rows.length // _MIN_CHUNKS)
-    return max(16, min(_CHUNK, rows.length, runtime.round_up(wanted, 16)))
+def _chunk_len(params: dict, rows: Rows) -> int:
+    """Elements per chunk_stats work-item: at most `chunk` (the second pass then reads from
+    L1/L2), fewer where that leaves fewer than `min_items` chunks; a multiple of 16."""
+    wanted = -(-rows.count * rows.length // int(params["min_items"]))
+    return max(16, min(int(params["chunk"]), rows.length, runtime.round_up(wanted, 16)))
 
 
 def _statistics(x: Tensor, count: int, keep: bool):
@@ -69,7 +94,7 @@ def _statistics(x: Tensor, count: int, keep: bool):
     if keep:
         return empty((count,), x.dtype, x.device), empty((count,), x.dtype, x.device)
     nbytes = count * x.dtype.itemsize
-    return x.device.allocator(nbytes), x.device.allocator(nbytes)
+    return runtime.scratch(x.device, nbytes), runtime.scratch(x.device, nbytes)
 
 
 def _data(statistic):
@@ -77,15 +102,15 @@ def _data(statistic):
     return statistic.array.data if isinstance(statistic, Tensor) else statistic
 
 
-def _row_stats(x: Tensor, rows: Rows, keep: bool):
+def _row_stats(params: dict, x: Tensor, rows: Rows, keep: bool):
     """Mean and biased variance of each row (see _statistics): per-chunk statistics, then merged
     per row."""
     device = x.device
-    chunk_len = _chunk_len(rows)
+    chunk_len = _chunk_len(params, rows)
     chunks_per_row = -(-rows.length // chunk_len)
     chunks = rows.count * chunks_per_row
-    chunk_mean, chunk_m2 = (device.allocator(chunks * x.dtype.itemsize) for _ in range(2))
-    runtime.launch(device, _kernel(device, "chunk_stats", x.dtype), (chunks,), (_CHUNKS_LOCAL,),
+    chunk_mean, chunk_m2 = (runtime.scratch(device, chunks * x.dtype.itemsize) for _ in range(2))
+    runtime.launch(device, _kernel(device, "chunk_stats", x.dtype), (chunks,), (params["local"],),
             x.array.data, chunk_mean, chunk_m2,
             *i32(rows.count, chunks_per_row, chunk_len, rows.row_stride, rows.segments,
                  rows.segment_stride, rows.segment_len))
@@ -99,15 +124,34 @@ def _row_stats(x: Tensor, rows: Rows, keep: bool):
 def _batch_normalize(x: Tensor, weight, bias, eps: float, layout: Layout):
     """x normalized with the statistics of its own rows; returns (y, mean, biased variance), the
     statistics as tensors where backward will need them (see _statistics)."""
-    rows, device = layout.stats, x.device
     keep = autograd.needs_grad(x, weight, bias)
-    if device.is_gpu or rows.length * x.dtype.itemsize > _ROW_BYTES \
-            or x.size * x.dtype.itemsize > _ROWS_BYTES:
-        mean, var = _row_stats(x, rows, keep)
-        return _normalize(x, _data(mean), _data(var), weight, bias, eps, layout), mean, var
+    return dispatch.run("norm_forward", x.device, NormProblem(layout, np.dtype(x.dtype), x.size),
+                        x, weight, bias, eps, keep)
+
+
+def _rows_fit(context: Context, problem: NormProblem) -> str | None:
+    """A statistics row within `row_bytes` and the input within `input_bytes` (caches)."""
+    row = problem.layout.stats.length * problem.dtype.itemsize
+    total = problem.size * problem.dtype.itemsize
+    return first_reason(
+        (row <= context.params["row_bytes"], f"rows of {row:,} bytes pass {context.params['row_bytes']:,}"),
+        (total <= context.params["input_bytes"],
+         f"the input's {total:,} bytes pass {context.params['input_bytes']:,}"))
+
+
+def _chunked_forward(context: Context, problem: NormProblem, x, weight, bias, eps, keep):
+    layout = problem.layout
+    mean, var = _row_stats(context.params, x, layout.stats, keep)
+    return (_normalize(x, _data(mean), _data(var), weight, bias, eps, layout, context.params),
+            mean, var)
+
+
+def _rows_forward(context: Context, problem: NormProblem, x, weight, bias, eps, keep):
+    rows, device, layout = problem.layout.stats, x.device, problem.layout
     y = empty(x.shape, x.dtype, device)
     mean, var = _statistics(x, rows.count, keep)
-    local_size = _CHUNKS_LOCAL if rows.count >= _MANY_ROWS else 1
+    params = context.params
+    local_size = params["local"] if rows.count >= params["many_rows"] else 1
     runtime.launch(device, _kernel(device, "row_normalize", x.dtype), (rows.count,), (local_size,),
             x.array.data, y.array.data, _data(mean), _data(var),
             buffer(weight, device), buffer(bias, device),
@@ -117,13 +161,31 @@ def _batch_normalize(x: Tensor, weight, bias, eps: float, layout: Layout):
     return y, mean, var
 
 
-def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout) -> Tensor:
-    """x normalized with the given statistics (buffers of a mean and a variance per row)."""
+dispatch.register(Algorithm(
+    "norm_forward", "rows", _rows_forward, applies=lambda c, p: None, prefers=_rows_fit,
+    params=lambda c, p: {k: c.params[k] for k in ("row_bytes", "input_bytes")},
+    about="row_normalize: one work-item per statistics row, its second pass from cache"))
+dispatch.register(Algorithm(
+    "norm_forward", "chunked", _chunked_forward,
+    params=lambda c, p: {"chunk": _chunk_len(c.params, p.layout.stats)},
+    about="chunk_stats + combine_stats + normalize_rows: rows described in chunks"))
+
+
+def _chunked_params(device) -> dict:
+    """The chunked algorithm's parameters (normalize_rows' too, with fixed statistics)."""
+    return tuning.entry(device.profile)["norm_forward"]["chunked"]
+
+
+def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout,
+               params: dict) -> Tensor:
+    """x normalized with the given statistics (buffers of a mean and a variance per row), by
+    normalize_rows with the chunked algorithm's `params`."""
     device = x.device
     y = empty(x.shape, x.dtype, device)
-    span = max(16, min(_SPAN, runtime.round_up(-(-x.size // _MIN_CHUNKS), 16)))
+    span = max(16, min(int(params["span"]),
+                       runtime.round_up(-(-x.size // int(params["min_items"])), 16)))
     runtime.launch(device, _kernel(device, "normalize_rows", x.dtype), (-(-x.size // span),),
-            (_CHUNKS_LOCAL,), x.array.data, y.array.data, mean, var,
+            (params["local"],), x.array.data, y.array.data, mean, var,
             buffer(weight, device), buffer(bias, device),
             *i32(weight is not None, bias is not None), scalar(x.dtype, eps),
             *i32(x.size, layout.stats.row_div, layout.stats.row_mod, layout.param_div,
@@ -133,19 +195,21 @@ def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout) -
 
 def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     device, stats = x.device, layout.stats
+    group = _launch.group_size(device)
     dx = empty(x.shape, x.dtype, device)
     sum_g = sum_g_xhat = None
     if layout.batch_statistics:  # the statistics depend on x too
         sum_g = empty((stats.count,), x.dtype, device)
         sum_g_xhat = empty((stats.count,), x.dtype, device)
         runtime.launch(device, _kernel(device, "row_backward_sums", x.dtype),
-                (stats.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data,
+                (stats.count * group,), (group,), x.array.data,
                 grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
                 *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
                 sum_g_xhat.array.data,
                 *i32(stats.row_stride, stats.segments, stats.segment_stride,
                             stats.segment_len, layout.param_div, layout.param_mod))
-    runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,), (_LOCAL,),
+    runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,),
+            (_launch.items(device),),
             x.array.data, grad.array.data, dx.array.data, mean.array.data,
             var.array.data, buffer(weight, device), *i32(weight is not None),
             buffer(sum_g, device), buffer(sum_g_xhat, device),
@@ -164,17 +228,19 @@ def _params_are_columns(layout: Layout) -> bool:
 
 def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, want_bias: bool):
     device, params = x.device, layout.params
+    lanes, group = device.profile.vector_lanes(x.dtype.itemsize), _launch.group_size(device)
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
     if _params_are_columns(layout):
         runtime.launch(device, _kernel(device, "column_backward_sums", x.dtype),
-                       (-(-params.count // 16),), (_LOCAL,), x.array.data, grad.array.data,
+                       (-(-params.count // lanes),), (_launch.items(device),), x.array.data,
+                       grad.array.data,
                        mean.array.data, var.array.data, scalar(x.dtype, eps),
                        buffer(dweight, device), buffer(dbias, device),
                        *i32(want_weight, want_bias, params.segments, params.count))
         return dweight, dbias
     runtime.launch(device, _kernel(device, "param_backward_sums", x.dtype),
-            (params.count * GROUP_SIZE,), (GROUP_SIZE,), x.array.data, grad.array.data,
+            (params.count * group,), (group,), x.array.data, grad.array.data,
             mean.array.data, var.array.data, scalar(x.dtype, eps),
             buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
             *i32(params.row_stride, params.segments, params.segment_stride,
@@ -190,8 +256,8 @@ def _blocks_fit_rows(layout: Layout) -> bool:
                         and stats.segment_stride % div == 0)
 
 
-def _backward_by_rows(x, grad, mean, var, weight, eps, layout: Layout, want_dx: bool,
-                      want_weight: bool, want_bias: bool):
+def _backward_by_rows(params: dict, x, grad, mean, var, weight, eps, layout: Layout,
+                      want_dx: bool, want_weight: bool, want_bias: bool):
     """(dx, dweight, dbias), each where wanted, by row_normalize_backward and column_sums (see
     norm.cl)."""
     device, stats = x.device, layout.stats
@@ -200,10 +266,10 @@ def _backward_by_rows(x, grad, mean, var, weight, eps, layout: Layout, want_dx: 
     runs_of_one = layout.param_div > 1
     blocks = x.size // layout.param_div
     # Per-block sums of dy (dy itself where each element is a block) and of dy * xhat.
-    block_dy = device.allocator(blocks * x.dtype.itemsize) if want_params and runs_of_one \
-        else grad.array.data
-    block_dy_xhat = device.allocator(blocks * x.dtype.itemsize) if want_params else None
-    local_size = _CHUNKS_LOCAL if stats.count >= _MANY_ROWS else 1
+    block_dy = runtime.scratch(device, blocks * x.dtype.itemsize) \
+        if want_params and runs_of_one else grad.array.data
+    block_dy_xhat = runtime.scratch(device, blocks * x.dtype.itemsize) if want_params else None
+    local_size = params["local"] if stats.count >= params["many_rows"] else 1
     runtime.launch(device, _kernel(device, "row_normalize_backward", x.dtype), (stats.count,),
                    (local_size,), x.array.data, grad.array.data, buffer(dx, device),
                    mean.array.data, var.array.data, buffer(weight, device),
@@ -218,8 +284,9 @@ def _backward_by_rows(x, grad, mean, var, weight, eps, layout: Layout, want_dx: 
     columns = layout.param_mod
     dweight = empty((columns,), x.dtype, device) if want_weight else None
     dbias = empty((columns,), x.dtype, device) if want_bias else None
-    runtime.launch(device, _kernel(device, "column_sums", x.dtype), (-(-columns // 16),),
-                   (_LOCAL,), block_dy, block_dy_xhat, buffer(dbias, device),
+    lanes = device.profile.vector_lanes(x.dtype.itemsize)
+    runtime.launch(device, _kernel(device, "column_sums", x.dtype), (-(-columns // lanes),),
+                   (_launch.items(device),), block_dy, block_dy_xhat, buffer(dbias, device),
                    buffer(dweight, device), *i32(want_bias, want_weight, blocks // columns, columns))
     return dx, dweight, dbias
 
@@ -228,21 +295,11 @@ def _record(op, x, y, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
     """Record how gradients flow from y, x normalized with (mean, var), to x, weight and bias."""
 
     def backward(grad):
-        want_x = x.requires_grad
-        want_w = weight is not None and weight.requires_grad
-        want_b = bias is not None and bias.requires_grad
-        by_rows = not x.device.is_gpu and _blocks_fit_rows(layout)
-        # Parameters owning a column each (layer norm): summing down the columns from x and dy
-        # beats writing dy * xhat per element for column_sums.
-        params_by_rows = by_rows and not _params_are_columns(layout)
-        dx = dw = db = None
-        if by_rows and (want_x or params_by_rows and (want_w or want_b)):
-            dx, dw, db = _backward_by_rows(x, grad, mean, var, weight, eps, layout, want_x,
-                                           params_by_rows and want_w, params_by_rows and want_b)
-        elif want_x:
-            dx = _input_grad(x, grad, mean, var, weight, eps, layout)
-        if (want_w or want_b) and not params_by_rows:
-            dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
+        wanted = (x.requires_grad, weight is not None and weight.requires_grad,
+                  bias is not None and bias.requires_grad)
+        dx, dw, db = dispatch.run("norm_backward", x.device,
+                                  NormProblem(layout, np.dtype(x.dtype), x.size), x, grad, mean,
+                                  var, weight, eps, wanted)
         if dw is not None:
             dw = dw.reshape(weight.shape)
         if db is not None:
@@ -252,6 +309,45 @@ def _record(op, x, y, mean, var, weight, bias, eps, layout: Layout) -> Tensor:
     return autograd.record(op, y, (x, weight, bias), backward, saved=(x, mean, var, weight))
 
 
+def _rows_backward(context: Context, problem: NormProblem, x, grad, mean, var, weight, eps,
+                   wanted):
+    want_x, want_w, want_b = wanted
+    layout = problem.layout
+    # Parameters owning a column each (layer norm): summing down the columns from x and dy
+    # beats writing dy * xhat per element for column_sums.
+    params_by_rows = not _params_are_columns(layout)
+    dx = dw = db = None
+    if want_x or params_by_rows and (want_w or want_b):
+        dx, dw, db = _backward_by_rows(context.params, x, grad, mean, var, weight, eps, layout,
+                                       want_x, params_by_rows and want_w,
+                                       params_by_rows and want_b)
+    if (want_w or want_b) and not params_by_rows:
+        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
+    return dx, dw, db
+
+
+def _general_backward(context: Context, problem: NormProblem, x, grad, mean, var, weight, eps,
+                      wanted):
+    want_x, want_w, want_b = wanted
+    layout = problem.layout
+    dx = _input_grad(x, grad, mean, var, weight, eps, layout) if want_x else None
+    dw = db = None
+    if want_w or want_b:
+        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
+    return dx, dw, db
+
+
+dispatch.register(Algorithm(
+    "norm_backward", "rows", _rows_backward,
+    applies=lambda c, p: None if _blocks_fit_rows(p.layout)
+    else "a parameter's run of elements straddles statistics rows",
+    about="row_normalize_backward (+ column_sums): one work-item per statistics row"))
+dispatch.register(Algorithm(
+    "norm_backward", "general", _general_backward,
+    about="row_backward_sums, normalize_backward, param_backward_sums: work-group reductions "
+    "per row and per parameter, dx per element"))
+
+
 def _update_running(mean, var, running_mean, running_var, channels: int, instances: int,
                     momentum: float, count: int) -> None:
     """Blend the batch statistics (see _statistics) into the running ones, in place."""
@@ -259,7 +355,8 @@ def _update_running(mean, var, running_mean, running_var, channels: int, instanc
         return
     running = running_mean if running_mean is not None else running_var
     device, dtype = running.device, running.dtype
-    runtime.launch(device, _kernel(device, "update_running", dtype), (channels,), (_LOCAL,),
+    runtime.launch(device, _kernel(device, "update_running", dtype), (channels,),
+            (_launch.items(device),),
             _data(mean), _data(var), buffer(running_mean, device), buffer(running_var, device),
             *i32(running_mean is not None, running_var is not None, channels, instances),
             scalar(dtype, momentum), scalar(dtype, count / (count - 1)))
@@ -310,7 +407,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
     else:
         mean, var = t["running_mean"], t["running_var"]
-        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout)
+        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout,
+                       _chunked_params(x.device))
     return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
@@ -367,7 +465,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     else:  # the running statistics, per channel, as in batch_norm's evaluation mode
         layout = Layout(stats=channels, params=channels, batch_statistics=False)
         mean, var = t["running_mean"], t["running_var"]
-        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout)
+        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout,
+                       _chunked_params(x.device))
     return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 

@@ -1,9 +1,22 @@
-"""max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`)."""
+"""max / average / adaptive-average pooling in 1, 2 and 3 dimensions (`pool.cl`).
+
+The dispatcher chooses each direction's kernel (families "max_pool_forward",
+"max_pool_backward", "avg_pool_forward", "avg_pool_backward"): the general kernels (one
+work-item per output, or per input for the backward: any window), or the specialized ones for
+common 2D windows, in which a work-item computes a vector of neighbouring outputs along a row
+(max 2x2 at stride 2: "k2s2"; average 3x3 at stride 1 with padding 1: "k3s1p1").
+"""
 from __future__ import annotations
 
-from .. import autograd, runtime
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import autograd, dispatch, runtime, tuning
+from ..dispatch import Algorithm, Context, first_reason
 from ..shapes import pool_output_size
 from ..tensors import Tensor, empty
+from . import _launch
 from ._args import (
     as_3d,
     i32,
@@ -15,8 +28,35 @@ from ._args import (
     tensors,
 )
 
-_LOCAL = 64  # work-items per group; one output element each
-_ROWS_LOCAL = 16  # work-items per group of the specialized kernels (several outputs each)
+_FAMILIES = ("max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward")
+
+
+def _defaults(profile) -> dict:
+    """The specialized kernels first, in work-groups of 16 rows (CPUs) or of the launch
+    entry's size (GPUs); vectors one register wide."""
+    rows_local = 16 if profile.kind == "cpu" else max(64, profile.preferred_multiple)
+    special = {"local": rows_local, "vector_bytes": profile.vector_bytes}
+    return {family: {"order": ["k2s2" if family.startswith("max") else "k3s1p1", "general"],
+                     "k2s2" if family.startswith("max") else "k3s1p1": dict(special)}
+            for family in _FAMILIES}
+
+
+for _family in _FAMILIES:
+    tuning.register_defaults(_family, lambda profile, _family=_family: _defaults(profile)[_family])
+del _family
+
+
+@dataclass(frozen=True)
+class PoolProblem:
+    """What the pooling algorithms decide on."""
+    nd: int
+    shape: tuple      # the (batched) input's
+    out: tuple        # the output's spatial size
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    dtype: np.dtype
 
 
 def _window(op, nd, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
@@ -41,23 +81,40 @@ def _window(op, nd, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode
     return kernel, stride, padding, dilation, out
 
 
-def _kernel(device, name: str, dtype):
-    return runtime.get_kernel(device, "pool", name, **runtime.dtype_defines(dtype))
+def _kernel(device, name: str, dtype, lanes: int | None = None, family: str = "pool"):
+    return runtime.get_kernel(device, family, name,
+                              **runtime.vector_defines(device, dtype, lanes))
 
 
-# Specialized forward kernels, each taken where its predicate holds; the general kernels
-# (one work-item per output, any window) run everything else.
+def _k2s2_lanes(context: Context, p: PoolProblem) -> int:
+    """max_pool2d_k2s2's vectors hold int64 indices as well: lanes of 8-byte elements."""
+    return context.lanes(np.int64 if p.dtype.itemsize < 8 else p.dtype)
 
-def _is_2x2_stride_2(nd, kernel, stride, padding, dilation) -> bool:
+
+def _k2s2_applies(context: Context, p: PoolProblem) -> str | None:
     """max_pool2d_k2s2: 2x2 windows at stride 2, no padding or dilation, any size/ceil_mode."""
-    return nd == 2 and kernel == (2, 2) and stride == (2, 2) and padding == (0, 0) \
-        and dilation == (1, 1)
+    return first_reason((p.nd == 2, f"{p.nd}D pooling"),
+                        (p.kernel == (2, 2), f"kernel {p.kernel}"),
+                        (p.stride == (2, 2), f"stride {p.stride}"),
+                        (p.padding == (0, 0), f"padding {p.padding}"),
+                        (p.dilation == (1, 1), f"dilation {p.dilation}"))
 
 
-def _is_3x3_stride_1_pad_1(nd, spatial, kernel, stride, padding) -> bool:
-    """avg_pool2d_k3s1p1: 3x3 windows at stride 1 with padding 1 on rows of at least 16."""
-    return nd == 2 and kernel == (3, 3) and stride == (1, 1) and padding == (1, 1) \
-        and spatial[1] >= 16
+def _k3s1p1_applies(context: Context, p: PoolProblem) -> str | None:
+    """avg_pool2d_k3s1p1: 3x3 windows at stride 1 with padding 1 on rows of at least a
+    vector."""
+    lanes = context.lanes(p.dtype)
+    return first_reason((p.nd == 2, f"{p.nd}D pooling"),
+                        (p.kernel == (3, 3), f"kernel {p.kernel}"),
+                        (p.stride == (1, 1), f"stride {p.stride}"),
+                        (p.padding == (1, 1), f"padding {p.padding}"),
+                        (p.shape[-1] >= lanes, f"rows of {p.shape[-1]} are shorter than a "
+                                               f"vector ({lanes})"))
+
+
+def _vector_params(context: Context, p: PoolProblem) -> dict:
+    lanes = _k2s2_lanes(context, p) if context.algorithm == "k2s2" else context.lanes(p.dtype)
+    return {"VW": lanes, "local": context.params["local"]}
 
 
 def _plane_args(x: Tensor, out) -> list:
@@ -76,28 +133,16 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     keep_indices = return_indices or autograd.needs_grad(x)
     indices = empty(y.shape, "int64", device) if keep_indices else None
     indices_data = indices.array.data if keep_indices else device.placeholder
-    if y.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
-        planes, rows = x.shape[0] * x.shape[1], x.shape[0] * x.shape[1] * out[0]
-        runtime.launch(device, _kernel(device, "max_pool2d_k2s2", x.dtype), (rows,), (_ROWS_LOCAL,),
-                x.array.data, y.array.data, indices_data,
-                *i32(keep_indices, planes, *x.shape[2:], *out))
-    elif y.size:
-        runtime.launch(device, _kernel(device, "max_pool_forward", x.dtype), (y.size,), (_LOCAL,),
-                x.array.data, y.array.data, indices_data, *i32(keep_indices),
-                *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
+    problem = PoolProblem(nd, x.shape, out, kernel, stride, padding, dilation,
+                          np.dtype(x.dtype))
+    if y.size:
+        dispatch.run("max_pool_forward", device, problem, x, y, indices_data, keep_indices,
+                     window)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
-        if dx.size and _is_2x2_stride_2(nd, kernel, stride, padding, dilation):
-            planes, (height, width) = x.shape[0] * x.shape[1], x.shape[2:]
-            row_pairs = planes * ((height + 1) // 2)
-            runtime.launch(device, _kernel(device, "max_pool2d_k2s2_backward", x.dtype),
-                           (row_pairs,), (_ROWS_LOCAL,), grad.array.data, indices.array.data,
-                           dx.array.data, *i32(planes, height, width, *out))
-        elif dx.size:
-            runtime.launch(device, _kernel(device, "max_pool_backward", x.dtype), (dx.size,),
-                    (_LOCAL,), grad.array.data, indices.array.data, dx.array.data,
-                    *_plane_args(x, out), *window, *i32(*pad3(dilation, 1)))
+        if dx.size:
+            dispatch.run("max_pool_backward", device, problem, grad, indices, dx, window)
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)
@@ -106,6 +151,46 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     if return_indices:
         return y, indices if batched else indices.reshape(indices.shape[1:])
     return y
+
+
+def _max_k2s2_forward(context, p: PoolProblem, x, y, indices_data, keep_indices, window):
+    planes = p.shape[0] * p.shape[1]
+    runtime.launch(context.device, _kernel(context.device, "max_pool2d_k2s2", p.dtype,
+                                           _k2s2_lanes(context, p), "pool_k2s2"),
+                   (planes * p.out[0],), (context.params["local"],), x.array.data, y.array.data,
+                   indices_data, *i32(keep_indices, planes, *p.shape[2:], *p.out))
+
+
+def _max_general_forward(context, p: PoolProblem, x, y, indices_data, keep_indices, window):
+    runtime.launch(context.device, _kernel(context.device, "max_pool_forward", p.dtype),
+                   (y.size,), (_launch.items(context.device),), x.array.data, y.array.data,
+                   indices_data, *i32(keep_indices), *_plane_args(x, p.out), *window,
+                   *i32(*pad3(p.dilation, 1)))
+
+
+def _max_k2s2_backward(context, p: PoolProblem, grad, indices, dx, window):
+    planes, (height, width) = p.shape[0] * p.shape[1], p.shape[2:]
+    runtime.launch(context.device, _kernel(context.device, "max_pool2d_k2s2_backward", p.dtype,
+                                           _k2s2_lanes(context, p), "pool_k2s2"),
+                   (planes * ((height + 1) // 2),), (context.params["local"],), grad.array.data,
+                   indices.array.data, dx.array.data, *i32(planes, height, width, *p.out))
+
+
+def _max_general_backward(context, p: PoolProblem, grad, indices, dx, window):
+    runtime.launch(context.device, _kernel(context.device, "max_pool_backward", p.dtype),
+                   (dx.size,), (_launch.items(context.device),), grad.array.data,
+                   indices.array.data, dx.array.data, *_plane_args(dx, p.out), *window,
+                   *i32(*pad3(p.dilation, 1)))
+
+
+for _direction, _special, _general in (("forward", _max_k2s2_forward, _max_general_forward),
+                                       ("backward", _max_k2s2_backward, _max_general_backward)):
+    dispatch.register(Algorithm(
+        f"max_pool_{_direction}", "k2s2", _special, applies=_k2s2_applies,
+        params=_vector_params, about="2x2 windows at stride 2: a vector of outputs per step"))
+    dispatch.register(Algorithm(
+        f"max_pool_{_direction}", "general", _general,
+        about="one work-item per output (forward) or input (backward), any window"))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -126,15 +211,45 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      return_indices)
 
 
-def _avg_pool2d_k3s1p1(source: Tensor, out: Tensor, count_include_pad, divisor_override,
-                       backward: bool) -> None:
+def _avg_k3s1p1(context, p: PoolProblem, source: Tensor, out: Tensor, window,
+                backward: bool) -> None:
     """The 3x3 / stride 1 / padding 1 average pool of `source` (backward: its input gradient from
     the output gradient `source`: the same neighbourhood, see pool.cl) into `out`."""
-    planes, blocks = source.shape[0] * source.shape[1], source.shape[3] // 16
-    runtime.launch(source.device, _kernel(source.device, "avg_pool2d_k3s1p1", source.dtype),
-                   (planes * blocks,), (_ROWS_LOCAL,), source.array.data, out.array.data,
-                   *i32(planes, *source.shape[2:], bool(count_include_pad),
-                        divisor_override or 0, backward))
+    lanes = context.lanes(p.dtype)
+    planes, blocks = source.shape[0] * source.shape[1], source.shape[3] // lanes
+    count_include_pad, divisor_override = window[-2:]
+    runtime.launch(context.device, _kernel(context.device, "avg_pool2d_k3s1p1", p.dtype, lanes),
+                   (planes * blocks,), (context.params["local"],), source.array.data,
+                   out.array.data, *i32(planes, *source.shape[2:]), count_include_pad,
+                   divisor_override, np.int32(backward))
+
+
+def _avg_general_forward(context, p: PoolProblem, x, y, window):
+    runtime.launch(context.device, _kernel(context.device, "avg_pool_forward", p.dtype),
+                   (y.size,), (_launch.items(context.device),), x.array.data, y.array.data,
+                   *_plane_args(x, p.out), *window)
+
+
+def _avg_general_backward(context, p: PoolProblem, grad, dx, window):
+    runtime.launch(context.device, _kernel(context.device, "avg_pool_backward", p.dtype),
+                   (dx.size,), (_launch.items(context.device),), grad.array.data, dx.array.data,
+                   *_plane_args(dx, p.out), *window)
+
+
+dispatch.register(Algorithm(
+    "avg_pool_forward", "k3s1p1",
+    lambda c, p, x, y, window: _avg_k3s1p1(c, p, x, y, window, backward=False),
+    applies=_k3s1p1_applies, params=_vector_params,
+    about="3x3 windows at stride 1, padding 1: a vector of columns walking down the rows"))
+dispatch.register(Algorithm("avg_pool_forward", "general", _avg_general_forward,
+                            about="one work-item per output, any window"))
+dispatch.register(Algorithm(
+    "avg_pool_backward", "k3s1p1",
+    lambda c, p, grad, dx, window: _avg_k3s1p1(c, p, grad, dx, window, backward=True),
+    applies=_k3s1p1_applies, params=_vector_params,
+    about="the forward's walk over the output gradient (the same neighbourhood)"))
+dispatch.register(Algorithm("avg_pool_backward", "general", _avg_general_backward,
+                            about="one work-item per input, gathering its windows"))
 
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -150,21 +265,15 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     y = empty(x.shape[:2] + out, x.dtype, device)
     window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)),
               *i32(bool(count_include_pad), divisor_override or 0)]
-    k3s1p1 = _is_3x3_stride_1_pad_1(nd, x.shape[2:], kernel, stride, padding)
-    if y.size and k3s1p1:
-        _avg_pool2d_k3s1p1(x, y, count_include_pad, divisor_override, backward=False)
-    elif y.size:
-        runtime.launch(device, _kernel(device, "avg_pool_forward", x.dtype), (y.size,), (_LOCAL,),
-                x.array.data, y.array.data, *_plane_args(x, out), *window)
+    problem = PoolProblem(nd, x.shape, out, kernel, stride, padding, (1,) * nd,
+                          np.dtype(x.dtype))
+    if y.size:
+        dispatch.run("avg_pool_forward", device, problem, x, y, window)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
-        if dx.size and k3s1p1:
-            _avg_pool2d_k3s1p1(grad, dx, count_include_pad, divisor_override, backward=True)
-        elif dx.size:
-            runtime.launch(device, _kernel(device, "avg_pool_backward", x.dtype), (dx.size,),
-                    (_LOCAL,), grad.array.data, dx.array.data, *_plane_args(x, out),
-                    *window)
+        if dx.size:
+            dispatch.run("avg_pool_backward", device, problem, grad, dx, window)
         return (dx,)
 
     y = autograd.record(op, y, (x,), backward)
@@ -202,13 +311,13 @@ def _adaptive_avg_pool(op, nd, input, output_size):
     y = empty(x.shape[:2] + out, x.dtype, device)
     if y.size:
         runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
-                (_LOCAL,), x.array.data, y.array.data, *_plane_args(x, out))
+                (_launch.items(device),), x.array.data, y.array.data, *_plane_args(x, out))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
             runtime.launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
-                    (dx.size,), (_LOCAL,), grad.array.data, dx.array.data,
+                    (dx.size,), (_launch.items(device),), grad.array.data, dx.array.data,
                     *_plane_args(x, out))
         return (dx,)
 

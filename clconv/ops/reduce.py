@@ -5,9 +5,8 @@ from dataclasses import dataclass
 
 from .. import runtime
 from ..tensors import Tensor, empty
+from . import _launch
 from ._args import i32
-
-GROUP_SIZE = 64  # work-items reducing one row (a power of two)
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,10 @@ def row_sum(x: Tensor, rows: Rows) -> Tensor:
     """out[r] = sum of row r of x."""
     out = empty((rows.count,), x.dtype, x.device)
     if rows.count:
-        kernel = runtime.get_kernel(x.device, "reduce", "row_sum", GROUP_SIZE=GROUP_SIZE,
+        group = _launch.group_size(x.device)
+        kernel = runtime.get_kernel(x.device, "reduce", "row_sum", GROUP_SIZE=group,
                                     **runtime.dtype_defines(x.dtype))
-        runtime.launch(x.device, kernel, (rows.count * GROUP_SIZE,), (GROUP_SIZE,),
+        runtime.launch(x.device, kernel, (rows.count * group,), (group,),
                        x.array.data if x.size else x.device.placeholder, out.array.data,
                        *i32(rows.row_stride, rows.segments, rows.segment_stride,
                             rows.segment_len))

@@ -16,6 +16,7 @@ import inspect
 import numpy as np
 
 from .. import autograd, runtime
+from . import _launch
 from ..tensors import Tensor, empty, tensor
 
 HALF = np.dtype(np.float16)
@@ -42,11 +43,13 @@ def convert_into(x: Tensor, out: Tensor) -> None:
     if x.size == 0:
         return
     uses_double = np.dtype(np.float64) in (x.dtype, out.dtype)
-    kernel = runtime.get_kernel(x.device, "cast", "cast", SOURCE=_CL_TYPE[x.dtype],
+    lanes = x.device.profile.vector_lanes(max(x.dtype.itemsize, out.dtype.itemsize, 4))
+    kernel = runtime.get_kernel(x.device, "cast", "cast", VW=lanes, SOURCE=_CL_TYPE[x.dtype],
                                 TARGET=_CL_TYPE[out.dtype], SOURCE_IS_HALF=int(x.dtype == HALF),
                                 TARGET_IS_HALF=int(out.dtype == HALF),
                                 USES_DOUBLE=int(uses_double))
-    runtime.launch(x.device, kernel, (-(-x.size // 16),), (64,), x.array.data, out.array.data,
+    runtime.launch(x.device, kernel, (-(-x.size // lanes),), (_launch.items(x.device),),
+                   x.array.data, out.array.data,
                    np.int32(x.size))
 
 

@@ -1,19 +1,61 @@
 # make demo  - set up (OpenCL runtime if missing, virtualenv) and run the demo
-# make test  - set up and run the test suite (what .ci/run does)
-# make sanitize - run every kernel under Oclgrind's memory, race and API checks
+# make test  - set up and run the test suite on the default device (what CI runs first)
+# make ci    - everything .ci/run runs: the suite on the default device, with a GPU profile
+#              forced, on PoCL's AVX2 target, on Mesa's Rusticl; the offline GPU compile check;
+#              the sanitizer
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/*/*.py kernels/*.cl kernels/*.h kernels/*.py)
+PYTEST := CLCONV_EXPECT_INSTALLED=1 $(VENV)/bin/pytest -q
+SOURCES := pyproject.toml $(wildcard clconv/*.py clconv/*/*.py clconv/*.json kernels/*.cl kernels/*.h kernels/*.py)
+APT := DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: demo test check devices setup opencl peers clean sanitize
+.PHONY: demo test ci test-gpu-profile test-avx2 test-rusticl gpu-compile check devices setup \
+        opencl peers clean sanitize
 
 demo: setup
 	$(PY) -m clconv check
 	$(PY) -m clconv demo
 
 test: setup
-	CLCONV_EXPECT_INSTALLED=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+ci: test test-gpu-profile test-avx2 test-rusticl gpu-compile sanitize
+
+# The GPU code paths (algorithms, launch shapes, vector widths of a GPU) on the default device.
+test-gpu-profile: setup
+	CLCONV_PROFILE=gpu $(PYTEST) $(PYTEST_ARGS)
+
+# PoCL's AVX2 kernel library on an x86-64 host (what an AVX2-only CPU gets): every build must be
+# free of warnings there too. The ops' tests; skipped where the host or PoCL cannot (no AVX2,
+# not Debian's PoCL), and a plain repeat of `make test` on an AVX2 host.
+AVX2_TESTS := tests/test_conv.py tests/test_pool.py tests/test_norm.py tests/test_grad.py \
+              tests/test_half.py tests/test_fused.py tests/test_dispatch.py tests/test_elementwise.py
+test-avx2: setup
+	@if grep -qw avx2 /proc/cpuinfo 2>/dev/null && ls /usr/share/pocl/kernel-*-avx2.bc >/dev/null 2>&1; then \
+	  echo "the ops' tests on PoCL's AVX2 target"; \
+	  POCL_KERNELLIB_NAME=avx2 $(PYTEST) $(AVX2_TESTS) $(PYTEST_ARGS); \
+	else echo "test-avx2: skipped (no AVX2 CPU, or no Debian PoCL AVX2 kernel library)"; fi
+
+# Mesa's Rusticl on llvmpipe: a second OpenCL implementation (clang -> SPIR-V -> NIR) whose
+# device reports itself as a GPU (OpenCL C 1.2, no fp64, 32 KiB of local memory).
+test-rusticl: setup
+	@if ! ls /usr/lib/x86_64-linux-gnu/libRusticlOpenCL.so* /usr/lib/*/libRusticlOpenCL.so* >/dev/null 2>&1; then \
+	  echo "Rusticl missing: installing Debian's mesa-opencl-icd and libclc-15"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install mesa-opencl-icd yourself" >&2; exit 1; fi; \
+	  $(APT) update -qq && $(APT) install -y -qq mesa-opencl-icd libclc-15 >/dev/null; \
+	fi
+	RUSTICL_ENABLE=llvmpipe RUSTICL_DEVICE_TYPE=gpu CLCONV_DEVICE=rusticl $(PYTEST) $(PYTEST_ARGS)
+
+# Every kernel on a GPU path compiled for NVPTX and gfx90a (registers, private and local
+# memory); fails on arrays in private memory or register spills.
+gpu-compile: setup
+	@if ! command -v clang-15 >/dev/null || [ ! -e /usr/lib/clc/nvptx64--nvidiacl.bc ]; then \
+	  echo "clang-15 or libclc-15 missing: installing Debian's"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install clang-15 libclc-15 yourself" >&2; exit 1; fi; \
+	  $(APT) update -qq && $(APT) install -y -qq clang-15 libclc-15 >/dev/null; \
+	fi
+	$(PY) tools/gpu_compile.py $(GPU_COMPILE_ARGS)
 
 check devices: setup
 	$(PY) -m clconv $@
@@ -44,8 +86,8 @@ opencl: $(VENV)/.installed
 	@if ! (cd /tmp && $(abspath $(PY)) -c "import clconv; clconv.get_device()") >/dev/null 2>&1; then \
 	  echo "no usable OpenCL device: installing Debian's PoCL"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install pocl-opencl-icd yourself" >&2; exit 1; fi; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pocl-opencl-icd ocl-icd-libopencl1 clinfo >/dev/null; \
+	  $(APT) update -qq && \
+	  $(APT) install -y -qq pocl-opencl-icd ocl-icd-libopencl1 clinfo >/dev/null; \
 	fi
 	@cd /tmp && $(abspath $(PY)) -c "import clconv; print('clconv device:', clconv.get_device())"
 
@@ -59,7 +101,6 @@ sanitize: setup
 	@if ! command -v oclgrind >/dev/null; then \
 	  echo "Oclgrind missing: installing Debian's oclgrind"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install oclgrind yourself" >&2; exit 1; fi; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq oclgrind >/dev/null; \
+	  $(APT) update -qq && $(APT) install -y -qq oclgrind >/dev/null; \
 	fi
 	$(PY) tools/sanitize.py $(SANITIZE_ARGS)

@@ -46,6 +46,16 @@ class Context:
         return 1 << (max(2, min(16, int(lanes))).bit_length() - 1)
 
 
+def loop_reason(context: Context, iterations: int, what: str) -> Optional[str]:
+    """Why a kernel whose work-items loop `iterations` times cannot run on a device whose loops
+    stop early (Profile.loop_limit), else None."""
+    limit = context.profile.loop_limit
+    if limit is None or iterations < limit:
+        return None
+    return (f"{what} loops {iterations:,} times, past the {limit:,} iterations this device "
+            "runs a loop")
+
+
 def first_reason(*checks) -> Optional[str]:
     """The reason of the first (condition, reason) pair whose condition is false, else None:
     what an applicability or preference test returns."""

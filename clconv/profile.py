@@ -110,6 +110,7 @@ class Profile:
     isa: Optional[str]              # CPUs: avx512, avx2, avx, sse, neon, or None
     vector_bytes: int               # the widest vector that fits one register
     vector_registers: int           # how many such registers (CPUs; a guess for GPUs)
+    loop_limit: Optional[int] = None  # iterations a work-item's loop may run (None: no limit)
     forced: bool = False            # kind forced by CLCONV_PROFILE / override(profile=...)
 
     @property
@@ -158,7 +159,8 @@ class Profile:
             f"KiB ({'on chip' if self.local_memory_dedicated else 'in global memory'})",
             f"global memory {self.global_memory_bytes / mib:,.0f} MiB, largest allocation "
             f"{self.max_alloc_bytes / mib:,.0f} MiB, cache {self.cache_bytes / mib:,.1f} MiB; "
-            f"fp64 {'yes' if self.has_fp64 else 'no'}, fp16 {'yes' if self.has_fp16 else 'no'}",
+            f"fp64 {'yes' if self.has_fp64 else 'no'}, fp16 {'yes' if self.has_fp16 else 'no'}"
+            + (f"; loops end after {self.loop_limit:,} iterations" if self.loop_limit else ""),
         ]
 
 
@@ -182,6 +184,10 @@ def derive(cl_device: cl.Device, preferred_multiple: int) -> Profile:
     else:
         vector_bytes, registers = max(8, min(64, 4 * preferred)), 64
     extensions = d.extensions.split()
+    # Mesa's llvmpipe (Rusticl's and Clover's software device) stops a loop once its iterations,
+    # counted over the whole work-item, reach 65,535 (gallivm's loop limiter): the OpenCL
+    # specification sets no such limit, so algorithms whose loops grow with the problem check it.
+    loop_limit = 65535 if name.lower().startswith("llvmpipe") else None
     return Profile(
         name=name, kind=device_kind, device_kind=device_kind, vendor=d.vendor.strip(),
         vendor_key=vendor_key, platform=platform, platform_version=d.platform.version.strip(),
@@ -195,4 +201,4 @@ def derive(cl_device: cl.Device, preferred_multiple: int) -> Profile:
         global_memory_bytes=int(d.global_mem_size), max_alloc_bytes=int(d.max_mem_alloc_size),
         cache_bytes=int(d.global_mem_cache_size), has_fp64="cl_khr_fp64" in extensions,
         has_fp16="cl_khr_fp16" in extensions, target=target, isa=isa, vector_bytes=vector_bytes,
-        vector_registers=registers)
+        vector_registers=registers, loop_limit=loop_limit)

@@ -96,6 +96,7 @@ class Device:
         self.lock = threading.RLock()
         self._kernels: dict[tuple, cl.Kernel] = {}
         self._limits: dict[cl.Kernel, KernelLimits] = {}
+        self._group_sizes: dict[tuple, int] = {}
         self.builds = 0  # number of programs compiled (or loaded from disk) in this process
         self.build_log: list[tuple[str, str, float]] = []  # (family, options, seconds)
         # Bound to kernel arguments that a launch does not read (no bias, an empty tensor).
@@ -485,6 +486,26 @@ def group_size(device: Device, wanted: int) -> int:
     fixed-size work-groups (reductions) built with it as a define."""
     limit = min(int(wanted), device.base_profile.max_work_group_size)
     return 1 << (max(1, limit).bit_length() - 1)
+
+
+def fixed_group_kernel(device: Device, family: str, name: str, wanted: int,
+                       **defines) -> tuple[cl.Kernel, int]:
+    """(kernel, GROUP_SIZE) for a kernel whose work-groups have the size it is built with
+    (reqd_work_group_size(GROUP_SIZE), a power of two): `wanted` within the device's limit, or
+    less where the built kernel allows fewer work-items (drivers lower a kernel's limit below
+    the device's for its registers or local memory: Rusticl's llvmpipe to 32 for some)."""
+    key = (family, name, build_options(defines), int(wanted))
+    group = device._group_sizes.get(key)
+    if group is None:
+        group = group_size(device, wanted)
+        while True:
+            kernel = get_kernel(device, family, name, GROUP_SIZE=group, **defines)
+            limit = kernel_limits(device, kernel).work_group_size
+            if limit >= group or group == 1:
+                break
+            group = 1 << (max(1, limit).bit_length() - 1)
+        device._group_sizes[key] = group
+    return get_kernel(device, family, name, GROUP_SIZE=group, **defines), group
 
 
 def _fit_local(limits: KernelLimits, device: Device, local: tuple) -> tuple:

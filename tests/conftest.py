@@ -22,7 +22,13 @@ def pytest_report_header(config):
     return [f"clconv devices: {names}", f"CLCONV_TEST_SEED={SEED}"]
 
 
-@pytest.fixture(scope="session", params=clconv.devices(), ids=lambda d: d.name.split()[0])
+def _tested_devices() -> list:
+    """The device CLCONV_DEVICE (or PYOPENCL_CTX) names, else every usable device."""
+    settings = config.current()
+    return [clconv.get_device()] if settings.device or settings.pyopencl_ctx else clconv.devices()
+
+
+@pytest.fixture(scope="session", params=_tested_devices(), ids=lambda d: d.name.split()[0])
 def device(request):
     return request.param
 

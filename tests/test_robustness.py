@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,11 @@ def test_debug_logging_reports_builds_choices_and_launches(device, rng, caplog):
         F.relu(randn(rng, (5,), np.float32))
     text = caplog.text
     assert "built pool.cl [-DEXTRA_DEFINE_FOR_A_FRESH_BUILD=1" in text
+    relu = runtime.get_kernel(device, "elementwise", "relu_forward",
+                              **runtime.dtype_defines(np.float32))
     local = clconv.ops._launch.items(device)
+    while local > runtime.kernel_limits(device, relu).work_group_size:  # (fitted as launch does)
+        local //= 2
     assert f"launched relu_forward global=({local},) local=({local},)" in text
     with caplog.at_level(logging.DEBUG, logger="clconv"), config.override(debug=True):
         F.conv2d(randn(rng, (1, 2, 5, 5), np.float32), randn(rng, (3, 2, 3, 3), np.float32))
@@ -152,3 +157,61 @@ def _convolution_and_gradients(rng, x_shape, w_shape, options, check_grad):
     check_op(op, x, w, None, **options)
     check_grad(op, x, w, None, options.get("stride", 1), options.get("padding", 0), 1,
                options.get("groups", 1), case=str(x_shape))
+
+
+# --- launch limits --------------------------------------------------------------------------
+
+def test_launches_that_cannot_fit_raise_naming_the_kernel_shape_and_limits(device):
+    from clconv.ops import _launch
+    kernel, group = runtime.fixed_group_kernel(device, "reduce", "row_sum",
+                                               _launch.group_size(device),
+                                               **runtime.dtype_defines(np.float32))
+    buffers = (device.placeholder, device.placeholder, *map(np.int32, (1, 1, 1, 1)))
+    smaller = max(1, group // 2)
+    with pytest.raises(clconv.LaunchError,
+                       match=rf"row_sum: cannot launch global size \({group},\) in work-groups of "
+                             rf"\({smaller},\) .*requires work-groups of \({group},\).*kernel "
+                             r"limits: \d+ work-items per group"):
+        runtime.launch(device, kernel, (group,), (smaller,), *buffers)
+    with pytest.raises(clconv.LaunchError, match="passes the kernels' 32-bit work-item index"):
+        runtime.launch(device, kernel, (2**31,), (group,), *buffers)
+    winograd = runtime.get_kernel(device, "conv", "winograd_conv2d",
+                                  **runtime.vector_defines(device, np.float32))
+    too_much = runtime.local_memory(device.base_profile.local_memory_bytes + 1)
+    args = [device.placeholder] * 3 + [np.int32(0), np.int32(0), np.float32(0),
+                                       device.placeholder, too_much, runtime.local_memory(4)]
+    with pytest.raises(clconv.LaunchError, match=r"winograd_conv2d: .*it needs \d+ bytes of "
+                                                 r"local memory"):
+        runtime.launch(device, winograd, (1,), (1,), *args, *map(np.int32, [1] * 13))
+
+
+def test_a_kernel_whose_limit_is_below_the_wanted_group_size_is_rebuilt_smaller(device, monkeypatch):
+    import pyopencl as cl
+    real = runtime.kernel_limits
+
+    def at_most_8(dev, kernel):  # as Rusticl's llvmpipe lowers some kernels' limit to 32
+        limits = real(dev, kernel)
+        return replace(limits, work_group_size=min(8, limits.work_group_size))
+
+    monkeypatch.setattr(runtime, "kernel_limits", at_most_8)
+    monkeypatch.setattr(device, "_group_sizes", {})
+    kernel, group = runtime.fixed_group_kernel(device, "reduce", "row_sum", 64,
+                                               **runtime.dtype_defines(np.float64
+                                                                       if device.has_fp64
+                                                                       else np.float32))
+    options = kernel.program.get_build_info(device.cl_device, cl.program_build_info.OPTIONS)
+    assert group == 8 and "-DGROUP_SIZE=8" in options
+
+
+def test_small_work_group_limits(device, tmp_path):
+    # PoCL with at most 16 work-items per group (POCL_MAX_WORK_GROUP_SIZE): under both profiles
+    # every named kernel path still runs and matches the reference (launch shapes shrink,
+    # reductions are built for 16).
+    if device.base_profile.vendor_key != "pocl":
+        pytest.skip("POCL_MAX_WORK_GROUP_SIZE is PoCL's")
+    env = dict(os.environ, POCL_MAX_WORK_GROUP_SIZE="16")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_dispatch.py", "-k", "runs_and_matches"], cwd=TESTS, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .. import autograd, config, dispatch, runtime, tuning
-from ..dispatch import Algorithm, Context, first_reason
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import INT32_MAX, Tensor, empty
 from . import conv_grad, elementwise
 from ._args import buffer, expect_shape, i32, real, spatial_input, tensors
-from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue, conv_geometry, is_2d  # noqa: F401
+from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
+                            conv_geometry, double_halved, is_2d)
 
 
 
@@ -220,7 +221,9 @@ def _winograd_applies(context: Context, problem: ConvProblem) -> str | None:
          f"rows of {geo.in_size[2]} are shorter than a vector ({layout['VW']})"),
         (local <= context.profile.local_memory_bytes,
          f"its tiles need {local:,} bytes of local memory, the device has "
-         f"{context.profile.local_memory_bytes:,}"))
+         f"{context.profile.local_memory_bytes:,}")) or loop_reason(
+            context, 16 * -(-geo.out_channels // layout["BK"]) * geo.in_channels,
+            "each work-item's products")
 
 
 def _winograd_prefers(context: Context, problem: ConvProblem) -> str | None:
@@ -428,9 +431,11 @@ def _cached_direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPl
 
 
 def _direct_applies(context: Context, problem: ConvProblem) -> str | None:
-    if _cached_direct_plan(context, problem.geo, problem.dtype) is None:
+    plan = _cached_direct_plan(context, problem.geo, problem.dtype)
+    if plan is None:
         return "one sample's copy or the packed weights pass the device's largest allocation"
-    return None
+    sizes = plan.sizes
+    return loop_reason(context, sizes["HP"] * sizes["SW"] * sizes["WQ"], "the padded copy")
 
 
 def _direct_params(context: Context, problem: ConvProblem) -> dict:
@@ -547,22 +552,23 @@ dispatch.register(Algorithm(
 
 # --- conv_forward, the general kernel ---------------------------------------------------------
 
-def general_tiles(params: dict, out_per_group: int) -> dict:
-    """Register-tile sizes of conv_forward: no more output channels than a group has."""
+def general_tiles(params: dict, out_per_group: int, dtype) -> dict:
+    """Register-tile sizes of conv_forward: no more output channels than a group has; half the
+    positions in float64, whose values take two 32-bit registers each."""
     tile_k = int(params["TILE_K"])
     tile_k = 1 if out_per_group == 1 else min(tile_k, 4) if out_per_group <= 4 else tile_k
-    return {"TILE_K": tile_k, "TILE_P": int(params["TILE_P"])}
+    return {"TILE_K": tile_k, "TILE_P": double_halved(int(params["TILE_P"]), dtype)}
 
 
 def _general_params(context: Context, problem: ConvProblem) -> dict:
     geo = problem.geo
-    return {**general_tiles(context.params, geo.out_channels // geo.groups),
+    return {**general_tiles(context.params, geo.out_channels // geo.groups, problem.dtype),
             "local": tuple(context.params["local"])}
 
 
 def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
     geo, device = problem.geo, context.device
-    tiles = general_tiles(context.params, geo.out_channels // geo.groups)
+    tiles = general_tiles(context.params, geo.out_channels // geo.groups, problem.dtype)
     out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
     channel_tiles = geo.groups * -(-(geo.out_channels // geo.groups) // tiles["TILE_K"])
     global_size = (-(-out_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
@@ -576,8 +582,14 @@ def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -
              *geo.stride, *geo.padding, *geo.dilation, geo.groups))
 
 
+def _general_applies(context: Context, problem: ConvProblem) -> str | None:
+    geo = problem.geo
+    return loop_reason(context, geo.in_channels // geo.groups * int(np.prod(geo.kernel)),
+                       "the reduction over input channels and taps")
+
+
 dispatch.register(Algorithm(
-    "conv_forward", "general", _general_run, params=_general_params,
+    "conv_forward", "general", _general_run, applies=_general_applies, params=_general_params,
     about="conv_forward: a register-tiled implicit GEMM, any option, no workspace"))
 
 

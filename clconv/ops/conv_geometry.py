@@ -104,3 +104,8 @@ class ConvProblem:
 def is_2d(geo: ConvGeometry) -> bool:
     """Unit depth, kernel and depth padding: a 1D or 2D convolution."""
     return geo.in_size[0] == 1 and geo.kernel[0] == 1 and geo.padding[0] == 0
+
+
+def double_halved(tile: int, dtype) -> int:
+    """A register tile's extent for `dtype`: halved (to at least 2) for 8-byte elements."""
+    return max(2, tile // 2) if np.dtype(dtype).itemsize == 8 else tile

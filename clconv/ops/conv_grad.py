@@ -22,10 +22,10 @@ from math import gcd
 import numpy as np
 
 from .. import dispatch, runtime, tuning
-from ..dispatch import Algorithm, Context, first_reason
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32
-from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, is_2d
+from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved, is_2d
 from .elementwise import add
 from .reduce import Rows, row_sum
 
@@ -128,7 +128,8 @@ def _rows(t: Tensor, first: int, count: int) -> Tensor:
 
 def _input_general_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
     geo, device, params = problem.geo, context.device, context.params
-    tiles = {"TILE_C": int(params["TILE_C"]), "TILE_P": int(params["TILE_P"])}
+    tiles = {"TILE_C": int(params["TILE_C"]),
+             "TILE_P": double_halved(int(params["TILE_P"]), problem.dtype)}
     in_plane = geo.in_size[0] * geo.in_size[1] * geo.in_size[2]
     in_per_group = geo.in_channels // geo.groups
     channel_tiles = geo.groups * -(-in_per_group // tiles["TILE_C"])
@@ -348,7 +349,8 @@ for _algorithm in (
                   params=_transposed_params, workspace=_transposed_workspace,
                   about="the stride-1 convolution of dy (spread out) with flipped weights"),
         Algorithm("conv_input_grad", "general", _input_general_run,
-                  params=lambda c, p: {k: c.params[k] for k in ("TILE_C", "TILE_P", "local")},
+                  params=lambda c, p: {"TILE_C": c.params["TILE_C"], "local": c.params["local"],
+                                       "TILE_P": double_halved(c.params["TILE_P"], p.dtype)},
                   about="conv_backward_input: a gather over the taps that read each input")):
     dispatch.register(_algorithm)
 
@@ -516,8 +518,16 @@ def _flat_params(context: Context, problem: ConvProblem) -> dict:
             "tile": _channel_tiles(context.params["tile"], in_per_group, out_per_group)}
 
 
+def _flat_loop(context: Context, problem: ConvProblem) -> str | None:
+    """A work-item walks every sample's padded output plane."""
+    layout = _flat_layout(problem.geo, context.lanes(problem.dtype))
+    return loop_reason(context, problem.geo.batch * layout.dy_plane // context.lanes(problem.dtype),
+                       "a work-item over the batch's planes")
+
+
 def _rows_applies(context: Context, problem: ConvProblem) -> str | None:
-    return None if problem.geo.kernel[2] >= 2 else "1-wide kernel rows"
+    return ("1-wide kernel rows" if problem.geo.kernel[2] < 2 else None) or \
+        _flat_loop(context, problem)
 
 
 def _pointwise_applies(context: Context, problem: ConvProblem) -> str | None:
@@ -528,7 +538,8 @@ def _pointwise_applies(context: Context, problem: ConvProblem) -> str | None:
     return first_reason((geo.kernel == (1, 1, 1), f"kernel {geo.kernel} is not 1x1"),
                         (geo.stride == (1, 1, 1), f"stride {geo.stride}"),
                         (geo.padding == (0, 0, 0), f"padding {geo.padding}"),
-                        (plane >= lanes, f"planes of {plane} are shorter than a vector ({lanes})"))
+                        (plane >= lanes, f"planes of {plane} are shorter than a vector ({lanes})")) \
+        or loop_reason(context, geo.batch * plane // lanes, "a work-item over the batch's planes")
 
 
 def _pointwise_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
@@ -611,9 +622,17 @@ def _general_grad_workspace(context: Context, problem: ConvProblem) -> int:
     return (weights * splits if splits > 1 else 0) * problem.dtype.itemsize
 
 
+def _grad_tiles(params: dict, geo) -> dict:
+    """conv_backward_weight's tiles: no larger than a group's channels (a power of two)."""
+    def fit(tile: int, channels: int) -> int:
+        return min(int(tile), 1 << max(0, (channels - 1).bit_length()))
+    return {"TILE_C": fit(params["TILE_C"], geo.in_channels // geo.groups),
+            "TILE_K": fit(params["TILE_K"], geo.out_channels // geo.groups)}
+
+
 def _general_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
     geo, device, params = problem.geo, context.device, context.params
-    tiles = {"TILE_C": int(params["TILE_C"]), "TILE_K": int(params["TILE_K"])}
+    tiles = _grad_tiles(params, geo)
     chunk, splits = _split(context, problem)
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
@@ -633,14 +652,14 @@ def _general_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> Te
 
 def _general_grad_params(context: Context, problem: ConvProblem) -> dict:
     chunk, splits = _split(context, problem)
-    return {"TILE_C": context.params["TILE_C"], "TILE_K": context.params["TILE_K"],
-            "chunk": chunk, "splits": splits}
+    return {**_grad_tiles(context.params, problem.geo), "chunk": chunk, "splits": splits}
 
 
 for _algorithm in (
         Algorithm("conv_weight_grad", "depthwise", _depthwise_grad_run,
-                  applies=lambda c, p: None if p.geo.in_channels == p.geo.groups
-                  else "not one input channel per group",
+                  applies=lambda c, p: ("not one input channel per group"
+                                        if p.geo.in_channels != p.geo.groups else None)
+                  or _flat_loop(c, p),
                   params=lambda c, p: {"VW": c.lanes(p.dtype), "taps": _depthwise_taps(c, p.geo)[1]},
                   workspace=_depthwise_grad_workspace,
                   about="conv_backward_weight_depthwise: all taps of a channel per work-item"),
@@ -651,7 +670,7 @@ for _algorithm in (
                   about="conv_backward_weight_rows: a kernel row of taps per work-item over "
                   "padded planes"),
         Algorithm("conv_weight_grad", "flat", _flat_run, params=_flat_params,
-                  workspace=_flat_workspace,
+                  applies=_flat_loop, workspace=_flat_workspace,
                   about="conv_backward_weight_flat: one tap per work-item over padded planes"),
         Algorithm("conv_weight_grad", "general", _general_grad_run,
                   params=_general_grad_params, workspace=_general_grad_workspace,

@@ -58,7 +58,7 @@ def gemm(a: Tensor, a_strides: tuple[int, int], b: Tensor, b_strides: tuple[int,
     return out
 
 
-def linear(input, weight, bias=None) -> Tensor:
+def _linear_arguments(input, weight, bias=None):
     op = "linear"
     t = tensors(op, ("bias",), input=input, weight=weight, bias=bias)
     x, w, b = t["input"], t["weight"], t["bias"]
@@ -68,6 +68,12 @@ def linear(input, weight, bias=None) -> Tensor:
         raise ValueError(f"{op}: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} "
                          f"features but weight of shape {w.shape} expects {w.shape[1]}")
     expect_shape(b, (w.shape[0],), "bias", op, " (out_features)")
+    return x, w, b
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    op = "linear"
+    x, w, b = _linear_arguments(input, weight, bias)
     rows, out_features, in_features = prod(x.shape[:-1]), w.shape[0], w.shape[1]
     # y = x w^T + b: b's (k, n) element is w[n, k].
     y = gemm(x, (in_features, 1), w, (1, in_features), rows, out_features, in_features, b)
@@ -88,3 +94,11 @@ def linear(input, weight, bias=None) -> Tensor:
         return dx, dw, db
 
     return autograd.record(op, y, (x, w, b), backward, saved=(x, w))
+
+
+@dispatch.explains(linear)
+def _explain_linear(*args, **kwargs) -> list:
+    """The product of the forward (its gradients are products of the same kernel)."""
+    x, w, _ = _linear_arguments(*args, **kwargs)
+    problem = GemmProblem(prod(x.shape[:-1]), w.shape[0], w.shape[1], np.dtype(x.dtype))
+    return [dispatch.choose("gemm", x.device, problem)]

@@ -19,8 +19,13 @@ def _reduction(op: str, reduction) -> int:
 
 
 def _kernel(device, name: str, dtype):
-    return runtime.get_kernel(device, "loss", name, GROUP_SIZE=_launch.group_size(device),
-                              **runtime.dtype_defines(dtype))
+    return runtime.get_kernel(device, "loss", name, **runtime.dtype_defines(dtype))
+
+
+def _group_kernel(device, name: str, dtype):
+    """A kernel reducing in one work-group of GROUP_SIZE, and that size."""
+    return runtime.fixed_group_kernel(device, "loss", name, _launch.group_size(device),
+                                      **runtime.dtype_defines(dtype))
 
 
 def _class_indices(op: str, target, batch: int, classes: int, ignore_index: int, device) -> Tensor:
@@ -69,9 +74,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     total_weight = empty((1,), x.dtype, device)
     common = (buffer(class_weight, device), *i32(class_weight is not None),
               np.int64(ignore_index), *i32(mode))
-    group = _launch.group_size(device)
-    runtime.launch(device, _kernel(device, "cross_entropy_forward", x.dtype), (group,),
-                   (group,), buffer(x, device), buffer(labels, device), *common,
+    kernel, group = _group_kernel(device, "cross_entropy_forward", x.dtype)
+    runtime.launch(device, kernel, (group,), (group,), buffer(x, device), buffer(labels, device), *common,
                    loss.array.data if loss.size else device.placeholder,
                    buffer(log_sum_exp, device), total_weight.array.data, *i32(batch, classes))
 
@@ -97,9 +101,8 @@ def mse_loss(input, target, reduction="mean") -> Tensor:
         raise ValueError(f"{op}: input of shape {x.shape} and target of shape {y.shape} differ")
     device = x.device
     loss = empty(x.shape if mode == 0 else (), x.dtype, device)
-    group = _launch.group_size(device)
-    runtime.launch(device, _kernel(device, "mse_loss_forward", x.dtype), (group,),
-                   (group,), buffer(x, device), buffer(y, device),
+    kernel, group = _group_kernel(device, "mse_loss_forward", x.dtype)
+    runtime.launch(device, kernel, (group,), (group,), buffer(x, device), buffer(y, device),
                    loss.array.data if loss.size else device.placeholder, *i32(mode, x.size))
 
     def gradient(a, b, grad):

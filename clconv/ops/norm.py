@@ -20,7 +20,7 @@ from math import prod
 import numpy as np
 
 from .. import autograd, dispatch, runtime, tuning
-from ..dispatch import Algorithm, Context, first_reason
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from . import _launch
 from ._args import buffer, expect_shape, i32, ntuple, real, scalar, tensors
@@ -80,6 +80,13 @@ def _kernel(device: runtime.Device, name: str, dtype):
                               **runtime.vector_defines(device, dtype))
 
 
+def _group_kernel(device: runtime.Device, name: str, dtype):
+    """A kernel reducing in work-groups of GROUP_SIZE, and that size (see
+    runtime.fixed_group_kernel: the same program as _kernel's where the driver allows)."""
+    return runtime.fixed_group_kernel(device, "norm", name, _launch.group_size(device),
+                                      **runtime.vector_defines(device, dtype))
+
+
 def _chunk_len(params: dict, rows: Rows) -> int:
     """Elements per chunk_stats work-item: at most `chunk` (the second pass then reads from
     L1/L2), fewer where that leaves fewer than `min_items` chunks; a multiple of 16."""
@@ -129,6 +136,12 @@ def _batch_normalize(x: Tensor, weight, bias, eps: float, layout: Layout):
                         x, weight, bias, eps, keep)
 
 
+def _rows_loop(context: Context, problem: NormProblem) -> str | None:
+    """One work-item walks a whole statistics row (in vectors)."""
+    lanes = context.profile.vector_lanes(problem.dtype.itemsize)
+    return loop_reason(context, problem.layout.stats.length // lanes, "a work-item per row")
+
+
 def _rows_fit(context: Context, problem: NormProblem) -> str | None:
     """A statistics row within `row_bytes` and the input within `input_bytes` (caches)."""
     row = problem.layout.stats.length * problem.dtype.itemsize
@@ -162,7 +175,7 @@ def _rows_forward(context: Context, problem: NormProblem, x, weight, bias, eps, 
 
 
 dispatch.register(Algorithm(
-    "norm_forward", "rows", _rows_forward, applies=lambda c, p: None, prefers=_rows_fit,
+    "norm_forward", "rows", _rows_forward, applies=_rows_loop, prefers=_rows_fit,
     params=lambda c, p: {k: c.params[k] for k in ("row_bytes", "input_bytes")},
     about="row_normalize: one work-item per statistics row, its second pass from cache"))
 dispatch.register(Algorithm(
@@ -195,14 +208,13 @@ def _normalize(x: Tensor, mean, var, weight, bias, eps: float, layout: Layout,
 
 def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     device, stats = x.device, layout.stats
-    group = _launch.group_size(device)
     dx = empty(x.shape, x.dtype, device)
     sum_g = sum_g_xhat = None
     if layout.batch_statistics:  # the statistics depend on x too
         sum_g = empty((stats.count,), x.dtype, device)
         sum_g_xhat = empty((stats.count,), x.dtype, device)
-        runtime.launch(device, _kernel(device, "row_backward_sums", x.dtype),
-                (stats.count * group,), (group,), x.array.data,
+        kernel, group = _group_kernel(device, "row_backward_sums", x.dtype)
+        runtime.launch(device, kernel, (stats.count * group,), (group,), x.array.data,
                 grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
                 *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
                 sum_g_xhat.array.data,
@@ -228,7 +240,7 @@ def _params_are_columns(layout: Layout) -> bool:
 
 def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, want_bias: bool):
     device, params = x.device, layout.params
-    lanes, group = device.profile.vector_lanes(x.dtype.itemsize), _launch.group_size(device)
+    lanes = device.profile.vector_lanes(x.dtype.itemsize)
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
     if _params_are_columns(layout):
@@ -239,8 +251,8 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
                        buffer(dweight, device), buffer(dbias, device),
                        *i32(want_weight, want_bias, params.segments, params.count))
         return dweight, dbias
-    runtime.launch(device, _kernel(device, "param_backward_sums", x.dtype),
-            (params.count * group,), (group,), x.array.data, grad.array.data,
+    kernel, group = _group_kernel(device, "param_backward_sums", x.dtype)
+    runtime.launch(device, kernel, (params.count * group,), (group,), x.array.data, grad.array.data,
             mean.array.data, var.array.data, scalar(x.dtype, eps),
             buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
             *i32(params.row_stride, params.segments, params.segment_stride,
@@ -339,8 +351,9 @@ def _general_backward(context: Context, problem: NormProblem, x, grad, mean, var
 
 dispatch.register(Algorithm(
     "norm_backward", "rows", _rows_backward,
-    applies=lambda c, p: None if _blocks_fit_rows(p.layout)
-    else "a parameter's run of elements straddles statistics rows",
+    applies=lambda c, p: (None if _blocks_fit_rows(p.layout)
+                          else "a parameter's run of elements straddles statistics rows")
+    or _rows_loop(c, p),
     about="row_normalize_backward (+ column_sums): one work-item per statistics row"))
 dispatch.register(Algorithm(
     "norm_backward", "general", _general_backward,
@@ -380,8 +393,10 @@ def _check_channel_params(op: str, t: dict, x: Tensor, names) -> None:
                      f" (one value per channel of input {x.shape})")
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5) -> Tensor:
+def _batch_norm_arguments(input, running_mean, running_var, weight=None, bias=None,
+                          training=False, momentum=0.1, eps=1e-5):
+    """batch_norm's checked arguments: (tensors, layout (None for an empty input), momentum,
+    eps)."""
     op = "batch_norm"
     t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
                 running_var=running_var, weight=weight, bias=bias)
@@ -396,10 +411,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training and n * spatial == 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
-    if x.size == 0:
-        return empty(x.shape, x.dtype, x.device)
     channels = Rows.channels(n, c, spatial)
-    layout = Layout(stats=channels, params=channels, batch_statistics=training)
+    layout = Layout(stats=channels, params=channels, batch_statistics=bool(training))
+    return t, layout if x.size else None, momentum, eps
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5) -> Tensor:
+    op = "batch_norm"
+    t, layout, momentum, eps = _batch_norm_arguments(input, running_mean, running_var, weight,
+                                                     bias, training, momentum, eps)
+    x = t["input"]
+    if layout is None:
+        return empty(x.shape, x.dtype, x.device)
+    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
     if training:
         y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, 1, momentum,
@@ -412,7 +437,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+def _layer_norm_arguments(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     op = "layer_norm"
     t = tensors(op, _OPTIONAL, input=input, weight=weight, bias=bias)
     x = t["input"]
@@ -426,18 +451,26 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
         expect_shape(t[name], shape, name, op, " (normalized_shape)")
     row_len = prod(shape)
     if x.size == 0:
-        return empty(x.shape, x.dtype, x.device)
+        return t, None, None, eps
     rows = x.size // row_len
     # Parameter p multiplies element p of every row: p's elements are `rows` runs of one.
     params = Rows(count=row_len, row_stride=1, segments=rows, segment_stride=row_len,
                   segment_len=1, row_div=1, row_mod=row_len)
     layout = Layout(stats=Rows.contiguous(rows, row_len), params=params, batch_statistics=True)
+    return t, layout, None, eps
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+    t, layout, _, eps = _layer_norm_arguments(input, normalized_shape, weight, bias, eps)
+    x = t["input"]
+    if layout is None:
+        return empty(x.shape, x.dtype, x.device)
     y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
-    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
+    return _record("layer_norm", x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5) -> Tensor:
+def _instance_norm_arguments(input, running_mean=None, running_var=None, weight=None, bias=None,
+                             use_input_stats=True, momentum=0.1, eps=1e-5):
     op = "instance_norm"
     t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
                 running_var=running_var, weight=weight, bias=bias)
@@ -453,24 +486,35 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if not use_input_stats and (t["running_mean"] is None or t["running_var"] is None):
         raise ValueError(f"{op}: running_mean and running_var are required when "
                          "use_input_stats=False")
-    if x.size == 0:
-        return empty(x.shape, x.dtype, x.device)
     channels = Rows.channels(n, c, spatial)
     if use_input_stats:
         layout = Layout(stats=Rows.contiguous(n * c, spatial), params=channels,
                         batch_statistics=True)
+    else:  # the running statistics, per channel, as in batch_norm's evaluation mode
+        layout = Layout(stats=channels, params=channels, batch_statistics=False)
+    return t, layout if x.size else None, momentum, eps
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5) -> Tensor:
+    t, layout, momentum, eps = _instance_norm_arguments(input, running_mean, running_var, weight,
+                                                        bias, use_input_stats, momentum, eps)
+    x = t["input"]
+    if layout is None:
+        return empty(x.shape, x.dtype, x.device)
+    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
+    if layout.batch_statistics:
         y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
         _update_running(mean, var, t["running_mean"], t["running_var"], c, n, momentum, spatial)
         _write_back({"running_mean": running_mean, "running_var": running_var}, t)
-    else:  # the running statistics, per channel, as in batch_norm's evaluation mode
-        layout = Layout(stats=channels, params=channels, batch_statistics=False)
+    else:
         mean, var = t["running_mean"], t["running_var"]
         y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout,
                        _chunked_params(x.device))
-    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
+    return _record("instance_norm", x, y, mean, var, t["weight"], t["bias"], eps, layout)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
+def _group_norm_arguments(input, num_groups, weight=None, bias=None, eps=1e-5):
     op = "group_norm"
     t = tensors(op, _OPTIONAL, input=input, weight=weight, bias=bias)
     x = t["input"]
@@ -483,9 +527,37 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
         raise ValueError(f"{op}: num_groups ({num_groups!r}) must be a positive divisor of the "
                          f"number of channels ({c}, input {x.shape})")
     _check_channel_params(op, t, x, ("weight", "bias"))
-    if x.size == 0:
-        return empty(x.shape, x.dtype, x.device)
     layout = Layout(stats=Rows.contiguous(n * num_groups, c // num_groups * spatial),
                     params=Rows.channels(n, c, spatial), batch_statistics=True)
+    return t, layout if x.size else None, None, eps
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5) -> Tensor:
+    t, layout, _, eps = _group_norm_arguments(input, num_groups, weight, bias, eps)
+    x = t["input"]
+    if layout is None:
+        return empty(x.shape, x.dtype, x.device)
     y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
-    return _record(op, x, y, mean, var, t["weight"], t["bias"], eps, layout)
+    return _record("group_norm", x, y, mean, var, t["weight"], t["bias"], eps, layout)
+
+
+def _explainer(arguments):
+    """clconv.explain for a norm: the statistics' algorithm (where the input gives them) and
+    the backward's."""
+    def explain(*args, **kwargs):
+        t, layout, _, _ = arguments(*args, **kwargs)
+        if layout is None:
+            return []
+        x = t["input"]
+        problem = NormProblem(layout, np.dtype(x.dtype), x.size)
+        forward = [dispatch.choose("norm_forward", x.device, problem)] \
+            if layout.batch_statistics else []
+        return forward + [dispatch.choose("norm_backward", x.device, problem)]
+    return explain
+
+
+for _op, _arguments in ((batch_norm, _batch_norm_arguments), (layer_norm, _layer_norm_arguments),
+                        (instance_norm, _instance_norm_arguments),
+                        (group_norm, _group_norm_arguments)):
+    dispatch.explains(_op)(_explainer(_arguments))
+del _op, _arguments

@@ -8,6 +8,7 @@ common 2D windows, in which a work-item computes a vector of neighbouring output
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,19 +123,26 @@ def _plane_args(x: Tensor, out) -> list:
     return i32(planes, *as_3d(x.shape[2:]), *as_3d(out))
 
 
-def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+def _max_pool_problem(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
+    """The checked input (batched), whether it was batched, the window's kernel arguments and
+    the dispatcher's problem."""
     x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
     kernel, stride, padding, dilation, out = _window(
         op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0))]
-    device = x.device
+    return x, batched, window, PoolProblem(nd, x.shape, out, kernel, stride, padding, dilation,
+                                           np.dtype(x.dtype))
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x, batched, window, problem = _max_pool_problem(op, nd, input, kernel_size, stride, padding,
+                                                    dilation, ceil_mode)
+    device, out = x.device, problem.out
     y = empty(x.shape[:2] + out, x.dtype, device)
     # The backward routes each gradient to its window's argmax: keep indices when it will run.
     keep_indices = return_indices or autograd.needs_grad(x)
     indices = empty(y.shape, "int64", device) if keep_indices else None
     indices_data = indices.array.data if keep_indices else device.placeholder
-    problem = PoolProblem(nd, x.shape, out, kernel, stride, padding, dilation,
-                          np.dtype(x.dtype))
     if y.size:
         dispatch.run("max_pool_forward", device, problem, x, y, indices_data, keep_indices,
                      window)
@@ -252,8 +260,9 @@ dispatch.register(Algorithm("avg_pool_backward", "general", _avg_general_backwar
                             about="one work-item per input, gathering its windows"))
 
 
-def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override):
+def _avg_pool_problem(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override):
+    """As _max_pool_problem, for average pooling."""
     x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
     kernel, stride, padding, _, out = _window(op, nd, x, kernel_size, stride, padding, 1,
                                               ceil_mode)
@@ -261,12 +270,19 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
                                          or divisor_override == 0):
         raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
                          f"got {divisor_override!r}")
-    device = x.device
-    y = empty(x.shape[:2] + out, x.dtype, device)
     window = [*i32(*pad3(kernel, 1)), *i32(*pad3(stride, 1)), *i32(*pad3(padding, 0)),
               *i32(bool(count_include_pad), divisor_override or 0)]
-    problem = PoolProblem(nd, x.shape, out, kernel, stride, padding, (1,) * nd,
-                          np.dtype(x.dtype))
+    return x, batched, window, PoolProblem(nd, x.shape, out, kernel, stride, padding,
+                                           (1,) * nd, np.dtype(x.dtype))
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    x, batched, window, problem = _avg_pool_problem(op, nd, input, kernel_size, stride, padding,
+                                                    ceil_mode, count_include_pad,
+                                                    divisor_override)
+    device = x.device
+    y = empty(x.shape[:2] + problem.out, x.dtype, device)
     if y.size:
         dispatch.run("avg_pool_forward", device, problem, x, y, window)
 
@@ -335,3 +351,29 @@ def adaptive_avg_pool2d(input, output_size):
 
 def adaptive_avg_pool3d(input, output_size):
     return _adaptive_avg_pool("adaptive_avg_pool3d", 3, input, output_size)
+
+
+def _explainer(op, kind: str, nd: int, make_problem):
+    """clconv.explain for `op`: its arguments bound as the op binds them, then both directions'
+    choices."""
+    signature = inspect.signature(op)
+
+    def explain(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        options = dict(arguments.arguments)
+        options.pop("return_indices", None)
+        options.setdefault("divisor_override", None)
+        if kind == "max":
+            options.pop("divisor_override")
+        x, _, _, problem = make_problem(f"{kind}_pool{nd}d", nd, **options)
+        return [dispatch.choose(f"{kind}_pool_forward", x.device, problem),
+                dispatch.choose(f"{kind}_pool_backward", x.device, problem)]
+    return explain
+
+
+for _nd, _max, _avg in ((1, max_pool1d, avg_pool1d), (2, max_pool2d, avg_pool2d),
+                        (3, max_pool3d, avg_pool3d)):
+    dispatch.explains(_max)(_explainer(_max, "max", _nd, _max_pool_problem))
+    dispatch.explains(_avg)(_explainer(_avg, "avg", _nd, _avg_pool_problem))
+del _nd, _max, _avg

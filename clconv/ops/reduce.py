@@ -43,9 +43,9 @@ def row_sum(x: Tensor, rows: Rows) -> Tensor:
     """out[r] = sum of row r of x."""
     out = empty((rows.count,), x.dtype, x.device)
     if rows.count:
-        group = _launch.group_size(x.device)
-        kernel = runtime.get_kernel(x.device, "reduce", "row_sum", GROUP_SIZE=group,
-                                    **runtime.dtype_defines(x.dtype))
+        kernel, group = runtime.fixed_group_kernel(x.device, "reduce", "row_sum",
+                                                   _launch.group_size(x.device),
+                                                   **runtime.dtype_defines(x.dtype))
         runtime.launch(x.device, kernel, (rows.count * group,), (group,),
                        x.array.data if x.size else x.device.placeholder, out.array.data,
                        *i32(rows.row_stride, rows.segments, rows.segment_stride,

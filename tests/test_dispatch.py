@@ -1,0 +1,234 @@
+"""The dispatcher: which algorithm runs each named kernel path, under a CPU profile and under a
+GPU profile (CLCONV_PROFILE / config.override(profile=...)), on this device. Each path is asserted
+twice: clconv.explain names it, and a run records it (dispatch.recording) while its forward and
+gradients match clconv.reference. Then the choice itself, on synthetic profiles (an AVX2 CPU,
+devices with little local memory or small allocations), the table's order, forced algorithms
+and their errors."""
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+
+import clconv
+import clconv.functional as F
+from clconv import config, dispatch, tuning
+from clconv.ops.conv_geometry import ConvProblem, conv_geometry
+from helpers import check_op, conv_weight, randn
+from test_grad import check_grad
+
+PROFILES = ["cpu", "gpu"]
+
+
+@dataclass(frozen=True)
+class Path:
+    """An op's call and, per family, the algorithm expected under the (CPU, GPU) profiles."""
+    name: str
+    op: str
+    shapes: tuple                 # the array arguments' shapes (None: the argument is None)
+    options: dict
+    expected: dict                # family -> (cpu, gpu)
+    extra: tuple = ()             # positional arguments after the arrays
+    limited: dict = None          # family -> (cpu, gpu) where the device's loops stop early
+
+    def __str__(self):
+        return self.name
+
+
+PATHS = [
+    Path("depthwise", "conv2d", ((2, 4, 9, 20), (4, 1, 3, 3), None), dict(padding=1, groups=4),
+         {"conv_forward": ("depthwise", "general"), "conv_input_grad": ("transposed", "transposed"),
+          "conv_weight_grad": ("depthwise", "general")}),
+    Path("winograd", "conv2d", ((1, 16, 6, 20), (16, 16, 3, 3), None), dict(padding=1),
+         {"conv_forward": ("winograd", "general"), "conv_weight_grad": ("rows", "general")}),
+    Path("direct-3x3-few-channels", "conv2d", ((2, 4, 6, 20), (5, 4, 3, 3), None), dict(padding=1),
+         {"conv_forward": ("direct", "general")}),
+    Path("direct-strided-phases", "conv2d", ((2, 4, 9, 11), (6, 4, 3, 3), None), dict(stride=2, padding=1),
+         {"conv_forward": ("direct", "general"), "conv_input_grad": ("phases", "phases"),
+          "conv_weight_grad": ("rows", "general")}),
+    Path("pointwise", "conv2d", ((2, 8, 5, 7), (6, 8, 1, 1), None), {},
+         {"conv_forward": ("direct", "general"), "conv_input_grad": ("transposed", "transposed"),
+          "conv_weight_grad": ("pointwise", "general")}),
+    Path("flat-1x1-strided", "conv2d", ((2, 3, 9, 8), (4, 3, 1, 1), None), dict(stride=2),
+         {"conv_forward": ("direct", "general"), "conv_input_grad": ("phases", "phases"),
+          "conv_weight_grad": ("flat", "general")}),
+    Path("gather-padding-past-reach", "conv2d", ((1, 2, 4, 5), (3, 2, 2, 2), None), dict(padding=2),
+         {"conv_input_grad": ("general", "general")}),
+    Path("conv3d", "conv3d", ((1, 2, 4, 5, 6), (3, 2, 3, 3, 3), None), dict(padding=1),
+         {"conv_forward": ("direct", "general"), "conv_input_grad": ("transposed", "transposed"),
+          "conv_weight_grad": ("rows", "general")}),
+    Path("max-pool-2x2", "max_pool2d", ((2, 3, 6, 40),), {}, {
+        "max_pool_forward": ("k2s2", "k2s2"), "max_pool_backward": ("k2s2", "k2s2")}, (2,)),
+    Path("max-pool-any", "max_pool2d", ((2, 3, 7, 9),), dict(stride=2, padding=1), {
+        "max_pool_forward": ("general", "general"), "max_pool_backward": ("general", "general")},
+         (3,)),
+    Path("avg-pool-3x3", "avg_pool2d", ((2, 3, 5, 20),), dict(stride=1, padding=1), {
+        "avg_pool_forward": ("k3s1p1", "k3s1p1"), "avg_pool_backward": ("k3s1p1", "k3s1p1")},
+         (3,)),
+    Path("avg-pool-any", "avg_pool2d", ((2, 3, 6, 8),), {}, {
+        "avg_pool_forward": ("general", "general"), "avg_pool_backward": ("general", "general")},
+         (2,)),
+    Path("norm-rows", "batch_norm", ((4, 3, 6, 6), None, None, (3,), (3,)), dict(training=True),
+         {"norm_forward": ("rows", "chunked"), "norm_backward": ("rows", "general")}),
+    Path("norm-long-rows", "layer_norm", ((2, 300_000), (300_000,), (300_000,)), {},
+         {"norm_forward": ("chunked", "chunked"), "norm_backward": ("rows", "general")},
+         ((300_000,),), limited={"norm_backward": ("general", "general")}),
+    Path("gemm", "linear", ((5, 33), (10, 33), (10,)), {}, {"gemm": ("tiled", "tiled")}),
+]
+
+
+def _arguments(path: Path, rng):
+    arrays = []
+    for i, shape in enumerate(path.shapes):
+        if shape is None:
+            arrays.append(None)
+        elif path.op.startswith("conv") and i == 1:
+            arrays.append(conv_weight(rng, shape, np.float32))
+        else:
+            arrays.append(randn(rng, shape, np.float32))
+    if path.op == "layer_norm":  # (input, normalized_shape, weight, bias)
+        return [arrays[0], *path.extra, *arrays[1:]]
+    return arrays + list(path.extra)
+
+
+def _expected(path: Path, profile: str, device) -> dict:
+    """The path's algorithms under `profile`; where the device stops long loops (Mesa's
+    llvmpipe), the ones a work-item per row cannot run are passed over."""
+    expected = dict(path.expected, **(path.limited or {}) if device.profile.loop_limit else {})
+    return {family: choices[PROFILES.index(profile)] for family, choices in expected.items()}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("path", PATHS, ids=str)
+def test_explain_names_the_path(device, rng, path, profile):
+    with config.override(profile=profile):
+        explanation = clconv.explain(getattr(F, path.op), *_arguments(path, rng), **path.options)
+        for family, algorithm in _expected(path, profile, device).items():
+            assert explanation[family].algorithm == algorithm, str(explanation)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("path", PATHS, ids=str)
+def test_the_named_path_runs_and_matches_the_reference(device, rng, path, profile):
+    args = _arguments(path, rng)
+    with config.override(profile=profile), dispatch.recording() as made:
+        check_op(path.op, *args, case=path.name, **path.options)
+        check_grad(path.op, *args, case=path.name, **path.options)
+    ran = {}
+    for choice in made:
+        ran.setdefault(choice.family, set()).add(choice.algorithm)
+    for family, algorithm in _expected(path, profile, device).items():
+        assert algorithm in ran.get(family, set()), f"{family}: ran {ran.get(family)}"
+
+
+def test_every_algorithm_has_a_named_path():
+    named = {(family, choice) for path in PATHS for family, choices in path.expected.items()
+             for choice in choices}
+    every = {(family, name) for family in dispatch.families()
+             for name in dispatch.algorithms(family)}
+    # conv_forward's general kernel on CPUs and norm_backward's general one are also taken
+    # below, from profiles and tables made for them.
+    assert every - named == set(), every - named
+
+
+# --- the choice itself, on synthetic profiles -----------------------------------------------
+
+class _Stub:
+    """A device for choose(): a profile and a name (no OpenCL behind it)."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.name = profile.name
+
+
+def _problem(x_shape, w_shape, stride=1, padding=0, groups=1, dtype=np.float32):
+    nd = len(x_shape) - 2
+    geo = conv_geometry("conv2d", nd, x_shape, w_shape, stride, padding, 1, groups)
+    return ConvProblem(geo, np.dtype(dtype))
+
+
+def test_an_avx2_profile_gets_avx2_blocking(device):
+    avx2 = replace(device.base_profile, kind="cpu", isa="avx2", target="haswell",
+                   vector_bytes=32, vector_registers=16, vendor_key="pocl",
+                   local_memory_bytes=2 << 20, loop_limit=None)
+    stub = _Stub(avx2)
+    choice = dispatch.choose("conv_forward", stub, _problem((2, 4, 9, 20), (6, 4, 3, 3), stride=2))
+    assert choice.algorithm == "direct" and choice.params["VW"] == 8
+    assert choice.params["BLOCK_K"] * choice.params["BLOCK_V"] <= 16  # within 16 registers
+    assert dispatch.choose("conv_forward", stub, _problem(
+        (1, 16, 6, 20), (16, 16, 3, 3), padding=1)).params["VW"] == 8
+    assert "isa:avx2" in avx2.tuning_keys()
+
+
+def test_small_local_memory_or_allocations_rule_out_algorithms(device):
+    cpu = replace(device.base_profile, kind="cpu", vector_bytes=64, vector_registers=32,
+                  local_memory_bytes=2 << 20, max_alloc_bytes=1 << 30, loop_limit=None)
+    problem = _problem((1, 512, 8, 40), (512, 512, 3, 3), padding=1)
+    assert dispatch.choose("conv_forward", _Stub(cpu), problem).algorithm == "winograd"
+    small = replace(cpu, local_memory_bytes=32 * 1024)
+    choice = dispatch.choose("conv_forward", _Stub(small), problem)
+    assert choice.algorithm == "direct"
+    assert "bytes of local memory" in dict(choice.passed_over)["winograd"]
+    tiny = replace(small, max_alloc_bytes=4096)
+    choice = dispatch.choose("conv_forward", _Stub(tiny), problem)
+    assert choice.algorithm == "general"
+    assert "largest allocation" in dict(choice.passed_over)["direct"]
+
+
+def test_the_tables_order_decides(device):
+    problem = _problem((2, 4, 9, 20), (6, 4, 3, 3))
+    with config.override(profile="cpu", tuning={"conv_forward": {"order": ["general"]},
+                                                "norm_backward": {"order": ["general"]}}):
+        assert dispatch.choose("conv_forward", device, problem).algorithm == "general"
+        explanation = clconv.explain(F.batch_norm, np.ones((2, 3, 4), np.float32), None, None,
+                                     training=True)
+        assert explanation["norm_backward"].algorithm == "general"
+
+
+def test_a_forced_algorithm_must_apply(device, rng):
+    x, w = randn(rng, (1, 3, 5, 20), np.float32), conv_weight(rng, (4, 3, 5, 5), np.float32)
+    with config.override(conv_forward="winograd"):
+        with pytest.raises(ValueError, match=r"conv_forward: the forced algorithm 'winograd' "
+                                             r"cannot run this problem: kernel \(5, 5\) is not 3x3"):
+            F.conv2d(x, w)
+    with pytest.raises(ValueError, match="conv_forward: no algorithm 'fastest'; it has depthwise"):
+        with config.override(conv_forward="fastest"):
+            pass
+    with pytest.raises(TypeError, match="unknown setting or op family 'conv_fwd'"):
+        with config.override(conv_fwd="direct"):
+            pass
+
+
+def test_settings_nest_and_restore(device):
+    before = config.current()
+    with config.override(profile="gpu", conv_forward="general"):
+        with config.override(conv_forward=None, winograd=False):
+            inner = config.current()
+            assert inner.profile == "gpu" and inner.algorithm("conv_forward") is None
+            assert not inner.winograd
+        assert config.current().algorithm("conv_forward") == "general"
+        assert device.profile.kind == "gpu" and device.is_gpu
+    assert config.current() == before
+    assert device.profile.kind == device.base_profile.kind
+
+
+def test_tuning_levels_are_laid_over_each_other(device):
+    profile = device.base_profile
+    entry = tuning.entry(profile)
+    assert set(dispatch.families()) <= set(entry)
+    with config.override(tuning={"gemm": {"tiled": {"TILE_M": 2}}}):
+        changed = tuning.entry(profile)
+        assert changed["gemm"]["tiled"]["TILE_M"] == 2
+        assert changed["gemm"]["tiled"]["TILE_N"] == entry["gemm"]["tiled"]["TILE_N"]
+    assert tuning.merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}, "d": 4}) == \
+        {"a": {"b": 1, "c": 3}, "d": 4}
+
+
+def test_a_device_whose_loops_stop_early_passes_over_long_loops(device):
+    cpu = replace(device.base_profile, kind="cpu", vector_bytes=64, vector_registers=32,
+                  local_memory_bytes=2 << 20, max_alloc_bytes=1 << 30, loop_limit=None)
+    problem = _problem((8, 512, 8, 40), (512, 512, 3, 3), padding=1)
+    assert dispatch.choose("conv_forward", _Stub(cpu), problem).algorithm == "winograd"
+    limited = replace(cpu, loop_limit=65535)  # Mesa's llvmpipe
+    choice = dispatch.choose("conv_forward", _Stub(limited), problem)
+    assert choice.algorithm == "direct"
+    assert "past the 65,535 iterations" in dict(choice.passed_over)["winograd"]

@@ -1,7 +1,8 @@
-// Elementwise ops: one work-item per element.
+// Elementwise ops: one work-item per element. The activations run in place too (inplace=True:
+// x and y are one buffer), so their pointers are not restrict.
 #include "common.h"
 
-__kernel void relu_forward(__global const REAL *restrict x, __global REAL *y, const int total)
+__kernel void relu_forward(__global const REAL *x, __global REAL *y, const int total)
 {
     const int i = get_global_id(0);
     if (i < total) {
@@ -10,7 +11,7 @@ __kernel void relu_forward(__global const REAL *restrict x, __global REAL *y, co
     }
 }
 
-__kernel void leaky_relu_forward(__global const REAL *restrict x, __global REAL *y,
+__kernel void leaky_relu_forward(__global const REAL *x, __global REAL *y,
                                  const REAL negative_slope, const int total)
 {
     const int i = get_global_id(0);

@@ -14,6 +14,12 @@ from .cases import cases
 
 PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch", "tinygrad": "tinygrad"}
 
+# --isa avx2: every peer held to AVX2 on a host with AVX-512, so that one machine measures what
+# an AVX2-only CPU's instruction set gives each of them: PoCL's AVX2 kernel library (clconv and
+# tinygrad), oneDNN's and ATen's AVX2 code (PyTorch), OpenBLAS's Haswell kernels (NumPy).
+ISA_ENVIRONMENT = {"avx2": {"POCL_KERNELLIB_NAME": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                            "ATEN_CPU_CAPABILITY": "avx2", "OPENBLAS_CORETYPE": "Haswell"}}
+
 
 def available_peers(requested: str) -> list[str]:
     peers = [p for p in requested.split(",") if p]
@@ -23,11 +29,13 @@ def available_peers(requested: str) -> list[str]:
     return [p for p in peers if p not in missing]
 
 
-def run_peer(peer: str, names: list[str], runs: int, quick: bool, timeout: float) -> list[dict]:
+def run_peer(peer: str, names: list[str], runs: int, quick: bool, timeout: float,
+             isa: str | None = None) -> list[dict]:
     env = dict(os.environ)
     if peer in ("numpy", "probe"):  # this machine presets an AVX2 OpenBLAS kernel: unset for the peer
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
+    env.update(ISA_ENVIRONMENT.get(isa, {}))
     command = [sys.executable, "-m", "clconv.bench.workers", peer, ",".join(names), str(runs),
                "1" if quick else "0"]
     try:
@@ -60,6 +68,9 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", help="write a PNG bar chart of clconv's speed-up over each peer")
     parser.add_argument("--json", help="also write the measurements as JSON")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per peer")
+    parser.add_argument("--isa", choices=sorted(ISA_ENVIRONMENT),
+                        help="hold every peer to this instruction set (avx2 on an AVX-512 host: "
+                             "PoCL's AVX2 kernels, oneDNN/ATen AVX2, OpenBLAS Haswell)")
     args = parser.parse_args(argv)
     chosen = cases(args.quick, args.only)
     names = [c.name for c in chosen]
@@ -71,7 +82,7 @@ def main(argv=None) -> int:
     probes = []
     started = time.strftime("%Y-%m-%d %H:%M")
     for peer in ["probe"] + (["clconv"] + peers) * rounds + ["probe"]:
-        for row in run_peer(peer, names, runs, args.quick, args.timeout):
+        for row in run_peer(peer, names, runs, args.quick, args.timeout, args.isa):
             if peer == "probe":
                 probes.append(row["ms"])
             else:
@@ -80,10 +91,11 @@ def main(argv=None) -> int:
                          rounds_ms=[r["ms"] for r in rows])
                for key, rows in measured.items()}
 
-    import clconv
-    device = clconv.get_device()
+    description = _describe_clconv(args.isa)
     of_rounds = f"median of {rounds} rounds of the " if rounds > 1 else ""
-    print(f"# clconv bench {started} on {device.name} ({device.platform_name}); {of_rounds}median "
+    held = f" held to {args.isa.upper()}" if args.isa else ""
+    print(f"# clconv bench {started} on {description['device']}{held}; CPU: {description['cpu']}; "
+          f"{of_rounds}median "
           f"of {runs} run(s); machine probe (1024^3 matmul): "
           f"{', '.join(f'{p:.1f} ms' for p in probes)}")
     header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'rate':>16}"
@@ -108,10 +120,10 @@ def main(argv=None) -> int:
     print("# 'vs PEER' is PEER's time / clconv's time: above 1 clconv is faster")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"date": started, "device": device.name, "probes_ms": probes,
+            json.dump({"date": started, **description, "isa": args.isa, "probes_ms": probes,
                        "rows": list(results.values())}, out, indent=1)
     if args.plot:
-        _plot(args.plot, chosen, peers, results, device.name)
+        _plot(args.plot, chosen, peers, results, description["device"] + held)
         print(f"# wrote {args.plot}")
     if failed:
         print("FAILED: a clconv result is missing or disagrees with clconv.reference", file=sys.stderr)
@@ -141,3 +153,19 @@ def _plot(path, chosen, peers, results, device_name):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _describe_clconv(isa: str | None) -> dict:
+    """The device clconv ran on (as its peer process saw it, with the --isa environment) and the
+    host's CPU model."""
+    env = dict(os.environ, **ISA_ENVIRONMENT.get(isa, {}))
+    code = ("import clconv; d = clconv.get_device(); "
+            "print(f'{d.name} ({d.platform_name}, driver {d.base_profile.driver_version})')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"device": done.stdout.strip() or "unknown", "cpu": cpu}

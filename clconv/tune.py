@@ -89,13 +89,16 @@ def targets(profile) -> list[Target]:
         Target("conv_weight_grad", "rows", "conv2d 64->64 56x56 3x3 (dw)",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
                _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1, direction="weight"),
-               tuple((f"taps {t} acc {a}", {"taps": t, "accumulators": a})
+               tuple((f"taps {t} acc {a} runs {r >> 10}K", {"taps": t, "accumulators": a,
+                                                             "run_bytes": r})
                      for t in (3, 5) for a in sorted({registers // 2, 3 * registers // 4,
-                                                     registers - 7, registers - 4}))),
+                                                     registers - 7, registers - 4})
+                     for r in (0, 1 << 20))),
         Target("conv_weight_grad", "flat", "conv2d 64->128 56x56 1x1 s2 (dw)",
                _conv(2, (8, 64, 56, 56), (128, 64, 1, 1), 2, 0, direction="weight"),
                _conv(2, (2, 8, 9, 10), (12, 8, 1, 1), 2, 0, direction="weight"),
-               _tile_candidates(registers)),
+               tuple((f"{name} runs {r >> 10}K", dict(tile, run_bytes=r))
+                     for name, tile in _tile_candidates(registers) for r in (0, 1 << 20))),
         Target("conv_weight_grad", "pointwise", "conv2d 256->256 14x14 1x1 (dw)",
                _conv(2, (8, 256, 14, 14), (256, 256, 1, 1), direction="weight"),
                _conv(2, (2, 32, 6, 7), (24, 32, 1, 1), direction="weight"),

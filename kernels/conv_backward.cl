@@ -206,6 +206,13 @@ __kernel void conv_backward_weight(
 // (1D and 2D are one slice deep.) A work-item of conv_backward_weight_flat owns WG_K output
 // channels x WG_C input channels of one tap: WG_K x WG_C accumulator vectors of VW lanes,
 // summed once at the end.
+//
+// The reduction over samples and positions is split into runs that the cache holds (SPLIT, as
+// in clconv/ops/conv_grad.py: `split` x `samples` samples, positions [chunk q, chunk (q + 1))
+// of each, for chunk q = split % q_chunks): every tile's work-item for one run is consecutive
+// (the split is the slowest index), so x's and dy's planes of the run are read from memory once
+// for all of them instead of once per tile. Each run's partial tile goes to slice `split` of
+// `dw` (splits x the weight's size), summed in order afterwards (reduce.cl: sum_slices).
 #ifndef WG_K
 #define WG_K 4
 #endif
@@ -263,21 +270,30 @@ inline int tap_offset(const int tap, const int KH, const int KW, const int DD, c
     return phase * x_phase + (reach_d / SD) * x_slice + (reach_h / SH) * WP + reach_w / SW;
 }
 
+// The run of the reduction that work-item dimension 2 index `item2` (group, output tile and
+// split, the split slowest) takes: its samples [n0, n1) and positions [q0, q1) of each.
+#define SPLIT_RUN(item2, tiles)                                                       \
+    const int split = (item2) / (tiles);                                              \
+    const int n0 = split / q_chunks * samples, n1 = min(n0 + samples, N);              \
+    const int q0 = split % q_chunks * chunk, q1 = min(q0 + chunk, dy_plane)
+
 __kernel void conv_backward_weight_flat(
     __global const REAL *restrict xp, __global const REAL *restrict dyp,
     __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
     const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
     const int SD, const int SH, const int SW, const int WP, const int x_slice,
-    const int x_phase, const int x_plane, const int dy_plane)
+    const int x_phase, const int x_plane, const int dy_plane, const int samples,
+    const int chunk, const int q_chunks, const int splits)
 {
     const int taps = KD * KH * KW;
     const int in_per_group = C / groups, out_per_group = K / groups;
     const int k_tiles = (out_per_group + WG_K - 1) / WG_K;
     const int tap = get_global_id(0);
     const int first_c = get_global_id(1) * WG_C;
-    const int group = get_global_id(2) / k_tiles;
+    const int group = get_global_id(2) % (groups * k_tiles) / k_tiles;
     const int first_k = (get_global_id(2) % k_tiles) * WG_K;
-    if (tap >= taps || first_c >= in_per_group || group >= groups)
+    SPLIT_RUN(get_global_id(2), groups * k_tiles);
+    if (tap >= taps || first_c >= in_per_group || split >= splits)
         return;
     const int c_count = min(WG_C, in_per_group - first_c);
     const int k_count = min(WG_K, out_per_group - first_k);
@@ -289,10 +305,10 @@ __kernel void conv_backward_weight_flat(
         #pragma unroll
         for (int c = 0; c < WG_C; ++c)
             acc[k][c] = (VREAL)0;
-    for (int n = 0; n < N; ++n) {
+    for (int n = n0; n < n1; ++n) {
         const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane + offset;
         const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
-        for (int q = 0; q < dy_plane; q += VW) {
+        for (int q = q0; q < q1; q += VW) {
             VREAL xv[WG_C], gv[WG_K];
             #pragma unroll
             for (int c = 0; c < WG_C; ++c)
@@ -307,9 +323,10 @@ __kernel void conv_backward_weight_flat(
                     acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
         }
     }
+    __global REAL *out = dw + (size_t)split * K * in_per_group * taps;
     for (int k = 0; k < k_count; ++k)
         for (int c = 0; c < c_count; ++c)
-            dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = LANE_SUM(acc[k][c]);
+            out[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps + tap] = LANE_SUM(acc[k][c]);
 }
 
 // conv_backward_weight_flat with WG_T taps of one kernel row per work-item (row r: taps
@@ -325,7 +342,8 @@ __kernel void conv_backward_weight_rows(
     __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
     const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
     const int SD, const int SH, const int SW, const int WP, const int x_slice,
-    const int x_phase, const int x_plane, const int dy_plane)
+    const int x_phase, const int x_plane, const int dy_plane, const int samples,
+    const int chunk, const int q_chunks, const int splits)
 {
     const int taps = KD * KH * KW, row_blocks = (KW + WG_T - 1) / WG_T;
     const int in_per_group = C / groups, out_per_group = K / groups;
@@ -333,9 +351,10 @@ __kernel void conv_backward_weight_rows(
     const int row = get_global_id(0) / row_blocks;
     const int first_kw = (get_global_id(0) % row_blocks) * WG_T;
     const int first_c = get_global_id(1) * WG_C;
-    const int group = get_global_id(2) / k_tiles;
+    const int group = get_global_id(2) % (groups * k_tiles) / k_tiles;
     const int first_k = (get_global_id(2) % k_tiles) * WG_K;
-    if (row >= KD * KH || first_c >= in_per_group || group >= groups)
+    SPLIT_RUN(get_global_id(2), groups * k_tiles);
+    if (row >= KD * KH || first_c >= in_per_group || split >= splits)
         return;
     const int c_count = min(WG_C, in_per_group - first_c);
     const int k_count = min(WG_K, out_per_group - first_k);
@@ -354,10 +373,10 @@ __kernel void conv_backward_weight_rows(
             #pragma unroll
             for (int c = 0; c < WG_C; ++c)
                 acc[t][k][c] = (VREAL)0;
-    for (int n = 0; n < N; ++n) {
+    for (int n = n0; n < n1; ++n) {
         const __global REAL *x_n = xp + ((size_t)n * C + group * in_per_group + first_c) * x_plane;
         const __global REAL *dy_n = dyp + ((size_t)n * K + group * out_per_group + first_k) * dy_plane;
-        for (int q = 0; q < dy_plane; q += VW) {
+        for (int q = q0; q < q1; q += VW) {
             VREAL gv[WG_K];
             #pragma unroll
             for (int k = 0; k < WG_K; ++k)
@@ -373,11 +392,12 @@ __kernel void conv_backward_weight_rows(
                 }
         }
     }
+    __global REAL *out = dw + (size_t)split * K * in_per_group * taps;
     for (int t = 0; t < t_count; ++t)
         for (int k = 0; k < k_count; ++k)
             for (int c = 0; c < c_count; ++c)
-                dw[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps
-                   + row * KW + first_kw + t] = LANE_SUM(acc[t][k][c]);
+                out[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps
+                    + row * KW + first_kw + t] = LANE_SUM(acc[t][k][c]);
 }
 
 // --- weight gradient of 1x1 convolutions at stride 1 without padding, CPUs ------------------

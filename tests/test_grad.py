@@ -419,3 +419,23 @@ def test_row_conv_weight_backward(device, rng, dtype, case):
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
     check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
                finite_differences=_fd(dtype), case=str(case))
+
+
+@pytest.mark.parametrize("case", [
+    (2, (3, 5, 1), (7, 9), 3, 1, 1, 1),    # rows: one run per piece of a sample's plane
+    (2, (4, 6, 1), (8, 7), 1, 2, 0, 1),    # flat (1-wide kernel), strided
+    (3, (2, 3, 1), (3, 4, 5), 3, 1, 1, 1),  # rows in 3D
+], ids=str)
+def test_weight_gradient_in_runs(device, rng, case):
+    # conv_backward_weight_rows / _flat with the reduction split into runs (partial tiles summed
+    # in order): forced here with runs far smaller than a sample's plane.
+    nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
+    x = randn(rng, (3, c_in) + spatial, np.float32)
+    w = conv_weight(rng, (c_out, c_in // groups) + (kernel,) * nd, np.float32)
+    small = {"run_bytes": 64, "min_run": 16}
+    with clconv.config.override(profile="cpu", tuning={"conv_weight_grad": {"rows": small,
+                                                                            "flat": small}}):
+        with clconv.dispatch.recording() as made:
+            check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
+    weight = [c for c in made if c.family == "conv_weight_grad"]
+    assert weight and weight[0].algorithm in ("rows", "flat") and weight[0].params["runs"] >= 3

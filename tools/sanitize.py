@@ -323,6 +323,12 @@ CASES = [
     case("conv2d", input=rand(1, 3, 6, 9), weight=rand(5, 3, 3, 7), padding=(1, 3)),
     case("conv2d", input=rand(2, 5, 7, 8), weight=rand(7, 5, 3, 3), stride=2, padding=1,
          dilation=(1, 2)),
+    # The CPU weight gradients with their reduction in runs (parts of a plane, partial tiles
+    # summed in order): rows of taps, and the flat kernel (a 1-wide kernel, strided).
+    case("conv2d", input=rand(2, 3, 6, 9), weight=rand(4, 3, 3, 3), padding=1,
+         forced={"tuning": {"conv_weight_grad": {"rows": {"run_bytes": 64, "min_run": 16}}}}),
+    case("conv2d", input=rand(2, 3, 8, 7), weight=rand(5, 3, 3, 1), stride=2,
+         forced={"tuning": {"conv_weight_grad": {"flat": {"run_bytes": 64, "min_run": 16}}}}),
     # The GPU weight gradient split into runs of 7 (sample, position) pairs (its last run
     # shorter), the partial tiles summed by sum_slices; partial channel tiles, a stride.
     case("conv2d", input=rand(3, 5, 6, 7), weight=rand(10, 5, 3, 3), stride=(2, 1), padding=1,

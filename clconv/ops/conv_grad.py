@@ -26,6 +26,7 @@ from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from ._args import as_3d, i32
 from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved, is_2d
+from . import _launch
 from .elementwise import add
 from .reduce import Rows, row_sum
 
@@ -64,12 +65,15 @@ def _defaults(profile) -> dict:
         "conv_weight_grad": {
             "order": ["depthwise", "pointwise", "rows", "flat", "general"]
             if profile.kind == "cpu" else ["general"],
-            "flat": {"vector_bytes": profile.vector_bytes, "tile": [square, square]},
+            # run_bytes: the planes a run of the reduction reads (within a core's L2), at least
+            # min_run positions a run; 0: one run (the tuner measures whether runs pay).
+            "flat": {"vector_bytes": profile.vector_bytes, "tile": [square, square],
+                     "run_bytes": 0, "min_run": 4096},
             "pointwise": {"vector_bytes": profile.vector_bytes, "tile": [square, square],
                           "band": 8},
             # Taps of a kernel row per work-item, and accumulator vectors in all.
             "rows": {"vector_bytes": profile.vector_bytes, "taps": 5,
-                     "accumulators": max(4, registers - 7)},
+                     "accumulators": max(4, registers - 7), "run_bytes": 0, "min_run": 4096},
             "depthwise": {"vector_bytes": profile.vector_bytes,
                           "taps": max(4, registers - 7)},
             # chunk: (sample, position) pairs per work-item; splits as many as it takes.
@@ -444,10 +448,15 @@ def _row_tiles(params: dict, row_taps: int, in_per_group: int, out_per_group: in
 
 
 def _flat_workspace(context: Context, problem: ConvProblem) -> int:
-    geo = problem.geo
-    layout = _flat_layout(geo, context.lanes(problem.dtype))
-    return (geo.in_channels * layout.x_plane + geo.out_channels * layout.dy_plane) \
-        * geo.batch * problem.dtype.itemsize
+    """The padded copies (and the runs' partial sums)."""
+    geo, lanes = problem.geo, context.lanes(problem.dtype)
+    layout = _flat_layout(geo, lanes)
+    copies = (geo.in_channels * layout.x_plane + geo.out_channels * layout.dy_plane) * geo.batch
+    if context.algorithm == "pointwise":
+        return 0
+    runs = _runs(context.params, geo, layout, lanes, problem.dtype.itemsize)
+    weights = geo.out_channels * (geo.in_channels // geo.groups) * int(np.prod(geo.kernel))
+    return (copies + (weights * runs.splits if runs.splits > 1 else 0)) * problem.dtype.itemsize
 
 
 def _flat_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
@@ -490,6 +499,34 @@ def _flat_kernel(context: Context, problem: ConvProblem) -> tuple:
                     geo.groups * -(-out_per_group // tile_k))
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """The flat kernels' reduction in runs the cache holds: `samples` samples and `chunk`
+    positions of each per run, `q_chunks` runs per sample, `splits` runs in all."""
+    samples: int
+    chunk: int
+    q_chunks: int
+    splits: int
+
+
+def _runs(params: dict, geo, layout: _FlatLayout, lanes: int, itemsize: int) -> _Runs:
+    """Runs whose x and dy planes (every channel's: each tile's work-items for a run come one
+    after another) fit the table's `run_bytes`, of at least `min_run` positions (a work-item's
+    sums cost as much as a few vectors of multiply-adds); one run where `run_bytes` is 0."""
+    budget, least = int(params.get("run_bytes", 0)), int(params.get("min_run", 1024))
+    plane = layout.dy_plane
+    if budget <= 0:
+        return _Runs(geo.batch, plane, 1, 1)
+    per_position = (geo.in_channels * layout.x_plane / plane + geo.out_channels) * itemsize
+    positions = max(least, int(budget // per_position))
+    if positions >= plane:
+        samples = min(geo.batch, positions // plane)
+        return _Runs(samples, plane, 1, -(-geo.batch // samples))
+    chunk = max(lanes, positions // lanes * lanes)
+    q_chunks = -(-plane // chunk)
+    return _Runs(1, chunk, q_chunks, geo.batch * q_chunks)
+
+
 def _flat_pass(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
     geo, lanes = problem.geo, context.lanes(problem.dtype)
     layout = _flat_layout(geo, lanes)
@@ -499,15 +536,37 @@ def _flat_pass(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
     dyp = _pad_planes(grad, batch * k, geo.out_size,
                       (geo.out_size[0], layout.dy_rows, layout.row), (0, 0, 0), (1, 1, 1),
                       layout.dy_plane, 0, lanes)
-    kernel, global_size = _flat_kernel(context, problem)
-    runtime.launch(x.device, kernel, global_size, (1, 1, 1), xp.array.data, dyp.array.data,
-                   dw.array.data, *i32(batch, c, k, geo.groups, *geo.kernel, *geo.dilation,
-                                       *geo.stride, layout.row, layout.x_rows * layout.row,
-                                       layout.x_phase, layout.x_plane, layout.dy_plane))
+    kernel, (taps, c_tiles, k_tiles) = _flat_kernel(context, problem)
+    runs = _runs(context.params, geo, layout, lanes, problem.dtype.itemsize)
+    partial = dw if runs.splits == 1 else empty((runs.splits * dw.size,), dw.dtype, dw.device)
+    runtime.launch(x.device, kernel, (taps, c_tiles, k_tiles * runs.splits), (1, 1, 1),
+                   xp.array.data, dyp.array.data, partial.array.data,
+                   *i32(batch, c, k, geo.groups, *geo.kernel, *geo.dilation, *geo.stride,
+                        layout.row, layout.x_rows * layout.row, layout.x_phase, layout.x_plane,
+                        layout.dy_plane, runs.samples, runs.chunk, runs.q_chunks, runs.splits))
+    if runs.splits > 1:
+        _sum_slices(partial, dw, runs.splits)
     return dw
 
 
+def _sum_slices(partial: Tensor, out: Tensor, splits: int) -> None:
+    """out = the sum of partial's `splits` slices of out's size, in order (deterministic)."""
+    kernel = runtime.get_kernel(out.device, "reduce", "sum_slices",
+                                **runtime.dtype_defines(out.dtype))
+    runtime.launch(out.device, kernel, (out.size,), (_launch.items(out.device),),
+                   partial.array.data, out.array.data, *i32(out.size, splits))
+
+
 def _flat_params(context: Context, problem: ConvProblem) -> dict:
+    geo = problem.geo
+    if context.algorithm in ("rows", "flat"):
+        lanes = context.lanes(problem.dtype)
+        runs = _runs(context.params, geo, _flat_layout(geo, lanes), lanes, problem.dtype.itemsize)
+        return {**_tile_params(context, problem), "runs": runs.splits}
+    return _tile_params(context, problem)
+
+
+def _tile_params(context: Context, problem: ConvProblem) -> dict:
     geo = problem.geo
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
     if context.algorithm == "rows":
@@ -519,10 +578,12 @@ def _flat_params(context: Context, problem: ConvProblem) -> dict:
 
 
 def _flat_loop(context: Context, problem: ConvProblem) -> str | None:
-    """A work-item walks every sample's padded output plane."""
-    layout = _flat_layout(problem.geo, context.lanes(problem.dtype))
-    return loop_reason(context, problem.geo.batch * layout.dy_plane // context.lanes(problem.dtype),
-                       "a work-item over the batch's planes")
+    """A work-item walks its run's samples and positions."""
+    lanes = context.lanes(problem.dtype)
+    runs = _runs(context.params, problem.geo, _flat_layout(problem.geo, lanes), lanes,
+                 problem.dtype.itemsize)
+    return loop_reason(context, runs.samples * runs.chunk // lanes,
+                       "a work-item over its run of the batch's planes")
 
 
 def _rows_applies(context: Context, problem: ConvProblem) -> str | None:
@@ -643,10 +704,7 @@ def _general_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> Te
                    global_size, tuple(params["local"]), x.array.data, grad.array.data,
                    partial.array.data, *i32(geo.batch, chunk, splits), *_geometry_args(geo))
     if splits > 1:
-        kernel = runtime.get_kernel(device, "reduce", "sum_slices",
-                                    **runtime.dtype_defines(problem.dtype))
-        runtime.launch(device, kernel, (dw.size,), (64,), partial.array.data, dw.array.data,
-                       *i32(dw.size, splits))
+        _sum_slices(partial, dw, splits)
     return dw
 
 

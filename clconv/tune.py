@@ -6,8 +6,10 @@ Each target is one algorithm of one op family on one problem of the benchmark su
 problem on this device (its profile's kind and the table in force decide): on a CPU the direct,
 Winograd and vector weight-gradient kernels, on a GPU the general kernels, gemm's tiles and the
 normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
-its result checked against clconv.reference, and only then timed (median after warm-up, device
-synchronized); a wrong candidate is reported and skipped. The table written keeps the layout of
+its result checked against clconv.reference, and only then timed (the fastest of --runs runs
+after warm-up, device synchronized; the fastest candidates and the table's own parameters are
+timed again in turns, and a candidate must beat the table's by 5% to replace them); a wrong
+candidate is reported and skipped. The table written keeps the layout of
 clconv/tuning.json (kind -> vendor -> device key -> family -> algorithm -> parameters); point
 CLCONV_TUNING at it and the dispatcher lays it over the shipped table.
 """
@@ -30,7 +32,7 @@ from .ops.conv_geometry import ConvProblem, conv_geometry
 from .runtime import get_device
 from .tensors import tensor
 from .testing import mismatch
-from .timing import median_ms
+from .timing import best_ms
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,32 @@ def _progress(done: int, total: int, text: str) -> None:
           flush=True)
 
 
-def search(quick: bool, runs: int, only: str | None = None, out=print) -> tuple[dict, list]:
-    """The winning parameters per family and algorithm, and a report line per target."""
+def _timed(target: Target, params: dict, run, expected, device, runs: int):
+    """(fastest ms, None) of `run` under the candidate's parameters, or (inf, what is wrong):
+    checked against the reference before it is timed."""
+    overlay = {target.family: {target.algorithm: params}}
+    with config.override(tuning=tuning.merge(dict(config.current().tuning or {}), overlay),
+                         **{target.family: target.algorithm}):
+        try:
+            problem = mismatch(run().numpy(), expected)
+        except Exception as err:  # a candidate that cannot run (limits): skipped
+            problem = f"{type(err).__name__}: {err}"
+        if problem is not None:
+            return float("inf"), problem
+        return best_ms(run, device.synchronize, runs), None
+
+
+CURRENT = "(the table's)"
+
+
+def search(quick: bool, runs: int, only: str | None = None, finalists: int = 3,
+           rounds: int = 3, margin: float = 0.05) -> tuple[dict, list]:
+    """The winning parameters per family and algorithm, and a report line per target. Every
+    candidate is timed (its fastest of `runs` runs), the parameters in force (the table's) too;
+    the `finalists` fastest and the table's are timed `rounds` - 1 times more, taking turns,
+    and a candidate replaces the table's only where its best over the rounds is `margin`
+    faster (a shared host's slow phases then cost a candidate a round, not the choice, and
+    noise does not rewrite the table)."""
     device = get_device()
     chosen_targets, skipped = [], []
     for target in targets(device.profile):
@@ -190,38 +216,60 @@ def search(quick: bool, runs: int, only: str | None = None, out=print) -> tuple[
         else:
             skipped.append(f"{target.family}.{target.algorithm} ({target.label}): this device "
                            f"runs {runs_here}")
+
     def tried(target):  # quick: the first, a middle and the last candidate (the search runs)
         cands = target.candidates
         return cands if not quick or len(cands) <= 3 else (cands[0], cands[len(cands) // 2], cands[-1])
 
-    total = sum(len(tried(t)) for t in chosen_targets)
+    extra = 0 if quick else (rounds - 1) * finalists
+    total = sum(len(tried(t)) + (0 if quick else 1 + min(extra + rounds - 1,
+                                                          (rounds - 1) * len(tried(t))))
+                for t in chosen_targets)
     winners: dict = {}
     report, done = [], 0
     for target in chosen_targets:
         rng = np.random.default_rng(0)
         _, run, expected_of = _runner(device, target.quick if quick else target.problem, rng)
         expected = expected_of()
-        best = None
-        for name, params in tried(target):
-            overlay = {target.family: {target.algorithm: params}}
-            with config.override(tuning=tuning.merge(dict(config.current().tuning or {}), overlay),
-                                 **{target.family: target.algorithm}):
-                try:
-                    problem = mismatch(run().numpy(), expected)  # checked before it is timed
-                except Exception as err:  # a candidate that cannot run (limits): skipped
-                    problem = f"{type(err).__name__}: {err}"
-                ms = median_ms(run, device.synchronize, runs) if problem is None else float("inf")
+        timings = {}
+        incumbent = () if quick else ((CURRENT, {}),)  # (quick: a tried candidate always wins)
+        for name, params in incumbent + tuple(tried(target)):
+            ms, problem = _timed(target, params, run, expected, device, runs)
+            timings[name] = (params, [ms])
             done += 1
             _progress(done, total, f"{target.family}.{target.algorithm} {name}: "
                       + (f"{ms:.3f} ms" if problem is None else "WRONG, skipped"))
             if problem is not None:
                 report.append(f"  {target.family}.{target.algorithm} {name}: skipped ({problem})")
-            if best is None or ms < best[0]:
-                best = (ms, name, params)
-        if best and best[0] < float("inf"):
-            winners = tuning.merge(winners, {target.family: {target.algorithm: best[2]}})
-            report.append(f"{target.family}.{target.algorithm} on {target.label}: {best[1]} "
-                          f"({best[0]:.3f} ms)")
+        ranked = sorted((t[1][0], name) for name, t in timings.items() if t[1][0] < float("inf"))
+        finals = [name for _, name in ranked[:finalists]] if not quick else []
+        if finals and CURRENT not in finals:
+            finals.append(CURRENT)
+        for _ in range(rounds - 1 if finals else 0):
+            for name in finals:
+                ms, _ = _timed(target, timings[name][0], run, expected, device, runs)
+                timings[name][1].append(ms)
+                done += 1
+                _progress(done, total, f"{target.family}.{target.algorithm} {name}: {ms:.3f} ms")
+        scored = sorted((min(t[1]), name) for name, t in timings.items()
+                        if t[1][0] < float("inf") and (name in finals or not finals))
+        fastest = dict((name, ms) for ms, name in scored)
+        if scored:
+            ms, name = scored[0]
+            rounds_note = f", best of {rounds} rounds" if finals else ""
+            current = fastest.get(CURRENT, float("inf"))
+            if name != CURRENT and ms < (1 - margin) * current:
+                winners = tuning.merge(winners,
+                                       {target.family: {target.algorithm: timings[name][0]}})
+                report.append(f"{target.family}.{target.algorithm} on {target.label}: {name} "
+                              f"({ms:.3f} ms against the table's {current:.3f}{rounds_note})")
+            else:
+                report.append(f"{target.family}.{target.algorithm} on {target.label}: the "
+                              f"table's kept ({current:.3f} ms; best other {name} "
+                              f"{ms:.3f}{rounds_note})")
+            if finals:
+                report.append("    rounds (ms): " + "; ".join(
+                    f"{n}: {', '.join(f'{t:.3f}' for t in timings[n][1])}" for n in finals))
     if total:
         print()
     return winners, report + [f"not tuned: {line}" for line in skipped]
@@ -235,7 +283,10 @@ def main(argv=None) -> int:
                              "./clconv-tuning.json)")
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, three candidates a target (checks the search)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per candidate (median)")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="timed runs per candidate and round (the fastest counts)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times the three fastest candidates are timed, taking turns")
     parser.add_argument("--only", help="comma-separated family.algorithm substrings to tune")
     parser.add_argument("--key", help="the device level to write under (default: the device's "
                                       "name and driver; e.g. isa:avx2 for every such CPU)")
@@ -244,7 +295,8 @@ def main(argv=None) -> int:
     profile = device.profile
     print(f"tuning the kernels {profile.name} ({profile.platform}) runs as a {profile.kind}")
     start = time.perf_counter()
-    winners, report = search(args.quick, 1 if args.quick else args.runs, args.only)
+    winners, report = search(args.quick, 1 if args.quick else args.runs, args.only,
+                             rounds=max(1, args.rounds))
     key = args.key or profile.tuning_keys()[-1]
     when = time.strftime("%Y-%m-%d")
     entry = dict(winners, about=f"measured by python -m clconv tune{' --quick' if args.quick else ''} "

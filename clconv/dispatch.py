@@ -86,6 +86,7 @@ class Choice:
     forced: bool = False
     problem: Any = None
     context: Any = field(default=None, repr=False, compare=False)
+    implementation: Any = field(default=None, repr=False, compare=False)  # the Algorithm
 
     def __str__(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -146,22 +147,19 @@ _choices: dict = {}
 _CHOICES_KEPT = 4096
 
 
-def _cached(key, make):
-    choice = _choices.get(key)
-    if choice is None:
-        if len(_choices) >= _CHOICES_KEPT:
-            _choices.clear()
-        choice = _choices[key] = make()
-    return choice
-
-
 runtime.on_clear_caches(_choices.clear)
 
 
 def choose(family: str, device, problem) -> Choice:
-    """The algorithm of `family` for `problem` on `device` (see the module's docstring)."""
-    return _cached((family, device, problem, config.generation()),
-                   lambda: _decide(family, device, problem))
+    """The algorithm of `family` for `problem` on `device` (see the module's docstring);
+    remembered per settings (every op asks on every call)."""
+    key = (family, device, problem, config.generation())
+    choice = _choices.get(key)
+    if choice is None:
+        if len(_choices) >= _CHOICES_KEPT:
+            _choices.clear()
+        choice = _choices[key] = _decide(family, device, problem)
+    return choice
 
 
 def _decide(family: str, device, problem) -> Choice:
@@ -193,7 +191,8 @@ def _decide(family: str, device, problem) -> Choice:
 
 def _choice(chosen: Algorithm, context: Context, problem, passed, forced) -> Choice:
     return Choice(chosen.family, chosen.name, dict(chosen.params(context, problem)),
-                  int(chosen.workspace(context, problem)), passed, forced, problem, context)
+                  int(chosen.workspace(context, problem)), passed, forced, problem, context,
+                  chosen)
 
 
 _recorders: list[list] = []
@@ -218,7 +217,7 @@ def run(family: str, device, problem, *arguments):
         made.append(choice)
     if runtime.debugging():
         runtime.debug("%s", choice)
-    return algorithm(family, choice.algorithm).run(choice.context, problem, *arguments)
+    return choice.implementation.run(choice.context, problem, *arguments)
 
 
 # --- explain -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ pyopencl's binary cache), what each built kernel's limits are, and how it is enq
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -97,6 +98,7 @@ class Device:
         self._kernels: dict[tuple, cl.Kernel] = {}
         self._limits: dict[cl.Kernel, KernelLimits] = {}
         self._group_sizes: dict[tuple, int] = {}
+        self._launch_shapes: dict[tuple, tuple] = {}
         self.builds = 0  # number of programs compiled (or loaded from disk) in this process
         self.build_log: list[tuple[str, str, float]] = []  # (family, options, seconds)
         # Bound to kernel arguments that a launch does not read (no bias, an empty tensor).
@@ -516,7 +518,7 @@ def _fit_local(limits: KernelLimits, device: Device, local: tuple) -> tuple:
     for i, size in enumerate(local):
         if i < len(item_limits):
             local[i] = min(size, item_limits[i])
-    while int(np.prod(local)) > limits.work_group_size:
+    while math.prod(local) > limits.work_group_size:
         largest = max(range(len(local)), key=lambda i: local[i])
         local[largest] = max(1, local[largest] // 2)
     return tuple(local)
@@ -546,52 +548,66 @@ def on_launch(hook) -> None:
     _launch_hooks.append(hook)
 
 
+def _launch_shape(device: Device, kernel: cl.Kernel, global_size, local_size) -> tuple:
+    """The work-group shape `kernel` launches with when asked for `local_size` (see launch)."""
+    limits = kernel_limits(device, kernel)
+    local_size = tuple(max(1, int(l)) for l in local_size)
+    if limits.required_local_size:
+        required = limits.required_local_size[:len(local_size)]
+        if local_size != required or math.prod(required) > limits.work_group_size:
+            raise _launch_error(kernel, device, global_size, local_size,
+                                f"the kernel requires work-groups of {required}")
+    elif math.prod(local_size) > limits.work_group_size or any(
+            l > m for l, m in zip(local_size, device.base_profile.max_work_item_sizes)):
+        local_size = _fit_local(limits, device, local_size)
+    return local_size
+
+
 def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) -> None:
     """Enqueue `kernel` over `global_size` rounded up to whole work-groups (kernels bound-check).
 
     A kernel whose work-groups may have any size gets `local_size` shrunk to fit its limits; one
     with a required size (reqd_work_group_size) must get that size. LaunchError where a launch
     cannot fit: a required size past the kernel's limit, more local memory than the device has,
-    or a rounded-up global size past the kernels' 32-bit indices.
+    or a rounded-up global size past the kernels' 32-bit indices. (The checks of a kernel and
+    work-group shape are made once: launches are on every op's path.)
     """
-    limits = kernel_limits(device, kernel)
-    local_size = tuple(max(1, int(l)) for l in local_size)
-    if limits.required_local_size:
-        required = limits.required_local_size[:len(local_size)]
-        if local_size != required or int(np.prod(required)) > limits.work_group_size:
-            raise _launch_error(kernel, device, global_size, local_size,
-                                f"the kernel requires work-groups of {required}")
-    elif int(np.prod(local_size)) > limits.work_group_size or any(
-            l > m for l, m in zip(local_size, device.base_profile.max_work_item_sizes)):
-        local_size = _fit_local(limits, device, local_size)
-    global_size = tuple(round_up(int(g), l) for g, l in zip(global_size, local_size))
+    shapes = device._launch_shapes
+    key = (kernel, tuple(local_size))
+    shape = shapes.get(key)
+    if shape is None:
+        shape = shapes[key] = _launch_shape(device, kernel, global_size, local_size)
+    global_size = tuple(-(-int(g) // l) * l for g, l in zip(global_size, shape))
     if 0 in global_size:
         return
     if max(global_size) > INT32_MAX:
-        raise _launch_error(kernel, device, global_size, local_size,
+        raise _launch_error(kernel, device, global_size, shape,
                             "a dimension passes the kernels' 32-bit work-item index")
-    dynamic_local = sum(a.size for a in args if isinstance(a, cl.LocalMemory))
-    if limits.local_memory_bytes + dynamic_local > device.base_profile.local_memory_bytes:
-        raise _launch_error(kernel, device, global_size, local_size,
-                            f"it needs {limits.local_memory_bytes + dynamic_local} bytes of "
-                            "local memory")
-    for hook in _launch_hooks:
-        hook(device, kernel, global_size, local_size, args)
     with device.lock:
-        if not hasattr(kernel, "_clconv_arg_types"):
+        local_args = getattr(kernel, "_clconv_local_args", None)
+        if local_args is None:
             # Declared once: pyopencl then packs scalars itself (~1 us a launch) instead of
             # taking each through the buffer protocol (~5 us per scalar argument).
             kernel.set_scalar_arg_dtypes(
                 [None if isinstance(a, (cl.MemoryObjectHolder, cl.LocalMemory)) else a.dtype
                  for a in args])
-            kernel._clconv_arg_types = True
+            local_args = kernel._clconv_local_args = tuple(
+                i for i, a in enumerate(args) if isinstance(a, cl.LocalMemory))
+        if local_args:
+            needed = kernel_limits(device, kernel).local_memory_bytes + sum(
+                args[i].size for i in local_args)
+            if needed > device.base_profile.local_memory_bytes:
+                raise _launch_error(kernel, device, global_size, shape,
+                                    f"it needs {needed} bytes of local memory")
+        for hook in _launch_hooks:
+            hook(device, kernel, global_size, shape, args)
         kernel.set_args(*args)
-        cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
+        cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, shape)
     if debugging():
         start = time.perf_counter()
         device.queue.finish()
         debug("launched %s global=%s local=%s in %.3f ms", kernel.function_name,
-              global_size, local_size, 1e3 * (time.perf_counter() - start))
+              global_size, shape, 1e3 * (time.perf_counter() - start))
 
 
 # --- memory ---------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """`clconv.Tensor`: a device array (a `pyopencl.array.Array` from the device's memory pool)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyopencl as cl
 import pyopencl.array as cla
@@ -123,7 +125,7 @@ class Tensor:
         start, end = start_dim % ndim, end_dim % ndim
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        merged = int(np.prod(self.shape[start:end + 1], dtype=np.int64))
+        merged = math.prod(self.shape[start:end + 1])
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     view = reshape
@@ -159,12 +161,12 @@ def resolve_shape(size: int, shape, op: str, old_shape) -> tuple[int, ...]:
     """`shape` with its one -1 (if any) filled in so that it holds `size` elements."""
     shape = [int(s) for s in shape]
     unknown = [i for i, s in enumerate(shape) if s == -1]
-    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    known = math.prod(s for s in shape if s != -1)
     if len(unknown) > 1 or any(s < -1 for s in shape):
         raise ValueError(f"{op}: invalid shape {tuple(shape)}")
     if unknown and known and size % known == 0:
         shape[unknown[0]] = size // known
-    if int(np.prod(shape, dtype=np.int64)) != size or (unknown and shape[unknown[0]] == -1):
+    if math.prod(shape) != size or (unknown and shape[unknown[0]] == -1):
         raise ValueError(f"{op}: cannot view shape {tuple(old_shape)} as {tuple(shape)}")
     return tuple(shape)
 
@@ -185,7 +187,7 @@ def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
     if any(int(s) < 0 for s in shape):
         raise ValueError(f"negative dimensions are not allowed: {tuple(shape)}")
     # Zero-size tensors too: their other dimensions still reach the kernels' 32-bit indices.
-    count = int(np.prod([s for s in shape if s], dtype=np.int64))
+    count = math.prod(s for s in shape if s)
     nbytes = count * dtype.itemsize
     if nbytes > device.max_alloc_bytes:
         raise MemoryError(f"a tensor of shape {tuple(shape)} and dtype {dtype} needs {nbytes:,} "
@@ -205,7 +207,7 @@ def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Arra
     refuses, the result is a MemoryError (some drivers, PoCL among them, would overcommit and
     let the operating system kill the process instead).
     """
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     pool = device.allocator
     is_pool = isinstance(pool, cl.tools.MemoryPool)  # (another allocator may be injected)
     # Held (freed, cached) blocks are released before they pass an eighth of the device's

@@ -182,7 +182,7 @@ def test_launches_that_cannot_fit_raise_naming_the_kernel_shape_and_limits(devic
                                        device.placeholder, too_much, runtime.local_memory(4)]
     with pytest.raises(clconv.LaunchError, match=r"winograd_conv2d: .*it needs \d+ bytes of "
                                                  r"local memory"):
-        runtime.launch(device, winograd, (1,), (1,), *args, *map(np.int32, [1] * 13))
+        runtime.launch(device, winograd, (1,), (1,), *args, *map(np.int32, [1] * 11))
 
 
 def test_a_kernel_whose_limit_is_below_the_wanted_group_size_is_rebuilt_smaller(device, monkeypatch):

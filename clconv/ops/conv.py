@@ -11,7 +11,6 @@ the device's profile: vector width and registers).
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -402,7 +401,7 @@ def _specialized(context: Context, geo: ConvGeometry, defines: dict, sizes: dict
     return True
 
 
-_direct_states: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_direct_states: dict = {}  # device -> state (clear_caches empties it)
 
 
 def _direct_state(device: runtime.Device) -> dict:

@@ -424,12 +424,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x = t["input"]
     if layout is None:
         return empty(x.shape, x.dtype, x.device)
-    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    if training:
+    n, spatial = x.shape[0], prod(x.shape[2:])
+    return _with_running_statistics(op, t, layout, momentum, eps, 1, n * spatial,
+                                    {"running_mean": running_mean, "running_var": running_var})
+
+
+def _with_running_statistics(op, t: dict, layout: Layout, momentum, eps, instances: int,
+                             count: int, host_running: dict) -> Tensor:
+    """batch_norm's and instance_norm's common part: with statistics from the input, normalize
+    and blend them (averaged over `instances` rows per channel, `count` elements each) into
+    the running ones (NumPy arrays among them updated in place); else normalize with the
+    running ones."""
+    x = t["input"]
+    if layout.batch_statistics:
         y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
-        _update_running(mean, var, t["running_mean"], t["running_var"], c, 1, momentum,
-                        n * spatial)
-        _write_back({"running_mean": running_mean, "running_var": running_var}, t)
+        _update_running(mean, var, t["running_mean"], t["running_var"], x.shape[1], instances,
+                        momentum, count)
+        _write_back(host_running, t)
     else:
         mean, var = t["running_mean"], t["running_var"]
         y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout,
@@ -502,16 +513,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     x = t["input"]
     if layout is None:
         return empty(x.shape, x.dtype, x.device)
-    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    if layout.batch_statistics:
-        y, mean, var = _batch_normalize(x, t["weight"], t["bias"], eps, layout)
-        _update_running(mean, var, t["running_mean"], t["running_var"], c, n, momentum, spatial)
-        _write_back({"running_mean": running_mean, "running_var": running_var}, t)
-    else:
-        mean, var = t["running_mean"], t["running_var"]
-        y = _normalize(x, _data(mean), _data(var), t["weight"], t["bias"], eps, layout,
-                       _chunked_params(x.device))
-    return _record("instance_norm", x, y, mean, var, t["weight"], t["bias"], eps, layout)
+    return _with_running_statistics("instance_norm", t, layout, momentum, eps, x.shape[0],
+                                    prod(x.shape[2:]),
+                                    {"running_mean": running_mean, "running_var": running_var})
 
 
 def _group_norm_arguments(input, num_groups, weight=None, bias=None, eps=1e-5):

@@ -142,7 +142,6 @@ def peer_clconv(names, runs, mode, compile_times):
         os.environ["POCL_KERNEL_CACHE"] = "0"  # read by PoCL when it starts, i.e. below
         os.environ["PYOPENCL_NO_CACHE"] = "1"
     import clconv
-    import clconv.functional as F
     settings = clconv.config.override(
         specialize={"args": "never", "fixed": "always"}.get(mode, "auto"),
         conv_forward="general" if mode == "baseline" else None)

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 import clconv
 import clconv.functional as F
-from clconv.ops import conv
 from helpers import check_op, conv_weight, dtypes_of, randn
 
 # (in_channels, out_channels, groups): plain, grouped, depthwise, depthwise with multiplier,

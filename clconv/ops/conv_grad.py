@@ -24,9 +24,9 @@ import numpy as np
 from .. import dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
-from ._args import as_3d, i32
-from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved, is_2d
 from . import _launch
+from ._args import i32
+from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved, is_2d
 from .elementwise import add
 from .reduce import Rows, row_sum
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numbers
 
-
 INT32_LIMIT = 2**31 - 1  # kernels take sizes as 32-bit ints
 
 
@@ -31,6 +30,21 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
                      dilation: int) -> int:
     """floor((size + padding - dilation*(kernel-1) - 1) / stride) + 1."""
     return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_padding(padding, kernel: tuple[int, ...], dilation: tuple[int, ...],
+                 op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(before, after) per dimension for a convolution's `padding`: an int or tuple, 'valid' (0)
+    or 'same' (dilation*(kernel-1) in all, the odd one at the end, as PyTorch pads)."""
+    if padding == "valid":
+        return (0,) * len(kernel), (0,) * len(kernel)
+    if padding == "same":
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return tuple(t // 2 for t in total), tuple(t - t // 2 for t in total)
+    if not isinstance(padding, str):
+        before = ntuple(padding, len(kernel), "padding", op)
+        return before, before
+    raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
 
 
 def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..shapes import conv_output_size
+from ..shapes import conv_output_size, conv_padding
 from ._args import as_3d, non_negative, ntuple, pad3, positive
 
 
@@ -55,21 +55,11 @@ def conv_geometry(op: str, nd: int, x_shape, w_shape, stride, padding, dilation,
         raise ValueError(f"{op}: weight of shape {w_shape} has an empty kernel")
     stride = positive(ntuple(stride, nd, "stride", op), "stride", op)
     dilation = positive(ntuple(dilation, nd, "dilation", op), "dilation", op)
-    if isinstance(padding, str):
-        if padding == "valid":
-            before = after = (0,) * nd
-        elif padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided "
-                                 f"convolutions (stride={stride})")
-            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-            before = tuple(t // 2 for t in total)
-            after = tuple(t - t // 2 for t in total)
-        else:
-            raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', "
-                             f"got {padding!r}")
-    else:
-        before = after = non_negative(ntuple(padding, nd, "padding", op), "padding", op)
+    if padding == "same" and any(s != 1 for s in stride):
+        raise ValueError(f"{op}: padding='same' is not supported for strided "
+                         f"convolutions (stride={stride})")
+    before, after = conv_padding(padding, kernel, dilation, op)
+    non_negative(before, "padding", op)
     out_size = tuple(conv_output_size(*args) for args in
                      zip(spatial, kernel, stride, before, after, dilation))
     if min(out_size) <= 0:

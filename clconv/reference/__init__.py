@@ -1,0 +1,43 @@
+"""clconv's specification: every op in plain NumPy, computed in float64.
+
+Each function has the name, signature and semantics of its `clconv.functional` twin (and of
+PyTorch's `torch.nn.functional`), takes and returns NumPy arrays, and returns results in the
+input's dtype. Each `<op>_backward(grad_output, *forward arguments)` returns the gradients of the
+op's differentiable arguments (None for an absent bias), in the order the op takes them. The code
+favours being read over being fast: it is the oracle the kernels are tested against.
+
+One module per op family, each forward beside its backward, each with its textbook formulas:
+
+    conv         conv1d/2d/3d, fused_conv1d/2d/3d     output size, parameters, multiply-adds
+    pool         max/avg/adaptive_avg_pool1d/2d/3d    window output size
+    norm         batch/layer/instance/group_norm      the statistics each normalizes by
+    elementwise  relu, leaky_relu, add
+    linear       linear
+    loss         cross_entropy, mse_loss
+    optim        sgd_step, adam_step                  clconv.optim's updates
+
+It imports nothing from clconv but the shape rules (clconv.shapes) the device ops share.
+"""
+from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
+                   fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
+                   fused_conv3d, fused_conv3d_backward)
+from .elementwise import add, add_backward, leaky_relu, leaky_relu_backward, relu, relu_backward
+from .linear import linear, linear_backward
+from .loss import cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward
+from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward,
+                   instance_norm, instance_norm_backward, layer_norm, layer_norm_backward)
+from .optim import adam_step, sgd_step
+from .pool import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_avg_pool2d,
+                   adaptive_avg_pool2d_backward, adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+                   avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
+                   avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d,
+                   max_pool2d_backward, max_pool3d, max_pool3d_backward)
+
+__all__ = [
+    "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
+    "leaky_relu", "linear", "add", "cross_entropy", "mse_loss",
+    "fused_conv1d", "fused_conv2d", "fused_conv3d",
+]
+__all__ += [f"{name}_backward" for name in __all__] + ["sgd_step", "adam_step"]

@@ -6,27 +6,198 @@
 Each accepts Tensors or NumPy arrays (copied to the device of the first Tensor argument, else to
 the default device) and returns Tensors. float16 arguments are stored as float16 and computed on
 in float32 (clconv.ops.storage). In check mode (`clconv.checking()`) each also runs its
-`clconv.reference` twin and raises on a mismatch.
+`clconv.reference` twin and raises on a mismatch. Each def below calls its entry of the op table
+(clconv.optable), which holds the device implementation (clconv.ops) and the reference.
 """
-from . import reference
-from .check_mode import checked
-from .ops import conv, elementwise, linear as _linear, loss, norm, pool
-from .ops.storage import half_storage
+from .optable import FUNCTIONAL, OPS
 
-_IMPLEMENTATIONS = {
-    conv: ["conv1d", "conv2d", "conv3d"],
-    pool: ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d"],
-    norm: ["batch_norm", "layer_norm", "instance_norm", "group_norm"],
-    elementwise: ["relu", "leaky_relu", "add"],
-    _linear: ["linear"],
-    loss: ["cross_entropy", "mse_loss"],
-}
 
-__all__ = [name for names in _IMPLEMENTATIONS.values() for name in names]
+def _op(function):
+    """Marks `function` as the public face of its op table entry (clconv.explain and
+    inspect.unwrap follow __wrapped__ to the implementation)."""
+    function.__wrapped__ = OPS[function.__name__].function
+    return function
 
-for _module, _names in _IMPLEMENTATIONS.items():
-    for _name in _names:
-        globals()[_name] = checked(half_storage(getattr(_module, _name)),
-                                   getattr(reference, _name))
-del _module, _names, _name
+
+# --- convolution ---------------------------------------------------------------------------
+
+@_op
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1D convolution of input (N, C_in, L) or (C_in, L) with weight (C_out, C_in/groups, K).
+
+    padding is an int, a tuple, 'valid' or 'same' (stride 1 only); output length
+    floor((L + 2*padding - dilation*(K - 1) - 1) / stride) + 1."""
+    return OPS["conv1d"].function(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_op
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2D convolution of input (N, C_in, H, W) or (C_in, H, W) with weight
+    (C_out, C_in/groups, K_H, K_W) and an optional bias (C_out,).
+
+    stride, padding and dilation are ints or pairs; padding may be 'valid' or 'same' (stride 1
+    only). Output size per dimension: floor((H + 2*padding - dilation*(K - 1) - 1) / stride) + 1.
+    """
+    return OPS["conv2d"].function(input, weight, bias, stride, padding, dilation, groups)
+
+
+@_op
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3D convolution of input (N, C_in, D, H, W) or (C_in, D, H, W) with weight
+    (C_out, C_in/groups, K_D, K_H, K_W); options as conv2d's, per dimension."""
+    return OPS["conv3d"].function(input, weight, bias, stride, padding, dilation, groups)
+
+
+# --- pooling -------------------------------------------------------------------------------
+
+@_op
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over windows of (N, C, L) or (C, L); stride defaults to kernel_size. With
+    return_indices, also the int64 position of each maximum in its (n, c) row."""
+    return OPS["max_pool1d"].function(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                      return_indices)
+
+
+@_op
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over windows of (N, C, H, W) or (C, H, W); padding never wins and NaN wins over
+    any number. With return_indices, also the int64 position of each maximum in its flattened
+    (n, c) plane (as max_unpool2d takes it)."""
+    return OPS["max_pool2d"].function(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                      return_indices)
+
+
+@_op
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over windows of (N, C, D, H, W) or (C, D, H, W); as max_pool2d per dimension."""
+    return OPS["max_pool3d"].function(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                      return_indices)
+
+
+@_op
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over windows of (N, C, L) or (C, L); count_include_pad counts zero padding in the
+    divisor."""
+    return OPS["avg_pool1d"].function(input, kernel_size, stride, padding, ceil_mode,
+                                      count_include_pad)
+
+
+@_op
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over windows of (N, C, H, W) or (C, H, W): the window's sum divided by
+    divisor_override, else by its size within the padded input (count_include_pad) or within
+    the input."""
+    return OPS["avg_pool2d"].function(input, kernel_size, stride, padding, ceil_mode,
+                                      count_include_pad, divisor_override)
+
+
+@_op
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over windows of (N, C, D, H, W) or (C, D, H, W); as avg_pool2d per dimension."""
+    return OPS["avg_pool3d"].function(input, kernel_size, stride, padding, ceil_mode,
+                                      count_include_pad, divisor_override)
+
+
+@_op
+def adaptive_avg_pool1d(input, output_size):
+    """Mean pooling to output_size: output o averages input[floor(o*L/n) : ceil((o+1)*L/n)]."""
+    return OPS["adaptive_avg_pool1d"].function(input, output_size)
+
+
+@_op
+def adaptive_avg_pool2d(input, output_size):
+    """Mean pooling to output_size (an int, or a pair whose None entries keep the input's
+    size), each output averaging the windows adaptive_avg_pool1d's rule gives per dimension."""
+    return OPS["adaptive_avg_pool2d"].function(input, output_size)
+
+
+@_op
+def adaptive_avg_pool3d(input, output_size):
+    """Mean pooling to output_size (an int or a triple); as adaptive_avg_pool2d."""
+    return OPS["adaptive_avg_pool3d"].function(input, output_size)
+
+
+# --- normalization -------------------------------------------------------------------------
+
+@_op
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """(x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c over channel axis 1. In training the
+    statistics come from the batch and the running ones are updated in place (unbiased
+    variance); in evaluation the running statistics are used."""
+    return OPS["batch_norm"].function(input, running_mean, running_var, weight, bias, training,
+                                      momentum, eps)
+
+
+@_op
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Each sample normalized over its trailing normalized_shape dimensions; weight and bias
+    have that shape."""
+    return OPS["layer_norm"].function(input, normalized_shape, weight, bias, eps)
+
+
+@_op
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Each (sample, channel) plane normalized by its own statistics (use_input_stats) or by
+    the running ones; running buffers, where given, move towards the batch's average."""
+    return OPS["instance_norm"].function(input, running_mean, running_var, weight, bias,
+                                         use_input_stats, momentum, eps)
+
+
+@_op
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Each sample's channels in num_groups groups, each group normalized by its own
+    statistics, then the per-channel weight and bias."""
+    return OPS["group_norm"].function(input, num_groups, weight, bias, eps)
+
+
+# --- activations, linear, losses ------------------------------------------------------------
+
+@_op
+def relu(input, inplace=False):
+    """max(x, 0) elementwise; NaN stays NaN. inplace writes the result into input."""
+    return OPS["relu"].function(input, inplace)
+
+
+@_op
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x >= 0, negative_slope * x elsewhere; inplace writes the result into input."""
+    return OPS["leaky_relu"].function(input, negative_slope, inplace)
+
+
+@_op
+def add(input, other):
+    """input + other with NumPy/PyTorch broadcasting."""
+    return OPS["add"].function(input, other)
+
+
+@_op
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias over input's last dimension; weight is (out, in)."""
+    return OPS["linear"].function(input, weight, bias)
+
+
+@_op
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross entropy between logits (N, C) and int64 class indices (N,), with optional class
+    weights, ignore_index and reduction 'mean', 'sum' or 'none', as PyTorch's."""
+    return OPS["cross_entropy"].function(input, target, weight, ignore_index, reduction,
+                                         label_smoothing)
+
+
+@_op
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error between input and target (same shape); reduction 'mean', 'sum' or
+    'none'."""
+    return OPS["mse_loss"].function(input, target, reduction)
+
+
+__all__ = list(FUNCTIONAL)

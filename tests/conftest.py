@@ -44,3 +44,12 @@ def _poisoned_outputs_on(device):
 def rng(request):
     """A generator seeded by the run's seed and the test's id: fresh per run, replayable."""
     return np.random.default_rng([SEED, zlib.crc32(request.node.nodeid.encode())])
+
+
+@pytest.fixture(params=[pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")])
+def dtype(request, device):
+    """Each floating-point dtype the ops compute in; float64 is skipped where the device has no
+    cl_khr_fp64 (float16, a storage type, has its own tests in test_half.py)."""
+    if np.dtype(request.param) not in device.dtypes():
+        pytest.skip(f"{device.name} has no cl_khr_fp64")
+    return request.param

@@ -6,13 +6,15 @@ message names the op (argument errors) or the sizes (allocation errors). Argumen
 from both sides of validity: wrong types, negative and huge sizes, zero-size dimensions,
 mismatched shapes, NaN/Inf data, non-contiguous views, other dtypes.
 """
+import re
+from pathlib import Path
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clconv
-import clconv.functional as F
-import clconv.reference as R
+from clconv.optable import FUNCTIONAL, OPS
 from clconv.testing import mismatch
 
 ALLOWED = (ValueError, TypeError, MemoryError)
@@ -69,13 +71,13 @@ def check(op, *args, **kwargs):
     host_args = [_host(a) for a in args]
     host_kwargs = {k: _host(v) for k, v in kwargs.items()}
     try:
-        got = getattr(F, op)(*args, **kwargs)
+        got = OPS[op].function(*args, **kwargs)
     except ALLOWED as err:
         message = str(err)
         assert message.startswith(f"{op}:") or (isinstance(err, MemoryError) and "bytes" in message) \
             or "negative dimensions" in message, f"{op} raised {type(err).__name__} without naming the op: {message}"
         return
-    want = getattr(R, op)(*host_args, **host_kwargs)
+    want = OPS[op].reference(*host_args, **host_kwargs)
     got = got if isinstance(got, tuple) else (got,)
     want = want if isinstance(want, tuple) else (want,)
     for g, w in zip(got, want):
@@ -166,3 +168,11 @@ def test_linear(device, x, w, b):
 def test_losses(device, x, target, reduction):
     check("cross_entropy", x, target, None, -100, reduction)
     check("mse_loss", x, target, reduction)
+
+
+def test_every_op_of_the_table_is_fuzzed():
+    source = Path(__file__).read_text()
+    called = set(re.findall(r'check\(f?"([a-z_]+)(?:\{nd\}d)?"', source))
+    names = set(FUNCTIONAL)
+    covered = {name for name in names if name in called or name[:-2] in called}
+    assert covered == names, f"not fuzzed: {sorted(names - covered)}"

@@ -1,16 +1,11 @@
 """What every op test does: run the op on the device, run clconv.reference, compare."""
+import inspect
+
 import numpy as np
 
 import clconv
-import clconv.functional as F
-import clconv.reference as R
+from clconv.optable import OPS
 from clconv.testing import assert_close
-
-DTYPES = [np.float32, np.float64]
-
-
-def dtypes_of(device):
-    return [d for d in DTYPES if np.dtype(d) in device.dtypes()]
 
 
 def randn(rng, shape, dtype, scale=1.0):
@@ -25,13 +20,12 @@ def conv_weight(rng, shape, dtype):
 
 
 def check_op(name, *args, case="", **kwargs):
-    """F.<name> (clconv.fused.<rest> for fused_<rest>) against reference.<name> on the same
-    arguments; returns the device result."""
-    host_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    """The op table's <name> (F.<name>, or clconv.fused's for fused_<name>) against its reference
+    on the same arguments; returns the device result."""
+    host_args = _copies(args)
     host_kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    op = getattr(clconv.fused, name[len("fused_"):]) if name.startswith("fused_") else getattr(F, name)
-    got = op(*args, **kwargs)
-    want = getattr(R, name)(*host_args, **host_kwargs)
+    got = OPS[name].function(*args, **kwargs)
+    want = OPS[name].reference(*host_args, **host_kwargs)
     got_list = list(got) if isinstance(got, tuple) else [got]
     want_list = list(want) if isinstance(want, tuple) else [want]
     assert len(got_list) == len(want_list)
@@ -41,3 +35,58 @@ def check_op(name, *args, case="", **kwargs):
         assert g.dtype == w.dtype, f"{name} {case}: dtype {g.dtype} != reference {w.dtype}"
         assert_close(g.numpy(), w, what=f"{name} {case} output {i}")
     return got
+
+
+def _copies(args):
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+def check_grad(rng, name, *args, finite_differences=None, case="", **kwargs):
+    """Run F.<name> (clconv.fused.<rest> for fused_<rest>) with gradients on its differentiable
+    arguments (the op table's), backpropagate a random gradient and compare every .grad with
+    reference.<name>_backward (and, where asked, finite differences of the reference)."""
+    entry = OPS[name]
+    signature = inspect.signature(entry.reference)
+    bound = signature.bind(*_copies(args), **kwargs)
+    wanted = {k: v for k, v in entry.gradient_arguments(*args, **kwargs).items() if v is not None}
+    leaves = {k: clconv.tensor(v, requires_grad=True) for k, v in wanted.items()}
+    device_arguments = dict(bound.arguments, **leaves)
+    out = entry.function(**device_arguments)
+    out = out[0] if isinstance(out, tuple) else out
+    grad_output = rng.standard_normal(out.shape).astype(out.dtype)
+    out.backward(grad_output)
+    host = signature.bind(*_copies(args), **kwargs).arguments
+    expected = entry.backward(grad_output, **host)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    assert len(expected) == len(entry.differentiable)
+    for argument, want in zip(entry.differentiable, expected):
+        if argument not in wanted:
+            assert want is None, f"{name} {case}: {argument} is absent but has a gradient"
+            continue
+        got = leaves[argument].grad
+        original = wanted[argument]
+        assert got is not None, f"{name} {case}: {argument} got no gradient"
+        assert got.shape == original.shape and got.dtype == original.dtype
+        assert_close(got.numpy(), want, what=f"{name} {case} gradient of {argument}")
+        if finite_differences:
+            _check_finite_differences(rng, entry, host, argument, got.numpy(), grad_output,
+                                      finite_differences, case)
+
+
+def _check_finite_differences(rng, entry, arguments, argument, analytic, grad_output, samples,
+                              case):
+    """Central differences of sum(reference(arguments) * grad_output) at a few random elements."""
+    flat = arguments[argument].reshape(-1)
+    step = 1e-6
+    for index in rng.choice(flat.size, size=min(samples, flat.size), replace=False):
+        values = []
+        for sign in (1, -1):
+            shifted = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in arguments.items()}
+            shifted[argument].reshape(-1)[index] += sign * step
+            out = entry.reference(**shifted)
+            out = out[0] if isinstance(out, tuple) else out
+            values.append(float(np.sum(out * grad_output)))
+        numeric = (values[0] - values[1]) / (2 * step)
+        got = analytic.reshape(-1)[index]
+        assert abs(got - numeric) <= 1e-5 * max(1.0, abs(numeric)), (
+            f"{entry.name} {case}: d/d {argument}[{index}] = {got}, finite differences {numeric}")

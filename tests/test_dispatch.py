@@ -13,8 +13,7 @@ import clconv
 import clconv.functional as F
 from clconv import config, dispatch, tuning
 from clconv.ops.conv_geometry import ConvProblem, conv_geometry
-from helpers import check_op, conv_weight, randn
-from test_grad import check_grad
+from helpers import check_grad, check_op, conv_weight, randn
 
 PROFILES = ["cpu", "gpu"]
 
@@ -112,7 +111,7 @@ def test_the_named_path_runs_and_matches_the_reference(device, rng, path, profil
     args = _arguments(path, rng)
     with config.override(profile=profile), dispatch.recording() as made:
         check_op(path.op, *args, case=path.name, **path.options)
-        check_grad(path.op, *args, case=path.name, **path.options)
+        check_grad(rng, path.op, *args, case=path.name, **path.options)
     ran = {}
     for choice in made:
         ran.setdefault(choice.family, set()).add(choice.algorithm)

@@ -8,75 +8,7 @@ import clconv
 import clconv.functional as F
 import clconv.reference as R
 from clconv.testing import assert_close
-from helpers import conv_weight, randn
-
-# Which positional arguments of each op are differentiable (in the order reference.<op>_backward
-# returns their gradients).
-DIFFERENTIABLE = {
-    "conv1d": (0, 1, 2), "conv2d": (0, 1, 2), "conv3d": (0, 1, 2),
-    "batch_norm": (0, 3, 4), "layer_norm": (0, 2, 3), "instance_norm": (0, 3, 4),
-    "group_norm": (0, 2, 3), "linear": (0, 1, 2), "add": (0, 1), "mse_loss": (0, 1),
-}
-
-
-def _copies(args):
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-
-
-def check_grad(name, *args, finite_differences=None, case="", **kwargs):
-    """Run F.<name> with gradients on its differentiable arguments, backpropagate a random
-    gradient and compare every .grad with reference.<name>_backward (and finite differences)."""
-    positions = DIFFERENTIABLE.get(name, (0,))
-    leaves = {i: clconv.tensor(args[i], requires_grad=True) for i in positions if args[i] is not None}
-    device_args = [leaves.get(i, a) for i, a in enumerate(_copies(args))]
-    out = getattr(F, name)(*device_args, **kwargs)
-    out = out[0] if isinstance(out, tuple) else out
-    rng = np.random.default_rng(abs(hash(case)) % 2**32)
-    grad_output = rng.standard_normal(out.shape).astype(out.dtype)
-    out.backward(grad_output)
-    expected = R.__dict__[f"{name}_backward"](grad_output, *_copies(args), **kwargs)
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    for position, want in zip(positions, expected):
-        if args[position] is None:
-            assert want is None
-            continue
-        got = leaves[position].grad
-        assert got is not None, f"{name} {case}: argument {position} got no gradient"
-        assert got.shape == args[position].shape and got.dtype == args[position].dtype
-        assert_close(got.numpy(), want, what=f"{name} {case} gradient of argument {position}")
-        if finite_differences:
-            _check_finite_differences(name, args, kwargs, position, got.numpy(), grad_output,
-                                      finite_differences, case)
-
-
-def _check_finite_differences(name, args, kwargs, position, analytic, grad_output, samples, case):
-    """Central differences of sum(reference(args) * grad_output) at a few random elements."""
-    rng = np.random.default_rng(position)
-    flat = args[position].reshape(-1)
-    step = 1e-6
-    for index in rng.choice(flat.size, size=min(samples, flat.size), replace=False):
-        values = []
-        for sign in (1, -1):
-            shifted = _copies(args)
-            shifted[position].reshape(-1)[index] += sign * step
-            out = R.__dict__[name](*shifted, **kwargs)
-            out = out[0] if isinstance(out, tuple) else out
-            values.append(float(np.sum(out * grad_output)))
-        numeric = (values[0] - values[1]) / (2 * step)
-        got = analytic.reshape(-1)[index]
-        assert abs(got - numeric) <= 1e-5 * max(1.0, abs(numeric)), (
-            f"{name} {case}: d/d arg{position}[{index}] = {got}, finite differences {numeric}")
-
-
-DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
-
-
-@pytest.fixture(params=DTYPES)
-def dtype(request, device):
-    if np.dtype(request.param) not in device.dtypes():
-        pytest.skip(f"{device.name} has no cl_khr_fp64")
-    return request.param
-
+from helpers import check_grad, conv_weight, randn
 
 def _fd(dtype):
     return 4 if dtype == np.float64 else None
@@ -103,12 +35,12 @@ def test_conv_backward(device, rng, dtype, case):
     x = randn(rng, (2, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
     b = randn(rng, (c_out,), dtype) if bias else None
-    check_grad(f"conv{nd}d", x, w, b, stride, padding, dilation, groups, finite_differences=_fd(dtype), case=str(case))
+    check_grad(rng, f"conv{nd}d", x, w, b, stride, padding, dilation, groups, finite_differences=_fd(dtype), case=str(case))
 
 
 def test_conv_backward_unbatched(device, rng, dtype):
     x = randn(rng, (3, 6, 7), dtype)
-    check_grad("conv2d", x, conv_weight(rng, (4, 3, 3, 3), dtype), randn(rng, (4,), dtype), 1, 1, case="unbatched")
+    check_grad(rng, "conv2d", x, conv_weight(rng, (4, 3, 3, 3), dtype), randn(rng, (4,), dtype), 1, 1, case="unbatched")
 
 
 POOL_CASES = [  # spatial, kernel, stride, padding, dilation, ceil_mode
@@ -122,7 +54,7 @@ POOL_CASES = [  # spatial, kernel, stride, padding, dilation, ceil_mode
 def test_max_pool_backward(device, rng, dtype, case):
     spatial, kernel, stride, padding, dilation, ceil_mode = case
     x = randn(rng, (2, 3) + spatial, dtype)
-    check_grad("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode, finite_differences=_fd(dtype), case=str(case))
+    check_grad(rng, "max_pool2d", x, kernel, stride, padding, dilation, ceil_mode, finite_differences=_fd(dtype), case=str(case))
 
 
 @pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)])
@@ -130,21 +62,21 @@ def test_max_pool_backward(device, rng, dtype, case):
 def test_avg_pool_backward(device, rng, dtype, case, count_include_pad, divisor_override):
     spatial, kernel, stride, padding, _, ceil_mode = case
     x = randn(rng, (2, 3) + spatial, dtype)
-    check_grad("avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
+    check_grad(rng, "avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
                finite_differences=_fd(dtype), case=str(case))
 
 
 @pytest.mark.parametrize("nd", [1, 3])
 def test_pool_backward_1d_3d(device, rng, dtype, nd):
     x = randn(rng, (2, 2) + (7, 6, 5)[:nd], dtype)
-    check_grad(f"max_pool{nd}d", x, 3, 2, 1, 1, True, finite_differences=_fd(dtype), case=f"max{nd}")
-    check_grad(f"avg_pool{nd}d", x, 3, 2, 1, True, False, finite_differences=_fd(dtype), case=f"avg{nd}")
-    check_grad(f"adaptive_avg_pool{nd}d", x, 4, finite_differences=_fd(dtype), case=f"adaptive{nd}")
+    check_grad(rng, f"max_pool{nd}d", x, 3, 2, 1, 1, True, finite_differences=_fd(dtype), case=f"max{nd}")
+    check_grad(rng, f"avg_pool{nd}d", x, 3, 2, 1, True, False, finite_differences=_fd(dtype), case=f"avg{nd}")
+    check_grad(rng, f"adaptive_avg_pool{nd}d", x, 4, finite_differences=_fd(dtype), case=f"adaptive{nd}")
 
 
 @pytest.mark.parametrize("output_size", [1, 3, (4, 2), (7, 9)], ids=str)
 def test_adaptive_avg_pool_backward(device, rng, dtype, output_size):
-    check_grad("adaptive_avg_pool2d", randn(rng, (2, 3, 7, 5), dtype), output_size,
+    check_grad(rng, "adaptive_avg_pool2d", randn(rng, (2, 3, 7, 5), dtype), output_size,
                finite_differences=_fd(dtype), case=str(output_size))
 
 
@@ -159,7 +91,7 @@ def test_batch_norm_backward(device, rng, dtype, shape, affine, training):
     x = randn(rng, shape, dtype, 2.0) + 1
     rm, rv = randn(rng, (c,), dtype), rng.uniform(0.5, 2, c).astype(dtype)
     w, b = (randn(rng, (c,), dtype), randn(rng, (c,), dtype)) if affine else (None, None)
-    check_grad("batch_norm", x, rm, rv, w, b, training, 0.1, 1e-3, finite_differences=_fd(dtype),
+    check_grad(rng, "batch_norm", x, rm, rv, w, b, training, 0.1, 1e-3, finite_differences=_fd(dtype),
                case=f"{shape} {affine} {training}")
 
 
@@ -168,7 +100,7 @@ def test_batch_norm_backward(device, rng, dtype, shape, affine, training):
 def test_layer_norm_backward(device, rng, dtype, shape, normalized, affine):
     norm_shape = (normalized,) if isinstance(normalized, int) else normalized
     w, b = (randn(rng, norm_shape, dtype), randn(rng, norm_shape, dtype)) if affine else (None, None)
-    check_grad("layer_norm", randn(rng, shape, dtype), normalized, w, b, 1e-5,
+    check_grad(rng, "layer_norm", randn(rng, shape, dtype), normalized, w, b, 1e-5,
                finite_differences=_fd(dtype), case=f"{shape} {normalized} {affine}")
 
 
@@ -177,7 +109,7 @@ def test_layer_norm_backward(device, rng, dtype, shape, normalized, affine):
 def test_instance_norm_backward(device, rng, dtype, shape, use_input_stats):
     c = shape[1]
     rm, rv = randn(rng, (c,), dtype), rng.uniform(0.5, 2, c).astype(dtype)
-    check_grad("instance_norm", randn(rng, shape, dtype), rm, rv, randn(rng, (c,), dtype),
+    check_grad(rng, "instance_norm", randn(rng, shape, dtype), rm, rv, randn(rng, (c,), dtype),
                randn(rng, (c,), dtype), use_input_stats, 0.1, 1e-5,
                finite_differences=_fd(dtype), case=f"{shape} {use_input_stats}")
 
@@ -187,27 +119,27 @@ def test_instance_norm_backward(device, rng, dtype, shape, use_input_stats):
 def test_group_norm_backward(device, rng, dtype, shape, groups, affine):
     c = shape[1]
     w, b = (randn(rng, (c,), dtype), randn(rng, (c,), dtype)) if affine else (None, None)
-    check_grad("group_norm", randn(rng, shape, dtype), groups, w, b, 1e-5,
+    check_grad(rng, "group_norm", randn(rng, shape, dtype), groups, w, b, 1e-5,
                finite_differences=_fd(dtype), case=f"{shape} {groups} {affine}")
 
 
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4, 5)], ids=str)
 def test_activation_backward(device, rng, dtype, shape):
     x = randn(rng, shape, dtype)
-    check_grad("relu", x, finite_differences=_fd(dtype), case=f"relu{shape}")
-    check_grad("leaky_relu", x, 0.2, finite_differences=_fd(dtype), case=f"leaky{shape}")
+    check_grad(rng, "relu", x, finite_differences=_fd(dtype), case=f"relu{shape}")
+    check_grad(rng, "leaky_relu", x, 0.2, finite_differences=_fd(dtype), case=f"leaky{shape}")
 
 
 @pytest.mark.parametrize("x_shape,out_features,bias", [((5, 7), 9, True), ((2, 3, 6), 4, False), ((1, 1), 1, True), ((9, 33), 17, True)], ids=str)
 def test_linear_backward(device, rng, dtype, x_shape, out_features, bias):
     w = conv_weight(rng, (out_features, x_shape[-1]), dtype)
-    check_grad("linear", randn(rng, x_shape, dtype), w, randn(rng, (out_features,), dtype) if bias else None,
+    check_grad(rng, "linear", randn(rng, x_shape, dtype), w, randn(rng, (out_features,), dtype) if bias else None,
                finite_differences=_fd(dtype), case=f"{x_shape} {out_features}")
 
 
 @pytest.mark.parametrize("a_shape,b_shape", [((3, 4), (3, 4)), ((2, 3, 4, 5), (3, 1, 1)), ((4, 1), (1, 6)), ((1,), (2, 3))], ids=str)
 def test_add_backward(device, rng, dtype, a_shape, b_shape):
-    check_grad("add", randn(rng, a_shape, dtype), randn(rng, b_shape, dtype),
+    check_grad(rng, "add", randn(rng, a_shape, dtype), randn(rng, b_shape, dtype),
                finite_differences=_fd(dtype), case=f"{a_shape}+{b_shape}")
 
 
@@ -223,7 +155,7 @@ def test_cross_entropy(device, rng, dtype, reduction, weighted, ignore):
     weight = rng.uniform(0.5, 2, c).astype(dtype) if weighted else None
     loss = F.cross_entropy(x, target, weight, reduction=reduction)
     assert_close(loss.numpy(), R.cross_entropy(x, target, weight, reduction=reduction), what="cross_entropy")
-    check_grad("cross_entropy", x, target, weight, -100, reduction, finite_differences=_fd(dtype),
+    check_grad(rng, "cross_entropy", x, target, weight, -100, reduction, finite_differences=_fd(dtype),
                case=f"{reduction} {weighted} {ignore}")
 
 
@@ -238,7 +170,7 @@ def test_cross_entropy_is_stable_for_large_logits(device):
 def test_mse_loss(device, rng, dtype, reduction):
     x, y = randn(rng, (4, 5), dtype), randn(rng, (4, 5), dtype)
     assert_close(F.mse_loss(x, y, reduction).numpy(), R.mse_loss(x, y, reduction), what="mse_loss")
-    check_grad("mse_loss", x, y, reduction, finite_differences=_fd(dtype), case=reduction)
+    check_grad(rng, "mse_loss", x, y, reduction, finite_differences=_fd(dtype), case=reduction)
 
 
 # --- the forward tests' full option grids, backward (float32 against the reference) ----------------
@@ -252,14 +184,14 @@ import test_pool  # noqa: E402
     case for case in test_conv._grid_2d() if test_conv._fits(*case.values[1:3], *case.values[4:], 2)])
 def test_conv2d_backward_grid(device, rng, channels, spatial, kernel, stride, padding, dilation):
     x, w, b, groups = test_conv._conv_case(rng, np.float32, 2, 2, channels, spatial, kernel)
-    check_grad("conv2d", x, w, b, stride, padding, dilation, groups,
+    check_grad(rng, "conv2d", x, w, b, stride, padding, dilation, groups,
                case=f"{channels} {spatial} {kernel} {stride} {padding} {dilation}")
 
 
 @pytest.mark.parametrize("spatial,kernel,stride,padding,ceil_mode,dilation", list(test_pool._grid([1, 2])))
 def test_max_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding, ceil_mode, dilation):
     x = randn(rng, (2, 3) + spatial, np.float32)
-    check_grad("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode, case=str(spatial))
+    check_grad(rng, "max_pool2d", x, kernel, stride, padding, dilation, ceil_mode, case=str(spatial))
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
@@ -267,7 +199,7 @@ def test_max_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding,
 def test_avg_pool2d_backward_grid(device, rng, spatial, kernel, stride, padding, ceil_mode, dilation,
                                   count_include_pad):
     x = randn(rng, (2, 3) + spatial, np.float32)
-    check_grad("avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, None,
+    check_grad(rng, "avg_pool2d", x, kernel, stride, padding, ceil_mode, count_include_pad, None,
                case=str(spatial))
 
 
@@ -305,7 +237,7 @@ def test_strided_conv_backward(device, rng, dtype, case):
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
     x = randn(rng, (3, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
-    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
+    check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
                finite_differences=_fd(dtype), case=str(case))
 
 
@@ -316,7 +248,7 @@ def test_strided_conv_backward_past_the_workspace_limit(device, rng, case):
     x = randn(rng, (3, c_in) + spatial, np.float32)
     w = conv_weight(rng, (c_out, c_in // groups) + (kernel,) * nd, np.float32)
     with clconv.config.override(workspace_mb=0.0001):
-        check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
+        check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
 
 
 # --- weight gradients on CPUs: depthwise work-items over all taps, the flat path in 3D ---------
@@ -346,7 +278,7 @@ def test_depthwise_conv_backward(device, rng, dtype, case):
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
     x = randn(rng, (3, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, 1) + kernel, dtype)
-    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, c_in,
+    check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, dilation, c_in,
                finite_differences=_fd(dtype), case=str(case))
 
 
@@ -370,7 +302,7 @@ def test_conv3d_weight_backward(device, rng, dtype, case):
     kernel = (kernel,) * 3 if isinstance(kernel, int) else kernel
     x = randn(rng, (2, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
-    check_grad("conv3d", x, w, None, stride, padding, dilation, groups,
+    check_grad(rng, "conv3d", x, w, None, stride, padding, dilation, groups,
                finite_differences=_fd(dtype), case=str(case))
 
 
@@ -394,7 +326,7 @@ def test_pointwise_conv_weight_backward(device, rng, dtype, case):
     nd, (c_in, c_out, groups), spatial, stride, padding = case
     x = randn(rng, (3, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, c_in // groups) + (1,) * nd, dtype)
-    check_grad(f"conv{nd}d", x, w, None, stride, padding, 1, groups,
+    check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, 1, groups,
                finite_differences=_fd(dtype), case=str(case))
 
 
@@ -417,7 +349,7 @@ def test_row_conv_weight_backward(device, rng, dtype, case):
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
     x = randn(rng, (2, c_in) + spatial, dtype)
     w = conv_weight(rng, (c_out, c_in // groups) + kernel, dtype)
-    check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
+    check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, dilation, groups,
                finite_differences=_fd(dtype), case=str(case))
 
 
@@ -436,6 +368,6 @@ def test_weight_gradient_in_runs(device, rng, case):
     with clconv.config.override(profile="cpu", tuning={"conv_weight_grad": {"rows": small,
                                                                             "flat": small}}):
         with clconv.dispatch.recording() as made:
-            check_grad(f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
+            check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, dilation, groups, case=str(case))
     weight = [c for c in made if c.family == "conv_weight_grad"]
     assert weight and weight[0].algorithm in ("rows", "flat") and weight[0].params["runs"] >= 3

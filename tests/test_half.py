@@ -3,6 +3,8 @@ the reference on the same float16 values, in-place updates, modules and optimize
 
 The PoCL device CI runs on has no cl_khr_fp16: these tests are the proof that float16 storage
 needs none."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ import clconv.functional as F
 import clconv.nn
 import clconv.optim
 import clconv.reference as R
+from clconv.optable import OPS
 from clconv.testing import assert_close
 from helpers import check_op, conv_weight, randn
 
@@ -105,25 +108,26 @@ def test_ops_on_half_tensors(device, rng, index):
     check_op(name, *args, case="float16", **kwargs)  # (float16 results, float16 tolerance)
 
 
-_DIFFERENTIABLE = {"conv2d": (0, 1, 2), "conv1d": (0, 1), "conv3d": (0, 1), "batch_norm": (0, 3, 4),
-                   "linear": (0, 1, 2), "add": (0, 1), "mse_loss": (0, 1)}
-
-
 @pytest.mark.parametrize("index", range(19))
 def test_gradients_of_half_tensors(device, rng, index):
     name, args, kwargs = _ops(rng)[index]
     kwargs = {k: v for k, v in kwargs.items() if k != "return_indices"}
-    positions = [i for i in _DIFFERENTIABLE.get(name, (0,)) if i < len(args)]
-    leaves = {i: clconv.tensor(args[i], requires_grad=True) for i in positions}
-    out = getattr(F, name)(*[leaves.get(i, a) for i, a in enumerate(args)], **kwargs)
+    entry = OPS[name]
+    bound = inspect.signature(entry.reference).bind(*args, **kwargs).arguments
+    leaves = {k: clconv.tensor(v, requires_grad=True)
+              for k, v in entry.gradient_arguments(*args, **kwargs).items()
+              if isinstance(v, np.ndarray) and v.dtype == HALF}
+    out = entry.function(**dict(bound, **leaves))
     grad = randn(rng, out.shape, HALF)
     out.backward(grad)
-    want = getattr(R, f"{name}_backward")(grad, *args, **kwargs)
+    want = entry.backward(grad, *args, **kwargs)
     want = want if isinstance(want, tuple) else (want,)
-    for position, expected in zip(positions, want):
-        got = leaves[position].grad
-        assert got.dtype == HALF, f"{name}: gradient {position} is {got.dtype}"
-        assert_close(got.numpy(), expected, what=f"{name} float16 gradient of argument {position}")
+    for argument, expected in zip(entry.differentiable, want):
+        if argument not in leaves:
+            continue
+        got = leaves[argument].grad
+        assert got.dtype == HALF, f"{name}: gradient of {argument} is {got.dtype}"
+        assert_close(got.numpy(), expected, what=f"{name} float16 gradient of {argument}")
 
 
 def test_in_place_updates_reach_half_originals(device, rng):

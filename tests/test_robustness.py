@@ -19,7 +19,7 @@ import clconv.optim as optim
 import clconv.ops._launch
 from clconv import config, runtime
 from clconv.testing import assert_close
-from helpers import check_op, randn
+from helpers import check_grad, check_op, randn
 
 TESTS = Path(__file__).resolve().parent
 
@@ -145,17 +145,16 @@ def test_out_of_device_memory_is_a_memory_error(device, monkeypatch):
 def test_convolutions_split_their_work_past_the_workspace_limit(device, rng, x_shape, w_shape, options):
     # With a limit far below one sample's scratch copies, convolution forward and both
     # gradients run sample by sample (or channel by channel), and still match the reference.
-    from test_grad import check_grad
     with config.override(workspace_mb=0.0001):
-        _convolution_and_gradients(rng, x_shape, w_shape, options, check_grad)
+        _convolution_and_gradients(rng, x_shape, w_shape, options)
 
 
-def _convolution_and_gradients(rng, x_shape, w_shape, options, check_grad):
+def _convolution_and_gradients(rng, x_shape, w_shape, options):
     op = f"conv{len(x_shape) - 2}d"
     x = randn(rng, x_shape, np.float32)
     w = (randn(rng, w_shape, np.float32) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
     check_op(op, x, w, None, **options)
-    check_grad(op, x, w, None, options.get("stride", 1), options.get("padding", 0), 1,
+    check_grad(rng, op, x, w, None, options.get("stride", 1), options.get("padding", 0), 1,
                options.get("groups", 1), case=str(x_shape))
 
 

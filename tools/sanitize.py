@@ -23,8 +23,8 @@ How the run is arranged so that Oclgrind sees real errors:
 - Before the cases, deliberately bad launches must be reported, or the checks are not active.
 
 Oclgrind writes its reports to stderr (file descriptor 2), which is captured around each case and
-printed under the case's name. Add an op by adding lines to CASES (and to GRADIENTS if it has more
-than one differentiable argument): rand()/labels() arguments become random arrays.
+printed under the case's name. Add an op by adding lines to CASES (its differentiable arguments
+come from the op table, clconv.optable): rand()/labels() arguments become random arrays.
 """
 from __future__ import annotations
 
@@ -134,17 +134,6 @@ class Case:
 def case(op, *, backward=True, half=False, forced=None, **arguments) -> Case:
     return Case(op, arguments, backward, half, forced or {})
 
-
-# The differentiable arguments of each op, in the order reference.<op>_backward returns their
-# gradients; an op not listed differentiates its input only.
-GRADIENTS = {
-    "conv1d": ("input", "weight", "bias"), "conv2d": ("input", "weight", "bias"),
-    "conv3d": ("input", "weight", "bias"), "batch_norm": ("input", "weight", "bias"),
-    "layer_norm": ("input", "weight", "bias"), "instance_norm": ("input", "weight", "bias"),
-    "group_norm": ("input", "weight", "bias"), "linear": ("input", "weight", "bias"),
-    "add": ("input", "other"), "mse_loss": ("input", "target"),
-    **{f"fused_conv{nd}d": ("input", "weight", "bias") for nd in (1, 2, 3)},
-}
 
 # conv.cl tiles TILE_K = 1, 4 or 8 output channels (by channels per group) by TILE_P = 8 output
 # positions, so channel counts like 10, 3 and 12 and position counts that are not multiples of 8
@@ -513,12 +502,11 @@ def optimizer_problems(test: Case, arguments: dict, dtype) -> list[str]:
 
 
 def device_op(name: str):
-    """clconv.functional.<name>, or clconv.fused.<rest> for fused_<rest> (reference: <name>)."""
-    import clconv
-    import clconv.functional as F
+    """The op table's function for <name>: clconv.functional.<name>, or clconv.fused.<rest> for
+    fused_<rest>."""
+    from clconv.optable import OPS
 
-    return getattr(clconv.fused, name[len("fused_"):]) if name.startswith("fused_") \
-        else getattr(F, name)
+    return OPS[name].function
 
 
 def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
@@ -537,10 +525,10 @@ def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
 def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     """Backpropagate a random gradient; compare each .grad with reference.<op>_backward."""
     import clconv
-    import clconv.reference as R
+    from clconv.optable import OPS
     from clconv.testing import mismatch
 
-    names = GRADIENTS.get(test.op, ("input",))
+    names = OPS[test.op].differentiable
     leaves = {name: clconv.tensor(arguments[name], requires_grad=True)
               for name in names if arguments.get(name) is not None}
     output = device_op(test.op)(**{**copies(arguments), **leaves})
@@ -549,7 +537,7 @@ def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     output.backward(grad_output)
     reference_arguments = copies(arguments)
     reference_arguments.pop("return_indices", None)  # no bearing on the gradient
-    expected = getattr(R, f"{test.op}_backward")(grad_output, **reference_arguments)
+    expected = OPS[test.op].backward(grad_output, **reference_arguments)
     problems = []
     for name, want in zip(names, expected if isinstance(expected, tuple) else (expected,)):
         if name in leaves:

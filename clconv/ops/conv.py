@@ -607,6 +607,28 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
-for _nd, _op in ((1, conv1d), (2, conv2d), (3, conv3d)):
+def fused_conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01) -> Tensor:
+    """activation(conv1d(...)) in one kernel (clconv.fused.conv1d)."""
+    return conv_activation(1, input, weight, bias, stride, padding, dilation, groups,
+                           activation, negative_slope)
+
+
+def fused_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01) -> Tensor:
+    """activation(conv2d(...)) in one kernel (clconv.fused.conv2d)."""
+    return conv_activation(2, input, weight, bias, stride, padding, dilation, groups,
+                           activation, negative_slope)
+
+
+def fused_conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 activation="relu", negative_slope=0.01) -> Tensor:
+    """activation(conv3d(...)) in one kernel (clconv.fused.conv3d)."""
+    return conv_activation(3, input, weight, bias, stride, padding, dilation, groups,
+                           activation, negative_slope)
+
+
+for _nd, _op in ((1, conv1d), (2, conv2d), (3, conv3d), (1, fused_conv1d), (2, fused_conv2d),
+                 (3, fused_conv3d)):
     dispatch.explains(_op)(lambda *args, _nd=_nd, **kwargs: explain_conv(_nd, *args, **kwargs))
 del _nd, _op

@@ -1,0 +1,188 @@
+"""The op table: every public op once, with what each part of clconv needs to know of it.
+
+    OPS["conv2d"].function(x, w, b, padding=1)        # what clconv.functional.conv2d calls
+    OPS["conv2d"].reference, OPS["conv2d"].backward   # clconv.reference's twins
+    OPS["conv2d"].differentiable                      # ("input", "weight", "bias")
+    OPS["conv2d"].cases                               # sample calls with readable ids
+
+An entry holds the device implementation (clconv.ops), the reference forward and backward, the
+arguments that get gradients (by name, in the order the backward returns them), how the op takes
+float16, and sample cases. `clconv.functional` and `clconv.fused` call `function` (the
+implementation with float16 storage and check mode around it); `python -m clconv check`, the
+sanitizer, the fuzzer and the tests take the op list, the differentiable arguments and the cases
+from here.
+
+Adding an op: its kernel (kernels/), its launcher (clconv/ops/), its reference forward and
+backward (clconv/reference/), one entry below, and its `def` in clconv.functional.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import reference as R
+from .check_mode import checked
+from .ops import conv, elementwise, linear, loss, norm, pool
+from .ops.storage import half_storage
+
+
+@dataclass(frozen=True)
+class Array:
+    """A case's argument that is a random array: normal values times `scale`, uniform in
+    [0.5, 2) where `positive` (variances), or int64 class indices below `classes` (targets)."""
+    shape: tuple
+    scale: float = 1.0
+    positive: bool = False
+    classes: int = 0
+
+    def make(self, rng: np.random.Generator, dtype) -> np.ndarray:
+        if self.classes:
+            return rng.integers(0, self.classes, self.shape, dtype=np.int64)
+        if self.positive:
+            return rng.uniform(0.5, 2.0, self.shape).astype(dtype)
+        return (rng.standard_normal(self.shape) * self.scale).astype(dtype)
+
+    def __str__(self):
+        return "x".join(map(str, self.shape))
+
+
+def rand(*shape, scale=1.0, positive=False) -> Array:
+    return Array(shape, scale=scale, positive=positive)
+
+
+def labels(*shape, classes) -> Array:
+    return Array(shape, classes=classes)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of an op with keyword arguments (Arrays become random arrays); `id` names it
+    in test ids and reports."""
+    op: str
+    id: str
+    arguments: dict
+
+    def make(self, rng: np.random.Generator, dtype) -> dict:
+        """The arguments, with each Array drawn from `rng` in `dtype`."""
+        return {name: value.make(rng, dtype) if isinstance(value, Array) else value
+                for name, value in self.arguments.items()}
+
+    def __str__(self):
+        return f"{self.op}[{self.id}]"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One public op. `function` is what users call: `implementation` (float32/float64 device
+    tensors) with float16 storage and check mode around it."""
+    name: str
+    implementation: Callable
+    reference: Callable
+    backward: Callable | None
+    differentiable: tuple[str, ...]
+    cases: tuple[Case, ...]
+    # "storage": float16 tensors are stored as float16 and computed on in float32
+    # (clconv.ops.storage); every op takes float16 this way.
+    float16: str = "storage"
+    function: Callable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "function",
+                           checked(half_storage(self.implementation), self.reference))
+
+    def gradient_arguments(self, *args, **kwargs) -> dict:
+        """{name: value} of the differentiable arguments a call passes (None where absent)."""
+        bound = inspect.signature(self.reference).bind(*args, **kwargs).arguments
+        return {name: bound.get(name) for name in self.differentiable}
+
+
+def _entry(name, implementation, differentiable=("input",), cases=()) -> Op:
+    return Op(name, implementation, getattr(R, name), getattr(R, f"{name}_backward", None),
+              tuple(differentiable), tuple(Case(name, id, arguments) for id, arguments in cases))
+
+
+_CONV_GRADS = ("input", "weight", "bias")
+_NORM_GRADS = ("input", "weight", "bias")
+_X2 = rand(4, 8, 15, 13)  # the 2D input most cases share
+
+_TABLE = [
+    _entry("conv1d", conv.conv1d, _CONV_GRADS, [
+        ("pad2", dict(input=rand(3, 8, 33), weight=rand(16, 8, 5, scale=0.15), bias=rand(16),
+                      padding=2))]),
+    _entry("conv2d", conv.conv2d, _CONV_GRADS, [
+        ("3x3-pad1", dict(input=_X2, weight=rand(16, 8, 3, 3, scale=0.1), bias=rand(16),
+                          padding=1)),
+        ("stride2-groups2-dilation2", dict(input=_X2, weight=rand(12, 4, 3, 3, scale=0.15),
+                                           stride=2, groups=2, dilation=2)),
+        ("depthwise-same", dict(input=_X2, weight=rand(8, 1, 3, 3, scale=0.3), padding="same",
+                                groups=8)),
+        ("1x1", dict(input=_X2, weight=rand(32, 8, 1, 1, scale=0.3)))]),
+    _entry("conv3d", conv.conv3d, _CONV_GRADS, [
+        ("3x3x3-pad1", dict(input=rand(2, 4, 6, 7, 8), weight=rand(6, 4, 3, 3, 3, scale=0.1),
+                            padding=1))]),
+    _entry("max_pool1d", pool.max_pool1d, cases=[
+        ("3-stride2-pad1-indices", dict(input=rand(2, 3, 17), kernel_size=3, stride=2,
+                                        padding=1, return_indices=True))]),
+    _entry("max_pool2d", pool.max_pool2d, cases=[
+        ("3-stride2-pad1-ceil-indices", dict(input=_X2, kernel_size=3, stride=2, padding=1,
+                                             ceil_mode=True, return_indices=True))]),
+    _entry("max_pool3d", pool.max_pool3d, cases=[
+        ("2", dict(input=rand(2, 3, 6, 7, 8), kernel_size=2))]),
+    _entry("avg_pool1d", pool.avg_pool1d, cases=[
+        ("4-stride3-pad2-ceil", dict(input=rand(2, 3, 17), kernel_size=4, stride=3, padding=2,
+                                     ceil_mode=True))]),
+    _entry("avg_pool2d", pool.avg_pool2d, cases=[
+        ("3-stride1-pad1-exclude-pad", dict(input=_X2, kernel_size=3, stride=1, padding=1,
+                                            count_include_pad=False))]),
+    _entry("avg_pool3d", pool.avg_pool3d, cases=[
+        ("3-stride2-pad1-divisor7", dict(input=rand(2, 3, 6, 7, 8), kernel_size=3, stride=2,
+                                         padding=1, divisor_override=7))]),
+    _entry("adaptive_avg_pool1d", pool.adaptive_avg_pool1d, cases=[
+        ("to5", dict(input=rand(2, 3, 17), output_size=5))]),
+    _entry("adaptive_avg_pool2d", pool.adaptive_avg_pool2d, cases=[
+        ("to4x3", dict(input=_X2, output_size=(4, 3)))]),
+    _entry("adaptive_avg_pool3d", pool.adaptive_avg_pool3d, cases=[
+        ("to2x3x4", dict(input=rand(2, 3, 6, 7, 8), output_size=(2, 3, 4)))]),
+    _entry("batch_norm", norm.batch_norm, _NORM_GRADS, [
+        ("training", dict(input=_X2, running_mean=rand(8), running_var=rand(8, positive=True),
+                          weight=rand(8), bias=rand(8), training=True)),
+        ("evaluation", dict(input=_X2, running_mean=rand(8),
+                            running_var=rand(8, positive=True), training=False))]),
+    _entry("layer_norm", norm.layer_norm, _NORM_GRADS, [
+        ("last2", dict(input=_X2, normalized_shape=(15, 13), weight=rand(15, 13),
+                       bias=rand(15, 13)))]),
+    _entry("instance_norm", norm.instance_norm, _NORM_GRADS, [
+        ("no-affine", dict(input=_X2))]),
+    _entry("group_norm", norm.group_norm, _NORM_GRADS, [
+        ("4groups", dict(input=_X2, num_groups=4, weight=rand(8), bias=rand(8)))]),
+    _entry("relu", elementwise.relu, cases=[("4d", dict(input=_X2))]),
+    _entry("leaky_relu", elementwise.leaky_relu, cases=[
+        ("slope0.1", dict(input=_X2, negative_slope=0.1))]),
+    _entry("add", elementwise.add, ("input", "other"), [
+        ("broadcast", dict(input=_X2, other=rand(8, 1, 13)))]),
+    _entry("linear", linear.linear, ("input", "weight", "bias"), [
+        ("3d-input", dict(input=rand(5, 7, 33), weight=rand(10, 33, scale=0.2), bias=rand(10)))]),
+    _entry("cross_entropy", loss.cross_entropy, cases=[
+        ("mean", dict(input=rand(6, 5), target=labels(6, classes=5)))]),
+    _entry("mse_loss", loss.mse_loss, ("input", "target"), [
+        ("mean", dict(input=rand(4, 7), target=rand(4, 7)))]),
+]
+_TABLE += [
+    _entry(f"fused_conv{nd}d", getattr(conv, f"fused_conv{nd}d"), _CONV_GRADS, [
+        (f"{activation}", dict(input=rand(2, 4, *(7,) * nd), weight=rand(6, 4, *(3,) * nd,
+                                                                       scale=0.2),
+                               bias=rand(6), padding=1, activation=activation))
+        for activation in ("relu", "leaky_relu")])
+    for nd in (1, 2, 3)]
+
+OPS: dict[str, Op] = {entry.name: entry for entry in _TABLE}
+# The ops clconv.functional exports (the fused ones are clconv.fused's conv1d/2d/3d).
+FUNCTIONAL = tuple(name for name in OPS if not name.startswith("fused_"))
+
+
+def cases() -> list[Case]:
+    """Every op's sample cases."""
+    return [case for entry in OPS.values() for case in entry.cases]

@@ -5,8 +5,6 @@ import argparse
 import sys
 import warnings
 
-import pyopencl as cl
-
 from . import runtime
 
 
@@ -14,14 +12,12 @@ def _devices() -> int:
     from . import tuning
 
     usable = {d.cl_device: d for d in runtime.devices()}
-    for p_index, platform in enumerate(cl.get_platforms()):
-        print(f"platform {p_index}: {platform.name.strip()} ({platform.version.strip()})")
-        found = runtime.platform_devices(platform)
+    for p_index, (platform, found) in enumerate(runtime.platforms()):
+        print(f"platform {p_index}: {platform}")
         if not found:
             print("  (no devices)")
-        for d_index, dev in enumerate(found):
-            print(f"  device {p_index}:{d_index}: {dev.name.strip()} "
-                  f"[{cl.device_type.to_string(dev.type)}] - {runtime.device_state(dev)}")
+        for d_index, (dev, description) in enumerate(found):
+            print(f"  device {p_index}:{d_index}: {description} - {runtime.device_state(dev)}")
             if dev in usable:
                 profile = usable[dev].profile
                 for line in profile.lines():
@@ -82,7 +78,7 @@ def main(argv=None) -> int:
     forward.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", cl.CompilerWarning)
+        warnings.simplefilter("ignore", runtime.CompilerWarning)
         if args.command == "devices":
             return _devices()
         if args.command == "check":

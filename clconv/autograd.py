@@ -123,9 +123,8 @@ def backward(root, grad) -> None:
 
 
 def _accumulate(total, grad, copy: bool = False):
-    """total + grad as a new tensor (grad itself, or a copy, when there is no total yet)."""
-    from .functional import add  # the ops import this module; (float16 gradients included)
-
+    """total + grad as a new tensor (grad itself, or a copy, when there is no total yet); the
+    sum is Tensor's +, clconv.functional.add (float16 gradients included)."""
     if total is None:
         return grad.clone() if copy else grad
-    return add(total, grad)
+    return total + grad

@@ -11,9 +11,8 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-import pyopencl.array as cla
 
-from . import config
+from . import config, runtime
 from .tensors import Tensor
 from .testing import mismatch
 
@@ -44,7 +43,7 @@ def checking(enabled: bool = True):
 def _host(value):
     if isinstance(value, Tensor):
         return value.numpy()
-    if isinstance(value, cla.Array):
+    if runtime.is_device_array(value):
         return value.get()
     if isinstance(value, np.ndarray):
         return value.copy()

@@ -9,6 +9,7 @@ in float32 (clconv.ops.storage). In check mode (`clconv.checking()`) each also r
 `clconv.reference` twin and raises on a mismatch. Each def below calls its entry of the op table
 (clconv.optable), which holds the device implementation (clconv.ops) and the reference.
 """
+from . import tensors
 from .optable import FUNCTIONAL, OPS
 
 
@@ -201,3 +202,4 @@ def mse_loss(input, target, reduction="mean"):
 
 
 __all__ = list(FUNCTIONAL)
+tensors.provide("add", add)  # Tensor's +

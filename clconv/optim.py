@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime
-from .ops import _launch
-from .ops._args import i32, scalar
+from .ops import launch_sizes
+from .ops.arguments import i32, scalar
 from .ops.storage import HALF, cast, convert_into
-from .tensors import Tensor, fill_array, zeros
+from .tensors import Tensor, zeros
 
 
 class Optimizer:
@@ -31,11 +31,11 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                fill_array(p.grad.array, 0)
+                runtime.fill(p.grad.array, 0)
 
     def _launch(self, p: Tensor, name: str, *args) -> None:
         kernel = runtime.get_kernel(p.device, "optim", name, **runtime.dtype_defines(p.dtype))
-        runtime.launch(p.device, kernel, (p.size,), (_launch.items(p.device),), *args,
+        runtime.launch(p.device, kernel, (p.size,), (launch_sizes.items(p.device),), *args,
                        np.int32(p.size))
         p._version += 1  # graphs that saved the old value must not run backward any more
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyopencl as cl
-import pyopencl.array as cla
-import pyopencl.tools
 
-from . import config, runtime
-from .runtime import INT32_MAX  # kernels index with 32-bit ints
+from . import autograd, config, runtime
 
 
 class VersionCounter:
@@ -30,7 +26,7 @@ class Tensor:
 
     __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "version_counter")
 
-    def __init__(self, array: cla.Array, device: runtime.Device, requires_grad: bool = False,
+    def __init__(self, array, device: runtime.Device, requires_grad: bool = False,
                  version_counter: "VersionCounter | None" = None):
         self.array = array
         self.device = device
@@ -54,7 +50,6 @@ class Tensor:
 
     def backward(self, grad=None) -> None:
         """Gradients of this tensor with respect to every leaf that requires grad."""
-        from . import autograd
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
         if grad is None:
@@ -81,7 +76,6 @@ class Tensor:
 
     def clone(self) -> "Tensor":
         """A copy in a new device buffer (differentiable)."""
-        from . import autograd
         out = Tensor(self.array.copy(), self.device)
         return autograd.record("clone", out, (self,), lambda g: (g,))
 
@@ -112,7 +106,6 @@ class Tensor:
         """A view with another shape (no copy); one dimension may be -1."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        from . import autograd
         new_shape = resolve_shape(self.size, shape, "reshape", self.shape)
         out = Tensor(self.array.reshape(new_shape), self.device,
                      version_counter=self.version_counter)
@@ -131,14 +124,12 @@ class Tensor:
     view = reshape
 
     def __add__(self, other):
-        from .functional import add  # (float16 tensors included)
-        return add(self, other)
+        return _PROVIDED["add"](self, other)  # clconv.functional.add (float16 included)
 
     def to(self, dtype) -> "Tensor":
         """This tensor converted to `dtype` (float16, float32 or float64), itself if it has it;
         differentiable."""
-        from .ops.storage import cast
-        return cast(self, dtype)
+        return _PROVIDED["cast"](self, dtype)  # clconv.ops.storage.cast
 
     def half(self) -> "Tensor":
         """float16 storage: half the memory, computed on in float32 (see clconv.ops.storage)."""
@@ -155,6 +146,16 @@ class Tensor:
             ", requires_grad=True" if self.requires_grad else ""
         return (f"clconv.Tensor(shape={self.shape}, dtype={self.dtype}, "
                 f"device={self.device.name!r}{grad})")
+
+
+# Tensor's operators are ops, which sit above this module: they are provided to it (by
+# clconv.functional and clconv.ops.storage, which `import clconv` loads) instead of imported.
+_PROVIDED: dict = {}
+
+
+def provide(name: str, function) -> None:
+    """Make `function` the implementation of Tensor's operator `name` ("add", "cast")."""
+    _PROVIDED[name] = function
 
 
 def resolve_shape(size: int, shape, op: str, old_shape) -> tuple[int, ...]:
@@ -183,54 +184,6 @@ def check_dtype(dtype, device: runtime.Device, what: str = "tensor") -> np.dtype
     return dtype
 
 
-def _check_size(shape, dtype: np.dtype, device: runtime.Device) -> None:
-    if any(int(s) < 0 for s in shape):
-        raise ValueError(f"negative dimensions are not allowed: {tuple(shape)}")
-    # Zero-size tensors too: their other dimensions still reach the kernels' 32-bit indices.
-    count = math.prod(s for s in shape if s)
-    nbytes = count * dtype.itemsize
-    if nbytes > device.max_alloc_bytes:
-        raise MemoryError(f"a tensor of shape {tuple(shape)} and dtype {dtype} needs {nbytes:,} "
-                          f"bytes, more than {device.name!r} allows in one allocation "
-                          f"({device.max_alloc_bytes:,} bytes)")
-    if count > INT32_MAX:
-        raise MemoryError(f"a tensor of shape {tuple(shape)} spans {count:,} elements "
-                          f"({nbytes:,} bytes); clconv indexes with 32-bit integers (at most "
-                          f"{INT32_MAX:,} elements)")
-
-
-def _allocate(device: runtime.Device, shape: tuple, dtype: np.dtype) -> cla.Array:
-    """An array from the device's memory pool, within the device's global memory.
-
-    The pool keeps freed blocks for reuse; before an allocation would take the pool past the
-    device's memory, the held blocks are released. Past what the device has, or when the driver
-    refuses, the result is a MemoryError (some drivers, PoCL among them, would overcommit and
-    let the operating system kill the process instead).
-    """
-    nbytes = math.prod(shape) * dtype.itemsize
-    pool = device.allocator
-    is_pool = isinstance(pool, cl.tools.MemoryPool)  # (another allocator may be injected)
-    # Held (freed, cached) blocks are released before they pass an eighth of the device's
-    # memory, or before this allocation would take the pool past all of it.
-    if is_pool and (pool.managed_bytes + nbytes > device.global_mem_bytes
-                    or pool.managed_bytes - pool.active_bytes > device.global_mem_bytes // 8):
-        pool.free_held()
-    if is_pool and pool.active_bytes + nbytes > device.global_mem_bytes:
-        raise MemoryError(f"out of device memory: shape {shape} needs {nbytes:,} bytes while "
-                          f"{pool.active_bytes:,} of {device.global_mem_bytes:,} bytes on "
-                          f"{device.name!r} are in use")
-    try:
-        return cla.empty(device.queue, shape, dtype, allocator=pool)
-    except (cl.MemoryError, cl.RuntimeError):
-        if is_pool:
-            pool.free_held()
-    try:
-        return cla.empty(device.queue, shape, dtype, allocator=pool)
-    except (cl.MemoryError, cl.RuntimeError) as err:
-        raise MemoryError(f"could not allocate {nbytes:,} bytes for shape {shape} on "
-                          f"{device.name!r}: {err}") from None
-
-
 def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     """An uninitialized tensor; NaN-filled with CLCONV_POISON=1 or config.override(poison=True)
     (the tests' setting: an element a kernel forgets to write then shows up as a mismatch)."""
@@ -239,45 +192,25 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":  # integer tensors hold pooling indices only
         check_dtype(dtype, device)
-    _check_size(shape, dtype, device)
-    array = _allocate(device, shape, dtype)
+    runtime.check_size(shape, dtype, device)
+    array = runtime.allocate(device, shape, dtype)
     if array.size and config.current().poison:
-        fill_array(array, np.nan if dtype.kind == "f" else -12345)
+        runtime.fill(array, np.nan if dtype.kind == "f" else -12345)
     return Tensor(array, device)
-
-
-def fill_array(array: cla.Array, value) -> None:
-    """Every element = value. float16 by its bit pattern: pyopencl's fill would build a kernel
-    on `half`, which needs cl_khr_fp16."""
-    if array.dtype == np.float16:
-        array.reshape(array.size).view(np.uint16).fill(np.float16(value).view(np.uint16))
-    else:
-        array.fill(value)
 
 
 def zeros(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        fill_array(out.array, 0)
+        runtime.fill(out.array, 0)
     return out
 
 
 def full(shape, value, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        fill_array(out.array, value)
+        runtime.fill(out.array, value)
     return out
-
-
-def _device_of_array(array: cla.Array) -> runtime.Device:
-    current = runtime.get_device()
-    if array.context == current.context:
-        return current
-    for device in runtime.devices():
-        if array.context == device.context:
-            return device
-    raise ValueError("tensor: this pyopencl array lives in a context clconv does not manage; "
-                     "create it with clconv.get_device().queue or copy it to the host first")
 
 
 def tensor(data, dtype=None, device: runtime.Device | None = None,
@@ -297,8 +230,8 @@ def _to_tensor(data, dtype, device) -> Tensor:
                                                           np.dtype(dtype) == data.dtype):
             return data
         data = data.numpy()
-    if isinstance(data, cla.Array):
-        owner = _device_of_array(data)
+    if runtime.is_device_array(data):
+        owner = runtime.device_of_array(data)
         if device is not None and device is not owner:
             raise ValueError(f"tensor: the array lives on {owner.name!r}, not {device.name!r}")
         check_dtype(data.dtype, owner)
@@ -329,7 +262,7 @@ def as_tensor(value, name: str, op: str, device: runtime.Device | None = None) -
     """An op's argument as a Tensor, with errors that name the op and the argument."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (np.ndarray, cla.Array)) or isinstance(value, (list, tuple)):
+    if isinstance(value, (np.ndarray, list, tuple)) or runtime.is_device_array(value):
         dtype = getattr(value, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind != "f":
             raise TypeError(f"{op}: {name} has dtype {np.dtype(dtype)}; clconv computes in "

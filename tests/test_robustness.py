@@ -16,7 +16,7 @@ import clconv
 import clconv.functional as F
 import clconv.nn as nn
 import clconv.optim as optim
-import clconv.ops._launch
+import clconv.ops.launch_sizes
 from clconv import config, runtime
 from clconv.testing import assert_close
 from helpers import check_grad, check_op, randn
@@ -118,7 +118,7 @@ def test_debug_logging_reports_builds_choices_and_launches(device, rng, caplog):
     assert "built pool.cl [-DEXTRA_DEFINE_FOR_A_FRESH_BUILD=1" in text
     relu = runtime.get_kernel(device, "elementwise", "relu_forward",
                               **runtime.dtype_defines(np.float32))
-    local = clconv.ops._launch.items(device)
+    local = clconv.ops.launch_sizes.items(device)
     while local > runtime.kernel_limits(device, relu).work_group_size:  # (fitted as launch does)
         local //= 2
     assert f"launched relu_forward global=({local},) local=({local},)" in text
@@ -161,9 +161,9 @@ def _convolution_and_gradients(rng, x_shape, w_shape, options):
 # --- launch limits --------------------------------------------------------------------------
 
 def test_launches_that_cannot_fit_raise_naming_the_kernel_shape_and_limits(device):
-    from clconv.ops import _launch
+    from clconv.ops import launch_sizes
     kernel, group = runtime.fixed_group_kernel(device, "reduce", "row_sum",
-                                               _launch.group_size(device),
+                                               launch_sizes.group_size(device),
                                                **runtime.dtype_defines(np.float32))
     buffers = (device.placeholder, device.placeholder, *map(np.int32, (1, 1, 1, 1)))
     smaller = max(1, group // 2)
@@ -192,7 +192,7 @@ def test_a_kernel_whose_limit_is_below_the_wanted_group_size_is_rebuilt_smaller(
         limits = real(dev, kernel)
         return replace(limits, work_group_size=min(8, limits.work_group_size))
 
-    monkeypatch.setattr(runtime, "kernel_limits", at_most_8)
+    monkeypatch.setattr(runtime.enqueue, "kernel_limits", at_most_8)
     monkeypatch.setattr(device, "_group_sizes", {})
     kernel, group = runtime.fixed_group_kernel(device, "reduce", "row_sum", 64,
                                                **runtime.dtype_defines(np.float64

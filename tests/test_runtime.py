@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def fresh_device_state(monkeypatch):
     """Let a test re-run device selection without disturbing the session's devices."""
-    monkeypatch.setattr(runtime, "_usable", {})
-    monkeypatch.setattr(runtime, "_broken", {})
-    monkeypatch.setattr(runtime, "_current", None)
+    monkeypatch.setattr(runtime.device, "_usable", {})
+    monkeypatch.setattr(runtime.device, "_broken", {})
+    monkeypatch.setattr(runtime.device, "_current", None)
     with config.override(device=None, pyopencl_ctx=None):
         yield
 
@@ -82,7 +82,7 @@ def test_a_device_whose_test_build_fails_is_skipped_with_a_warning(device, fresh
     def broken_probe(cl_device):
         raise cl.RuntimeError("clBuildProgram failed: unknown target CPU 'generic'")
 
-    monkeypatch.setattr(runtime, "_probe", broken_probe)
+    monkeypatch.setattr(runtime.device, "_probe", broken_probe)
     with warnings.catch_warnings(record=True) as caught:  # (one warning per device)
         warnings.simplefilter("always")
         assert runtime.devices() == []
@@ -147,7 +147,7 @@ def test_programs_are_built_once_per_device_and_options(device, rng):
 
 def test_build_failure_names_device_options_and_log(device, tmp_path, monkeypatch):
     (tmp_path / "broken.cl").write_text("__kernel void k(__global float *x) { x[0] = undefined_name; }")
-    monkeypatch.setattr(runtime, "kernels_dir", lambda: tmp_path)
+    monkeypatch.setattr(runtime.build, "kernels_dir", lambda: tmp_path)
     with pytest.raises(clconv.KernelBuildError) as caught:
         runtime.get_kernel(device, "broken", "k", TILE=4)
     message = str(caught.value)

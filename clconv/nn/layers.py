@@ -9,7 +9,7 @@ import numpy as np
 from .. import autograd, fused
 from .. import functional as F
 from .. import reference as R
-from ..ops._args import ntuple
+from ..shapes import ntuple
 from ..tensors import Tensor, full, tensor, zeros
 from .module import Module, init_rng
 

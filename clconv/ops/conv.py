@@ -17,9 +17,10 @@ import numpy as np
 
 from .. import autograd, config, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
-from ..tensors import INT32_MAX, Tensor, empty
+from ..runtime import INT32_MAX
+from ..tensors import Tensor, empty
 from . import conv_grad, elementwise
-from ._args import buffer, expect_shape, i32, real, spatial_input, tensors
+from .arguments import buffer, expect_shape, i32, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..shapes import conv_output_size, conv_padding
-from ._args import as_3d, non_negative, ntuple, pad3, positive
+from .arguments import as_3d, non_negative, ntuple, pad3, positive
 
 
 @dataclass(frozen=True)

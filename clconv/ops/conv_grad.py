@@ -24,8 +24,8 @@ import numpy as np
 from .. import dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import i32
+from . import launch_sizes
+from .arguments import i32
 from .conv_geometry import NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved, is_2d
 from .elementwise import add
 from .reduce import Rows, row_sum
@@ -553,7 +553,7 @@ def _sum_slices(partial: Tensor, out: Tensor, splits: int) -> None:
     """out = the sum of partial's `splits` slices of out's size, in order (deterministic)."""
     kernel = runtime.get_kernel(out.device, "reduce", "sum_slices",
                                 **runtime.dtype_defines(out.dtype))
-    runtime.launch(out.device, kernel, (out.size,), (_launch.items(out.device),),
+    runtime.launch(out.device, kernel, (out.size,), (launch_sizes.items(out.device),),
                    partial.array.data, out.array.data, *i32(out.size, splits))
 
 

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pyopencl.array as cla
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import i32, real, scalar, tensors
+from . import launch_sizes
+from .arguments import i32, real, scalar, tensors
 
 
 def _launch_elementwise(device, name: str, dtype, total: int, *args) -> None:
     kernel = runtime.get_kernel(device, "elementwise", name, **runtime.dtype_defines(dtype))
-    runtime.launch(device, kernel, (total,), (_launch.items(device),), *args)
+    runtime.launch(device, kernel, (total,), (launch_sizes.items(device),), *args)
 
 
 def _activation(op: str, input, inplace: bool, negative_slope: float) -> Tensor:
@@ -80,7 +79,7 @@ def _broadcast_layout(shape_a, shape_b, op: str) -> tuple[tuple[int, ...], list[
 
 
 def _int_buffer(device, values):
-    return cla.to_device(device.queue, np.array(values, np.int32), allocator=device.allocator)
+    return runtime.to_device(device, np.array(values, np.int32))
 
 
 def add(input, other) -> Tensor:
@@ -119,6 +118,6 @@ def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
         layout_buffer = _int_buffer(x.device, list(x.shape) + summed)
         kernel = runtime.get_kernel(x.device, "reduce", "sum_to_shape",
                                     **runtime.dtype_defines(x.dtype))
-        runtime.launch(x.device, kernel, (out.size,), (_launch.items(x.device),), x.array.data,
+        runtime.launch(x.device, kernel, (out.size,), (launch_sizes.items(x.device),), x.array.data,
                        out.array.data, *i32(out.size, summed_total, x.ndim), layout_buffer.data)
     return out

@@ -9,7 +9,7 @@ import numpy as np
 from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context
 from ..tensors import Tensor, empty
-from ._args import buffer, expect_shape, i32, tensors
+from .arguments import buffer, expect_shape, i32, tensors
 from .reduce import Rows, row_sum
 
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pyopencl.array as cla
 
 from .. import autograd, runtime
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import buffer, expect_shape, i32, tensors
+from . import launch_sizes
+from .arguments import buffer, expect_shape, i32, tensors
 
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
@@ -24,7 +23,7 @@ def _kernel(device, name: str, dtype):
 
 def _group_kernel(device, name: str, dtype):
     """A kernel reducing in one work-group of GROUP_SIZE, and that size."""
-    return runtime.fixed_group_kernel(device, "loss", name, _launch.group_size(device),
+    return runtime.fixed_group_kernel(device, "loss", name, launch_sizes.group_size(device),
                                       **runtime.dtype_defines(dtype))
 
 
@@ -32,7 +31,7 @@ def _class_indices(op: str, target, batch: int, classes: int, ignore_index: int,
     """target as an int64 device tensor, each entry a class in [0, classes) or ignore_index."""
     if isinstance(target, Tensor):
         host = target.numpy()
-    elif isinstance(target, cla.Array):
+    elif runtime.is_device_array(target):
         host = target.get()
     else:
         host = np.asarray(target)
@@ -83,7 +82,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
             runtime.launch(device, _kernel(device, "cross_entropy_backward", x.dtype), (dx.size,),
-                           (_launch.items(device),), x.array.data, labels.array.data, *common,
+                           (launch_sizes.items(device),), x.array.data, labels.array.data, *common,
                            log_sum_exp.array.data, total_weight.array.data, grad.array.data,
                            dx.array.data, *i32(batch, classes))
         return dx, None
@@ -109,7 +108,7 @@ def mse_loss(input, target, reduction="mean") -> Tensor:
         out = empty(a.shape, a.dtype, device)
         if out.size:
             runtime.launch(device, _kernel(device, "mse_loss_backward", a.dtype), (out.size,),
-                           (_launch.items(device),), a.array.data, b.array.data, grad.array.data,
+                           (launch_sizes.items(device),), a.array.data, b.array.data, grad.array.data,
                            out.array.data, *i32(mode, a.size))
         return out
 

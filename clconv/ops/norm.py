@@ -22,8 +22,8 @@ import numpy as np
 from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import buffer, expect_shape, i32, ntuple, real, scalar, tensors
+from . import launch_sizes
+from .arguments import buffer, expect_shape, i32, ntuple, real, scalar, tensors
 from .reduce import Rows
 
 _OPTIONAL = ("running_mean", "running_var", "weight", "bias")
@@ -76,14 +76,14 @@ class NormProblem:
 
 def _kernel(device: runtime.Device, name: str, dtype):
     # Every norm kernel is built with the same defines: one program serves the family.
-    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=_launch.group_size(device),
+    return runtime.get_kernel(device, "norm", name, GROUP_SIZE=launch_sizes.group_size(device),
                               **runtime.vector_defines(device, dtype))
 
 
 def _group_kernel(device: runtime.Device, name: str, dtype):
     """A kernel reducing in work-groups of GROUP_SIZE, and that size (see
     runtime.fixed_group_kernel: the same program as _kernel's where the driver allows)."""
-    return runtime.fixed_group_kernel(device, "norm", name, _launch.group_size(device),
+    return runtime.fixed_group_kernel(device, "norm", name, launch_sizes.group_size(device),
                                       **runtime.vector_defines(device, dtype))
 
 
@@ -221,7 +221,7 @@ def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
                 *i32(stats.row_stride, stats.segments, stats.segment_stride,
                             stats.segment_len, layout.param_div, layout.param_mod))
     runtime.launch(device, _kernel(device, "normalize_backward", x.dtype), (x.size,),
-            (_launch.items(device),),
+            (launch_sizes.items(device),),
             x.array.data, grad.array.data, dx.array.data, mean.array.data,
             var.array.data, buffer(weight, device), *i32(weight is not None),
             buffer(sum_g, device), buffer(sum_g_xhat, device),
@@ -245,7 +245,7 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
     dbias = empty((params.count,), x.dtype, device) if want_bias else None
     if _params_are_columns(layout):
         runtime.launch(device, _kernel(device, "column_backward_sums", x.dtype),
-                       (-(-params.count // lanes),), (_launch.items(device),), x.array.data,
+                       (-(-params.count // lanes),), (launch_sizes.items(device),), x.array.data,
                        grad.array.data,
                        mean.array.data, var.array.data, scalar(x.dtype, eps),
                        buffer(dweight, device), buffer(dbias, device),
@@ -298,7 +298,7 @@ def _backward_by_rows(params: dict, x, grad, mean, var, weight, eps, layout: Lay
     dbias = empty((columns,), x.dtype, device) if want_bias else None
     lanes = device.profile.vector_lanes(x.dtype.itemsize)
     runtime.launch(device, _kernel(device, "column_sums", x.dtype), (-(-columns // lanes),),
-                   (_launch.items(device),), block_dy, block_dy_xhat, buffer(dbias, device),
+                   (launch_sizes.items(device),), block_dy, block_dy_xhat, buffer(dbias, device),
                    buffer(dweight, device), *i32(want_bias, want_weight, blocks // columns, columns))
     return dx, dweight, dbias
 
@@ -369,7 +369,7 @@ def _update_running(mean, var, running_mean, running_var, channels: int, instanc
     running = running_mean if running_mean is not None else running_var
     device, dtype = running.device, running.dtype
     runtime.launch(device, _kernel(device, "update_running", dtype), (channels,),
-            (_launch.items(device),),
+            (launch_sizes.items(device),),
             _data(mean), _data(var), buffer(running_mean, device), buffer(running_var, device),
             *i32(running_mean is not None, running_var is not None, channels, instances),
             scalar(dtype, momentum), scalar(dtype, count / (count - 1)))

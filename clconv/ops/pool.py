@@ -17,8 +17,8 @@ from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason
 from ..shapes import pool_output_size
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import (
+from . import launch_sizes
+from .arguments import (
     as_3d,
     i32,
     non_negative,
@@ -171,7 +171,7 @@ def _max_k2s2_forward(context, p: PoolProblem, x, y, indices_data, keep_indices,
 
 def _max_general_forward(context, p: PoolProblem, x, y, indices_data, keep_indices, window):
     runtime.launch(context.device, _kernel(context.device, "max_pool_forward", p.dtype),
-                   (y.size,), (_launch.items(context.device),), x.array.data, y.array.data,
+                   (y.size,), (launch_sizes.items(context.device),), x.array.data, y.array.data,
                    indices_data, *i32(keep_indices), *_plane_args(x, p.out), *window,
                    *i32(*pad3(p.dilation, 1)))
 
@@ -186,7 +186,7 @@ def _max_k2s2_backward(context, p: PoolProblem, grad, indices, dx, window):
 
 def _max_general_backward(context, p: PoolProblem, grad, indices, dx, window):
     runtime.launch(context.device, _kernel(context.device, "max_pool_backward", p.dtype),
-                   (dx.size,), (_launch.items(context.device),), grad.array.data,
+                   (dx.size,), (launch_sizes.items(context.device),), grad.array.data,
                    indices.array.data, dx.array.data, *_plane_args(dx, p.out), *window,
                    *i32(*pad3(p.dilation, 1)))
 
@@ -234,13 +234,13 @@ def _avg_k3s1p1(context, p: PoolProblem, source: Tensor, out: Tensor, window,
 
 def _avg_general_forward(context, p: PoolProblem, x, y, window):
     runtime.launch(context.device, _kernel(context.device, "avg_pool_forward", p.dtype),
-                   (y.size,), (_launch.items(context.device),), x.array.data, y.array.data,
+                   (y.size,), (launch_sizes.items(context.device),), x.array.data, y.array.data,
                    *_plane_args(x, p.out), *window)
 
 
 def _avg_general_backward(context, p: PoolProblem, grad, dx, window):
     runtime.launch(context.device, _kernel(context.device, "avg_pool_backward", p.dtype),
-                   (dx.size,), (_launch.items(context.device),), grad.array.data, dx.array.data,
+                   (dx.size,), (launch_sizes.items(context.device),), grad.array.data, dx.array.data,
                    *_plane_args(dx, p.out), *window)
 
 
@@ -327,13 +327,13 @@ def _adaptive_avg_pool(op, nd, input, output_size):
     y = empty(x.shape[:2] + out, x.dtype, device)
     if y.size:
         runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
-                (_launch.items(device),), x.array.data, y.array.data, *_plane_args(x, out))
+                (launch_sizes.items(device),), x.array.data, y.array.data, *_plane_args(x, out))
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
         if dx.size:
             runtime.launch(device, _kernel(device, "adaptive_avg_pool_backward", x.dtype),
-                    (dx.size,), (_launch.items(device),), grad.array.data, dx.array.data,
+                    (dx.size,), (launch_sizes.items(device),), grad.array.data, dx.array.data,
                     *_plane_args(x, out))
         return (dx,)
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from .. import runtime
 from ..tensors import Tensor, empty
-from . import _launch
-from ._args import i32
+from . import launch_sizes
+from .arguments import i32
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def row_sum(x: Tensor, rows: Rows) -> Tensor:
     out = empty((rows.count,), x.dtype, x.device)
     if rows.count:
         kernel, group = runtime.fixed_group_kernel(x.device, "reduce", "row_sum",
-                                                   _launch.group_size(x.device),
+                                                   launch_sizes.group_size(x.device),
                                                    **runtime.dtype_defines(x.dtype))
         runtime.launch(x.device, kernel, (rows.count * group,), (group,),
                        x.array.data if x.size else x.device.placeholder, out.array.data,

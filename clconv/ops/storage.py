@@ -16,7 +16,8 @@ import inspect
 import numpy as np
 
 from .. import autograd, runtime
-from . import _launch
+from . import launch_sizes
+from .. import tensors
 from ..tensors import Tensor, empty, tensor
 
 HALF = np.dtype(np.float16)
@@ -38,6 +39,9 @@ def cast(x: Tensor, dtype) -> Tensor:
     return autograd.record("cast", out, (x,), lambda grad: (cast(grad, source),))
 
 
+tensors.provide("cast", cast)  # Tensor.to
+
+
 def convert_into(x: Tensor, out: Tensor) -> None:
     """out[...] = x converted to out's dtype (same shape and device)."""
     if x.size == 0:
@@ -48,7 +52,7 @@ def convert_into(x: Tensor, out: Tensor) -> None:
                                 TARGET=_CL_TYPE[out.dtype], SOURCE_IS_HALF=int(x.dtype == HALF),
                                 TARGET_IS_HALF=int(out.dtype == HALF),
                                 USES_DOUBLE=int(uses_double))
-    runtime.launch(x.device, kernel, (-(-x.size // lanes),), (_launch.items(x.device),),
+    runtime.launch(x.device, kernel, (-(-x.size // lanes),), (launch_sizes.items(x.device),),
                    x.array.data, out.array.data,
                    np.int32(x.size))
 

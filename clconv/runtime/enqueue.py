@@ -1,0 +1,175 @@
+"""Launching kernels: each built kernel's limits (asked of the driver once), work-group shapes
+fitted to them, and the one place where kernels are enqueued (with the launch hooks)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import pyopencl as cl
+
+from .build import build_options, get_kernel
+from .device import INT32_MAX, Device, debug, debugging
+
+
+class LaunchError(RuntimeError):
+    """A launch that does not fit the kernel's or the device's limits (the message names both)."""
+
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """What the driver says of one built kernel on one device."""
+    work_group_size: int            # CL_KERNEL_WORK_GROUP_SIZE: the most work-items per group
+    preferred_multiple: int         # CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE
+    local_memory_bytes: int         # CL_KERNEL_LOCAL_MEM_SIZE: its static __local arrays
+    private_memory_bytes: int       # CL_KERNEL_PRIVATE_MEM_SIZE
+    required_local_size: tuple      # reqd_work_group_size, or ()
+
+
+def kernel_limits(device: Device, kernel: cl.Kernel) -> KernelLimits:
+    """The limits of `kernel` on `device`, queried once."""
+    limits = device._limits.get(kernel)
+    if limits is None:
+        info, d = cl.kernel_work_group_info, device.cl_device
+
+        def query(what, default=0):
+            try:
+                return kernel.get_work_group_info(what, d)
+            except cl.Error:
+                return default
+
+        required = tuple(int(s) for s in query(info.COMPILE_WORK_GROUP_SIZE, (0, 0, 0)))
+        limits = device._limits[kernel] = KernelLimits(
+            work_group_size=int(query(info.WORK_GROUP_SIZE, device.base_profile.max_work_group_size)),
+            preferred_multiple=int(query(info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, 1)) or 1,
+            local_memory_bytes=int(query(info.LOCAL_MEM_SIZE)),
+            private_memory_bytes=int(query(info.PRIVATE_MEM_SIZE)),
+            required_local_size=required if any(required) else ())
+    return limits
+
+
+def group_size(device: Device, wanted: int) -> int:
+    """A power of two at most `wanted` and the device's work-group limit: the size of the
+    fixed-size work-groups (reductions) built with it as a define."""
+    limit = min(int(wanted), device.base_profile.max_work_group_size)
+    return 1 << (max(1, limit).bit_length() - 1)
+
+
+def fixed_group_kernel(device: Device, family: str, name: str, wanted: int,
+                       **defines) -> tuple[cl.Kernel, int]:
+    """(kernel, GROUP_SIZE) for a kernel whose work-groups have the size it is built with
+    (reqd_work_group_size(GROUP_SIZE), a power of two): `wanted` within the device's limit, or
+    less where the built kernel allows fewer work-items (drivers lower a kernel's limit below
+    the device's for its registers or local memory: Rusticl's llvmpipe to 32 for some)."""
+    key = (family, name, build_options(defines), int(wanted))
+    group = device._group_sizes.get(key)
+    if group is None:
+        group = group_size(device, wanted)
+        while True:
+            kernel = get_kernel(device, family, name, GROUP_SIZE=group, **defines)
+            limit = kernel_limits(device, kernel).work_group_size
+            if limit >= group or group == 1:
+                break
+            group = 1 << (max(1, limit).bit_length() - 1)
+        device._group_sizes[key] = group
+    return get_kernel(device, family, name, GROUP_SIZE=group, **defines), group
+
+
+def _fit_local(limits: KernelLimits, device: Device, local: tuple) -> tuple:
+    """`local` shrunk (halving its largest dimension) until it fits the kernel's work-group limit
+    and the device's per-dimension limits."""
+    local = list(local)
+    item_limits = device.base_profile.max_work_item_sizes
+    for i, size in enumerate(local):
+        if i < len(item_limits):
+            local[i] = min(size, item_limits[i])
+    while math.prod(local) > limits.work_group_size:
+        largest = max(range(len(local)), key=lambda i: local[i])
+        local[largest] = max(1, local[largest] // 2)
+    return tuple(local)
+
+
+def _launch_error(kernel, device, global_size, local_size, why) -> LaunchError:
+    limits = kernel_limits(device, kernel)
+    profile = device.base_profile
+    return LaunchError(
+        f"{kernel.function_name}: cannot launch global size {tuple(global_size)} in work-groups "
+        f"of {tuple(local_size)} on {device.name!r}: {why} (kernel limits: {limits.work_group_size} "
+        f"work-items per group, {limits.local_memory_bytes} bytes of static local memory; device: "
+        f"work-items {profile.max_work_item_sizes}, {profile.local_memory_bytes} bytes of local "
+        f"memory)")
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+_launch_hooks: list = []
+
+
+def on_launch(hook) -> None:
+    """Register `hook(device, kernel, global_size, local_size, args)`, called before each launch
+    (the sanitizer counts launches with it)."""
+    _launch_hooks.append(hook)
+
+
+def _launch_shape(device: Device, kernel: cl.Kernel, global_size, local_size) -> tuple:
+    """The work-group shape `kernel` launches with when asked for `local_size` (see launch)."""
+    limits = kernel_limits(device, kernel)
+    local_size = tuple(max(1, int(l)) for l in local_size)
+    if limits.required_local_size:
+        required = limits.required_local_size[:len(local_size)]
+        if local_size != required or math.prod(required) > limits.work_group_size:
+            raise _launch_error(kernel, device, global_size, local_size,
+                                f"the kernel requires work-groups of {required}")
+    elif math.prod(local_size) > limits.work_group_size or any(
+            l > m for l, m in zip(local_size, device.base_profile.max_work_item_sizes)):
+        local_size = _fit_local(limits, device, local_size)
+    return local_size
+
+
+def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) -> None:
+    """Enqueue `kernel` over `global_size` rounded up to whole work-groups (kernels bound-check).
+
+    A kernel whose work-groups may have any size gets `local_size` shrunk to fit its limits; one
+    with a required size (reqd_work_group_size) must get that size. LaunchError where a launch
+    cannot fit: a required size past the kernel's limit, more local memory than the device has,
+    or a rounded-up global size past the kernels' 32-bit indices. (The checks of a kernel and
+    work-group shape are made once: launches are on every op's path.)
+    """
+    shapes = device._launch_shapes
+    key = (kernel, tuple(local_size))
+    shape = shapes.get(key)
+    if shape is None:
+        shape = shapes[key] = _launch_shape(device, kernel, global_size, local_size)
+    global_size = tuple(-(-int(g) // l) * l for g, l in zip(global_size, shape))
+    if 0 in global_size:
+        return
+    if max(global_size) > INT32_MAX:
+        raise _launch_error(kernel, device, global_size, shape,
+                            "a dimension passes the kernels' 32-bit work-item index")
+    with device.lock:
+        local_args = getattr(kernel, "_clconv_local_args", None)
+        if local_args is None:
+            # Declared once: pyopencl then packs scalars itself (~1 us a launch) instead of
+            # taking each through the buffer protocol (~5 us per scalar argument).
+            kernel.set_scalar_arg_dtypes(
+                [None if isinstance(a, (cl.MemoryObjectHolder, cl.LocalMemory)) else a.dtype
+                 for a in args])
+            local_args = kernel._clconv_local_args = tuple(
+                i for i, a in enumerate(args) if isinstance(a, cl.LocalMemory))
+        if local_args:
+            needed = kernel_limits(device, kernel).local_memory_bytes + sum(
+                args[i].size for i in local_args)
+            if needed > device.base_profile.local_memory_bytes:
+                raise _launch_error(kernel, device, global_size, shape,
+                                    f"it needs {needed} bytes of local memory")
+        for hook in _launch_hooks:
+            hook(device, kernel, global_size, shape, args)
+        kernel.set_args(*args)
+        cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, shape)
+    if debugging():
+        start = time.perf_counter()
+        device.queue.finish()
+        debug("launched %s global=%s local=%s in %.3f ms", kernel.function_name,
+              global_size, shape, 1e3 * (time.perf_counter() - start))

@@ -1,5 +1,5 @@
 // Convolution, backward: gradients of the input and of the weight. Same conventions as
-// conv.cl (1D/2D run as 3D; sizes are arguments) and the same register tiling: each work-item
+// conv_general.cl (1D/2D run as 3D; sizes are arguments) and the same register tiling: each work-item
 // keeps a tile of results in registers. No atomics: every result is written by one work-item,
 // so gradients are bit-identical from run to run.
 #include "common.h"

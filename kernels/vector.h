@@ -129,3 +129,26 @@
 #else
 #error "VW must be 2, 4, 8 or 16"
 #endif
+
+// x[start .. start + VW - 1] of one input row, zero outside [0, W) (W >= VW). Past an edge by up
+// to 3 lanes (padding up to 3), an inside load with its lanes moved; farther, lane by lane.
+inline VREAL row_lanes(const __global REAL *row, const int start, const int W)
+{
+    if (start >= 0 && start + VW <= W)
+        return VLOAD(0, row + start);
+    const int over = start + VW - W;
+#if VW > 3
+    if (start < 0 && start >= -3) {
+        const VREAL v = VLOAD(0, row);
+        return start == -1 ? LANES_UP_1(v) : start == -2 ? LANES_UP_2(v) : LANES_UP_3(v);
+    }
+    if (start >= 0 && over <= 3) {
+        const VREAL v = VLOAD(0, row + W - VW);
+        return over == 1 ? LANES_DOWN_1(v) : over == 2 ? LANES_DOWN_2(v) : LANES_DOWN_3(v);
+    }
+#endif
+    REAL lanes[VW];
+    for (int l = 0; l < VW; ++l)
+        lanes[l] = start + l >= 0 && start + l < W ? row[start + l] : (REAL)0;
+    return VLOAD(0, lanes);
+}

@@ -174,7 +174,7 @@ def test_launches_that_cannot_fit_raise_naming_the_kernel_shape_and_limits(devic
         runtime.launch(device, kernel, (group,), (smaller,), *buffers)
     with pytest.raises(clconv.LaunchError, match="passes the kernels' 32-bit work-item index"):
         runtime.launch(device, kernel, (2**31,), (group,), *buffers)
-    winograd = runtime.get_kernel(device, "conv", "winograd_conv2d",
+    winograd = runtime.get_kernel(device, "conv_winograd", "winograd_conv2d",
                                   **runtime.vector_defines(device, np.float32))
     too_much = runtime.local_memory(device.base_profile.local_memory_bytes + 1)
     args = [device.placeholder] * 3 + [np.int32(0), np.int32(0), np.float32(0),

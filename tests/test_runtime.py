@@ -194,7 +194,7 @@ def test_installed_package_finds_its_kernels():
     package = Path(clconv.__file__).resolve().parent
     assert package != REPO / "clconv" and "site-packages" in package.parts
     assert runtime.kernels_dir().resolve() == package / "kernels"
-    assert (runtime.kernels_dir() / "conv.cl").is_file()
+    assert (runtime.kernels_dir() / "conv_general.cl").is_file()
 
 
 @pytest.mark.parametrize("command,expected", [

@@ -135,7 +135,7 @@ def case(op, *, backward=True, half=False, forced=None, **arguments) -> Case:
     return Case(op, arguments, backward, half, forced or {})
 
 
-# conv.cl tiles TILE_K = 1, 4 or 8 output channels (by channels per group) by TILE_P = 8 output
+# conv_general.cl tiles TILE_K = 1, 4 or 8 output channels (by channels per group) by TILE_P = 8 output
 # positions, so channel counts like 10, 3 and 12 and position counts that are not multiples of 8
 # leave partial tiles; linear's gemm.cl tiles 4 rows by 8 features. Norm rows shorter and longer
 # than the 64 work-items reducing them; element counts that are not multiples of the work-group.

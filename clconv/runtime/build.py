@@ -27,7 +27,7 @@ def kernels_dir() -> Path:
     """Where the `.cl` sources are: inside the installed wheel, or `kernels/` of a checkout."""
     try:
         path = Path(str(resources.files("clconv.kernels")))
-        if (path / "conv.cl").is_file():
+        if (path / "common.h").is_file():
             return path
     except ModuleNotFoundError:
         pass

@@ -10,6 +10,7 @@
 // TILE_K multiply-adds and each loaded weight TILE_P of them. Problem sizes are arguments: one
 // build serves every shape.
 #include "common.h"
+#include "conv_geometry.h"
 #include "unroll.h"
 
 #ifndef TILE_K
@@ -26,13 +27,7 @@ __kernel void conv_forward(
     const int has_bias,
     const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
     __global REAL *restrict y,            // N x K x OD x OH x OW
-    const int C, const int D, const int H, const int W,
-    const int K, const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW,
-    const int SD, const int SH, const int SW,
-    const int PD, const int PH, const int PW,
-    const int DD, const int DH, const int DW,
-    const int groups)
+    CONV_GEOMETRY_ARGS)
 {
     const int out_plane = OD * OH * OW;
     const int in_plane = D * H * W;

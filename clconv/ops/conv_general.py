@@ -8,7 +8,7 @@ import numpy as np
 from .. import dispatch, runtime
 from ..dispatch import Algorithm, Context, loop_reason
 from .arguments import buffer, i32
-from .conv_geometry import ConvProblem, double_halved
+from .conv_geometry import ConvProblem, double_halved, geometry_args
 
 
 # --- conv_forward, the general kernel ---------------------------------------------------------
@@ -38,9 +38,7 @@ def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -
     runtime.launch(
         device, kernel, global_size, tuple(context.params["local"]),
         buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
-        *epilogue.args(problem.dtype), y.array.data,
-        *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
-             *geo.stride, *geo.padding, *geo.dilation, geo.groups))
+        *epilogue.args(problem.dtype), y.array.data, *geometry_args(geo))
 
 
 def _general_applies(context: Context, problem: ConvProblem) -> str | None:

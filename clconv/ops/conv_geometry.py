@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..shapes import conv_output_size, conv_padding
-from .arguments import as_3d, non_negative, ntuple, pad3, positive
+from .arguments import as_3d, i32, non_negative, ntuple, pad3, positive
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,9 @@ def is_2d(geo: ConvGeometry) -> bool:
 def double_halved(tile: int, dtype) -> int:
     """A register tile's extent for `dtype`: halved (to at least 2) for 8-byte elements."""
     return max(2, tile // 2) if np.dtype(dtype).itemsize == 8 else tile
+
+
+def geometry_args(geo: ConvGeometry) -> list:
+    """The 21 sizes the general kernels take (kernels/conv_geometry.h: CONV_GEOMETRY_ARGS)."""
+    return i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.kernel,
+               *geo.stride, *geo.padding, *geo.dilation, geo.groups)

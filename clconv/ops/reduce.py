@@ -51,3 +51,20 @@ def row_sum(x: Tensor, rows: Rows) -> Tensor:
                        *i32(rows.row_stride, rows.segments, rows.segment_stride,
                             rows.segment_len))
     return out
+
+
+def sum_slices(partial: Tensor, out: Tensor, splits: int) -> None:
+    """out = the sum of partial's `splits` slices of out's size, in order (deterministic)."""
+    kernel = runtime.get_kernel(out.device, "reduce", "sum_slices",
+                                **runtime.dtype_defines(out.dtype))
+    runtime.launch(out.device, kernel, (out.size,), (launch_sizes.items(out.device),),
+                   partial.array.data, out.array.data, *i32(out.size, splits))
+
+
+def sample_rows(t: Tensor, first: int, count: int) -> Tensor:
+    """A copy of samples first .. first + count - 1 of t."""
+    sample = t.size // t.shape[0] * t.dtype.itemsize
+    out = empty((count,) + t.shape[1:], t.dtype, t.device)
+    runtime.copy(t.device, out.array.data, t.array.data, count * sample,
+                 src_offset=first * sample)
+    return out

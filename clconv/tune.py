@@ -7,7 +7,8 @@ problem on this device (its profile's kind and the table in force decide): on a 
 Winograd and vector weight-gradient kernels, on a GPU the general kernels, gemm's tiles and the
 normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
 its result checked against clconv.reference, and only then timed (the fastest of --runs runs
-after warm-up, device synchronized; the fastest candidates and the table's own parameters are
+after warm-up, by OpenCL profiling events where the queue has them, else wall time with the
+device synchronized; the fastest candidates and the table's own parameters are
 timed again in turns, and a candidate must beat the table's by 5% to replace them); a wrong
 candidate is reported and skipped. The table written keeps the layout of
 clconv/tuning.json (kind -> vendor -> device key -> family -> algorithm -> parameters); point
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config, dispatch, tuning
+from . import config, dispatch, runtime, tuning
 from . import functional as F
 from . import reference as R
 from .ops import conv_grad
@@ -189,7 +190,8 @@ def _timed(target: Target, params: dict, run, expected, device, runs: int):
             problem = f"{type(err).__name__}: {err}"
         if problem is not None:
             return float("inf"), problem
-        return best_ms(run, device.synchronize, runs), None
+        return best_ms(run, device.synchronize, runs,
+                       device_time=lambda r: runtime.device_ms(device, r)), None
 
 
 CURRENT = "(the table's)"

@@ -30,14 +30,20 @@ def available_peers(requested: str) -> list[str]:
 
 
 def run_peer(peer: str, names: list[str], runs: int, quick: bool, timeout: float,
-             isa: str | None = None) -> list[dict]:
+             isa: str | None = None, overrides: dict | None = None,
+             cold: bool = False) -> list[dict]:
+    """One peer's rows, from a fresh process. clconv's gets `overrides` (config.override) and,
+    `cold`, no kernel caches (its first calls then build every program)."""
     env = dict(os.environ)
+    if peer == "clconv" and cold:
+        env.update(POCL_KERNEL_CACHE="0", PYOPENCL_NO_CACHE="1")
     if peer in ("numpy", "probe"):  # this machine presets an AVX2 OpenBLAS kernel: unset for the peer
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
     env.update(ISA_ENVIRONMENT.get(isa, {}))
     command = [sys.executable, "-m", "clconv.bench.workers", peer, ",".join(names), str(runs),
-               "1" if quick else "0"]
+               "1" if quick else "0"] + ([json.dumps(overrides)] if peer == "clconv" and overrides
+                                         else [])
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as err:
@@ -71,7 +77,17 @@ def main(argv=None) -> int:
     parser.add_argument("--isa", choices=sorted(ISA_ENVIRONMENT),
                         help="hold every peer to this instruction set (avx2 on an AVX-512 host: "
                              "PoCL's AVX2 kernels, oneDNN/ATen AVX2, OpenBLAS Haswell)")
+    parser.add_argument("--algorithms", metavar="FAMILY=NAME,...",
+                        help="force clconv's algorithms (conv_forward=general: the general GPU "
+                             "kernel on this device; the names: clconv.explain)")
+    parser.add_argument("--specialize", choices=["auto", "always", "never"],
+                        help="conv_direct built per shape (sizes as defines): always, never, or "
+                             "as the tuning table says")
+    parser.add_argument("--compile", action="store_true",
+                        help="also report clconv's build time per case (first call minus a "
+                             "timed one, with PoCL's and pyopencl's caches off)")
     args = parser.parse_args(argv)
+    overrides = _overrides(args)
     chosen = cases(args.quick, args.only)
     names = [c.name for c in chosen]
     runs = 1 if args.quick else args.runs
@@ -82,7 +98,8 @@ def main(argv=None) -> int:
     probes = []
     started = time.strftime("%Y-%m-%d %H:%M")
     for peer in ["probe"] + (["clconv"] + peers) * rounds + ["probe"]:
-        for row in run_peer(peer, names, runs, args.quick, args.timeout, args.isa):
+        for row in run_peer(peer, names, runs, args.quick, args.timeout, args.isa, overrides,
+                            args.compile):
             if peer == "probe":
                 probes.append(row["ms"])
             else:
@@ -98,7 +115,7 @@ def main(argv=None) -> int:
           f"{of_rounds}median "
           f"of {runs} run(s); machine probe (1024^3 matmul): "
           f"{', '.join(f'{p:.1f} ms' for p in probes)}")
-    header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'rate':>16}"
+    header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'device ms':>10}{'rate':>16}"
     header += "".join(f"{'vs ' + p:>13}" for p in peers)
     print(header + ("  check" if args.quick else ""))
     failed = False
@@ -109,15 +126,23 @@ def main(argv=None) -> int:
                 failed = True
                 print(f"{case.name:<14}{case.describe():<38}{part:<17}{'MISSING':>10}")
                 continue
-            line = f"{case.name:<14}{case.describe():<38}{part:<17}{ours['ms']:>10.2f}{_rate(case, part, ours['ms']):>16}"
+            device_ms = ours.get("device_ms")
+            line = (f"{case.name:<14}{case.describe():<38}{part:<17}{ours['ms']:>10.2f}"
+                    + (f"{device_ms:>10.2f}" if device_ms else f"{'-':>10}")
+                    + f"{_rate(case, part, ours['ms']):>16}")
             for peer in peers:
                 theirs = results.get((peer, case.name, part))
                 line += f"{theirs['ms'] / ours['ms']:>12.2f}x" if theirs else f"{'-':>13}"
             if args.quick:
                 failed |= ours["check"] != "ok"
                 line += f"  {ours['check']}"
+            if args.compile and ours.get("first_ms") is not None:
+                line += f"  build {max(0.0, ours['first_ms'] - ours['ms']):.0f} ms"
             print(line)
-    print("# 'vs PEER' is PEER's time / clconv's time: above 1 clconv is faster")
+    print("# 'vs PEER' is PEER's time / clconv's time (wall times, the device synchronized): above "
+          "1 clconv is faster; 'device ms' is clconv's by OpenCL profiling events")
+    if overrides:
+        print(f"# clconv forced: {overrides}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"date": started, **description, "isa": args.isa, "probes_ms": probes,
@@ -128,6 +153,19 @@ def main(argv=None) -> int:
     if failed:
         print("FAILED: a clconv result is missing or disagrees with clconv.reference", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _overrides(args) -> dict:
+    """clconv's config.override settings from --algorithms and --specialize."""
+    overrides = {}
+    for item in filter(None, (args.algorithms or "").split(",")):
+        family, _, name = item.partition("=")
+        if not name:
+            raise SystemExit(f"bench: --algorithms takes FAMILY=NAME items, got {item!r}")
+        overrides[family.strip()] = name.strip()
+    if args.specialize:
+        overrides["specialize"] = args.specialize
+    return overrides
 
 
 def _plot(path, chosen, peers, results, device_name):

@@ -5,12 +5,14 @@ the same random problems (same seed) so that quick mode can compare results.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 
 import numpy as np
 
-from ..timing import median_ms
+from ..timing import measure, median_ms
 from .cases import Case, cases as all_cases
 from . import models
 
@@ -63,6 +65,16 @@ def peer_clconv(chosen, runs, quick):
     device = clconv.get_device()
     sync = device.synchronize
 
+    def timed(run):
+        """(wall ms, device ms from profiling events or None, first call's ms: the builds)."""
+        start = time.perf_counter()
+        run()
+        sync()
+        first = 1e3 * (time.perf_counter() - start)
+        wall, device_time = measure(run, sync, runs,
+                                    device_time=lambda r: clconv.runtime.device_ms(device, r))
+        return wall, device_time, first
+
     def checked(run, expected):
         """Quick mode only: the result against the reference (never computed before timing
         otherwise: NumPy's BLAS threads spin on after it, stealing the cores)."""
@@ -87,8 +99,8 @@ def peer_clconv(chosen, runs, quick):
                 ("backward-weight", lambda: conv_grad.weight_grad(x, g, geo, w.shape),
                  lambda: reference_grads()[1])]
             for part, run, expected in parts:
-                check = checked(run, expected)
-                yield case, part, median_ms(run, sync, runs), check
+                ms = timed(run)  # (first: its first call builds the kernels)
+                yield case, part, ms, checked(run, expected)
         elif case.op == "train":
             yield case, "step", *_clconv_train(case, runs, quick, device)
         else:
@@ -99,16 +111,17 @@ def peer_clconv(chosen, runs, quick):
             forward = lambda: getattr(F, name)(x.detach(), *extra)
             backward = lambda: node.backward(g)[0]
             reference_grad = getattr(R, f"{name}_backward")
+            forward_ms, backward_ms = timed(forward), timed(backward)
             check_f = checked(forward, lambda: getattr(R, name)(data["x"], *extra))
             check_b = checked(backward, lambda: (
                 reference_grad(data["g"], data["x"], *extra)[0] if name in ("batch_norm", "layer_norm")
                 else reference_grad(data["g"], data["x"], *extra)))
-            yield case, "forward", median_ms(forward, sync, runs), check_f
-            yield case, "backward", median_ms(backward, sync, runs), check_b
+            yield case, "forward", forward_ms, check_f
+            yield case, "backward", backward_ms, check_b
 
 
 def _clconv_train(case, runs, quick, device):
-    from clconv import nn, optim
+    from clconv import nn, optim, runtime
     from clconv import reference as R
     from clconv.testing import mismatch
 
@@ -132,7 +145,9 @@ def _clconv_train(case, runs, quick, device):
         _, grads = model.reference_backward(R.cross_entropy_backward(np.float32(1), logits, labels), images)
         problems = [mismatch(q.grad.numpy(), grads[n]) for n, q in model.named_parameters()]
         check = next((f"{n}: {m}" for (n, _), m in zip(model.named_parameters(), problems) if m), "ok")
-    return median_ms(step, device.synchronize, runs), check
+    wall, device_time = measure(step, device.synchronize, runs,
+                                device_time=lambda r: runtime.device_ms(device, r))
+    return (wall, device_time, None), check
 
 
 # --- NumPy (forward passes; the reference for training steps) ------------------------------------
@@ -293,11 +308,32 @@ PEERS = {"clconv": peer_clconv, "numpy": peer_numpy, "reference": peer_reference
 
 
 def main(argv) -> int:
+    """workers PEER CASES RUNS QUICK [OVERRIDES]: one peer's rows as JSON lines; OVERRIDES (the
+    clconv peer's) is a JSON object for clconv.config.override (algorithms, specialize)."""
     peer, names, runs, quick = argv[0], argv[1], int(argv[2]), argv[3] == "1"
+    overrides = json.loads(argv[4]) if len(argv) > 4 else {}
     chosen = [c for c in all_cases(quick) if c.name in names.split(",")]
-    for case, part, ms, check in PEERS[peer](chosen, runs, quick):
-        print(json.dumps({"case": case.name, "part": part, "ms": ms, "check": check}), flush=True)
+    if peer == "clconv" and overrides:
+        from clconv import config
+        settings = config.override(**overrides)
+    else:
+        settings = contextlib.nullcontext()
+    with settings:
+        for case, part, ms, check in PEERS[peer](chosen, runs, quick):
+            print(json.dumps(_row(case, part, ms, check)), flush=True)
     return 0
+
+
+def _row(case, part, ms, check) -> dict:
+    """A row: wall ms; for clconv also the device's ms (the same runs, by OpenCL profiling
+    events, where the queue has them) and the first call's ms (its builds included)."""
+    wall, device, first = ms if isinstance(ms, tuple) else (ms, None, None)
+    row = {"case": case.name, "part": part, "ms": wall, "check": check}
+    if device is not None:
+        row["device_ms"] = device
+    if first is not None:
+        row["first_ms"] = first
+    return row
 
 
 if __name__ == "__main__":

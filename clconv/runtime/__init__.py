@@ -16,8 +16,8 @@ from .build import (KernelBuildError, KernelBuildWarning, build_options, dtype_d
                     vector_defines)
 from .device import (INT32_MAX, Device, clear_caches, debug, debugging, device_state, devices,
                      get_device, log, on_clear_caches, platform_devices, platforms, set_device)
-from .enqueue import (KernelLimits, LaunchError, fixed_group_kernel, group_size, kernel_limits,
-                      launch, on_launch, round_up)
+from .enqueue import (KernelLimits, LaunchError, device_ms, fixed_group_kernel, group_size,
+                      kernel_limits, launch, on_launch, round_up)
 from .memory import (allocate, check_size, copy, device_of_array, fill, is_device_array,
                      local_memory, scratch, to_device, workspace_limit)
 
@@ -27,7 +27,7 @@ __all__ = [
     "on_build", "vector_defines", "INT32_MAX", "Device", "clear_caches", "debug", "debugging",
     "device_state", "devices", "get_device", "log", "on_clear_caches", "platform_devices",
     "platforms", "set_device", "KernelLimits", "LaunchError", "fixed_group_kernel",
-    "group_size", "kernel_limits", "launch", "on_launch", "round_up", "allocate", "check_size",
+    "group_size", "kernel_limits", "launch", "on_launch", "round_up", "device_ms", "allocate", "check_size",
     "copy", "device_of_array", "fill", "is_device_array", "local_memory", "scratch",
     "to_device", "workspace_limit",
 ]

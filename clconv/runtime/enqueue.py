@@ -173,3 +173,16 @@ def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) ->
         device.queue.finish()
         debug("launched %s global=%s local=%s in %.3f ms", kernel.function_name,
               global_size, shape, 1e3 * (time.perf_counter() - start))
+
+
+def device_ms(device: Device, run) -> float | None:
+    """Milliseconds of device time from the start to the end of what run() enqueues, from
+    OpenCL profiling events (a marker before it and one after; the span includes any time the
+    device waited for the host between kernels), or None where the queue has no profiling."""
+    if not device.profiling:
+        return None
+    before = cl.enqueue_marker(device.queue)
+    run()
+    after = cl.enqueue_marker(device.queue)
+    after.wait()
+    return 1e-6 * (after.profile.end - before.profile.start)

@@ -16,7 +16,7 @@ from math import prod
 
 from ..ops.conv import conv_geometry
 from ..shapes import ntuple, pool_output_size
-from . import layers
+from . import conv_layers, layers
 from .module import Module
 
 
@@ -43,18 +43,18 @@ def _pool_output(module, shape, dilation):
 
 def _layer(module: Module, shape: tuple):
     """(output shape without batch, multiply-adds, (kernel, stride, dilation) or 'global' or None)."""
-    if isinstance(module, layers._ConvNd):
+    if isinstance(module, conv_layers._ConvNd):
         geo = conv_geometry("summary", module.nd, (1,) + shape, tuple(module.weight.shape),
                             module.stride, module.padding, module.dilation, module.groups)
         out = (module.out_channels,) + geo.out_size[3 - module.nd:]
         return out, geo.multiply_adds, (module.kernel_size, module.stride, module.dilation)
-    if isinstance(module, layers._MaxPoolNd):
+    if isinstance(module, conv_layers._MaxPoolNd):
         out, kernel, stride, dilation = _pool_output(module, shape, module.dilation)
         return out, 0, (kernel, stride, dilation)
-    if isinstance(module, layers._AvgPoolNd):
+    if isinstance(module, conv_layers._AvgPoolNd):
         out, kernel, stride, dilation = _pool_output(module, shape, 1)
         return out, 0, (kernel, stride, dilation)
-    if isinstance(module, layers._AdaptiveAvgPoolNd):
+    if isinstance(module, conv_layers._AdaptiveAvgPoolNd):
         size = ntuple(module.output_size, module.nd, "output_size", "summary") \
             if not isinstance(module.output_size, (tuple, list)) else tuple(
                 s if o is None else o for s, o in zip(shape[1:], module.output_size))

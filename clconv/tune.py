@@ -68,8 +68,15 @@ def _tile_candidates(registers: int) -> tuple:
 
 
 def targets(profile) -> list[Target]:
+    """Every target, for a device of this profile (its registers bound the blockings)."""
     registers = profile.vector_registers
-    locals_3d = [[m, n // m, 1] for m in (8, 16, 32, 64) for n in (64, 128, 256) if n >= m]
+    return _forward_targets(registers) + _gradient_targets(registers) + _other_targets()
+
+
+_LOCALS_3D = [[m, n // m, 1] for m in (8, 16, 32, 64) for n in (64, 128, 256) if n >= m]
+
+
+def _forward_targets(registers: int) -> list[Target]:
     return [
         Target("conv_forward", "direct", "conv2d 64->128 56x56 3x3 s2",
                _conv(2, (8, 64, 56, 56), (128, 64, 3, 3), 2, 1),
@@ -88,7 +95,12 @@ def targets(profile) -> list[Target]:
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
                _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1),
                tuple((f"K{k} P{p} {local[0]}x{local[1]}", {"TILE_K": k, "TILE_P": p, "local": local})
-                     for k, p in ((4, 4), (4, 8), (8, 4), (8, 8)) for local in locals_3d)),
+                     for k, p in ((4, 4), (4, 8), (8, 4), (8, 8)) for local in _LOCALS_3D)),
+    ]
+
+
+def _gradient_targets(registers: int) -> list[Target]:
+    return [
         Target("conv_weight_grad", "rows", "conv2d 64->64 56x56 3x3 (dw)",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
                _conv(2, (2, 8, 9, 10), (12, 8, 3, 3), 1, 1, direction="weight"),
@@ -118,6 +130,11 @@ def targets(profile) -> list[Target]:
                       {"TILE_C": c, "TILE_K": k, "chunk": chunk, "local": [local, 1, 1]})
                      for c, k in ((4, 4), (8, 8)) for chunk in (512, 2048, 8192)
                      for local in (1, 64))),
+    ]
+
+
+def _other_targets() -> list[Target]:
+    return [
         Target("gemm", "tiled", "linear 256 x 512 -> 512",
                ("linear", (256, 512), (512, 512)), ("linear", (5, 33), (10, 33)),
                tuple((f"M{m} N{n} {local[0]}x{local[1]}", {"TILE_M": m, "TILE_N": n, "local": local})
@@ -197,6 +214,93 @@ def _timed(target: Target, params: dict, run, expected, device, runs: int):
 CURRENT = "(the table's)"
 
 
+def _targets_here(device, quick: bool, only: str | None) -> tuple[list, list]:
+    """(the targets whose algorithm this device runs for their problem, lines for the others)."""
+    chosen, skipped = [], []
+    for target in targets(device.profile):
+        if only and not any(part in f"{target.family}.{target.algorithm}" for part in only.split(",")):
+            continue
+        key, _, _ = _runner(device, target.quick if quick else target.problem,
+                            np.random.default_rng(0))
+        runs_here = dispatch.choose(target.family, device, key).algorithm
+        if runs_here == target.algorithm:
+            chosen.append(target)
+        else:
+            skipped.append(f"{target.family}.{target.algorithm} ({target.label}): this device "
+                           f"runs {runs_here}")
+    return chosen, skipped
+
+
+def _tried(target, quick: bool) -> tuple:
+    """The candidates timed: all, or in quick mode the first, a middle and the last."""
+    cands = target.candidates
+    return cands if not quick or len(cands) <= 3 else (cands[0], cands[len(cands) // 2], cands[-1])
+
+
+class _Progress:
+    """The progress bar's count of timings done out of `total`."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        _progress(self.done, self.total, what)
+
+
+def _time_target(target, device, quick: bool, runs: int, finalists: int, rounds: int,
+                 progress: _Progress, report: list) -> tuple[dict, list]:
+    """{candidate: (params, [ms per round])} and the finalists timed again in turns."""
+    _, run, expected_of = _runner(device, target.quick if quick else target.problem,
+                                  np.random.default_rng(0))
+    expected = expected_of()
+    label = f"{target.family}.{target.algorithm}"
+    timings = {}
+    incumbent = () if quick else ((CURRENT, {}),)  # (quick: a tried candidate always wins)
+    for name, params in incumbent + tuple(_tried(target, quick)):
+        ms, problem = _timed(target, params, run, expected, device, runs)
+        timings[name] = (params, [ms])
+        progress.step(f"{label} {name}: " + (f"{ms:.3f} ms" if problem is None
+                                             else "WRONG, skipped"))
+        if problem is not None:
+            report.append(f"  {label} {name}: skipped ({problem})")
+    ranked = sorted((t[1][0], name) for name, t in timings.items() if t[1][0] < float("inf"))
+    finals = [name for _, name in ranked[:finalists]] if not quick else []
+    if finals and CURRENT not in finals:
+        finals.append(CURRENT)
+    for _ in range(rounds - 1 if finals else 0):
+        for name in finals:
+            ms, _ = _timed(target, timings[name][0], run, expected, device, runs)
+            timings[name][1].append(ms)
+            progress.step(f"{label} {name}: {ms:.3f} ms")
+    return timings, finals
+
+
+def _verdict(target, timings: dict, finals: list, rounds: int, margin: float,
+             report: list) -> dict | None:
+    """The winning parameters (None: the table's stay), with the report's lines."""
+    scored = sorted((min(t[1]), name) for name, t in timings.items()
+                    if t[1][0] < float("inf") and (name in finals or not finals))
+    if not scored:
+        return None
+    fastest = dict((name, ms) for ms, name in scored)
+    ms, name = scored[0]
+    rounds_note = f", best of {rounds} rounds" if finals else ""
+    current = fastest.get(CURRENT, float("inf"))
+    label = f"{target.family}.{target.algorithm} on {target.label}"
+    won = name != CURRENT and ms < (1 - margin) * current
+    if won:
+        report.append(f"{label}: {name} ({ms:.3f} ms against the table's {current:.3f}"
+                      f"{rounds_note})")
+    else:
+        report.append(f"{label}: the table's kept ({current:.3f} ms; best other {name} "
+                      f"{ms:.3f}{rounds_note})")
+    if finals:
+        report.append("    rounds (ms): " + "; ".join(
+            f"{n}: {', '.join(f'{t:.3f}' for t in timings[n][1])}" for n in finals))
+    return timings[name][0] if won else None
+
+
 def search(quick: bool, runs: int, only: str | None = None, finalists: int = 3,
            rounds: int = 3, margin: float = 0.05) -> tuple[dict, list]:
     """The winning parameters per family and algorithm, and a report line per target. Every
@@ -206,73 +310,21 @@ def search(quick: bool, runs: int, only: str | None = None, finalists: int = 3,
     faster (a shared host's slow phases then cost a candidate a round, not the choice, and
     noise does not rewrite the table)."""
     device = get_device()
-    chosen_targets, skipped = [], []
-    for target in targets(device.profile):
-        if only and not any(part in f"{target.family}.{target.algorithm}" for part in only.split(",")):
-            continue
-        rng = np.random.default_rng(0)
-        key, _, _ = _runner(device, target.quick if quick else target.problem, rng)
-        runs_here = dispatch.choose(target.family, device, key).algorithm
-        if runs_here == target.algorithm:
-            chosen_targets.append(target)
-        else:
-            skipped.append(f"{target.family}.{target.algorithm} ({target.label}): this device "
-                           f"runs {runs_here}")
-
-    def tried(target):  # quick: the first, a middle and the last candidate (the search runs)
-        cands = target.candidates
-        return cands if not quick or len(cands) <= 3 else (cands[0], cands[len(cands) // 2], cands[-1])
-
+    chosen, skipped = _targets_here(device, quick, only)
     extra = 0 if quick else (rounds - 1) * finalists
-    total = sum(len(tried(t)) + (0 if quick else 1 + min(extra + rounds - 1,
-                                                          (rounds - 1) * len(tried(t))))
-                for t in chosen_targets)
+    progress = _Progress(sum(
+        len(_tried(t, quick)) + (0 if quick else 1 + min(extra + rounds - 1,
+                                                         (rounds - 1) * len(_tried(t, quick))))
+        for t in chosen))
     winners: dict = {}
-    report, done = [], 0
-    for target in chosen_targets:
-        rng = np.random.default_rng(0)
-        _, run, expected_of = _runner(device, target.quick if quick else target.problem, rng)
-        expected = expected_of()
-        timings = {}
-        incumbent = () if quick else ((CURRENT, {}),)  # (quick: a tried candidate always wins)
-        for name, params in incumbent + tuple(tried(target)):
-            ms, problem = _timed(target, params, run, expected, device, runs)
-            timings[name] = (params, [ms])
-            done += 1
-            _progress(done, total, f"{target.family}.{target.algorithm} {name}: "
-                      + (f"{ms:.3f} ms" if problem is None else "WRONG, skipped"))
-            if problem is not None:
-                report.append(f"  {target.family}.{target.algorithm} {name}: skipped ({problem})")
-        ranked = sorted((t[1][0], name) for name, t in timings.items() if t[1][0] < float("inf"))
-        finals = [name for _, name in ranked[:finalists]] if not quick else []
-        if finals and CURRENT not in finals:
-            finals.append(CURRENT)
-        for _ in range(rounds - 1 if finals else 0):
-            for name in finals:
-                ms, _ = _timed(target, timings[name][0], run, expected, device, runs)
-                timings[name][1].append(ms)
-                done += 1
-                _progress(done, total, f"{target.family}.{target.algorithm} {name}: {ms:.3f} ms")
-        scored = sorted((min(t[1]), name) for name, t in timings.items()
-                        if t[1][0] < float("inf") and (name in finals or not finals))
-        fastest = dict((name, ms) for ms, name in scored)
-        if scored:
-            ms, name = scored[0]
-            rounds_note = f", best of {rounds} rounds" if finals else ""
-            current = fastest.get(CURRENT, float("inf"))
-            if name != CURRENT and ms < (1 - margin) * current:
-                winners = tuning.merge(winners,
-                                       {target.family: {target.algorithm: timings[name][0]}})
-                report.append(f"{target.family}.{target.algorithm} on {target.label}: {name} "
-                              f"({ms:.3f} ms against the table's {current:.3f}{rounds_note})")
-            else:
-                report.append(f"{target.family}.{target.algorithm} on {target.label}: the "
-                              f"table's kept ({current:.3f} ms; best other {name} "
-                              f"{ms:.3f}{rounds_note})")
-            if finals:
-                report.append("    rounds (ms): " + "; ".join(
-                    f"{n}: {', '.join(f'{t:.3f}' for t in timings[n][1])}" for n in finals))
-    if total:
+    report: list = []
+    for target in chosen:
+        timings, finals = _time_target(target, device, quick, runs, finalists, rounds, progress,
+                                       report)
+        won = _verdict(target, timings, finals, rounds, margin, report)
+        if won is not None:
+            winners = tuning.merge(winners, {target.family: {target.algorithm: won}})
+    if progress.total:
         print()
     return winners, report + [f"not tuned: {line}" for line in skipped]
 

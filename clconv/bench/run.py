@@ -61,7 +61,7 @@ def _rate(case, part, ms):
     return f"{amount / ms / 1e6:8.1f} {unit}" if amount and ms else " " * 8
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clconv bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, one run each, results checked against the reference")
@@ -86,17 +86,15 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="also report clconv's build time per case (first call minus a "
                              "timed one, with PoCL's and pyopencl's caches off)")
-    args = parser.parse_args(argv)
-    overrides = _overrides(args)
-    chosen = cases(args.quick, args.only)
-    names = [c.name for c in chosen]
-    runs = 1 if args.quick else args.runs
-    peers = available_peers(args.peers)
+    return parser
 
-    rounds = 1 if args.quick else max(1, args.rounds)
+
+def _measure(args, names: list[str], peers: list[str], runs: int, rounds: int):
+    """The peers in turns (a probe before and after): ({(peer, case, part): row with the median
+    over the rounds}, the probe's times)."""
+    overrides = _overrides(args)
     measured: dict[tuple[str, str, str], list[dict]] = {}
     probes = []
-    started = time.strftime("%Y-%m-%d %H:%M")
     for peer in ["probe"] + (["clconv"] + peers) * rounds + ["probe"]:
         for row in run_peer(peer, names, runs, args.quick, args.timeout, args.isa, overrides,
                             args.compile):
@@ -107,14 +105,27 @@ def main(argv=None) -> int:
     results = {key: dict(rows[0], peer=key[0], ms=statistics.median(r["ms"] for r in rows),
                          rounds_ms=[r["ms"] for r in rows])
                for key, rows in measured.items()}
+    return results, probes
 
-    description = _describe_clconv(args.isa)
-    of_rounds = f"median of {rounds} rounds of the " if rounds > 1 else ""
-    held = f" held to {args.isa.upper()}" if args.isa else ""
-    print(f"# clconv bench {started} on {description['device']}{held}; CPU: {description['cpu']}; "
-          f"{of_rounds}median "
-          f"of {runs} run(s); machine probe (1024^3 matmul): "
-          f"{', '.join(f'{p:.1f} ms' for p in probes)}")
+
+def _line(args, case, part, ours: dict, results: dict, peers: list[str]) -> str:
+    """One table row: clconv's times and rate, each peer's ratio, the check and build time."""
+    device_ms = ours.get("device_ms")
+    line = (f"{case.name:<14}{case.describe():<38}{part:<17}{ours['ms']:>10.2f}"
+            + (f"{device_ms:>10.2f}" if device_ms else f"{'-':>10}")
+            + f"{_rate(case, part, ours['ms']):>16}")
+    for peer in peers:
+        theirs = results.get((peer, case.name, part))
+        line += f"{theirs['ms'] / ours['ms']:>12.2f}x" if theirs else f"{'-':>13}"
+    if args.quick:
+        line += f"  {ours['check']}"
+    if args.compile and ours.get("first_ms") is not None:
+        line += f"  build {max(0.0, ours['first_ms'] - ours['ms']):.0f} ms"
+    return line
+
+
+def _table(args, chosen, results: dict, peers: list[str]) -> bool:
+    """Print the table; True when a clconv result is missing or (--quick) wrong."""
     header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'device ms':>10}{'rate':>16}"
     header += "".join(f"{'vs ' + p:>13}" for p in peers)
     print(header + ("  check" if args.quick else ""))
@@ -126,23 +137,31 @@ def main(argv=None) -> int:
                 failed = True
                 print(f"{case.name:<14}{case.describe():<38}{part:<17}{'MISSING':>10}")
                 continue
-            device_ms = ours.get("device_ms")
-            line = (f"{case.name:<14}{case.describe():<38}{part:<17}{ours['ms']:>10.2f}"
-                    + (f"{device_ms:>10.2f}" if device_ms else f"{'-':>10}")
-                    + f"{_rate(case, part, ours['ms']):>16}")
-            for peer in peers:
-                theirs = results.get((peer, case.name, part))
-                line += f"{theirs['ms'] / ours['ms']:>12.2f}x" if theirs else f"{'-':>13}"
-            if args.quick:
-                failed |= ours["check"] != "ok"
-                line += f"  {ours['check']}"
-            if args.compile and ours.get("first_ms") is not None:
-                line += f"  build {max(0.0, ours['first_ms'] - ours['ms']):.0f} ms"
-            print(line)
+            failed |= args.quick and ours["check"] != "ok"
+            print(_line(args, case, part, ours, results, peers))
     print("# 'vs PEER' is PEER's time / clconv's time (wall times, the device synchronized): above "
           "1 clconv is faster; 'device ms' is clconv's by OpenCL profiling events")
-    if overrides:
-        print(f"# clconv forced: {overrides}")
+    return failed
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    chosen = cases(args.quick, args.only)
+    runs = 1 if args.quick else args.runs
+    rounds = 1 if args.quick else max(1, args.rounds)
+    peers = available_peers(args.peers)
+    started = time.strftime("%Y-%m-%d %H:%M")
+    results, probes = _measure(args, [c.name for c in chosen], peers, runs, rounds)
+
+    description = _describe_clconv(args.isa)
+    of_rounds = f"median of {rounds} rounds of the " if rounds > 1 else ""
+    held = f" held to {args.isa.upper()}" if args.isa else ""
+    print(f"# clconv bench {started} on {description['device']}{held}; CPU: {description['cpu']}; "
+          f"{of_rounds}median of {runs} run(s); machine probe (1024^3 matmul): "
+          f"{', '.join(f'{p:.1f} ms' for p in probes)}")
+    failed = _table(args, chosen, results, peers)
+    if _overrides(args):
+        print(f"# clconv forced: {_overrides(args)}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"date": started, **description, "isa": args.isa, "probes_ms": probes,

@@ -56,10 +56,6 @@ def _pool_norm_args(case: Case):
 
 def peer_clconv(chosen, runs, quick):
     import clconv
-    import clconv.functional as F
-    from clconv import reference as R
-    from clconv.ops import conv_grad
-    from clconv.ops.conv import conv_geometry
     from clconv.testing import mismatch
 
     device = clconv.get_device()
@@ -76,48 +72,62 @@ def peer_clconv(chosen, runs, quick):
         return wall, device_time, first
 
     def checked(run, expected):
-        """Quick mode only: the result against the reference (never computed before timing
-        otherwise: NumPy's BLAS threads spin on after it, stealing the cores)."""
+        """Quick mode only: the result against the reference (computed after timing: NumPy's
+        BLAS threads spin on after it, stealing the cores)."""
         if not quick:
             return ""
         return mismatch(run().numpy(), expected()) or "ok"
 
     for case in chosen:
-        data = problem(case)
-        if case.op == "conv":
-            nd = len(case.params["spatial"])
-            op = getattr(F, f"conv{nd}d")
-            x, w, b, g = (clconv.tensor(data[k]) for k in "xwbg")
-            geo = conv_geometry("bench", nd, x.shape, w.shape, *conv_args(case))
-            reference_grads = lambda: getattr(R, f"conv{nd}d_backward")(
-                data["g"], data["x"], data["w"], None, *conv_args(case))
-            parts = [
-                ("forward", lambda: op(x, w, b, *conv_args(case)),
-                 lambda: getattr(R, f"conv{nd}d")(data["x"], data["w"], data["b"], *conv_args(case))),
-                ("backward-data", lambda: conv_grad.input_grad(g, w, geo, x.shape),
-                 lambda: reference_grads()[0]),
-                ("backward-weight", lambda: conv_grad.weight_grad(x, g, geo, w.shape),
-                 lambda: reference_grads()[1])]
-            for part, run, expected in parts:
-                ms = timed(run)  # (first: its first call builds the kernels)
-                yield case, part, ms, checked(run, expected)
-        elif case.op == "train":
+        if case.op == "train":
             yield case, "step", *_clconv_train(case, runs, quick, device)
-        else:
-            name, extra = _pool_norm_args(case)
-            x = clconv.tensor(data["x"], requires_grad=True)
-            g = clconv.tensor(data["g"])
-            node = getattr(F, name)(x, *extra).grad_fn
-            forward = lambda: getattr(F, name)(x.detach(), *extra)
-            backward = lambda: node.backward(g)[0]
-            reference_grad = getattr(R, f"{name}_backward")
-            forward_ms, backward_ms = timed(forward), timed(backward)
-            check_f = checked(forward, lambda: getattr(R, name)(data["x"], *extra))
-            check_b = checked(backward, lambda: (
-                reference_grad(data["g"], data["x"], *extra)[0] if name in ("batch_norm", "layer_norm")
-                else reference_grad(data["g"], data["x"], *extra)))
-            yield case, "forward", forward_ms, check_f
-            yield case, "backward", backward_ms, check_b
+            continue
+        parts = _clconv_conv_parts(case) if case.op == "conv" else _clconv_pool_norm_parts(case)
+        for part, run, expected in parts:
+            ms = timed(run)  # (first: its first call builds the kernels)
+            yield case, part, ms, checked(run, expected)
+
+
+def _clconv_conv_parts(case):
+    """(part, run, reference) for a convolution's forward and both gradients."""
+    import clconv
+    import clconv.functional as F
+    from clconv import reference as R
+    from clconv.ops import conv_grad
+    from clconv.ops.conv import conv_geometry
+
+    data = problem(case)
+    nd = len(case.params["spatial"])
+    op, args = getattr(F, f"conv{nd}d"), conv_args(case)
+    x, w, b, g = (clconv.tensor(data[k]) for k in "xwbg")
+    geo = conv_geometry("bench", nd, x.shape, w.shape, *args)
+    grads = lambda: getattr(R, f"conv{nd}d_backward")(data["g"], data["x"], data["w"], None, *args)
+    return [("forward", lambda: op(x, w, b, *args),
+             lambda: getattr(R, f"conv{nd}d")(data["x"], data["w"], data["b"], *args)),
+            ("backward-data", lambda: conv_grad.input_grad(g, w, geo, x.shape),
+             lambda: grads()[0]),
+            ("backward-weight", lambda: conv_grad.weight_grad(x, g, geo, w.shape),
+             lambda: grads()[1])]
+
+
+def _clconv_pool_norm_parts(case):
+    """(part, run, reference) for a pooling or normalization forward and backward."""
+    import clconv
+    import clconv.functional as F
+    from clconv import reference as R
+
+    data = problem(case)
+    name, extra = _pool_norm_args(case)
+    x = clconv.tensor(data["x"], requires_grad=True)
+    g = clconv.tensor(data["g"])
+    node = getattr(F, name)(x, *extra).grad_fn
+    reference_grad = getattr(R, f"{name}_backward")
+    first_only = name in ("batch_norm", "layer_norm")  # (their backward returns parameters' too)
+    return [("forward", lambda: getattr(F, name)(x.detach(), *extra),
+             lambda: getattr(R, name)(data["x"], *extra)),
+            ("backward", lambda: node.backward(g)[0],
+             lambda: (reference_grad(data["g"], data["x"], *extra)[0] if first_only
+                      else reference_grad(data["g"], data["x"], *extra)))]
 
 
 def _clconv_train(case, runs, quick, device):

@@ -60,6 +60,17 @@ def _direct_tiles(params: dict, lanes: int, geo: ConvGeometry) -> dict:
     return tiles
 
 
+def _panels(geo: ConvGeometry, sizes: dict, vw: int, block_v: int) -> tuple:
+    """A 1x1 convolution's input as panels of the positions' inputs, gathered (strides,
+    padding) by the copy: (layout, copy elements, rows, tiles per row), `sizes` completed."""
+    od, oh, ow = geo.out_size
+    vectors = -(-(od * oh * ow) // (vw * block_v)) * block_v
+    sizes.update(DP=od, HP=oh, WQ=ow, KD=1, KH=1, KW=1, SD=1, SH=1, SW=1, DD=1, DH=1, DW=1,
+                 X_IMAGE=vectors * geo.in_channels * vw, X_CHANNEL=vw,
+                 X_VECTOR=geo.in_channels * vw, FLAT=1, IN_PLACE=0)
+    return "panels", geo.batch * sizes["X_IMAGE"], 1, vectors // block_v
+
+
 def _direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | None:
     """The conv_direct launch for `geo`, or None when its buffers exceed the device's limits."""
     tiles = _direct_tiles(context.params, context.lanes(dtype), geo)
@@ -91,13 +102,7 @@ def _direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | No
     sizes = {"GROUPS": geo.groups, "CG": in_per_group, "KG": out_per_group, "K_TILES": k_tiles,
              "OD": od, "OH": oh, "OW": ow}
     if geo.kernel == (1, 1, 1) and not in_place:
-        # Panels of the positions' inputs, gathered (strides, padding) by the copy.
-        vectors = -(-(od * oh * ow) // block_p) * tiles["BLOCK_V"]
-        rows, row_tiles = 1, vectors // tiles["BLOCK_V"]
-        sizes.update(DP=od, HP=oh, WQ=ow, KD=1, KH=1, KW=1, SD=1, SH=1, SW=1, DD=1, DH=1, DW=1,
-                     X_IMAGE=vectors * geo.in_channels * vw, X_CHANNEL=vw,
-                     X_VECTOR=geo.in_channels * vw, FLAT=1, IN_PLACE=0)
-        layout, copy_elements = "panels", geo.batch * sizes["X_IMAGE"]
+        layout, copy_elements, rows, row_tiles = _panels(geo, sizes, vw, tiles["BLOCK_V"])
     else:
         plane = plane if in_place else -(-plane // align) * align
         sizes.update(DP=dp, HP=hp, WQ=wq, KD=kd, KH=kh, KW=kw, SD=sd, SH=sh, SW=sw,

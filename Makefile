@@ -38,14 +38,16 @@ test-avx2: setup
 	else echo "test-avx2: skipped (no AVX2 CPU, or no Debian PoCL AVX2 kernel library)"; fi
 
 # Mesa's Rusticl on llvmpipe: a second OpenCL implementation (clang -> SPIR-V -> NIR) whose
-# device reports itself as a GPU (OpenCL C 1.2, no fp64, 32 KiB of local memory).
+# device reports itself as a GPU (OpenCL C 1.2, no fp64, 32 KiB of local memory). Every test but
+# the heavy ones (the benchmark suite, the soak, the training demos: whole programs whose kernels
+# the other tests cover, 10 of the 13 minutes on llvmpipe; make test runs them on PoCL).
 test-rusticl: setup
 	@if ! ls /usr/lib/x86_64-linux-gnu/libRusticlOpenCL.so* /usr/lib/*/libRusticlOpenCL.so* >/dev/null 2>&1; then \
 	  echo "Rusticl missing: installing Debian's mesa-opencl-icd and libclc-15"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root or install mesa-opencl-icd yourself" >&2; exit 1; fi; \
 	  $(APT) update -qq && $(APT) install -y -qq mesa-opencl-icd libclc-15 >/dev/null; \
 	fi
-	RUSTICL_ENABLE=llvmpipe RUSTICL_DEVICE_TYPE=gpu CLCONV_DEVICE=rusticl $(PYTEST) $(PYTEST_ARGS)
+	RUSTICL_ENABLE=llvmpipe RUSTICL_DEVICE_TYPE=gpu CLCONV_DEVICE=rusticl $(PYTEST) -m "not heavy" $(PYTEST_ARGS)
 
 # Every kernel on a GPU path compiled for NVPTX and gfx90a (registers, private and local
 # memory); fails on arrays in private memory or register spills.

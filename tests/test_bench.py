@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.heavy
 def test_quick_benchmark_suite_checks_results(tmp_path):
     done = subprocess.run([sys.executable, "-m", "clconv", "bench", "--quick", "--peers", "numpy,torch,reference",
                            "--plot", str(tmp_path / "bench.png")],

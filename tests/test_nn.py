@@ -153,6 +153,7 @@ def test_bad_optimizer_arguments(device, rng):
         optim.Adam([clconv.tensor(np.ones(2, np.float32), requires_grad=True)], lr=-1)
 
 
+@pytest.mark.heavy
 def test_training_demo_learns(device, tmp_path, monkeypatch):
     pytest.importorskip("sklearn", reason="scikit-learn (the examples extra) not installed")
     from types import SimpleNamespace
@@ -165,6 +166,7 @@ def test_training_demo_learns(device, tmp_path, monkeypatch):
     assert train_demo.main(args) == 0
 
 
+@pytest.mark.heavy
 def test_the_readme_training_example_runs_and_learns(device, capsys):
     pytest.importorskip("sklearn", reason="scikit-learn (the examples extra) not installed")
     from pathlib import Path

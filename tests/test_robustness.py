@@ -50,6 +50,7 @@ def test_zero_size_batches_give_empty_results(device, rng, op, args):
     assert out.shape[0] == 0
 
 
+@pytest.mark.heavy
 def test_soak_memory_flat_no_rebuilds_and_bit_identical(device):
     """1,000 training steps hold the memory pool flat, build nothing after the first step, and two
     runs from the same seed end bit-identical (no order-dependent atomics anywhere)."""

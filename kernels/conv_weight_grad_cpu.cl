@@ -79,6 +79,16 @@ inline int tap_offset(const int tap, const int KH, const int KW, const int DD, c
     return phase * x_phase + (reach_d / SD) * x_slice + (reach_h / SH) * WP + reach_w / SW;
 }
 
+// The sizes the flat and rows kernels take (clconv/ops/conv_weight_grad_cpu.py passes them in
+// this order): batch, channels, groups; kernel, dilation, stride; the padded planes' row width
+// WP, slice, phase and plane sizes (x's and dy's); the runs of the reduction (SPLIT_RUN).
+#define PADDED_PLANES_ARGS                                                                   \
+    const int N, const int C, const int K, const int groups,                                 \
+    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,      \
+    const int SD, const int SH, const int SW, const int WP, const int x_slice,               \
+    const int x_phase, const int x_plane, const int dy_plane, const int samples,             \
+    const int chunk, const int q_chunks, const int splits
+
 // The run of the reduction that work-item dimension 2 index `item2` (group, output tile and
 // split, the split slowest) takes: its samples [n0, n1) and positions [q0, q1) of each.
 #define SPLIT_RUN(item2, tiles)                                                       \
@@ -88,11 +98,7 @@ inline int tap_offset(const int tap, const int KH, const int KW, const int DD, c
 
 __kernel void conv_backward_weight_flat(
     __global const REAL *restrict xp, __global const REAL *restrict dyp,
-    __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
-    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
-    const int SD, const int SH, const int SW, const int WP, const int x_slice,
-    const int x_phase, const int x_plane, const int dy_plane, const int samples,
-    const int chunk, const int q_chunks, const int splits)
+    __global REAL *restrict dw, PADDED_PLANES_ARGS)
 {
     const int taps = KD * KH * KW;
     const int in_per_group = C / groups, out_per_group = K / groups;
@@ -148,11 +154,7 @@ __kernel void conv_backward_weight_flat(
 #endif
 __kernel void conv_backward_weight_rows(
     __global const REAL *restrict xp, __global const REAL *restrict dyp,
-    __global REAL *restrict dw, const int N, const int C, const int K, const int groups,
-    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
-    const int SD, const int SH, const int SW, const int WP, const int x_slice,
-    const int x_phase, const int x_plane, const int dy_plane, const int samples,
-    const int chunk, const int q_chunks, const int splits)
+    __global REAL *restrict dw, PADDED_PLANES_ARGS)
 {
     const int taps = KD * KH * KW, row_blocks = (KW + WGRAD_T - 1) / WGRAD_T;
     const int in_per_group = C / groups, out_per_group = K / groups;

@@ -8,6 +8,15 @@
 #include "common.h"
 #include "vector.h"
 
+// The window's geometry as the general kernels take it (clconv/ops/pool.py passes it in this
+// order): planes (N * C), input D x H x W, output OD x OH x OW, kernel, stride, padding.
+#define POOL_WINDOW_ARGS                                  \
+    const int planes, const int D, const int H, const int W, \
+    const int OD, const int OH, const int OW,             \
+    const int KD, const int KH, const int KW,             \
+    const int SD, const int SH, const int SW,             \
+    const int PD, const int PH, const int PW
+
 // Output position `index` of a planes x OD x OH x OW output, split into plane and coordinates.
 #define SPLIT_OUTPUT_INDEX(index)                                   \
     const int ow = (index) % OW;                                    \
@@ -18,11 +27,7 @@
 __kernel void max_pool_forward(
     __global const REAL *restrict x, __global REAL *restrict y,
     __global long *restrict indices, const int write_indices,
-    const int planes, const int D, const int H, const int W,
-    const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW,
-    const int SD, const int SH, const int SW,
-    const int PD, const int PH, const int PW,
+    POOL_WINDOW_ARGS,
     const int DD, const int DH, const int DW)
 {
     const int index = get_global_id(0);
@@ -74,11 +79,7 @@ inline int avg_pool_divisor(int od, int oh, int ow, int D, int H, int W, int KD,
 
 __kernel void avg_pool_forward(
     __global const REAL *restrict x, __global REAL *restrict y,
-    const int planes, const int D, const int H, const int W,
-    const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW,
-    const int SD, const int SH, const int SW,
-    const int PD, const int PH, const int PW,
+    POOL_WINDOW_ARGS,
     const int count_include_pad, const int divisor_override)
 {
     const int index = get_global_id(0);
@@ -229,11 +230,7 @@ __kernel void adaptive_avg_pool_forward(
 __kernel void max_pool_backward(
     __global const REAL *restrict dy, __global const long *restrict indices,
     __global REAL *restrict dx,
-    const int planes, const int D, const int H, const int W,
-    const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW,
-    const int SD, const int SH, const int SW,
-    const int PD, const int PH, const int PW,
+    POOL_WINDOW_ARGS,
     const int DD, const int DH, const int DW)
 {
     const int index = get_global_id(0);
@@ -264,11 +261,7 @@ __kernel void max_pool_backward(
 // dx[i] = sum of dy[o] / divisor(o) over the outputs o whose window holds input element i.
 __kernel void avg_pool_backward(
     __global const REAL *restrict dy, __global REAL *restrict dx,
-    const int planes, const int D, const int H, const int W,
-    const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW,
-    const int SD, const int SH, const int SW,
-    const int PD, const int PH, const int PW,
+    POOL_WINDOW_ARGS,
     const int count_include_pad, const int divisor_override)
 {
     const int index = get_global_id(0);

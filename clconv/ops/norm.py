@@ -64,19 +64,28 @@ def _check_channel_params(op: str, t: dict, x: Tensor, names) -> None:
                      f" (one value per channel of input {x.shape})")
 
 
+def _per_channel(op, min_ndim: int, expected: str, input, running_mean, running_var, weight,
+                 bias, momentum, eps):
+    """What batch and instance norm check alike: tensors, an input of `min_ndim` or more
+    dimensions, a value per channel in each optional tensor, real momentum and eps. Returns
+    (tensors, input, N, C, spatial size, momentum, eps)."""
+    t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
+                running_var=running_var, weight=weight, bias=bias)
+    x = t["input"]
+    if x.ndim < min_ndim:
+        raise ValueError(f"{op}: expected input of shape {expected}, got {x.shape}")
+    _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
+    momentum, eps = real(momentum, "momentum", op), real(eps, "eps", op)
+    return t, x, x.shape[0], x.shape[1], prod(x.shape[2:]), momentum, eps
+
+
 def _batch_norm_arguments(input, running_mean, running_var, weight=None, bias=None,
                           training=False, momentum=0.1, eps=1e-5):
     """batch_norm's checked arguments: (tensors, layout (None for an empty input), momentum,
     eps)."""
     op = "batch_norm"
-    t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
-                running_var=running_var, weight=weight, bias=bias)
-    x = t["input"]
-    if x.ndim < 2:
-        raise ValueError(f"{op}: expected input of shape (N, C, ...), got {x.shape}")
-    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
-    momentum, eps = real(momentum, "momentum", op), real(eps, "eps", op)
+    t, x, n, c, spatial, momentum, eps = _per_channel(
+        op, 2, "(N, C, ...)", input, running_mean, running_var, weight, bias, momentum, eps)
     if not training and (t["running_mean"] is None or t["running_var"] is None):
         raise ValueError(f"{op}: running_mean and running_var are required when training=False")
     if training and n * spatial == 1:
@@ -154,14 +163,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
 def _instance_norm_arguments(input, running_mean=None, running_var=None, weight=None, bias=None,
                              use_input_stats=True, momentum=0.1, eps=1e-5):
     op = "instance_norm"
-    t = tensors(op, _OPTIONAL, input=input, running_mean=running_mean,
-                running_var=running_var, weight=weight, bias=bias)
-    x = t["input"]
-    if x.ndim < 3:
-        raise ValueError(f"{op}: expected input of shape (N, C, *spatial), got {x.shape}")
-    n, c, spatial = x.shape[0], x.shape[1], prod(x.shape[2:])
-    _check_channel_params(op, t, x, ("running_mean", "running_var", "weight", "bias"))
-    momentum, eps = real(momentum, "momentum", op), real(eps, "eps", op)
+    t, x, n, c, spatial, momentum, eps = _per_channel(
+        op, 3, "(N, C, *spatial)", input, running_mean, running_var, weight, bias, momentum, eps)
     if use_input_stats and spatial == 1:
         raise ValueError(f"{op}: expected more than 1 spatial element when using input "
                          f"statistics, got input of shape {x.shape}")

@@ -23,18 +23,25 @@ from ._common import with_batch, cast, f64
 from .elementwise import leaky_relu, leaky_relu_backward, relu, relu_backward
 
 
+def _padded(nd, input, weight, stride, padding, dilation):
+    """(x padded, in float64 with a batch dimension; whether it had one; the weight in float64;
+    its kernel size; stride; dilation; the padding (before, after) per dimension)."""
+    x, batched = with_batch(f64(input), nd)
+    w = f64(weight)
+    kernel = w.shape[2:]
+    stride, dilation = ntuple(stride, nd, "stride", "ref"), ntuple(dilation, nd, "dilation", "ref")
+    pads = list(zip(*conv_padding(padding, kernel, dilation, "ref")))
+    return np.pad(x, [(0, 0), (0, 0)] + pads), batched, w, kernel, stride, dilation, pads
+
+
 def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
     r"""y[n, k, o] = bias[k] + sum_{c in group(k), t} w[k, c, t] * x_pad[n, c, o*stride + t*dilation]
 
     Output size per dimension: floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1.
     """
     dtype = np.asarray(input).dtype
-    x, batched = with_batch(f64(input), nd)
-    w = f64(weight)
-    kernel = w.shape[2:]
-    stride, dilation = ntuple(stride, nd, "stride", "ref"), ntuple(dilation, nd, "dilation", "ref")
-    pads = list(zip(*conv_padding(padding, kernel, dilation, "ref")))
-    x = np.pad(x, [(0, 0), (0, 0)] + pads)
+    x, batched, w, kernel, stride, dilation, pads = _padded(nd, input, weight, stride, padding,
+                                                            dilation)
     spatial = x.shape[2:]
     out_size = [(s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(spatial, kernel, stride, dilation)]
     n_batch, out_channels = x.shape[0], w.shape[0]
@@ -69,13 +76,10 @@ def _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilati
     r"""The forward's sum y[n,k,o] += w[k,c,t] * x_pad[n,c,o*stride+t*dilation], transposed:
     dx_pad[n,c,o*stride+t*dilation] += w[k,c,t] * dy[n,k,o] and dw[k,c,t] += x_pad[...] * dy."""
     dtype = np.asarray(input).dtype
-    x, batched = with_batch(f64(input), nd)
+    xp, batched, w, kernel, stride, dilation, pads = _padded(nd, input, weight, stride, padding,
+                                                             dilation)
+    x_size = [s - b - a for s, (b, a) in zip(xp.shape[2:], pads)]  # the unpadded input's
     g = f64(grad_output) if batched else f64(grad_output)[None]
-    w = f64(weight)
-    kernel = w.shape[2:]
-    stride, dilation = ntuple(stride, nd, "stride", "ref"), ntuple(dilation, nd, "dilation", "ref")
-    pads = list(zip(*conv_padding(padding, kernel, dilation, "ref")))
-    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
     out_size = g.shape[2:]
     in_per_group, out_per_group = w.shape[1], w.shape[0] // groups
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)
@@ -90,7 +94,7 @@ def _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilati
             summed = [0] + list(range(2, 2 + nd))  # batch and output positions
             dw[(ks, slice(None)) + tap] += np.tensordot(gs, xp[(slice(None), cs) + window],
                                                         axes=(summed, summed))
-    crop = tuple(slice(b, b + s) for (b, _), s in zip(pads, x.shape[2:]))
+    crop = tuple(slice(b, b + s) for (b, _), s in zip(pads, x_size))
     dx = dxp[(slice(None), slice(None)) + crop]
     db = None if bias is None else g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
     return cast(dtype, dx if batched else dx[0], dw, db)

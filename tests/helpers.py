@@ -90,3 +90,22 @@ def _check_finite_differences(rng, entry, arguments, argument, analytic, grad_ou
         got = analytic.reshape(-1)[index]
         assert abs(got - numeric) <= 1e-5 * max(1.0, abs(numeric)), (
             f"{entry.name} {case}: d/d {argument}[{index}] = {got}, finite differences {numeric}")
+
+
+def _short(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "x".join(_short(v) for v in value)
+    return {True: "yes", False: "no", None: "none"}.get(value, str(value)) \
+        if isinstance(value, (bool, type(None))) else str(value)
+
+
+def labelled(*fields):
+    """A pytest ids function for positional case tuples: each value after its field's name,
+    `nd2-ch3x5x1-in7x8-k3-st1-pad1-dil1-biasyes` for (2, (3, 5, 1), (7, 8), 3, 1, 1, 1, True)."""
+    def case_id(case) -> str:
+        return "-".join(f"{name}{_short(value)}" for name, value in zip(fields, case))
+    return case_id
+
+
+CONV_FIELDS = ("nd", "ch", "in", "k", "st", "pad", "dil", "bias")  # ch: (c_in, c_out, groups)
+POOL_FIELDS = ("in", "k", "st", "pad", "dil", "ceil")

@@ -8,7 +8,7 @@ import clconv
 import clconv.functional as F
 import clconv.reference as R
 from clconv.testing import assert_close
-from helpers import check_grad, conv_weight, randn
+from helpers import CONV_FIELDS, POOL_FIELDS, check_grad, conv_weight, labelled, randn
 
 def _fd(dtype):
     return 4 if dtype == np.float64 else None
@@ -28,7 +28,7 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+@pytest.mark.parametrize("case", CONV_CASES, ids=labelled(*CONV_FIELDS))
 def test_conv_backward(device, rng, dtype, case):
     nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation, bias = case
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
@@ -50,7 +50,7 @@ POOL_CASES = [  # spatial, kernel, stride, padding, dilation, ceil_mode
 ]
 
 
-@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+@pytest.mark.parametrize("case", POOL_CASES, ids=labelled(*POOL_FIELDS))
 def test_max_pool_backward(device, rng, dtype, case):
     spatial, kernel, stride, padding, dilation, ceil_mode = case
     x = randn(rng, (2, 3) + spatial, dtype)
@@ -58,7 +58,7 @@ def test_max_pool_backward(device, rng, dtype, case):
 
 
 @pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)])
-@pytest.mark.parametrize("case", [c for c in POOL_CASES if c[4] == 1], ids=str)
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c[4] == 1], ids=labelled(*POOL_FIELDS))
 def test_avg_pool_backward(device, rng, dtype, case, count_include_pad, divisor_override):
     spatial, kernel, stride, padding, _, ceil_mode = case
     x = randn(rng, (2, 3) + spatial, dtype)
@@ -231,7 +231,7 @@ STRIDED_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", STRIDED_CASES, ids=str)
+@pytest.mark.parametrize("case", STRIDED_CASES, ids=labelled(*CONV_FIELDS))
 def test_strided_conv_backward(device, rng, dtype, case):
     nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
@@ -241,7 +241,8 @@ def test_strided_conv_backward(device, rng, dtype, case):
                finite_differences=_fd(dtype), case=str(case))
 
 
-@pytest.mark.parametrize("case", [STRIDED_CASES[1], STRIDED_CASES[3], STRIDED_CASES[7]], ids=str)
+@pytest.mark.parametrize("case", [STRIDED_CASES[1], STRIDED_CASES[3], STRIDED_CASES[7]],
+                         ids=labelled(*CONV_FIELDS))
 def test_strided_conv_backward_past_the_workspace_limit(device, rng, case):
     # The phase-split input gradient's scratch tensors exceed the limit: sample by sample.
     nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
@@ -272,7 +273,7 @@ DEPTHWISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=str)
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=labelled(*CONV_FIELDS))
 def test_depthwise_conv_backward(device, rng, dtype, case):
     nd, (c_in, c_out), spatial, kernel, stride, padding, dilation = case
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
@@ -296,7 +297,7 @@ CONV3D_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CONV3D_CASES, ids=str)
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=labelled(*CONV_FIELDS[1:]))
 def test_conv3d_weight_backward(device, rng, dtype, case):
     (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
     kernel = (kernel,) * 3 if isinstance(kernel, int) else kernel
@@ -321,7 +322,7 @@ POINTWISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", POINTWISE_CASES, ids=str)
+@pytest.mark.parametrize("case", POINTWISE_CASES, ids=labelled("nd", "ch", "in", "st", "pad"))
 def test_pointwise_conv_weight_backward(device, rng, dtype, case):
     nd, (c_in, c_out, groups), spatial, stride, padding = case
     x = randn(rng, (3, c_in) + spatial, dtype)
@@ -343,7 +344,7 @@ ROW_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", ROW_CASES, ids=str)
+@pytest.mark.parametrize("case", ROW_CASES, ids=labelled(*CONV_FIELDS))
 def test_row_conv_weight_backward(device, rng, dtype, case):
     nd, (c_in, c_out, groups), spatial, kernel, stride, padding, dilation = case
     kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
@@ -357,7 +358,7 @@ def test_row_conv_weight_backward(device, rng, dtype, case):
     (2, (3, 5, 1), (7, 9), 3, 1, 1, 1),    # rows: one run per piece of a sample's plane
     (2, (4, 6, 1), (8, 7), 1, 2, 0, 1),    # flat (1-wide kernel), strided
     (3, (2, 3, 1), (3, 4, 5), 3, 1, 1, 1),  # rows in 3D
-], ids=str)
+], ids=labelled(*CONV_FIELDS))
 def test_weight_gradient_in_runs(device, rng, case):
     # conv_backward_weight_rows / _flat with the reduction split into runs (partial tiles summed
     # in order): forced here with runs far smaller than a sample's plane.

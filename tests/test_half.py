@@ -102,13 +102,18 @@ def _ops(rng):
     ]
 
 
-@pytest.mark.parametrize("index", range(19))
+# (readable ids: the op's name and its place in the list)
+_NAMES = [name for name, _, _ in _ops(np.random.default_rng(0))]
+_INDEX = dict(argnames="index", argvalues=range(len(_NAMES)), ids=lambda i: f"{_NAMES[i]}-{i}")
+
+
+@pytest.mark.parametrize(**_INDEX)
 def test_ops_on_half_tensors(device, rng, index):
     name, args, kwargs = _ops(rng)[index]
     check_op(name, *args, case="float16", **kwargs)  # (float16 results, float16 tolerance)
 
 
-@pytest.mark.parametrize("index", range(19))
+@pytest.mark.parametrize(**_INDEX)
 def test_gradients_of_half_tensors(device, rng, index):
     name, args, kwargs = _ops(rng)[index]
     kwargs = {k: v for k, v in kwargs.items() if k != "return_indices"}

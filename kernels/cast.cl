@@ -4,6 +4,7 @@
 // vstore_half rounding to nearest even like NumPy's astype(np.float16). VW elements per
 // work-item in vectors (VW: as many of the wider type as one vector register holds), the last
 // few one by one.
+#include "common.h"  // (CAT)
 #ifndef SOURCE
 #define SOURCE float
 #endif
@@ -26,8 +27,6 @@
 #ifndef VW
 #define VW 16
 #endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 
 // Reading: half as float; else the source type itself.
 #if SOURCE_IS_HALF

@@ -8,10 +8,11 @@
 #endif
 #if REAL_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
-#define REAL16 double16  // the CPU kernels' explicit 16-lane vectors
-#else
-#define REAL16 float16
 #endif
+
+// Token pasting with its arguments expanded first (CAT(vload, VW) -> vload16).
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
 
 // Activations a convolution applies in its epilogue (clconv.fused): ACTIVATION_RELU is
 // x < 0 ? 0 : x, ACTIVATION_LEAKY_RELU x < 0 ? slope x : x; NaN passes through both, as in

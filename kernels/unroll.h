@@ -5,10 +5,7 @@
 // constants stays in registers on every compiler, and no loop is left inside the reduction
 // loop: Mesa's llvmpipe (Rusticl's software device) leaves `#pragma unroll` loops rolled and
 // stops a loop once its iterations, counted over the whole work-item, reach 65,535.
-#ifndef CAT
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#endif
+#include "common.h"  // (CAT)
 #define UNROLL_A_1(M, a) M(0, a)
 #define UNROLL_A_2(M, a) UNROLL_A_1(M, a) M(1, a)
 #define UNROLL_A_3(M, a) UNROLL_A_2(M, a) M(2, a)

@@ -5,12 +5,9 @@
 // clang warns about on AVX2 targets, and its operations spill. Lane permutations are spelled out
 // for each width: PoCL's shuffle and shuffle2 are loops, and Oclgrind 21.10 reports .even/.odd
 // and .lo/.hi of wide vectors as uninitialized.
+#include "common.h"  // (CAT)
 #ifndef VW
 #define VW 16
-#endif
-#ifndef CAT
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #endif
 #define VREAL CAT(REAL, VW)
 #define VLOAD CAT(vload, VW)

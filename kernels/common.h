@@ -10,6 +10,11 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
+// A named stage of a long kernel (load, multiply-accumulate, store, as CLBlast writes its
+// kernels): always inlined, so that register tiles passed to it stay in registers (left to the
+// inliner's judgement, PoCL kept conv_direct's accumulators in memory, at half the speed).
+#define STAGE inline __attribute__((always_inline))
+
 // Token pasting with its arguments expanded first (CAT(vload, VW) -> vload16).
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)

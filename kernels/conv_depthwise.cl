@@ -50,12 +50,8 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
         }
         const int base = ih + PH - (DEPTHWISE_KH - 1);
         if (base >= 0) {
-            VREAL out = acc[0];
-            if (activation != ACTIVATION_NONE)
-                out = select(out, activation == ACTIVATION_RELU ? (VREAL)0
-                                                                 : out * negative_slope,
-                             isless(out, (VREAL)0));
-            VSTORE(out, 0, y_plane + base * OW + start);
+            VSTORE(activate_vector(acc[0], activation, negative_slope), 0,
+                   y_plane + base * OW + start);
         }
         #pragma unroll
         for (int j = 0; j < DEPTHWISE_KH - 1; ++j)

@@ -277,10 +277,7 @@ STAGE int tile_read_start(const int tile, const int first_column, const int FLAT
 STAGE void store_whole(__global REAL *y, VREAL out, const int activation,
                        const REAL negative_slope)
 {
-    if (activation != ACTIVATION_NONE)
-        out = select(out, activation == ACTIVATION_RELU ? (VREAL)0 : out * negative_slope,
-                     isless(out, (VREAL)0));
-    VSTORE(out, 0, y);
+    VSTORE(activate_vector(out, activation, negative_slope), 0, y);
 }
 
 // The output index of each lane of a vector whose first position is grid coordinate

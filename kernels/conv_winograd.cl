@@ -51,29 +51,17 @@ __kernel void winograd_weights(__global const REAL *restrict w, __global REAL *r
     }
 }
 
-__kernel void winograd_conv2d(
-    __global const REAL *restrict x,      // N x C x H x W
-    __global const REAL *restrict u,      // winograd_weights
-    __global const REAL *restrict bias, const int has_bias,
-    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
-    __global REAL *restrict y,            // N x K x OH x OW
-    __local REAL *restrict v_tiles,       // C x 16 x VW WINO_TV: the transformed input
-    __local REAL *restrict m_tiles,       // 16 x WINO_BK x VW WINO_TV: one block's products
-    const int N, const int C, const int H, const int W, const int K, const int OH,
-    const int OW, const int PH, const int PW, const int tile_rows, const int column_blocks)
-{
-    const int item = get_global_id(0);
-    if (item >= N * tile_rows * column_blocks)
-        return;
-    const int block = item % column_blocks, tile_row = (item / column_blocks) % tile_rows;
-    const int n = item / (column_blocks * tile_rows);
-    const int first_tile = block * VW * WINO_TV;
-    const int lanes = VW * WINO_TV;
+// --- winograd_conv2d's stages ------------------------------------------------------------------
 
-    // 1. V = B^T d B for every input channel and tile, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
-    //    0 1 0 -1]: rows first (t = B^T d), then columns.
+// 1. V = B^T d B for every input channel and tile of the work-item, B^T = [1 0 -1 0; 0 1 1 0;
+//    0 -1 1 0; 0 1 0 -1]: rows first (t = B^T d), then columns, into v_tiles.
+STAGE void transform_input(const __global REAL *x_image, __local REAL *v_tiles, const int C,
+                           const int H, const int W, const int PH, const int PW,
+                           const int tile_row, const int first_tile)
+{
+    const int lanes = VW * WINO_TV;
     for (int c = 0; c < C; ++c) {
-        const __global REAL *x_channel = x + ((size_t)n * C + c) * H * W;
+        const __global REAL *x_channel = x_image + (size_t)c * H * W;
         for (int tv = 0; tv < WINO_TV; ++tv) {
             const int first_column = 2 * (first_tile + VW * tv) - PW;
             VREAL d[4][4];
@@ -112,83 +100,117 @@ __kernel void winograd_conv2d(
             }
         }
     }
+}
 
+// 2. Tile position xi's product for output-channel block kb: M[xi][k] = sum over c of
+//    U[xi][kb][c][k] V[xi][c], WINO_BK x WINO_TV vector accumulators, into m_tiles.
+STAGE void block_product(const __global REAL *u_block, const __local REAL *v_xi,
+                         __local REAL *m_xi, const int C)
+{
+    const int lanes = VW * WINO_TV;
+    VREAL acc[WINO_BK][WINO_TV];
+    #pragma unroll
+    for (int k = 0; k < WINO_BK; ++k)
+        #pragma unroll
+        for (int tv = 0; tv < WINO_TV; ++tv)
+            acc[k][tv] = 0;
+    for (int c = 0; c < C; ++c) {
+        VREAL v[WINO_TV];
+        #pragma unroll
+        for (int tv = 0; tv < WINO_TV; ++tv)
+            v[tv] = VLOAD(tv, v_xi + (size_t)c * 16 * lanes);
+        #pragma unroll
+        for (int k = 0; k < WINO_BK; ++k) {
+            const REAL weight = u_block[c * WINO_BK + k];
+            #pragma unroll
+            for (int tv = 0; tv < WINO_TV; ++tv)
+                acc[k][tv] = fma((VREAL)weight, v[tv], acc[k][tv]);
+        }
+    }
+    #pragma unroll
+    for (int k = 0; k < WINO_BK; ++k)
+        #pragma unroll
+        for (int tv = 0; tv < WINO_TV; ++tv)
+            VSTORE(acc[k][tv], tv, m_xi + k * lanes);
+}
+
+// Two output columns of VW tiles, interleaved (a tile's pair side by side), into a row from
+// `column`, cut at the row's end OW.
+STAGE void store_tile_row(__global REAL *y_row, const VREAL left, const VREAL right,
+                          const int column, const int OW)
+{
+    if (column + 2 * VW <= OW) {
+        VSTORE(INTERLEAVE_LOW(left, right), 0, y_row + column);
+        VSTORE(INTERLEAVE_HIGH(left, right), 0, y_row + column + VW);
+    } else if (column < OW) {
+        REAL values[2 * VW];
+        VSTORE(INTERLEAVE_LOW(left, right), 0, values);
+        VSTORE(INTERLEAVE_HIGH(left, right), 0, values + VW);
+        for (int l = 0; l < 2 * VW && column + l < OW; ++l)
+            y_row[column + l] = values[l];
+    }
+}
+
+// 3. Y = A^T M A for output channel k of the block, A^T = [1 1 1 0; 0 1 -1 -1]; bias,
+//    activation, store.
+STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane, const int k,
+                            const REAL b, const int activation, const REAL negative_slope,
+                            const int tile_row, const int first_tile, const int OH,
+                            const int OW)
+{
+    const int lanes = VW * WINO_TV;
+    for (int tv = 0; tv < WINO_TV; ++tv) {
+        VREAL m[16];
+        #pragma unroll
+        for (int xi = 0; xi < 16; ++xi)
+            m[xi] = VLOAD(tv, m_tiles + (xi * WINO_BK + k) * lanes);
+        VREAL s[2][4];
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s[0][j] = m[j] + m[4 + j] + m[8 + j];
+            s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+        }
+        const int column = 2 * (first_tile + VW * tv);
+        for (int i = 0; i < 2 && 2 * tile_row + i < OH; ++i) {
+            const VREAL left = activate_vector(s[i][0] + s[i][1] + s[i][2] + b, activation,
+                                               negative_slope);
+            const VREAL right = activate_vector(s[i][1] - s[i][2] - s[i][3] + b, activation,
+                                                negative_slope);
+            store_tile_row(y_plane + (2 * tile_row + i) * OW, left, right, column, OW);
+        }
+    }
+}
+
+__kernel void winograd_conv2d(
+    __global const REAL *restrict x,      // N x C x H x W
+    __global const REAL *restrict u,      // winograd_weights
+    __global const REAL *restrict bias, const int has_bias,
+    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    __global REAL *restrict y,            // N x K x OH x OW
+    __local REAL *restrict v_tiles,       // C x 16 x VW WINO_TV: the transformed input
+    __local REAL *restrict m_tiles,       // 16 x WINO_BK x VW WINO_TV: one block's products
+    const int N, const int C, const int H, const int W, const int K, const int OH,
+    const int OW, const int PH, const int PW, const int tile_rows, const int column_blocks)
+{
+    const int item = get_global_id(0);
+    if (item >= N * tile_rows * column_blocks)
+        return;
+    const int block = item % column_blocks, tile_row = (item / column_blocks) % tile_rows;
+    const int n = item / (column_blocks * tile_rows);
+    const int first_tile = block * VW * WINO_TV;
+    const int lanes = VW * WINO_TV;
+
+    transform_input(x + (size_t)n * C * H * W, v_tiles, C, H, W, PH, PW, tile_row, first_tile);
     const int k_blocks = (K + WINO_BK - 1) / WINO_BK;
     for (int kb = 0; kb < k_blocks; ++kb) {
-        // 2. The 16 products for WINO_BK output channels.
-        for (int xi = 0; xi < 16; ++xi) {
-            VREAL acc[WINO_BK][WINO_TV];
-            #pragma unroll
-            for (int k = 0; k < WINO_BK; ++k)
-                #pragma unroll
-                for (int tv = 0; tv < WINO_TV; ++tv)
-                    acc[k][tv] = 0;
-            const __global REAL *u_block = u + ((size_t)xi * k_blocks + kb) * C * WINO_BK;
-            const __local REAL *v_xi = v_tiles + xi * lanes;
-            for (int c = 0; c < C; ++c) {
-                VREAL v[WINO_TV];
-                #pragma unroll
-                for (int tv = 0; tv < WINO_TV; ++tv)
-                    v[tv] = VLOAD(tv, v_xi + (size_t)c * 16 * lanes);
-                #pragma unroll
-                for (int k = 0; k < WINO_BK; ++k) {
-                    const REAL weight = u_block[c * WINO_BK + k];
-                    #pragma unroll
-                    for (int tv = 0; tv < WINO_TV; ++tv)
-                        acc[k][tv] = fma((VREAL)weight, v[tv], acc[k][tv]);
-                }
-            }
-            #pragma unroll
-            for (int k = 0; k < WINO_BK; ++k)
-                #pragma unroll
-                for (int tv = 0; tv < WINO_TV; ++tv)
-                    VSTORE(acc[k][tv], tv, m_tiles + (xi * WINO_BK + k) * lanes);
-        }
-        // 3. Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; bias, activation, store.
+        for (int xi = 0; xi < 16; ++xi)
+            block_product(u + ((size_t)xi * k_blocks + kb) * C * WINO_BK, v_tiles + xi * lanes,
+                          m_tiles + xi * WINO_BK * lanes, C);
         for (int k = 0; k < WINO_BK && kb * WINO_BK + k < K; ++k) {
             const int channel = kb * WINO_BK + k;
-            const REAL b = has_bias ? bias[channel] : (REAL)0;
-            __global REAL *y_plane = y + ((size_t)n * K + channel) * OH * OW;
-            for (int tv = 0; tv < WINO_TV; ++tv) {
-                VREAL m[16];
-                #pragma unroll
-                for (int xi = 0; xi < 16; ++xi)
-                    m[xi] = VLOAD(tv, m_tiles + (xi * WINO_BK + k) * lanes);
-                VREAL s[2][4];
-                #pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    s[0][j] = m[j] + m[4 + j] + m[8 + j];
-                    s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
-                }
-                const int column = 2 * (first_tile + VW * tv);
-                for (int i = 0; i < 2; ++i) {
-                    const int out_row = 2 * tile_row + i;
-                    if (out_row >= OH)
-                        break;
-                    VREAL left = s[i][0] + s[i][1] + s[i][2] + b;
-                    VREAL right = s[i][1] - s[i][2] - s[i][3] + b;
-                    if (activation != ACTIVATION_NONE) {
-                        const VREAL zero = 0;
-                        left = select(left, activation == ACTIVATION_RELU ? zero
-                                                                          : left * negative_slope,
-                                      isless(left, zero));
-                        right = select(right, activation == ACTIVATION_RELU ? zero
-                                                                            : right * negative_slope,
-                                       isless(right, zero));
-                    }
-                    __global REAL *y_row = y_plane + out_row * OW;
-                    if (column + 2 * VW <= OW) {
-                        VSTORE(INTERLEAVE_LOW(left, right), 0, y_row + column);
-                        VSTORE(INTERLEAVE_HIGH(left, right), 0, y_row + column + VW);
-                    } else if (column < OW) {
-                        REAL values[2 * VW];
-                        VSTORE(INTERLEAVE_LOW(left, right), 0, values);
-                        VSTORE(INTERLEAVE_HIGH(left, right), 0, values + VW);
-                        for (int l = 0; l < 2 * VW && column + l < OW; ++l)
-                            y_row[column + l] = values[l];
-                    }
-                }
-            }
+            transform_output(m_tiles, y + ((size_t)n * K + channel) * OH * OW, k,
+                             has_bias ? bias[channel] : (REAL)0, activation, negative_slope,
+                             tile_row, first_tile, OH, OW);
         }
     }
 }

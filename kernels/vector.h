@@ -149,3 +149,11 @@ inline VREAL row_lanes(const __global REAL *row, const int start, const int W)
         lanes[l] = start + l >= 0 && start + l < W ? row[start + l] : (REAL)0;
     return VLOAD(0, lanes);
 }
+
+// The epilogue's activation (common.h: activate) on a vector.
+inline VREAL activate_vector(const VREAL v, const int activation, const REAL slope)
+{
+    if (activation == ACTIVATION_NONE)
+        return v;
+    return select(v, activation == ACTIVATION_RELU ? (VREAL)0 : v * slope, isless(v, (VREAL)0));
+}

@@ -20,6 +20,40 @@
 #define TILE_P 8
 #endif
 
+// conv_forward's stages (macros over its locals, so that its tiles stay in registers):
+#define FIRST_TAP(t, _)                                                 \
+    {                                                                   \
+        const int pos = min(first_pos + t, out_plane - 1);              \
+        ow0[t] = (pos % OW) * SW - PW;                                  \
+        oh0[t] = ((pos / OW) % OH) * SH - PH;                           \
+        od0[t] = (pos / (OW * OH)) * SD - PD;                           \
+    }
+#define ZERO_ONE(t, k) acc[k][t] = 0;
+#define ZERO_ROW(k, _) UNROLL_B(TILE_P, ZERO_ONE, k)
+#define TAP_OFFSET(t, _)                                                                 \
+        {                                                                                \
+            const int id = od0[t] + kd * DD, ih = oh0[t] + kh * DH, iw = ow0[t] + kw * DW; \
+            inside[t] = id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W;     \
+            offset[t] = inside[t] ? (id * H + ih) * W + iw : 0;                          \
+        }
+#define LOAD_INPUT(t, _) xv[t] = inside[t] ? x_channel[offset[t]] : (REAL)0;
+#define FMA_ONE(t, k) acc[k][t] = fma(wv, xv[t], acc[k][t]);
+#define FMA_ROW(k, _)                                                                     \
+            {                                                                             \
+                const int row = first_k + min(k, k_count - 1);                            \
+                const REAL wv = weight[((size_t)row * in_per_group + c) * taps + tap];    \
+                UNROLL_B(TILE_P, FMA_ONE, k)                                              \
+            }
+#define STORE_ONE(t, k)                                                                   \
+    if (first_pos + t < out_plane)                                                        \
+        y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
+#define STORE_ROW(k, _)                                                                   \
+    if (k < k_count) {                                                                    \
+        const REAL b = has_bias ? bias[first_k + k] : (REAL)0;                            \
+        __global REAL *y_row = y + ((size_t)n * K + first_k + k) * out_plane;             \
+        UNROLL_B(TILE_P, STORE_ONE, k)                                                    \
+    }
+
 __kernel void conv_forward(
     __global const REAL *restrict x,      // N x C x D x H x W
     __global const REAL *restrict weight, // K x C/groups x KD x KH x KW
@@ -46,18 +80,9 @@ __kernel void conv_forward(
     const int k_count = min(TILE_K, (group + 1) * out_per_group - first_k);
 
     int od0[TILE_P], oh0[TILE_P], ow0[TILE_P];
-#define FIRST_TAP(t, _)                                                 \
-    {                                                                   \
-        const int pos = min(first_pos + t, out_plane - 1);              \
-        ow0[t] = (pos % OW) * SW - PW;                                  \
-        oh0[t] = ((pos / OW) % OH) * SH - PH;                           \
-        od0[t] = (pos / (OW * OH)) * SD - PD;                           \
-    }
     UNROLL_A(TILE_P, FIRST_TAP, _)
 
     REAL acc[TILE_K][TILE_P];
-#define ZERO_ONE(t, k) acc[k][t] = 0;
-#define ZERO_ROW(k, _) UNROLL_B(TILE_P, ZERO_ONE, k)
     UNROLL_A(TILE_K, ZERO_ROW, _)
 
     const __global REAL *x_group = x + ((size_t)n * C + group * in_per_group) * in_plane;
@@ -67,41 +92,19 @@ __kernel void conv_forward(
         // Where each output position reads for this tap; taps in the padding read nothing.
         int offset[TILE_P];
         bool inside[TILE_P];
-#define TAP_OFFSET(t, _)                                                                 \
-        {                                                                                \
-            const int id = od0[t] + kd * DD, ih = oh0[t] + kh * DH, iw = ow0[t] + kw * DW; \
-            inside[t] = id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W;     \
-            offset[t] = inside[t] ? (id * H + ih) * W + iw : 0;                          \
-        }
         UNROLL_A(TILE_P, TAP_OFFSET, _)
         const int tap = (kd * KH + kh) * KW + kw;
         for (int c = 0; c < in_per_group; ++c) {
             const __global REAL *x_channel = x_group + (size_t)c * in_plane;
             REAL xv[TILE_P];
-#define LOAD_INPUT(t, _) xv[t] = inside[t] ? x_channel[offset[t]] : (REAL)0;
             UNROLL_A(TILE_P, LOAD_INPUT, _)
-#define FMA_ONE(t, k) acc[k][t] = fma(wv, xv[t], acc[k][t]);
-#define FMA_ROW(k, _)                                                                     \
-            {                                                                             \
-                const int row = first_k + min(k, k_count - 1);                            \
-                const REAL wv = weight[((size_t)row * in_per_group + c) * taps + tap];    \
-                UNROLL_B(TILE_P, FMA_ONE, k)                                              \
-            }
             UNROLL_A(TILE_K, FMA_ROW, _)
         }
     }
 
     // Stores guarded output by output, every index a constant: the tile stays in registers.
-#define STORE_ONE(t, k)                                                                   \
-    if (first_pos + t < out_plane)                                                        \
-        y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
-#define STORE_ROW(k, _)                                                                   \
-    if (k < k_count) {                                                                    \
-        const REAL b = has_bias ? bias[first_k + k] : (REAL)0;                            \
-        __global REAL *y_row = y + ((size_t)n * K + first_k + k) * out_plane;             \
-        UNROLL_B(TILE_P, STORE_ONE, k)                                                    \
-    }
     UNROLL_A(TILE_K, STORE_ROW, _)
+}
 #undef FIRST_TAP
 #undef ZERO_ONE
 #undef ZERO_ROW
@@ -111,4 +114,3 @@ __kernel void conv_forward(
 #undef FMA_ROW
 #undef STORE_ONE
 #undef STORE_ROW
-}

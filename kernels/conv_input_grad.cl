@@ -13,6 +13,40 @@
 #define TILE_P 8  // input positions per work-item
 #endif
 
+// conv_backward_input's stages (macros over its locals, so that its tiles stay in registers):
+#define POSITION(t, _)                                                  \
+    {                                                                   \
+        const int pos = min(first_pos + t, in_plane - 1);               \
+        iw[t] = pos % W;                                                \
+        ih[t] = (pos / W) % H;                                          \
+        id[t] = pos / (W * H);                                          \
+    }
+#define ZERO_ONE(t, c) acc[c][t] = 0;
+#define ZERO_ROW(c, _) UNROLL_B(TILE_P, ZERO_ONE, c)
+#define READING(t, _)                                                   \
+        {                                                               \
+            const int od = output_reading(id[t], kd, SD, PD, DD, OD);   \
+            const int oh = output_reading(ih[t], kh, SH, PH, DH, OH);   \
+            const int ow = output_reading(iw[t], kw, SW, PW, DW, OW);   \
+            reads[t] = od >= 0 && oh >= 0 && ow >= 0;                   \
+            offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;        \
+        }
+#define LOAD_GRADIENT(t, _) gv[t] = reads[t] ? dy_channel[offset[t]] : (REAL)0;
+#define FMA_ONE(t, c) acc[c][t] = fma(wv, gv[t], acc[c][t]);
+#define FMA_ROW(c, _)                                                               \
+            {                                                                       \
+                const REAL wv = w_row[(first_c + min(c, c_count - 1)) * taps + tap]; \
+                UNROLL_B(TILE_P, FMA_ONE, c)                                        \
+            }
+#define STORE_ONE(t, c)                                                                    \
+    if (first_pos + t < in_plane)                                                          \
+        dx_row[first_pos + t] = acc[c][t];
+#define STORE_ROW(c, _)                                                                    \
+    if (c < c_count) {                                                                     \
+        __global REAL *dx_row = dx + ((size_t)n * C + group * in_per_group + first_c + c) * in_plane; \
+        UNROLL_B(TILE_P, STORE_ONE, c)                                                     \
+    }
+
 // dx[n, c, i] = sum over k in c's group and taps t with i = o*stride - pad + t*dilation of
 //               w[k, c - group start, t] * dy[n, k, o]
 // A work-item owns TILE_C input channels x TILE_P input positions (register tiles written out
@@ -34,17 +68,8 @@ __kernel void conv_backward_input(
     const int c_count = min(TILE_C, in_per_group - first_c);
 
     int id[TILE_P], ih[TILE_P], iw[TILE_P];
-#define POSITION(t, _)                                                  \
-    {                                                                   \
-        const int pos = min(first_pos + t, in_plane - 1);               \
-        iw[t] = pos % W;                                                \
-        ih[t] = (pos / W) % H;                                          \
-        id[t] = pos / (W * H);                                          \
-    }
     UNROLL_A(TILE_P, POSITION, _)
     REAL acc[TILE_C][TILE_P];
-#define ZERO_ONE(t, c) acc[c][t] = 0;
-#define ZERO_ROW(c, _) UNROLL_B(TILE_P, ZERO_ONE, c)
     UNROLL_A(TILE_C, ZERO_ROW, _)
 
     const __global REAL *dy_group = dy + ((size_t)n * K + group * out_per_group) * out_plane;
@@ -53,40 +78,18 @@ __kernel void conv_backward_input(
     for (int kw = 0; kw < KW; ++kw) {
         int offset[TILE_P];
         bool reads[TILE_P];
-#define READING(t, _)                                                   \
-        {                                                               \
-            const int od = output_reading(id[t], kd, SD, PD, DD, OD);   \
-            const int oh = output_reading(ih[t], kh, SH, PH, DH, OH);   \
-            const int ow = output_reading(iw[t], kw, SW, PW, DW, OW);   \
-            reads[t] = od >= 0 && oh >= 0 && ow >= 0;                   \
-            offset[t] = reads[t] ? (od * OH + oh) * OW + ow : 0;        \
-        }
         UNROLL_A(TILE_P, READING, _)
         const int tap = (kd * KH + kh) * KW + kw;
         for (int k = 0; k < out_per_group; ++k) {
             const __global REAL *dy_channel = dy_group + (size_t)k * out_plane;
             REAL gv[TILE_P];
-#define LOAD_GRADIENT(t, _) gv[t] = reads[t] ? dy_channel[offset[t]] : (REAL)0;
             UNROLL_A(TILE_P, LOAD_GRADIENT, _)
             const __global REAL *w_row = weight + (size_t)(group * out_per_group + k) * in_per_group * taps;
-#define FMA_ONE(t, c) acc[c][t] = fma(wv, gv[t], acc[c][t]);
-#define FMA_ROW(c, _)                                                               \
-            {                                                                       \
-                const REAL wv = w_row[(first_c + min(c, c_count - 1)) * taps + tap]; \
-                UNROLL_B(TILE_P, FMA_ONE, c)                                        \
-            }
             UNROLL_A(TILE_C, FMA_ROW, _)
         }
     }
-#define STORE_ONE(t, c)                                                                    \
-    if (first_pos + t < in_plane)                                                          \
-        dx_row[first_pos + t] = acc[c][t];
-#define STORE_ROW(c, _)                                                                    \
-    if (c < c_count) {                                                                     \
-        __global REAL *dx_row = dx + ((size_t)n * C + group * in_per_group + first_c + c) * in_plane; \
-        UNROLL_B(TILE_P, STORE_ONE, c)                                                     \
-    }
     UNROLL_A(TILE_C, STORE_ROW, _)
+}
 #undef POSITION
 #undef READING
 #undef LOAD_GRADIENT
@@ -96,4 +99,3 @@ __kernel void conv_backward_input(
 #undef FMA_ROW
 #undef STORE_ONE
 #undef STORE_ROW
-}

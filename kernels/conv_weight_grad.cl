@@ -12,6 +12,19 @@
 #define TILE_K 8  // output channels per work-item
 #endif
 
+// conv_backward_weight's stages (macros over its locals, so that its tiles stay in registers):
+#define ZERO_ONE(c, k) acc[k][c] = 0;
+#define ZERO_ROW(k, _) UNROLL_B(TILE_C, ZERO_ONE, k)
+#define LOAD_INPUT(c, _) xv[c] = x_at[(size_t)min(c, c_count - 1) * in_plane];
+#define LOAD_GRADIENT(k, _) gv[k] = dy_at[(size_t)min(k, k_count - 1) * out_plane];
+#define FMA_ONE(c, k) acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
+#define FMA_ROW(k, _) UNROLL_B(TILE_C, FMA_ONE, k)
+#define STORE_ONE(c, k)                                                                    \
+    if (c < c_count)                                                                       \
+        out[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps \
+            + tap] = acc[k][c];
+#define STORE_ROW(k, _) if (k < k_count) { UNROLL_B(TILE_C, STORE_ONE, k) }
+
 // dw[k, c, t] = sum over n and output positions o of dy[n, k, o] * x[n, c + group start, i(o, t)]
 // One work-item: TILE_K output channels x TILE_C input channels of one group, one tap, and one
 // of `splits` runs of `chunk` consecutive (sample, output position) pairs: the reduction is
@@ -38,8 +51,6 @@ __kernel void conv_backward_weight(
     const int kw = tap % KW, kh = (tap / KW) % KH, kd = tap / (KW * KH);
 
     REAL acc[TILE_K][TILE_C];
-#define ZERO_ONE(c, k) acc[k][c] = 0;
-#define ZERO_ROW(k, _) UNROLL_B(TILE_C, ZERO_ONE, k)
     UNROLL_A(TILE_K, ZERO_ROW, _)
 
     // Pairs [first, last) of the N x out_plane (sample, position) pairs, walked with carries.
@@ -56,12 +67,8 @@ __kernel void conv_backward_weight(
             const __global REAL *dy_at = dy + ((size_t)n * K + group * out_per_group + first_k) * out_plane
                 + (od * OH + oh) * OW + ow;
             REAL xv[TILE_C], gv[TILE_K];
-#define LOAD_INPUT(c, _) xv[c] = x_at[(size_t)min(c, c_count - 1) * in_plane];
             UNROLL_A(TILE_C, LOAD_INPUT, _)
-#define LOAD_GRADIENT(k, _) gv[k] = dy_at[(size_t)min(k, k_count - 1) * out_plane];
             UNROLL_A(TILE_K, LOAD_GRADIENT, _)
-#define FMA_ONE(c, k) acc[k][c] = fma(gv[k], xv[c], acc[k][c]);
-#define FMA_ROW(k, _) UNROLL_B(TILE_C, FMA_ONE, k)
             UNROLL_A(TILE_K, FMA_ROW, _)
         }
         if (++ow == OW) {
@@ -76,12 +83,8 @@ __kernel void conv_backward_weight(
         }
     }
     __global REAL *out = partial + (size_t)split * K * in_per_group * taps;
-#define STORE_ONE(c, k)                                                                    \
-    if (c < c_count)                                                                       \
-        out[((size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c) * taps \
-            + tap] = acc[k][c];
-#define STORE_ROW(k, _) if (k < k_count) { UNROLL_B(TILE_C, STORE_ONE, k) }
     UNROLL_A(TILE_K, STORE_ROW, _)
+}
 #undef ZERO_ONE
 #undef ZERO_ROW
 #undef LOAD_INPUT
@@ -90,4 +93,3 @@ __kernel void conv_backward_weight(
 #undef FMA_ROW
 #undef STORE_ONE
 #undef STORE_ROW
-}

@@ -60,56 +60,61 @@ inline void run_g_sums(const __global REAL *restrict x, const __global REAL *res
 //    with consecutive parameters, block_dy_xhat[i] = dy * xhat (when write_blocks: each element
 //    is a block and dy itself is block_dy).
 // Blocks never straddle rows (clconv/ops/norm.py checks): each is written by one work-item.
-__kernel void row_normalize_backward(
-    __global const REAL *restrict x, __global const REAL *restrict dy, __global REAL *restrict dx,
-    __global const REAL *restrict mean, __global const REAL *restrict var,
-    __global const REAL *restrict weight, const int has_weight, const REAL eps,
-    const int batch_statistics, const int write_dx,
-    __global REAL *restrict block_dy, __global REAL *restrict block_dy_xhat,
-    const int write_blocks, const int rows, const int row_stride, const int segments,
-    const int segment_stride, const int segment_len, const int param_div, const int param_mod)
+// row_normalize_backward's first pass: over one statistics row, the sums of g and of
+// g * (x - m) (*sum_g, *sum_g_xc), and, with write_blocks and runs of one parameter, each
+// run's sums of dy and dy * xhat for column_sums.
+STAGE void row_gradient_sums(const __global REAL *restrict x, const __global REAL *restrict dy,
+                             const __global REAL *restrict weight, const int has_weight,
+                             const REAL m, const REAL invstd, __global REAL *restrict block_dy,
+                             __global REAL *restrict block_dy_xhat, const int write_blocks,
+                             const int start, const int segments, const int segment_stride,
+                             const int segment_len, const int param_div, const int param_mod,
+                             REAL *sum_g_out, REAL *sum_g_xc_out)
 {
-    const int row = get_global_id(0);
-    if (row >= rows)
-        return;
-    const int start = row * row_stride;
-    const REAL m = mean[row], invstd = rsqrt(var[row] + eps);
     const bool runs_of_one = param_div > 1;  // else consecutive parameters
     REAL sum_g = 0, sum_g_xc = 0;
-    if (batch_statistics || (write_blocks && runs_of_one)) {
-        for (int s = 0; s < segments; ++s) {
-            const int last = start + s * segment_stride + segment_len;
-            for (int i = start + s * segment_stride; i < last;) {
-                const int p = i / param_div % param_mod;
-                REAL run_g, run_g_xc;
-                int end;
-                if (runs_of_one) {
-                    end = i + min(last - i, param_div - i % param_div);
-                    REAL run_dy, run_dy_xc;
-                    run_g_sums(x + i, dy + i, weight, 0, end - i, m, &run_dy, &run_dy_xc);
-                    if (write_blocks) {
-                        block_dy[i / param_div] = run_dy;
-                        block_dy_xhat[i / param_div] = run_dy_xc * invstd;
-                    }
-                    const REAL w = has_weight ? weight[p] : 1;
-                    run_g = w * run_dy;
-                    run_g_xc = w * run_dy_xc;
-                } else {
-                    end = i + min(last - i, param_mod - p);
-                    run_g_sums(x + i, dy + i, weight + p, has_weight, end - i, m, &run_g,
-                               &run_g_xc);
+    for (int s = 0; s < segments; ++s) {
+        const int last = start + s * segment_stride + segment_len;
+        for (int i = start + s * segment_stride; i < last;) {
+            const int p = i / param_div % param_mod;
+            REAL run_g, run_g_xc;
+            int end;
+            if (runs_of_one) {
+                end = i + min(last - i, param_div - i % param_div);
+                REAL run_dy, run_dy_xc;
+                run_g_sums(x + i, dy + i, weight, 0, end - i, m, &run_dy, &run_dy_xc);
+                if (write_blocks) {
+                    block_dy[i / param_div] = run_dy;
+                    block_dy_xhat[i / param_div] = run_dy_xc * invstd;
                 }
-                sum_g += run_g;
-                sum_g_xc += run_g_xc;
-                i = end;
+                const REAL w = has_weight ? weight[p] : 1;
+                run_g = w * run_dy;
+                run_g_xc = w * run_dy_xc;
+            } else {
+                end = i + min(last - i, param_mod - p);
+                run_g_sums(x + i, dy + i, weight + p, has_weight, end - i, m, &run_g,
+                           &run_g_xc);
             }
+            sum_g += run_g;
+            sum_g_xc += run_g_xc;
+            i = end;
         }
     }
-    if (!write_dx && (runs_of_one || !write_blocks))
-        return;
-    const REAL count = segments * segment_len;
-    const REAL c0 = batch_statistics ? invstd * sum_g / count : 0;
-    const REAL c1 = batch_statistics ? invstd * invstd * invstd * sum_g_xc / count : 0;
+    *sum_g_out = sum_g;
+    *sum_g_xc_out = sum_g_xc;
+}
+
+// row_normalize_backward's second pass: dx = a dy - c1 (x - m) - c0 over the row (a: invstd
+// times the weight), and with write_blocks and consecutive parameters dy * xhat per element.
+STAGE void row_input_gradient(const __global REAL *restrict x, const __global REAL *restrict dy,
+                              __global REAL *restrict dx, const __global REAL *restrict weight,
+                              const int has_weight, const REAL m, const REAL invstd,
+                              const REAL c0, const REAL c1, const int write_dx,
+                              __global REAL *restrict block_dy_xhat, const int write_blocks,
+                              const int start, const int segments, const int segment_stride,
+                              const int segment_len, const int param_div, const int param_mod)
+{
+    const bool runs_of_one = param_div > 1;
     for (int s = 0; s < segments; ++s) {
         const int last = start + s * segment_stride + segment_len;
         for (int i = start + s * segment_stride; i < last;) {
@@ -149,6 +154,36 @@ __kernel void row_normalize_backward(
             i = end;
         }
     }
+}
+
+__kernel void row_normalize_backward(
+    __global const REAL *restrict x, __global const REAL *restrict dy, __global REAL *restrict dx,
+    __global const REAL *restrict mean, __global const REAL *restrict var,
+    __global const REAL *restrict weight, const int has_weight, const REAL eps,
+    const int batch_statistics, const int write_dx,
+    __global REAL *restrict block_dy, __global REAL *restrict block_dy_xhat,
+    const int write_blocks, const int rows, const int row_stride, const int segments,
+    const int segment_stride, const int segment_len, const int param_div, const int param_mod)
+{
+    const int row = get_global_id(0);
+    if (row >= rows)
+        return;
+    const int start = row * row_stride;
+    const REAL m = mean[row], invstd = rsqrt(var[row] + eps);
+    const bool runs_of_one = param_div > 1;  // else consecutive parameters
+    REAL sum_g = 0, sum_g_xc = 0;
+    if (batch_statistics || (write_blocks && runs_of_one))
+        row_gradient_sums(x, dy, weight, has_weight, m, invstd, block_dy, block_dy_xhat,
+                          write_blocks, start, segments, segment_stride, segment_len, param_div,
+                          param_mod, &sum_g, &sum_g_xc);
+    if (!write_dx && (runs_of_one || !write_blocks))
+        return;
+    const REAL count = segments * segment_len;
+    const REAL c0 = batch_statistics ? invstd * sum_g / count : 0;
+    const REAL c1 = batch_statistics ? invstd * invstd * invstd * sum_g_xc / count : 0;
+    row_input_gradient(x, dy, dx, weight, has_weight, m, invstd, c0, c1, write_dx, block_dy_xhat,
+                       write_blocks, start, segments, segment_stride, segment_len, param_div,
+                       param_mod);
 }
 
 // sums_a[c] = sum over rows r of a[r][c], sums_b[c] likewise of b (each where wanted): the

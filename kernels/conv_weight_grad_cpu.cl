@@ -1,5 +1,6 @@
-// Convolution, backward: the weight gradient's CPU algorithms (flat, rows, pointwise,
-// depthwise) and the padded copies they read (pad_volumes), with wide vectors.
+// Convolution, backward: the weight gradient's CPU algorithms flat, rows and pointwise, and
+// the padded copies flat and rows read (pad_volumes), with wide vectors (depthwise:
+// conv_weight_grad_depthwise.cl).
 //
 // x and dy are first copied into zero-padded volumes of rows WP wide and slices of x_slice
 // elements (pad_volumes): dy row (od, oh) at od x_slice + oh WP, x row (id, ih) at
@@ -20,8 +21,7 @@
 // (the split is the slowest index), so x's and dy's planes of the run are read from memory once
 // for all of them instead of once per tile. Each run's partial tile goes to slice `split` of
 // `dw` (splits x the weight's size), summed in order afterwards (reduce.cl: sum_slices).
-#include "common.h"
-#include "vector.h"
+#include "conv_pad.h"
 #ifndef WGRAD_K
 #define WGRAD_K 4
 #endif
@@ -31,53 +31,6 @@
 #ifndef WGRAD_TAPS
 #define WGRAD_TAPS 9
 #endif
-
-// The column step of the phases is a build option (PAD_COL_STEP): a constant stride lets the
-// row copies vectorize.
-#ifndef PAD_COL_STEP
-#define PAD_COL_STEP 1
-#endif
-
-// Where a padded, phase-split volume comes from: input volumes of depth_in x rows_in x
-// cols_in, placed at (depth_shift, row_shift, col_shift) of a zero grid, split into depth_step
-// x row_step x col_step phases, each a grid of depth_out x rows_out x cols_out. (Built inside
-// kernels from their int arguments.)
-typedef struct {
-    int depth_in, rows_in, cols_in, depth_out, rows_out, cols_out;
-    int depth_shift, row_shift, col_shift, depth_step, row_step;
-} PadShape;
-
-// A row of phase (pd, ph, pw) of one padded volume: out_row[col] = grid[slice depth_step +
-// pd][row row_step + ph][col col_step + pw], from the input volume. col_step is a constant at
-// every call (the copy then vectorizes).
-typedef struct {
-    int first, end;       // the row's columns [first, end) come from the input, the rest are 0
-    size_t source;        // where column `first` is in the input volume
-} PadRow;
-
-// The columns of column phase pw that come from the input, in any row that does; `source`
-// relative to the input row.
-inline PadRow pad_columns(const PadShape s, const int col_step, const int pw)
-{
-    // Column col holds input column col * col_step + source_first.
-    const int source_first = pw - s.col_shift;
-    PadRow row;
-    row.first = min((max(-source_first, 0) + col_step - 1) / col_step, s.cols_out);
-    row.end = clamp((s.cols_in - source_first + col_step - 1) / col_step, row.first, s.cols_out);
-    row.source = row.first < row.end ? row.first * col_step + source_first : 0;
-    return row;
-}
-
-// Where tap `tap` (of KD x KH x KW) reads a padded, phase-split x: see the comment above.
-inline int tap_offset(const int tap, const int KH, const int KW, const int DD, const int DH,
-                      const int DW, const int SD, const int SH, const int SW, const int WP,
-                      const int x_slice, const int x_phase)
-{
-    const int reach_d = (tap / (KH * KW)) * DD, reach_h = ((tap / KW) % KH) * DH;
-    const int reach_w = (tap % KW) * DW;
-    const int phase = ((reach_d % SD) * SH + reach_h % SH) * SW + reach_w % SW;
-    return phase * x_phase + (reach_d / SD) * x_slice + (reach_h / SH) * WP + reach_w / SW;
-}
 
 // The sizes the flat and rows kernels take (clconv/ops/conv_weight_grad_cpu.py passes them in
 // this order): batch, channels, groups; kernel, dilation, stride; the padded planes' row width
@@ -281,73 +234,6 @@ __kernel void conv_backward_weight_pointwise(
             dw[(size_t)(group * out_per_group + first_k + k) * in_per_group + first_c + c] = LANE_SUM(acc[k][c]);
 }
 
-// --- weight gradient of depthwise convolutions (one input channel per group), CPUs -----------
-// With one input channel per group, a work-item of conv_backward_weight_flat holds a single
-// accumulator, and each tap streams x and dy from memory again. Here a work-item owns one
-// output channel k (its input channel: k's group) and WGRAD_TAPS taps (all of a small kernel):
-// per sample it pads its plane of x and of dy into its own scratch, in the layout of
-// pad_volumes (two planes: tens of KiB, they stay in cache), then loads each dy vector once for
-// WGRAD_TAPS multiply-adds with x at the taps' offsets. x and dy are read from memory once, and
-// no padded copy of the whole batch is made. Work-item (tap block, first_k + k) uses scratch
-// item_scratch elements at (k x tap blocks + tap block) item_scratch: its x phases, then its
-// dy plane.
-// A padded row's values (not its zeros): with col_step 1, in whole vectors, the last one
-// stepped back to end at the row's end (rewriting a few values) or scalars in a row shorter
-// than a vector.
-inline void copy_row_values(const __global REAL *restrict in, __global REAL *restrict out_row,
-                            const PadRow row, const int col_step)
-{
-    const int count = row.end - row.first;
-    const __global REAL *in_row = in + row.source;
-    __global REAL *out = out_row + row.first;
-    if (col_step == 1 && count >= VW) {
-        for (int col = 0; col < count; col += VW) {
-            const int at = min(col, count - VW);
-            VSTORE(VLOAD(0, in_row + at), 0, out + at);
-        }
-        return;
-    }
-    for (int col = 0; col < count; ++col)
-        out[col] = in_row[col * col_step];
-}
-
-// Phase `phase` of a padded volume's values (PadShape; not its zeros, already in place), slice
-// by slice and row by row: no per-row divisions (they would cost more than the row's copy).
-inline void copy_phase_values(const __global REAL *restrict in, __global REAL *restrict out_phase,
-                              const PadShape s, const int col_step, const int phase)
-{
-    const int row_phases = s.row_step * col_step;
-    const PadRow columns = pad_columns(s, col_step, phase % col_step);
-    if (columns.first >= columns.end)
-        return;
-    for (int slice = 0; slice < s.depth_out; ++slice) {
-        const int source_slice = slice * s.depth_step + phase / row_phases - s.depth_shift;
-        if (source_slice < 0 || source_slice >= s.depth_in)
-            continue;
-        for (int row = 0; row < s.rows_out; ++row) {
-            const int source_row = row * s.row_step + (phase % row_phases) / col_step - s.row_shift;
-            if (source_row < 0 || source_row >= s.rows_in)
-                continue;
-            PadRow values = columns;
-            values.source += ((size_t)source_slice * s.rows_in + source_row) * s.cols_in;
-            copy_row_values(in, out_phase + (slice * s.rows_out + row) * s.cols_out, values,
-                            col_step);
-        }
-    }
-}
-
-// `count` zeros from p: whole vectors, the last one stepped back (scalars under a vector).
-inline void zero_fill(__global REAL *restrict p, const int count)
-{
-    if (count < VW) {
-        for (int i = 0; i < count; ++i)
-            p[i] = 0;
-        return;
-    }
-    for (int i = 0; i < count; i += VW)
-        VSTORE((VREAL)0, 0, p + min(i, count - VW));
-}
-
 // out = in[plane] padded and split into phases (PadShape); each phase's grid is followed by
 // zeros up to `phase_out` elements, a plane's phases are back to back, and the last plane's
 // last phase is followed by `tail` zeros. (Steps 1: one phase, the grid itself.) Strided taps
@@ -391,56 +277,4 @@ __kernel void pad_volumes(__global const REAL *restrict in, __global REAL *restr
     const int grid = depth_out * rows_out * cols_out;
     const bool last = phase_plane == planes * phases - 1;
     zero_fill(out_phase + grid, phase_out - grid + (last ? tail : 0));
-}
-
-__kernel void conv_backward_weight_depthwise(
-    __global const REAL *restrict x, __global const REAL *restrict dy,
-    __global REAL *restrict dw, __global REAL *restrict scratch, const int N, const int C,
-    const int K, const int first_k, const int k_count,
-    const int D, const int H, const int W, const int OD, const int OH, const int OW,
-    const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
-    const int SD, const int SH, const int SW, const int PD, const int PH, const int PW,
-    const int x_slices, const int x_rows, const int WP, const int dy_rows, const int x_phase,
-    const int dy_plane, const int item_scratch)
-{
-    // x: each phase x_slices x x_rows x WP; dy: OD x dy_rows x WP, one phase.
-    const PadShape x_shape = {D, H, W, x_slices, x_rows, WP, PD, PH, PW, SD, SH};
-    const PadShape dy_shape = {OD, OH, OW, OD, dy_rows, WP, 0, 0, 0, 1, 1};
-    const int taps = KD * KH * KW, tap_blocks = (taps + WGRAD_TAPS - 1) / WGRAD_TAPS;
-    const int block = get_global_id(0), item_k = get_global_id(1);
-    if (block >= tap_blocks || item_k >= k_count)
-        return;
-    const int k = first_k + item_k, c = k / (K / C);
-    const int first_tap = block * WGRAD_TAPS, tap_count = min(WGRAD_TAPS, taps - first_tap);
-    const int x_slice = x_rows * WP, phases = SD * SH * PAD_COL_STEP;
-    __global REAL *xs = scratch + ((size_t)item_k * tap_blocks + block) * item_scratch;
-    __global REAL *dys = xs + (size_t)phases * x_phase;
-    const int x_volume = D * H * W, dy_volume = OD * OH * OW;
-
-    // The padding lies at the same places for every sample: zeros once, then the values only.
-    for (int i = 0; i < item_scratch; i += VW)
-        VSTORE((VREAL)0, 0, xs + min(i, item_scratch - VW));
-
-    int offset[WGRAD_TAPS];
-    VREAL acc[WGRAD_TAPS];
-    #pragma unroll
-    for (int t = 0; t < WGRAD_TAPS; ++t) {
-        offset[t] = tap_offset(first_tap + min(t, tap_count - 1), KH, KW, DD, DH, DW, SD, SH,
-                               SW, WP, x_slice, x_phase);
-        acc[t] = (VREAL)0;
-    }
-    for (int n = 0; n < N; ++n) {
-        const __global REAL *x_plane = x + ((size_t)n * C + c) * x_volume;
-        for (int phase = 0; phase < phases; ++phase)
-            copy_phase_values(x_plane, xs + (size_t)phase * x_phase, x_shape, PAD_COL_STEP, phase);
-        copy_phase_values(dy + ((size_t)n * K + k) * dy_volume, dys, dy_shape, 1, 0);
-        for (int q = 0; q < dy_plane; q += VW) {
-            const VREAL gv = VLOAD(0, dys + q);
-            #pragma unroll
-            for (int t = 0; t < WGRAD_TAPS; ++t)
-                acc[t] = fma(gv, VLOAD(0, xs + offset[t] + q), acc[t]);
-        }
-    }
-    for (int t = 0; t < tap_count; ++t)
-        dw[(size_t)k * taps + first_tap + t] = LANE_SUM(acc[t]);
 }

@@ -1,6 +1,6 @@
 """The weight gradient's CPU algorithms (family "conv_weight_grad"; kernels/
-conv_weight_grad_cpu.cl): depthwise, pointwise, rows and flat, wide-vector products over padded
-(phase-split) planes. See conv_grad.py."""
+conv_weight_grad_cpu.cl and conv_weight_grad_depthwise.cl): depthwise, pointwise, rows and flat,
+wide-vector products over padded (phase-split) planes (kernels/conv_pad.h). See conv_grad.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -294,7 +294,7 @@ def _depthwise_grad_run(context: Context, problem: ConvProblem, x, grad, dw) -> 
     channels = geo.out_channels
     per_run = max(1, min(channels, runtime.workspace_limit(device) // slot_bytes))
     scratch = empty((per_run * tap_blocks * item_scratch,), x.dtype, device)
-    kernel = runtime.get_kernel(device, "conv_weight_grad_cpu", "conv_backward_weight_depthwise",
+    kernel = runtime.get_kernel(device, "conv_weight_grad_depthwise", "conv_backward_weight_depthwise",
                                 WGRAD_TAPS=taps_per_item, PAD_COL_STEP=geo.stride[2],
                                 **runtime.vector_defines(device, problem.dtype, lanes))
     for first in range(0, channels, per_run):

@@ -5,7 +5,7 @@
 No GPU is needed: Debian's clang-15 compiles OpenCL C for both targets with libclc-15's builtins
 (`apt-get install clang-15 libclc-15`; NVIDIA's `ptxas`, where installed, assembles the PTX and
 reports registers, stack and spills; without it the PTX itself is read). Which kernels, and with
-which build options: the sanitizer's cases (tools/sanitize.py: every op forward and backward,
+which build options: the sanitizer's cases (tools/sanitize_cases.py: every op forward and backward,
 every option grid) run on the default device under a GPU profile with a GPU's vector width
 (config.override(profile="gpu", vector_bytes=8)), and every program built and kernel launched is
 recorded. Each such program is compiled, with its own options, for both targets; for each
@@ -64,7 +64,8 @@ def collect(only: str) -> dict[tuple[str, str], set[str]]:
     """(family, build options) -> names of the kernels launched from that build, over the
     sanitizer's cases run with a GPU profile."""
     sys.path.insert(0, str(HERE))
-    import sanitize  # noqa: E402  (its CASES and run_case)
+    import sanitize  # noqa: E402  (its run_case)
+    from sanitize_cases import CASES, HALF
     import clconv
     from clconv import config, runtime
 
@@ -80,8 +81,8 @@ def collect(only: str) -> dict[tuple[str, str], set[str]]:
         launched.setdefault((family, options), set()).add(kernel.function_name)
 
     runtime.on_launch(on_launch)
-    for dtype in device.dtypes() + (sanitize.HALF,):
-        for test in sanitize.CASES:
+    for dtype in device.dtypes() + (HALF,):
+        for test in CASES:
             name = f"{test} {dtype}"
             if only not in name or not test.runs_in(dtype):
                 continue

@@ -1,5 +1,6 @@
 """What every op test does: run the op on the device, run clconv.reference, compare."""
 import inspect
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -109,3 +110,15 @@ def labelled(*fields):
 
 CONV_FIELDS = ("nd", "ch", "in", "k", "st", "pad", "dil", "bias")  # ch: (c_in, c_out, groups)
 POOL_FIELDS = ("in", "k", "st", "pad", "dil", "ceil")
+
+
+@contextmanager
+def expect_path(device, family, algorithms):
+    """Record what the dispatcher runs within the block; where the device has a CPU profile
+    (whose choice the named CPU path is), assert that `family` ran one of `algorithms`. (Under
+    a GPU profile the same cases check the GPU algorithms against the reference.)"""
+    with clconv.dispatch.recording() as made:
+        yield made
+    if device.profile.kind == "cpu":
+        ran = {choice.algorithm for choice in made if choice.family == family}
+        assert ran & set(algorithms), f"{family}: ran {sorted(ran)}, expected one of {algorithms}"

@@ -1,4 +1,5 @@
 """conv1d/2d/3d against the reference over every option, plus random shapes."""
+import contextlib
 import itertools
 
 import numpy as np
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 import clconv
 import clconv.functional as F
-from helpers import check_op, conv_weight, randn
+from helpers import check_op, conv_weight, expect_path, randn
 
 # (in_channels, out_channels, groups): plain, grouped, depthwise, depthwise with multiplier,
 # more outputs than a register tile (and no multiple of it), single channel.
@@ -140,7 +141,11 @@ DIRECT_EDGES = [
 @pytest.mark.parametrize("x_shape,w_shape,options", DIRECT_EDGES, ids=str)
 def test_conv2d_direct_path_edges(device, rng, x_shape, w_shape, options, dtype):
     x, w = randn(rng, x_shape, dtype), conv_weight(rng, w_shape, dtype)
-    check_op("conv2d", x, w, randn(rng, (w_shape[0],), dtype), **options)
+    # The direct kernel's edges (the depthwise case would otherwise run depthwise_conv2d).
+    forced = clconv.config.override(conv_forward="direct") if device.profile.kind == "cpu" \
+        else contextlib.nullcontext()
+    with forced, expect_path(device, "conv_forward", ("direct",)):
+        check_op("conv2d", x, w, randn(rng, (w_shape[0],), dtype), **options)
 
 
 @pytest.mark.parametrize("setting", [{"conv_forward": "general"},

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clconv.functional as F
-from helpers import check_grad, check_op, randn
+from helpers import check_grad, check_op, expect_path, randn
 from clconv.shapes import pool_output_size
 
 SPATIAL_2D = [(1, 1), (7, 9), (10, 5), (5, 19)]  # (5, 19): the 16-wide vector paths
@@ -121,8 +121,9 @@ VECTOR_SPATIAL = [(1, 16), (5, 19), (2, 35), (7, 32), (4, 33), (3, 48)]
 def test_avg_pool2d_3x3_backward_vector_path(device, rng, dtype, spatial, count_include_pad,
                                              divisor_override):
     x = randn(rng, (2, 3) + spatial, dtype)
-    check_grad(rng, "avg_pool2d", x, 3, 1, 1, False, count_include_pad, divisor_override,
-               case=f"{spatial} {count_include_pad} {divisor_override}")
+    with expect_path(device, "avg_pool_backward", ("k3s1p1",)):
+        check_grad(rng, "avg_pool2d", x, 3, 1, 1, False, count_include_pad, divisor_override,
+                   case=f"{spatial} {count_include_pad} {divisor_override}")
 
 
 @pytest.mark.parametrize("spatial,ceil_mode",  # (one row holds a 2x2 window only with ceil_mode)
@@ -130,4 +131,5 @@ def test_avg_pool2d_3x3_backward_vector_path(device, rng, dtype, spatial, count_
                          ids=str)
 def test_max_pool2d_2x2_backward_vector_path(device, rng, dtype, spatial, ceil_mode):
     x = randn(rng, (2, 3) + spatial, dtype)
-    check_grad(rng, "max_pool2d", x, 2, 2, 0, 1, ceil_mode, case=f"{spatial} {ceil_mode}")
+    with expect_path(device, "max_pool_backward", ("k2s2",)):
+        check_grad(rng, "max_pool2d", x, 2, 2, 0, 1, ceil_mode, case=f"{spatial} {ceil_mode}")

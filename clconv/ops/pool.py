@@ -226,7 +226,8 @@ def _avg_k3s1p1(context, p: PoolProblem, source: Tensor, out: Tensor, window,
     lanes = context.lanes(p.dtype)
     planes, blocks = source.shape[0] * source.shape[1], source.shape[3] // lanes
     count_include_pad, divisor_override = window[-2:]
-    runtime.launch(context.device, _kernel(context.device, "avg_pool2d_k3s1p1", p.dtype, lanes),
+    runtime.launch(context.device, _kernel(context.device, "avg_pool2d_k3s1p1", p.dtype, lanes,
+                                           "pool_k3s1p1"),
                    (planes * blocks,), (context.params["local"],), source.array.data,
                    out.array.data, *i32(planes, *source.shape[2:]), count_include_pad,
                    divisor_override, np.int32(backward))

@@ -3,7 +3,7 @@
 #include "common.h"
 #include "reduce.h"
 
-// out[row] = sum of a row laid out as in norm_forward.cl: `segments` runs of `segment_len` contiguous
+// out[row] = sum of a row laid out as in norm_runs.h: `segments` runs of `segment_len` contiguous
 // elements, `segment_stride` apart, starting at row * row_stride.
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void row_sum(__global const REAL *restrict x, __global REAL *restrict out,

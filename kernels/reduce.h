@@ -1,4 +1,4 @@
-// Work-group tree reduction shared by the reducing kernels (norm_forward.cl, norm_backward.cl, reduce.cl).
+// Work-group tree reduction shared by the reducing kernels (norm_*.cl, reduce.cl).
 #ifndef GROUP_SIZE
 #define GROUP_SIZE 64  // work-items per group; a power of two
 #endif

@@ -181,12 +181,12 @@ class KeptBuffers:
 def oclgrind_device():
     """clconv's device, which must be Oclgrind's, with kept exact-size buffers, no NaN filling."""
     import clconv
-    import clconv.tensors
+    from clconv import runtime
 
     device = clconv.get_device()
     if device.platform_name != "Oclgrind":
         sys.exit(f"sanitize: clconv chose {device!r}, not Oclgrind's simulator")
-    device.allocator = KeptBuffers(device.context)
+    runtime.set_allocator(device, KeptBuffers(device.context))
     return device
 
 

@@ -1,7 +1,7 @@
 """batch_norm, layer_norm, instance_norm and group_norm, forward and backward
-(`norm_forward.cl`, `norm_backward.cl`).
+(`kernels/norm_*.cl`: one file per algorithm, the rows and their runs in `norm_runs.h`).
 
-All four are one computation: statistics over "rows" (see norm_forward.cl), then normalize with a
+All four are one computation: statistics over "rows" (see norm_runs.h), then normalize with a
 per-element affine. What differs is which elements form a row (`Rows`) and how the affine
 parameters are indexed: parameter p = (flat index // param_div) % param_mod.
 

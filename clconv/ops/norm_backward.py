@@ -79,7 +79,7 @@ def _blocks_fit_rows(layout: Layout) -> bool:
 def _backward_by_rows(params: dict, x, grad, mean, var, weight, eps, layout: Layout,
                       want_dx: bool, want_weight: bool, want_bias: bool):
     """(dx, dweight, dbias), each where wanted, by row_normalize_backward and column_sums (see
-    norm_backward.cl)."""
+    norm_backward_rows.cl)."""
     device, stats = x.device, layout.stats
     dx = empty(x.shape, x.dtype, device) if want_dx else None
     want_params = want_weight or want_bias

@@ -1,5 +1,5 @@
 """What the normalization algorithms share: the layout of rows and parameters, the problem the
-dispatcher decides on, the kernels of norm_forward.cl and norm_backward.cl and the families' defaults."""
+dispatcher decides on, the kernels' files (kernels/norm_*.cl) and the families' defaults."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,17 +56,24 @@ class NormProblem:
     size: int
 
 
-# The kernels of kernels/norm_backward.cl; the others are norm_forward.cl's.
-_BACKWARD = {"row_normalize_backward", "column_sums", "row_backward_sums", "normalize_backward",
-             "param_backward_sums", "column_backward_sums"}
+# The kernel file of each norm kernel: one per algorithm (rows, chunked, the backward's rows
+# and general) and the running statistics' update.
+_SOURCES = {
+    "row_normalize": "norm_rows", "chunk_stats": "norm_chunked", "combine_stats": "norm_chunked",
+    "normalize_rows": "norm_chunked", "update_running": "norm_running",
+    "row_normalize_backward": "norm_backward_rows", "column_sums": "norm_backward_rows",
+    "row_backward_sums": "norm_backward_general", "normalize_backward": "norm_backward_general",
+    "param_backward_sums": "norm_backward_general",
+    "column_backward_sums": "norm_backward_general",
+}
 
 
 def _source(name: str) -> str:
-    return "norm_backward" if name in _BACKWARD else "norm_forward"
+    return _SOURCES[name]
 
 
 def norm_kernel(device: runtime.Device, name: str, dtype):
-    # Every norm kernel is built with the same defines: one program serves each direction.
+    # Every norm kernel is built with the same defines: one program per file.
     return runtime.get_kernel(device, _source(name), name,
                               GROUP_SIZE=launch_sizes.group_size(device),
                               **runtime.vector_defines(device, dtype))

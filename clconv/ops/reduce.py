@@ -11,7 +11,7 @@ from .arguments import i32
 
 @dataclass(frozen=True)
 class Rows:
-    """Which elements one reduction result describes (see norm_forward.cl), and how an element of the
+    """Which elements one reduction result describes (see norm_runs.h), and how an element of the
     full tensor finds its row: row = (flat index // row_div) % row_mod."""
     count: int
     row_stride: int

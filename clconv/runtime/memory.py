@@ -96,6 +96,13 @@ def device_of_array(array: cla.Array) -> Device:
 
 
 
+def set_allocator(device: Device, allocator) -> None:
+    """Make `allocator` (called with a byte count, returning a buffer) the source of every
+    array and scratch buffer on `device` from now on: the sanitizer's exact-size buffers that
+    are never reused. (Pool limits and the release of held blocks apply to the default pool.)"""
+    device.allocator = allocator
+
+
 def workspace_limit(device: Device) -> int:
     """The most bytes one op may use for a scratch copy (a padded input, say) before it splits
     its work: CLCONV_WORKSPACE_MB, else a quarter of the device's memory, within its largest

@@ -1,9 +1,10 @@
-// Normalization, backward (rows as in norm_forward.cl). With g = dy * weight[p] and
+// Normalization, backward (rows as in norm_runs.h). With g = dy * weight[p] and
 // xhat = (x - mean[row]) * invstd[row]:
 //   statistics from the batch:  dx = invstd * (g - (sum_row(g) + xhat * sum_row(g * xhat)) / count)
 //   fixed (running) statistics: dx = invstd * g
 //   dweight[p] = sum over p's elements of dy * xhat,  dbias[p] = sum of dy
-// Two ways (clconv/ops/norm_backward.py chooses):
+// Two ways (clconv/ops/norm_backward.py chooses; this file the first, norm_backward_general.cl
+// the second):
 // - CPUs: row_normalize_backward, one work-item per statistics row, reads the row's x and dy once
 //   from memory for its two sums and once more from the core's cache to write dx; the parameter
 //   gradients are per-block partial sums it leaves behind, added up by column_sums.
@@ -225,133 +226,5 @@ __kernel void column_sums(__global const REAL *restrict a, __global const REAL *
             sums_a[c] = total_a;
         if (want_b)
             sums_b[c] = total_b;
-    }
-}
-
-#define PARAM_OF(at) (((at) / param_div) % param_mod)
-
-// Per statistics row: sum of g and of g * xhat (the two sums dx needs).
-__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
-void row_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
-                       __global const REAL *restrict mean, __global const REAL *restrict var,
-                       __global const REAL *restrict weight, const int has_weight, const REAL eps,
-                       __global REAL *restrict sum_g, __global REAL *restrict sum_g_xhat,
-                       const int row_stride, const int segments, const int segment_stride,
-                       const int segment_len, const int param_div, const int param_mod)
-{
-    __local REAL scratch[GROUP_SIZE];
-    const int row = get_group_id(0);
-    const int lid = get_local_id(0);
-    const REAL m = mean[row], invstd = rsqrt(var[row] + eps);
-    REAL partial_g = 0, partial_g_xhat = 0;
-    for (int s = 0; s < segments; ++s)
-        for (int i = lid; i < segment_len; i += GROUP_SIZE) {
-            const int at = row * row_stride + s * segment_stride + i;
-            const REAL g = has_weight ? dy[at] * weight[PARAM_OF(at)] : dy[at];
-            partial_g += g;
-            partial_g_xhat += g * (x[at] - m) * invstd;
-        }
-    const REAL total_g = group_sum(partial_g, scratch);
-    const REAL total_g_xhat = group_sum(partial_g_xhat, scratch);
-    if (lid == 0) {
-        sum_g[row] = total_g;
-        sum_g_xhat[row] = total_g_xhat;
-    }
-}
-
-__kernel void normalize_backward(__global const REAL *restrict x, __global const REAL *restrict dy,
-                                 __global REAL *restrict dx,
-                                 __global const REAL *restrict mean, __global const REAL *restrict var,
-                                 __global const REAL *restrict weight, const int has_weight,
-                                 __global const REAL *restrict sum_g,
-                                 __global const REAL *restrict sum_g_xhat,
-                                 const int batch_statistics, const REAL count, const REAL eps,
-                                 const int total, const int row_div, const int row_mod,
-                                 const int param_div, const int param_mod)
-{
-    const int i = get_global_id(0);
-    if (i >= total)
-        return;
-    const int row = (i / row_div) % row_mod;
-    const REAL invstd = rsqrt(var[row] + eps);
-    const REAL g = has_weight ? dy[i] * weight[PARAM_OF(i)] : dy[i];
-    if (batch_statistics) {
-        const REAL xhat = (x[i] - mean[row]) * invstd;
-        dx[i] = invstd * (g - (sum_g[row] + xhat * sum_g_xhat[row]) / count);
-    } else {
-        dx[i] = invstd * g;
-    }
-}
-
-// Per parameter p: dweight[p] = sum of dy * xhat and dbias[p] = sum of dy over p's elements,
-// which form a row (same layout as row_stats) of the parameter layout.
-__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
-void param_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
-                         __global const REAL *restrict mean, __global const REAL *restrict var,
-                         const REAL eps, __global REAL *restrict dweight,
-                         __global REAL *restrict dbias, const int has_weight, const int has_bias,
-                         const int row_stride, const int segments, const int segment_stride,
-                         const int segment_len, const int row_div, const int row_mod)
-{
-    __local REAL scratch[GROUP_SIZE];
-    const int p = get_group_id(0);
-    const int lid = get_local_id(0);
-    REAL partial_w = 0, partial_b = 0;
-    // One flat loop over the p's elements, so that short segments still use every work-item.
-    for (int j = lid; j < segments * segment_len; j += GROUP_SIZE) {
-        const int at = p * row_stride + (j / segment_len) * segment_stride + j % segment_len;
-        const int row = (at / row_div) % row_mod;
-        partial_w += dy[at] * (x[at] - mean[row]) * rsqrt(var[row] + eps);
-        partial_b += dy[at];
-    }
-    const REAL total_w = group_sum(partial_w, scratch);
-    const REAL total_b = group_sum(partial_b, scratch);
-    if (lid == 0) {
-        if (has_weight)
-            dweight[p] = total_w;
-        if (has_bias)
-            dbias[p] = total_b;
-    }
-}
-
-// Parameter gradients when each parameter p owns one element of every row (layer norm: p
-// indexes the normalized shape, rows the samples): dweight[p] = sum over rows r of
-// dy[r][p] * xhat[r][p], dbias[p] = sum of dy[r][p]. One work-item per VW parameters, walking
-// down the rows with vector loads (consecutive work-items read consecutive memory; no
-// barrier); scalar where fewer than VW remain.
-__kernel void column_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
-                                   __global const REAL *restrict mean, __global const REAL *restrict var,
-                                   const REAL eps, __global REAL *restrict dweight,
-                                   __global REAL *restrict dbias, const int has_weight,
-                                   const int has_bias, const int rows, const int columns)
-{
-    const int first = get_global_id(0) * VW;
-    if (first >= columns)
-        return;
-    if (first + VW <= columns) {
-        VREAL total_w = 0, total_b = 0;
-        for (int r = 0; r < rows; ++r) {
-            const size_t at = (size_t)r * columns + first;
-            const VREAL g = VLOAD(0, dy + at);
-            total_w += g * (VLOAD(0, x + at) - mean[r]) * rsqrt(var[r] + eps);
-            total_b += g;
-        }
-        if (has_weight)
-            VSTORE(total_w, 0, dweight + first);
-        if (has_bias)
-            VSTORE(total_b, 0, dbias + first);
-        return;
-    }
-    for (int p = first; p < columns; ++p) {
-        REAL total_w = 0, total_b = 0;
-        for (int r = 0; r < rows; ++r) {
-            const size_t at = (size_t)r * columns + p;
-            total_w += dy[at] * (x[at] - mean[r]) * rsqrt(var[r] + eps);
-            total_b += dy[at];
-        }
-        if (has_weight)
-            dweight[p] = total_w;
-        if (has_bias)
-            dbias[p] = total_b;
     }
 }

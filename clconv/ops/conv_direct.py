@@ -14,7 +14,7 @@ from .arguments import buffer, i32
 from .conv_geometry import ConvGeometry, ConvProblem, Epilogue
 
 
-# --- conv_direct, the CPU path (kernels/conv.cl explains the layouts) --------------------------
+# --- conv_direct, the CPU path (kernels/conv_direct.cl explains the layouts) -------------------
 
 _PLANS_PER_DEVICE = 64  # conv_direct plans remembered per device (the oldest goes first)
 

@@ -13,6 +13,8 @@
 // A named stage of a long kernel (load, multiply-accumulate, store, as CLBlast writes its
 // kernels): always inlined, so that register tiles passed to it stay in registers (left to the
 // inliner's judgement, PoCL kept conv_direct's accumulators in memory, at half the speed).
+// Its pointer parameters carry no `restrict`: Oclgrind 21.10 (the sanitizer, which builds with
+// -cl-opt-disable) crashes on a stage with restrict parameters.
 #define STAGE inline __attribute__((always_inline))
 
 // Token pasting with its arguments expanded first (CAT(vload, VW) -> vload16).

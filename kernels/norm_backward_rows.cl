@@ -64,10 +64,10 @@ inline void run_g_sums(const __global REAL *restrict x, const __global REAL *res
 // row_normalize_backward's first pass: over one statistics row, the sums of g and of
 // g * (x - m) (*sum_g, *sum_g_xc), and, with write_blocks and runs of one parameter, each
 // run's sums of dy and dy * xhat for column_sums.
-STAGE void row_gradient_sums(const __global REAL *restrict x, const __global REAL *restrict dy,
-                             const __global REAL *restrict weight, const int has_weight,
-                             const REAL m, const REAL invstd, __global REAL *restrict block_dy,
-                             __global REAL *restrict block_dy_xhat, const int write_blocks,
+STAGE void row_gradient_sums(const __global REAL *x, const __global REAL *dy,
+                             const __global REAL *weight, const int has_weight,
+                             const REAL m, const REAL invstd, __global REAL *block_dy,
+                             __global REAL *block_dy_xhat, const int write_blocks,
                              const int start, const int segments, const int segment_stride,
                              const int segment_len, const int param_div, const int param_mod,
                              REAL *sum_g_out, REAL *sum_g_xc_out)
@@ -107,11 +107,11 @@ STAGE void row_gradient_sums(const __global REAL *restrict x, const __global REA
 
 // row_normalize_backward's second pass: dx = a dy - c1 (x - m) - c0 over the row (a: invstd
 // times the weight), and with write_blocks and consecutive parameters dy * xhat per element.
-STAGE void row_input_gradient(const __global REAL *restrict x, const __global REAL *restrict dy,
-                              __global REAL *restrict dx, const __global REAL *restrict weight,
+STAGE void row_input_gradient(const __global REAL *x, const __global REAL *dy,
+                              __global REAL *dx, const __global REAL *weight,
                               const int has_weight, const REAL m, const REAL invstd,
                               const REAL c0, const REAL c1, const int write_dx,
-                              __global REAL *restrict block_dy_xhat, const int write_blocks,
+                              __global REAL *block_dy_xhat, const int write_blocks,
                               const int start, const int segments, const int segment_stride,
                               const int segment_len, const int param_div, const int param_mod)
 {

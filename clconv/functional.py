@@ -174,6 +174,54 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 @_op
+def sigmoid(input):
+    """1 / (1 + exp(-x)) elementwise."""
+    return OPS["sigmoid"].function(input)
+
+
+@_op
+def tanh(input):
+    """tanh(x) elementwise."""
+    return OPS["tanh"].function(input)
+
+
+@_op
+def silu(input, inplace=False):
+    """x * sigmoid(x) elementwise (the swish); inplace writes the result into input."""
+    return OPS["silu"].function(input, inplace)
+
+
+@_op
+def hardsigmoid(input, inplace=False):
+    """0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 between; inplace writes into input."""
+    return OPS["hardsigmoid"].function(input, inplace)
+
+
+@_op
+def hardswish(input, inplace=False):
+    """x * hardsigmoid(x): 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between."""
+    return OPS["hardswish"].function(input, inplace)
+
+
+@_op
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to [min_val, max_val]; NaN stays NaN."""
+    return OPS["hardtanh"].function(input, min_val, max_val, inplace)
+
+
+@_op
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6) elementwise: hardtanh(x, 0, 6)."""
+    return OPS["relu6"].function(input, inplace)
+
+
+@_op
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha * (exp(x) - 1) elsewhere."""
+    return OPS["elu"].function(input, alpha, inplace)
+
+
+@_op
 def add(input, other):
     """input + other with NumPy/PyTorch broadcasting."""
     return OPS["add"].function(input, other)

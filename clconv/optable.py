@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import conv, elementwise, linear, loss, norm, pool
+from .ops import activation, conv, elementwise, linear, loss, norm, pool
 from .ops.storage import half_storage
 
 
@@ -161,6 +161,19 @@ _TABLE = [
     _entry("relu", elementwise.relu, cases=[("4d", dict(input=_X2))]),
     _entry("leaky_relu", elementwise.leaky_relu, cases=[
         ("slope0.1", dict(input=_X2, negative_slope=0.1))]),
+    _entry("sigmoid", activation.sigmoid, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=4)))]),
+    _entry("tanh", activation.tanh, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=2)))]),
+    _entry("silu", activation.silu, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=4)))]),
+    _entry("hardsigmoid", activation.hardsigmoid, cases=[
+        ("4d", dict(input=rand(4, 8, 15, 13, scale=4)))]),
+    _entry("hardswish", activation.hardswish, cases=[
+        ("4d", dict(input=rand(4, 8, 15, 13, scale=4)))]),
+    _entry("hardtanh", activation.hardtanh, cases=[
+        ("default", dict(input=rand(4, 8, 15, 13, scale=2))),
+        ("bounds-0.5-2", dict(input=rand(3, 70, scale=2), min_val=-0.5, max_val=2.0))]),
+    _entry("relu6", activation.relu6, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=6)))]),
+    _entry("elu", activation.elu, cases=[
+        ("alpha1", dict(input=_X2)), ("alpha0.5", dict(input=rand(5, 33), alpha=0.5))]),
     _entry("add", elementwise.add, ("input", "other"), [
         ("broadcast", dict(input=_X2, other=rand(8, 1, 13)))]),
     _entry("linear", linear.linear, ("input", "weight", "bias"), [

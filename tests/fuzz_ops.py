@@ -148,6 +148,14 @@ def test_instance_norm(device, x, stats, use_input_stats):
 def test_activations(device, x, slope):
     check("relu", x)
     check("leaky_relu", x, slope)
+    check("sigmoid", x)
+    check("tanh", x)
+    check("silu", x)
+    check("hardsigmoid", x)
+    check("hardswish", x)
+    check("relu6", x)
+    check("hardtanh", x, -abs(slope) if isinstance(slope, float) else slope, 1.0)
+    check("elu", x, slope)
 
 
 @SETTINGS
@@ -172,7 +180,7 @@ def test_losses(device, x, target, reduction):
 
 def test_every_op_of_the_table_is_fuzzed():
     source = Path(__file__).read_text()
-    called = set(re.findall(r'check\(f?"([a-z_]+)(?:\{nd\}d)?"', source))
+    called = set(re.findall(r'check\(f?"([a-z_0-9]+?)(?:\{nd\}d)?"', source))
     names = set(FUNCTIONAL)
     covered = {name for name in names if name in called or name[:-2] in called}
     assert covered == names, f"not fuzzed: {sorted(names - covered)}"

@@ -176,3 +176,21 @@ def test_the_readme_training_example_runs_and_learns(device, capsys):
     exec(compile(code, "README.md", "exec"), {})
     accuracy = float(capsys.readouterr().out.split("accuracy")[1])
     assert accuracy > 0.85
+
+
+@pytest.mark.parametrize("layer", [nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.Hardsigmoid(),
+                                   nn.Hardswish(), nn.ReLU6(inplace=True),
+                                   nn.Hardtanh(-0.5, 2.0), nn.ELU(alpha=0.7)], ids=repr)
+def test_activation_layers_match_their_reference(device, rng, layer):
+    x = (rng.standard_normal((3, 4, 5, 6)) * 4).astype(np.float32)
+    leaf = clconv.tensor(x, requires_grad=True)
+    y = layer(leaf)
+    assert_close(y.numpy(), layer.reference_forward(x), what=f"{layer!r} forward")
+    grad = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(grad)
+    want, _ = layer.reference_backward(grad, x)
+    assert_close(leaf.grad.numpy(), want, what=f"{layer!r} backward")
+    # In place where nothing needs the input's gradient (inplace=True layers), else a new tensor.
+    plain = clconv.tensor(x)
+    out = layer(plain)
+    assert (out is plain) == getattr(layer, "inplace", False)

@@ -171,6 +171,15 @@ CASES = [
     case("max_pool2d", input=rand(1, 2, 6, 35), kernel_size=2, return_indices=True, half=True),
 
     case("relu", input=rand(3, 50)),
+    # activation.cl: each activation's build, forward and backward, a tail past the work-group.
+    case("sigmoid", input=rand(3, 50)),
+    case("tanh", input=rand(70)),
+    case("silu", input=rand(2, 3, 5)),
+    case("hardsigmoid", input=rand(3, 50, scale=4)),
+    case("hardswish", input=rand(3, 50, scale=4)),
+    case("relu6", input=rand(3, 50, scale=6)),
+    case("hardtanh", input=rand(4, 5), min_val=-0.5, max_val=2.0, inplace=True, backward=False),
+    case("elu", input=rand(3, 50), alpha=0.5),
     case("relu", input=rand(2, 3, 5), inplace=True, backward=False),
     case("leaky_relu", input=rand(70), negative_slope=0.2),
     case("leaky_relu", input=rand(4, 5), negative_slope=0.1, inplace=True, backward=False),

@@ -9,6 +9,7 @@ from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, Av
                      Conv3d, CrossEntropyLoss, Flatten, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                      InstanceNorm3d, LayerNorm, LeakyReLU, Linear, MaxPool1d, MaxPool2d, MaxPool3d,
                      MSELoss, ReLU)
+from .activation_layers import ELU, Hardsigmoid, Hardswish, Hardtanh, ReLU6, Sigmoid, SiLU, Tanh
 from .module import Module, Sequential, manual_seed
 from .summary import summary
 
@@ -17,5 +18,6 @@ __all__ = [
     "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d",
     "CrossEntropyLoss", "Flatten", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LayerNorm", "LeakyReLU", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d",
-    "MSELoss", "Module", "ReLU", "Sequential", "manual_seed", "summary",
+    "MSELoss", "Module", "ReLU", "Sequential", "manual_seed", "summary", "ELU", "Hardsigmoid",
+    "Hardswish", "Hardtanh", "ReLU6", "Sigmoid", "SiLU", "Tanh",
 ]

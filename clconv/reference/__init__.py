@@ -11,7 +11,8 @@ One module per op family, each forward beside its backward, each with its textbo
     conv         conv1d/2d/3d, fused_conv1d/2d/3d     output size, parameters, multiply-adds
     pool         max/avg/adaptive_avg_pool1d/2d/3d    window output size
     norm         batch/layer/instance/group_norm      the statistics each normalizes by
-    elementwise  relu, leaky_relu, add
+    elementwise  relu, leaky_relu, add, sigmoid, tanh, silu, hardsigmoid, hardswish,
+                 hardtanh, relu6, elu
     linear       linear
     loss         cross_entropy, mse_loss
     optim        sgd_step, adam_step                  clconv.optim's updates
@@ -21,7 +22,11 @@ It imports nothing from clconv but the shape rules (clconv.shapes) the device op
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
                    fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
                    fused_conv3d, fused_conv3d_backward)
-from .elementwise import add, add_backward, leaky_relu, leaky_relu_backward, relu, relu_backward
+from .elementwise import (add, add_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
+                          hardswish, hardswish_backward, hardtanh, hardtanh_backward,
+                          leaky_relu, leaky_relu_backward, relu, relu6, relu6_backward,
+                          relu_backward, sigmoid, sigmoid_backward, silu, silu_backward, tanh,
+                          tanh_backward)
 from .linear import linear, linear_backward
 from .loss import cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward
 from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward,
@@ -37,7 +42,8 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
-    "leaky_relu", "linear", "add", "cross_entropy", "mse_loss",
+    "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
+    "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu",
     "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]
 __all__ += [f"{name}_backward" for name in __all__] + ["sgd_step", "adam_step"]

@@ -52,3 +52,111 @@ def add_backward(grad_output, input, other):
     g = f64(grad_output)
     a, b = np.asarray(input), np.asarray(other)
     return _sum_to(g, a.shape).astype(a.dtype), _sum_to(g, b.shape).astype(b.dtype)
+
+
+# --- activations of one input: y = f(x), dx = dy * f'(x) (PyTorch's choices at the kinks) ----
+
+def _apply(input, inplace, f):
+    x = np.asarray(input)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = f(f64(x)).astype(x.dtype)
+    if inplace:
+        x[...] = y
+    return y
+
+
+def _grad(grad_output, input, derivative):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (f64(grad_output) * derivative(f64(input))).astype(np.asarray(input).dtype)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-x))."""
+    return _apply(input, False, _sigmoid)
+
+
+def sigmoid_backward(grad_output, input):
+    """dy * s (1 - s), s = sigmoid(x)."""
+    return _grad(grad_output, input, lambda x: _sigmoid(x) * (1 - _sigmoid(x)))
+
+
+def tanh(input):
+    """tanh(x)."""
+    return _apply(input, False, np.tanh)
+
+
+def tanh_backward(grad_output, input):
+    """dy * (1 - tanh(x)^2)."""
+    return _grad(grad_output, input, lambda x: 1 - np.tanh(x) ** 2)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) (the swish)."""
+    return _apply(input, inplace, lambda x: x * _sigmoid(x))
+
+
+def silu_backward(grad_output, input, inplace=False):
+    """dy * s (1 + x (1 - s)), s = sigmoid(x)."""
+    return _grad(grad_output, input, lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))))
+
+
+def hardsigmoid(input, inplace=False):
+    """0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 between."""
+    return _apply(input, inplace,
+                  lambda x: np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, x / 6 + 0.5)))
+
+
+def hardsigmoid_backward(grad_output, input, inplace=False):
+    """dy / 6 for -3 < x < 3, else 0."""
+    return _grad(grad_output, input, lambda x: np.where((x > -3) & (x < 3), 1 / 6, 0.0))
+
+
+def hardswish(input, inplace=False):
+    """x * hardsigmoid(x): 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between."""
+    return _apply(input, inplace,
+                  lambda x: np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3) / 6)))
+
+
+def hardswish_backward(grad_output, input, inplace=False):
+    """dy * (0 for x < -3, x / 3 + 1/2 for x <= 3, else 1)."""
+    return _grad(grad_output, input,
+                 lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0)))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to [min_val, max_val] (NaN stays NaN)."""
+    dtype = np.asarray(input).dtype
+    low, high = float(dtype.type(min_val)), float(dtype.type(max_val))  # as the dtype holds them
+    return _apply(input, inplace, lambda x: np.where(x < low, low, np.where(x > high, high, x)))
+
+
+def hardtanh_backward(grad_output, input, min_val=-1.0, max_val=1.0, inplace=False):
+    """dy where min_val < x < max_val, else 0."""
+    dtype = np.asarray(input).dtype
+    low, high = float(dtype.type(min_val)), float(dtype.type(max_val))
+    return _grad(grad_output, input, lambda x: np.where((x > low) & (x < high), 1.0, 0.0))
+
+
+def relu6(input, inplace=False):
+    """hardtanh(x, 0, 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def relu6_backward(grad_output, input, inplace=False):
+    return hardtanh_backward(grad_output, input, 0.0, 6.0)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (exp(x) - 1) elsewhere."""
+    a = float(np.asarray(input).dtype.type(alpha))
+    return _apply(input, inplace, lambda x: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))))
+
+
+def elu_backward(grad_output, input, alpha=1.0, inplace=False):
+    """dy for x > 0, dy alpha exp(x) elsewhere."""
+    a = float(np.asarray(input).dtype.type(alpha))
+    return _grad(grad_output, input, lambda x: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0))))

@@ -222,9 +222,124 @@ def elu(input, alpha=1.0, inplace=False):
 
 
 @_op
+def clamp(input, min=None, max=None):
+    """x clamped to [min, max] elementwise; either bound may be None, not both (min > max gives
+    max). The gradient passes where min <= x <= max."""
+    return OPS["clamp"].function(input, min, max)
+
+
+@_op
+def gelu(input, approximate="none"):
+    """x * Phi(x), Phi the standard normal CDF; approximate='tanh' gives
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return OPS["gelu"].function(input, approximate)
+
+
+# --- arithmetic (NumPy/PyTorch broadcasting; a Python number takes the tensor's dtype) ----------
+
+@_op
 def add(input, other):
     """input + other with NumPy/PyTorch broadcasting."""
     return OPS["add"].function(input, other)
+
+
+@_op
+def sub(input, other):
+    """input - other with broadcasting."""
+    return OPS["sub"].function(input, other)
+
+
+@_op
+def mul(input, other):
+    """input * other with broadcasting."""
+    return OPS["mul"].function(input, other)
+
+
+@_op
+def div(input, other):
+    """input / other with broadcasting (true division; IEEE results for x / 0)."""
+    return OPS["div"].function(input, other)
+
+
+@_op
+def matmul(input, other):
+    """The matrix product with torch.matmul's rules: 1-D operands are vectors; the dimensions
+    before the last two are batch dimensions and broadcast."""
+    return OPS["matmul"].function(input, other)
+
+
+# --- shapes (reshape, flatten, squeeze, unsqueeze are views; the others copy) -------------------
+
+@_op
+def reshape(input, shape):
+    """The elements in row-major order under another shape; one entry may be -1."""
+    return OPS["reshape"].function(input, shape)
+
+
+@_op
+def flatten(input, start_dim=0, end_dim=-1):
+    """Dimensions start_dim .. end_dim merged into one."""
+    return OPS["flatten"].function(input, start_dim, end_dim)
+
+
+@_op
+def squeeze(input, dim=None):
+    """Without its size-1 dimensions: all of them, or those among dim (an int or a tuple)."""
+    return OPS["squeeze"].function(input, dim)
+
+
+@_op
+def unsqueeze(input, dim):
+    """With a size-1 dimension inserted at dim (-ndim - 1 <= dim <= ndim)."""
+    return OPS["unsqueeze"].function(input, dim)
+
+
+@_op
+def permute(input, dims):
+    """The dimensions reordered: output dimension i is input dimension dims[i]."""
+    return OPS["permute"].function(input, dims)
+
+
+@_op
+def transpose(input, dim0, dim1):
+    """Dimensions dim0 and dim1 swapped."""
+    return OPS["transpose"].function(input, dim0, dim1)
+
+
+@_op
+def cat(tensors, dim=0):
+    """The tensors joined along dim; every other dimension must agree (1-D empty tensors are
+    skipped)."""
+    return OPS["cat"].function(tensors, dim)
+
+
+concat = cat
+
+
+# --- reductions -----------------------------------------------------------------------------
+
+@_op
+def sum(input, dim=None, keepdim=False):  # noqa: A001 (PyTorch's name)
+    """The sum over dim (an int, a tuple, or None for every dimension)."""
+    return OPS["sum"].function(input, dim, keepdim)
+
+
+@_op
+def mean(input, dim=None, keepdim=False):
+    """The mean over dim (an int, a tuple, or None for every dimension)."""
+    return OPS["mean"].function(input, dim, keepdim)
+
+
+@_op
+def softmax(input, dim=None):
+    """exp(x) / sum(exp(x)) over dim (PyTorch's legacy choice of dim when None)."""
+    return OPS["softmax"].function(input, dim)
+
+
+@_op
+def log_softmax(input, dim=None):
+    """x - log(sum(exp(x))) over dim."""
+    return OPS["log_softmax"].function(input, dim)
 
 
 @_op

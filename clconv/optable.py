@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, elementwise, linear, loss, norm, pool
+from .ops import activation, conv, elementwise, linear, loss, norm, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -66,9 +66,13 @@ class Case:
     arguments: dict
 
     def make(self, rng: np.random.Generator, dtype) -> dict:
-        """The arguments, with each Array drawn from `rng` in `dtype`."""
-        return {name: value.make(rng, dtype) if isinstance(value, Array) else value
-                for name, value in self.arguments.items()}
+        """The arguments, with each Array (also in a list: cat's tensors) drawn from `rng` in
+        `dtype`."""
+        def draw(value):
+            if isinstance(value, list):
+                return [draw(v) for v in value]
+            return value.make(rng, dtype) if isinstance(value, Array) else value
+        return {name: draw(value) for name, value in self.arguments.items()}
 
     def __str__(self):
         return f"{self.op}[{self.id}]"
@@ -174,8 +178,48 @@ _TABLE = [
     _entry("relu6", activation.relu6, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=6)))]),
     _entry("elu", activation.elu, cases=[
         ("alpha1", dict(input=_X2)), ("alpha0.5", dict(input=rand(5, 33), alpha=0.5))]),
+    _entry("clamp", activation.clamp, cases=[
+        ("both", dict(input=rand(4, 8, 15, 13, scale=2), min=-0.5, max=1.5)),
+        ("min-only", dict(input=rand(3, 70), min=0.25))]),
+    _entry("gelu", activation.gelu, cases=[
+        ("exact", dict(input=rand(4, 8, 15, 13, scale=3))),
+        ("tanh", dict(input=rand(3, 70, scale=3), approximate="tanh"))]),
     _entry("add", elementwise.add, ("input", "other"), [
         ("broadcast", dict(input=_X2, other=rand(8, 1, 13)))]),
+    _entry("sub", elementwise.sub, ("input", "other"), [
+        ("broadcast", dict(input=rand(8, 1, 13), other=_X2))]),
+    _entry("mul", elementwise.mul, ("input", "other"), [
+        ("squeeze-excitation", dict(input=_X2, other=rand(4, 8, 1, 1))),
+        ("same-shape", dict(input=rand(5, 33), other=rand(5, 33)))]),
+    _entry("div", elementwise.div, ("input", "other"), [
+        ("broadcast", dict(input=_X2, other=rand(13, positive=True)))]),
+    _entry("matmul", linear.matmul, ("input", "other"), [
+        ("batched-broadcast", dict(input=rand(2, 3, 5, 17), other=rand(3, 17, 6))),
+        ("matrix-vector", dict(input=rand(7, 17), other=rand(17))),
+        ("vector-batched", dict(input=rand(9), other=rand(4, 9, 5)))]),
+    _entry("reshape", shape.reshape, cases=[("to-3d", dict(input=_X2, shape=(4, -1, 13)))]),
+    _entry("flatten", shape.flatten, cases=[("from1", dict(input=_X2, start_dim=1))]),
+    _entry("squeeze", shape.squeeze, cases=[("dim", dict(input=rand(4, 1, 6, 1), dim=-1))]),
+    _entry("unsqueeze", shape.unsqueeze, cases=[("dim1", dict(input=rand(4, 6), dim=1))]),
+    _entry("permute", shape.permute, cases=[("nhwc", dict(input=_X2, dims=(0, 2, 3, 1)))]),
+    _entry("transpose", shape.transpose, cases=[
+        ("channel-shuffle", dict(input=rand(2, 3, 4, 5, 6), dim0=1, dim1=2))]),
+    _entry("cat", shape.cat, ("tensors",), [
+        ("channels", dict(tensors=[_X2, rand(4, 3, 15, 13)], dim=1)),
+        ("last-of-three", dict(tensors=[rand(2, 5), rand(2, 1), rand(2, 7)], dim=-1))]),
+    _entry("sum", reduction.sum, cases=[
+        ("spatial", dict(input=_X2, dim=(2, 3))),
+        ("middle-keepdim", dict(input=_X2, dim=(0, 2), keepdim=True)),
+        ("all", dict(input=rand(3, 70)))]),
+    _entry("mean", reduction.mean, cases=[
+        ("spatial-keepdim", dict(input=_X2, dim=(-1, -2), keepdim=True)),
+        ("channels", dict(input=_X2, dim=1))]),
+    _entry("softmax", reduction.softmax, cases=[
+        ("classes", dict(input=rand(6, 1000, scale=3), dim=1)),
+        ("channels", dict(input=_X2, dim=1))]),
+    _entry("log_softmax", reduction.log_softmax, cases=[
+        ("last", dict(input=rand(5, 7, 33, scale=3), dim=-1)),
+        ("first", dict(input=rand(9, 6), dim=0))]),
     _entry("linear", linear.linear, ("input", "weight", "bias"), [
         ("3d-input", dict(input=rand(5, 7, 33), weight=rand(10, 33, scale=0.2), bias=rand(10)))]),
     _entry("cross_entropy", loss.cross_entropy, cases=[

@@ -1,6 +1,6 @@
 // Pointwise activations of one input, forward and backward from the input: one work-item per
 // element, the activation a build option (ACT, as clconv/ops/activation.py numbers them) with
-// two real parameters (a, b: hardtanh's bounds, elu's alpha). NaN passes through every one, as
+// two real parameters (a, b: hardtanh's and clamp's bounds, elu's alpha). NaN passes through every one, as
 // in PyTorch (comparisons with NaN are false, so no branch replaces it).
 #include "common.h"
 
@@ -14,6 +14,14 @@
 #define ACT_HARDSWISH 5
 #define ACT_HARDTANH 6  // relu6 is hardtanh(0, 6)
 #define ACT_ELU 7
+#define ACT_CLAMP 8      // bounds a <= x <= b, either of them infinite; a > b gives b
+#define ACT_GELU 9       // x Phi(x), Phi the standard normal CDF
+#define ACT_GELU_TANH 10 // gelu's tanh approximation
+
+#define SQRT_HALF (REAL)0.70710678118654752440
+#define SQRT_2_OVER_PI (REAL)0.79788456080286535588
+#define INV_SQRT_2PI (REAL)0.39894228040143267794
+#define GELU_CUBIC (REAL)0.044715
 
 inline REAL sigmoid_of(const REAL x)
 {
@@ -36,6 +44,15 @@ inline REAL act_forward(const REAL x, const REAL a, const REAL b)
     return x < a ? a : x > b ? b : x;
 #elif ACT == ACT_ELU
     return x > 0 ? x : a * expm1(x);
+#elif ACT == ACT_CLAMP
+    const REAL low = x < a ? a : x;
+    return low > b ? b : low;
+#elif ACT == ACT_GELU
+    return x * (REAL)0.5 * ((REAL)1 + erf(x * SQRT_HALF));
+#elif ACT == ACT_GELU_TANH
+    // 0.5 x (1 + tanh(u)) = x sigmoid(2u): exact at the tails, where 1 + tanh(u) would cancel
+    // (PoCL's tanh(-inf) is one ulp above -1).
+    return x * sigmoid_of(2 * SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
 #endif
 }
 
@@ -59,6 +76,15 @@ inline REAL act_derivative(const REAL x, const REAL a, const REAL b)
     return x > a && x < b ? (REAL)1 : (REAL)0;
 #elif ACT == ACT_ELU
     return x > 0 ? (REAL)1 : a * exp(x);
+#elif ACT == ACT_CLAMP
+    return x >= a && x <= b ? (REAL)1 : (REAL)0;  // the bounds pass the gradient, as in PyTorch
+#elif ACT == ACT_GELU
+    return (REAL)0.5 * ((REAL)1 + erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * exp((REAL)-0.5 * x * x);
+#elif ACT == ACT_GELU_TANH
+    // With s = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): 0.5 (1 + tanh u) = s and
+    // 1 - tanh^2 u = 4 s (1 - s).
+    const REAL s = sigmoid_of(2 * SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
+    return s + 2 * x * s * ((REAL)1 - s) * SQRT_2_OVER_PI * ((REAL)1 + 3 * GELU_CUBIC * x * x);
 #endif
 }
 

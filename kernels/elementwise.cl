@@ -21,18 +21,34 @@ __kernel void leaky_relu_forward(__global const REAL *x, __global REAL *y,
     }
 }
 
-__kernel void add_same_shape(__global const REAL *a, __global const REAL *b, __global REAL *y,
-                             const int total)
+// Binary arithmetic: BINARY picks add, sub, mul or div (as clconv/ops/elementwise.py numbers
+// them).
+#ifndef BINARY
+#define BINARY 1
+#endif
+#if BINARY == 1
+#define COMBINE(a, b) ((a) + (b))
+#elif BINARY == 2
+#define COMBINE(a, b) ((a) - (b))
+#elif BINARY == 3
+#define COMBINE(a, b) ((a) * (b))
+#elif BINARY == 4
+#define COMBINE(a, b) ((a) / (b))
+#endif
+
+__kernel void binary_same_shape(__global const REAL *a, __global const REAL *b, __global REAL *y,
+                                const int total)
 {
     const int i = get_global_id(0);
     if (i < total)
-        y[i] = a[i] + b[i];
+        y[i] = COMBINE(a[i], b[i]);
 }
 
-// y = a + b with NumPy broadcasting. `layout` holds, for each of the `ndim` output dimensions,
-// its size, then a's strides, then b's strides (in elements; 0 where that operand broadcasts).
-__kernel void add_broadcast(__global const REAL *a, __global const REAL *b, __global REAL *y,
-                            const int total, const int ndim, __global const int *restrict layout)
+// y = a (op) b with NumPy broadcasting. `layout` holds, for each of the `ndim` output
+// dimensions, its size, then a's strides, then b's strides (in elements; 0 where that operand
+// broadcasts).
+__kernel void binary_broadcast(__global const REAL *a, __global const REAL *b, __global REAL *y,
+                               const int total, const int ndim, __global const int *restrict layout)
 {
     const int i = get_global_id(0);
     if (i >= total)
@@ -44,7 +60,15 @@ __kernel void add_broadcast(__global const REAL *a, __global const REAL *b, __gl
         a_at += coordinate * layout[ndim + d];
         b_at += coordinate * layout[2 * ndim + d];
     }
-    y[i] = a[a_at] + b[b_at];
+    y[i] = COMBINE(a[a_at], b[b_at]);
+}
+
+__kernel void scale(__global const REAL *restrict x, __global REAL *restrict y, const REAL factor,
+                    const int total)
+{
+    const int i = get_global_id(0);
+    if (i < total)
+        y[i] = x[i] * factor;
 }
 
 // Backward of relu / leaky_relu from the output y: y > 0 exactly where x > 0 (slope >= 0), so

@@ -3,6 +3,8 @@
 //   linear forward  y  = x  w^T + b :  a = x,    b = w^T
 //   linear backward dx = dy w       :  a = dy,   b = w
 //                   dw = dy^T x     :  a = dy^T, b = x
+//   matmul            out[i] = a[i] @ b[i] over get_global_id(2), the operands `a_batch` and
+//                     `b_batch` elements apart (0: one matrix for every batch entry)
 // Register-tiled: each work-item owns TILE_M x TILE_N results (written out by unroll.h). The
 // reduction over k runs K iterations in one work-item (K is in_features or out_features of a
 // linear layer, or its batch of rows for dw).
@@ -19,12 +21,17 @@
 __kernel void gemm(__global const REAL *restrict a, const int a_row, const int a_col,
                    __global const REAL *restrict b, const int b_row, const int b_col,
                    __global const REAL *restrict bias, const int has_bias,
-                   __global REAL *restrict out, const int M, const int N, const int K)
+                   __global REAL *restrict out, const int M, const int N, const int K,
+                   const int a_batch, const int b_batch)
 {
     const int n0 = get_global_id(0) * TILE_N;
     const int m0 = get_global_id(1) * TILE_M;
     if (n0 >= N || m0 >= M)
         return;
+    const size_t batch = get_global_id(2);
+    a += batch * a_batch;
+    b += batch * b_batch;
+    out += batch * M * N;
     REAL acc[TILE_M][TILE_N];
 #define ZERO_ONE(j, i) acc[i][j] = 0;
 #define ZERO_ROW(i, _) UNROLL_B(TILE_N, ZERO_ONE, i)

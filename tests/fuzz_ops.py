@@ -156,12 +156,46 @@ def test_activations(device, x, slope):
     check("relu6", x)
     check("hardtanh", x, -abs(slope) if isinstance(slope, float) else slope, 1.0)
     check("elu", x, slope)
+    check("clamp", x, None if slope is None else slope, 0.5)
+    check("gelu", x)
+    check("gelu", x, "tanh")
 
 
 @SETTINGS
 @given(x=maybe_array(), y=maybe_array())
 def test_add(device, x, y):
     check("add", x, y)
+    check("sub", x, y)
+    check("mul", x, y)
+    check("div", x, y)
+    check("matmul", x, y)
+
+
+def dims():
+    """Dimension arguments: in range, out of range, tuples (repeats included), odd values."""
+    return st.one_of(st.integers(-6, 6), st.lists(st.integers(-6, 6), max_size=5).map(tuple),
+                     st.none(), odd_values())
+
+
+@SETTINGS
+@given(x=maybe_array(), dim=dims(), other=dims(), keepdim=st.one_of(st.booleans(), odd_values()))
+def test_shapes_and_reductions(device, x, dim, other, keepdim):
+    check("reshape", x, (-1,) if dim is None else dim)
+    check("flatten", x, *(d for d in (dim, other) if isinstance(d, int)))
+    check("squeeze", x, dim)
+    check("unsqueeze", x, dim)
+    check("permute", x, dim)
+    check("transpose", x, dim, other)
+    check("sum", x, dim, keepdim)
+    check("mean", x, dim, keepdim)
+    check("softmax", x, dim)
+    check("log_softmax", x, dim)
+
+
+@SETTINGS
+@given(parts=st.one_of(st.lists(maybe_array(), max_size=4), maybe_array()), dim=dims())
+def test_cat(device, parts, dim):
+    check("cat", parts, dim)
 
 
 @SETTINGS

@@ -24,7 +24,7 @@ def check_op(name, *args, case="", **kwargs):
     """The op table's <name> (F.<name>, or clconv.fused's for fused_<name>) against its reference
     on the same arguments; returns the device result."""
     host_args = _copies(args)
-    host_kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    host_kwargs = {k: _copy(v) for k, v in kwargs.items()}
     got = OPS[name].function(*args, **kwargs)
     want = OPS[name].reference(*host_args, **host_kwargs)
     got_list = list(got) if isinstance(got, tuple) else [got]
@@ -38,8 +38,21 @@ def check_op(name, *args, case="", **kwargs):
     return got
 
 
+def _copy(value):
+    if isinstance(value, list):  # (cat's tensors)
+        return [_copy(v) for v in value]
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def _copies(args):
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    return [_copy(a) for a in args]
+
+
+def _leaf(value):
+    """A tensor that requires grad (a list of them for a list argument, as cat's)."""
+    if isinstance(value, list):
+        return [clconv.tensor(v, requires_grad=True) for v in value]
+    return clconv.tensor(value, requires_grad=True)
 
 
 def check_grad(rng, name, *args, finite_differences=None, case="", **kwargs):
@@ -50,7 +63,7 @@ def check_grad(rng, name, *args, finite_differences=None, case="", **kwargs):
     signature = inspect.signature(entry.reference)
     bound = signature.bind(*_copies(args), **kwargs)
     wanted = {k: v for k, v in entry.gradient_arguments(*args, **kwargs).items() if v is not None}
-    leaves = {k: clconv.tensor(v, requires_grad=True) for k, v in wanted.items()}
+    leaves = {k: _leaf(v) for k, v in wanted.items()}
     device_arguments = dict(bound.arguments, **leaves)
     out = entry.function(**device_arguments)
     out = out[0] if isinstance(out, tuple) else out
@@ -64,11 +77,16 @@ def check_grad(rng, name, *args, finite_differences=None, case="", **kwargs):
         if argument not in wanted:
             assert want is None, f"{name} {case}: {argument} is absent but has a gradient"
             continue
-        got = leaves[argument].grad
-        original = wanted[argument]
-        assert got is not None, f"{name} {case}: {argument} got no gradient"
-        assert got.shape == original.shape and got.dtype == original.dtype
-        assert_close(got.numpy(), want, what=f"{name} {case} gradient of {argument}")
+        if isinstance(wanted[argument], list):
+            pairs = [(f"{argument}[{i}]", leaf, original, part) for i, (leaf, original, part)
+                     in enumerate(zip(leaves[argument], wanted[argument], want))]
+        else:
+            pairs = [(argument, leaves[argument], wanted[argument], want)]
+        for what, leaf, original, target in pairs:
+            got = leaf.grad
+            assert got is not None, f"{name} {case}: {what} got no gradient"
+            assert got.shape == original.shape and got.dtype == original.dtype
+            assert_close(got.numpy(), target, what=f"{name} {case} gradient of {what}")
         if finite_differences:
             _check_finite_differences(rng, entry, host, argument, got.numpy(), grad_output,
                                       finite_differences, case)

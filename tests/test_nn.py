@@ -180,7 +180,9 @@ def test_the_readme_training_example_runs_and_learns(device, capsys):
 
 @pytest.mark.parametrize("layer", [nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.Hardsigmoid(),
                                    nn.Hardswish(), nn.ReLU6(inplace=True),
-                                   nn.Hardtanh(-0.5, 2.0), nn.ELU(alpha=0.7)], ids=repr)
+                                   nn.Hardtanh(-0.5, 2.0), nn.ELU(alpha=0.7), nn.GELU(),
+                                   nn.GELU("tanh"), nn.Softmax(dim=1), nn.LogSoftmax(dim=-1)],
+                         ids=repr)
 def test_activation_layers_match_their_reference(device, rng, layer):
     x = (rng.standard_normal((3, 4, 5, 6)) * 4).astype(np.float32)
     leaf = clconv.tensor(x, requires_grad=True)

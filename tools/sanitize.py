@@ -286,8 +286,13 @@ def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     from clconv.testing import mismatch
 
     names = OPS[test.op].differentiable
-    leaves = {name: clconv.tensor(arguments[name], requires_grad=True)
-              for name in names if arguments.get(name) is not None}
+
+    def leaf(value):  # (a list of leaves for a list argument: cat's tensors)
+        if isinstance(value, list):
+            return [leaf(v) for v in value]
+        return clconv.tensor(value, requires_grad=True)
+
+    leaves = {name: leaf(arguments[name]) for name in names if arguments.get(name) is not None}
     output = device_op(test.op)(**{**copies(arguments), **leaves})
     output = output[0] if isinstance(output, tuple) else output
     grad_output = np.asarray(rng.standard_normal(output.shape), dtype=dtype)
@@ -297,18 +302,26 @@ def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     expected = OPS[test.op].backward(grad_output, **reference_arguments)
     problems = []
     for name, want in zip(names, expected if isinstance(expected, tuple) else (expected,)):
-        if name in leaves:
-            got = leaves[name].grad
-            problem = "none computed" if got is None else mismatch(got.numpy(), want)
+        if name not in leaves:
+            continue
+        pairs = (zip(leaves[name], want) if isinstance(leaves[name], list)
+                 else [(leaves[name], want)])
+        for index, (tensor, expected_part) in enumerate(pairs):
+            got = tensor.grad
+            problem = "none computed" if got is None else mismatch(got.numpy(), expected_part)
             if problem:
-                problems.append(f"gradient of {name}: {problem}")
+                problems.append(f"gradient of {name} ({index}): {problem}")
     return problems
 
 
 def run_case(device, test: Case, dtype, rng) -> list[str]:
     """Problems with one case: Oclgrind's reports, wrong results, errors raised."""
-    arguments = {name: value.make(rng, dtype) if hasattr(value, "make") else value
-                 for name, value in test.arguments.items()}
+    def draw(value):
+        if isinstance(value, list):
+            return [draw(v) for v in value]
+        return value.make(rng, dtype) if hasattr(value, "make") else value
+
+    arguments = {name: draw(value) for name, value in test.arguments.items()}
     passes = (forward_problems, backward_problems) if test.backward else (forward_problems,)
     problems = []
     with stderr_captured() as read:

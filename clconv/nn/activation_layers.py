@@ -81,3 +81,31 @@ class ELU(_Pointwise):
 
     def _options(self) -> dict:
         return {"alpha": self.alpha}
+
+
+class GELU(_Pointwise):
+    op, in_place_option = "gelu", False
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def _options(self) -> dict:
+        return {"approximate": self.approximate}
+
+
+class Softmax(_Pointwise):
+    """softmax over `dim`."""
+    op, in_place_option = "softmax", False
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def _options(self) -> dict:
+        return {"dim": self.dim}
+
+
+class LogSoftmax(Softmax):
+    """log_softmax over `dim`."""
+    op = "log_softmax"

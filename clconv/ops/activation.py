@@ -1,4 +1,4 @@
-"""sigmoid, tanh, silu, hardsigmoid, hardswish, relu6, hardtanh and elu, forward and backward
+"""sigmoid, tanh, silu, hardsigmoid, hardswish, relu6, hardtanh, elu, clamp and gelu, forward and backward
 (`activation.cl`: one kernel pair, the activation a build option). The backward reads the
 input, which the autograd node keeps."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from . import launch_sizes
 from .arguments import i32, real, scalar, tensors
 
 _CODES = {"sigmoid": 1, "tanh": 2, "silu": 3, "hardsigmoid": 4, "hardswish": 5, "hardtanh": 6,
-          "elu": 7}  # (activation.cl: ACT_*)
+          "elu": 7, "clamp": 8, "gelu": 9, "gelu_tanh": 10}  # (activation.cl: ACT_*)
 
 
 def _launch(device, name: str, code: int, dtype, total: int, *args) -> None:
@@ -92,3 +92,22 @@ def relu6(input, inplace=False) -> Tensor:
 def elu(input, alpha=1.0, inplace=False) -> Tensor:
     """x above 0, alpha * (exp(x) - 1) elsewhere."""
     return _pointwise("elu", "elu", input, inplace, real(alpha, "alpha", "elu"))
+
+
+def clamp(input, min=None, max=None) -> Tensor:
+    """x clamped to [min, max]; either bound may be None (not both); min > max gives max
+    everywhere. The gradient passes where min <= x <= max."""
+    op = "clamp"
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    low = -np.inf if min is None else real(min, "min", op)
+    high = np.inf if max is None else real(max, "max", op)
+    return _pointwise(op, "clamp", input, False, low, high)
+
+
+def gelu(input, approximate="none") -> Tensor:
+    """x * Phi(x) (Phi the standard normal CDF); approximate='tanh' gives
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _pointwise("gelu", "gelu" if approximate == "none" else "gelu_tanh", input)

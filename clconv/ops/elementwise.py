@@ -1,4 +1,4 @@
-"""relu, leaky_relu and add, forward and backward (`elementwise.cl`, `reduce.cl`)."""
+"""relu, leaky_relu, add, sub, mul and div, forward and backward (`elementwise.cl`, `reduce.cl`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -82,27 +82,93 @@ def _int_buffer(device, values):
     return runtime.to_device(device, np.array(values, np.int32))
 
 
-def add(input, other) -> Tensor:
-    """input + other with NumPy/PyTorch broadcasting."""
-    op = "add"
+_BINARY = {"add": 1, "sub": 2, "mul": 3, "div": 4}  # (elementwise.cl: BINARY)
+
+
+def _operands(op: str, input, other) -> tuple[Tensor, Tensor]:
+    """input and other as tensors of one dtype; a Python number becomes a 0-d tensor of the
+    other operand's dtype (as PyTorch's `x * 2.0` keeps x's dtype)."""
+    number = (int, float, np.integer, np.floating)
+    if isinstance(other, number) and not isinstance(other, bool):
+        dtype = input.dtype if hasattr(input, "dtype") else np.float32
+        other = np.asarray(other, dtype=dtype if np.dtype(dtype).kind == "f" else np.float32)
+    elif isinstance(input, number) and not isinstance(input, bool):
+        dtype = other.dtype if hasattr(other, "dtype") else np.float32
+        input = np.asarray(input, dtype=dtype if np.dtype(dtype).kind == "f" else np.float32)
     t = tensors(op, input=input, other=other)
-    a, b = t["input"], t["other"]
+    return t["input"], t["other"]
+
+
+def combine(op: str, a: Tensor, b: Tensor) -> Tensor:
+    """a (op) b with broadcasting on the device, op one of add, sub, mul, div; not recorded."""
     device = a.device
     out_shape, layout = _broadcast_layout(a.shape, b.shape, op)
     y = empty(out_shape, a.dtype, device)
-    if y.size and a.shape == b.shape:
-        _launch_elementwise(device, "add_same_shape", a.dtype, y.size, a.array.data,
-                            b.array.data, y.array.data, np.int32(y.size))
-    elif y.size:
-        layout_buffer = _int_buffer(device, layout)
-        _launch_elementwise(device, "add_broadcast", a.dtype, y.size, a.array.data,
-                            b.array.data, y.array.data, *i32(y.size, len(out_shape)),
-                            layout_buffer.data)
+    if y.size:
+        kernel = runtime.get_kernel(device, "elementwise",
+                                    "binary_same_shape" if a.shape == b.shape else
+                                    "binary_broadcast", BINARY=_BINARY[op],
+                                    **runtime.dtype_defines(a.dtype))
+        extra = () if a.shape == b.shape else (*i32(len(out_shape)),
+                                               _int_buffer(device, layout).data)
+        runtime.launch(device, kernel, (y.size,), (launch_sizes.items(device),), a.array.data,
+                       b.array.data, y.array.data, *i32(y.size), *extra)
+    return y
+
+
+def scale(x: Tensor, factor: float) -> Tensor:
+    """x * factor on the device; not recorded."""
+    y = empty(x.shape, x.dtype, x.device)
+    if y.size:
+        _launch_elementwise(x.device, "scale", x.dtype, y.size, x.array.data, y.array.data,
+                            scalar(x.dtype, factor), np.int32(y.size))
+    return y
+
+
+def _binary(op: str, input, other) -> Tensor:
+    a, b = _operands(op, input, other)
+    y = combine(op, a, b)
+    y_array, device = y.array, y.device
 
     def backward(grad):
-        return sum_to_shape(grad, a.shape), sum_to_shape(grad, b.shape)
+        da = db = None
+        if op in ("add", "sub"):
+            da = grad if a.requires_grad else None
+            if b.requires_grad:
+                db = grad if op == "add" else scale(grad, -1.0)
+        elif op == "mul":
+            da = combine("mul", grad, b) if a.requires_grad else None
+            db = combine("mul", grad, a) if b.requires_grad else None
+        else:  # d(a/b)/da = 1/b; d(a/b)/db = -y/b
+            quotient = combine("div", grad, b)
+            da = quotient if a.requires_grad else None
+            if b.requires_grad:
+                db = scale(combine("mul", quotient, Tensor(y_array, device)), -1.0)
+        return (None if da is None else sum_to_shape(da, a.shape),
+                None if db is None else sum_to_shape(db, b.shape))
 
-    return autograd.record(op, y, (a, b), backward)
+    return autograd.record(op, y, (a, b), backward,
+                           saved=(a, b) if op in ("mul", "div") else ())
+
+
+def add(input, other) -> Tensor:
+    """input + other with NumPy/PyTorch broadcasting."""
+    return _binary("add", input, other)
+
+
+def sub(input, other) -> Tensor:
+    """input - other with broadcasting."""
+    return _binary("sub", input, other)
+
+
+def mul(input, other) -> Tensor:
+    """input * other with broadcasting."""
+    return _binary("mul", input, other)
+
+
+def div(input, other) -> Tensor:
+    """input / other with broadcasting (true division; x / 0 is inf or NaN, as in IEEE)."""
+    return _binary("div", input, other)
 
 
 def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:

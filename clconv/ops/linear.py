@@ -1,4 +1,5 @@
-"""linear: y = x @ weight.T + bias over the last dimension, and its gradients (`gemm.cl`)."""
+"""linear (y = x @ weight.T + bias over the last dimension) and matmul with broadcasting, and
+their gradients (`gemm.cl`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context
 from ..tensors import Tensor, empty
 from .arguments import buffer, expect_shape, i32, tensors
+from .elementwise import sum_to_shape
 from .reduce import Rows, row_sum
+from .shape import broadcast_to
 
 
 def _defaults(profile) -> dict:
@@ -29,18 +32,21 @@ class GemmProblem:
     n: int
     k: int
     dtype: np.dtype
+    batch: int = 1
 
 
-def _tiled(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out):
+def _tiled(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out,
+           batch_strides=(0, 0)):
     device, params = context.device, context.params
     tiles = {"TILE_M": int(params["TILE_M"]), "TILE_N": int(params["TILE_N"])}
     kernel = runtime.get_kernel(device, "gemm", "gemm", **tiles,
                                 **runtime.dtype_defines(problem.dtype))
-    global_size = (-(-problem.n // tiles["TILE_N"]), -(-problem.m // tiles["TILE_M"]))
-    runtime.launch(device, kernel, global_size, tuple(params["local"]),
+    global_size = (-(-problem.n // tiles["TILE_N"]), -(-problem.m // tiles["TILE_M"]),
+                   problem.batch)
+    runtime.launch(device, kernel, global_size, tuple(params["local"]) + (1,),
                    buffer(a, device), *i32(*a_strides), buffer(b, device), *i32(*b_strides),
                    buffer(bias, device), *i32(bias is not None), out.array.data,
-                   *i32(problem.m, problem.n, problem.k))
+                   *i32(problem.m, problem.n, problem.k, *batch_strides))
 
 
 dispatch.register(Algorithm("gemm", "tiled", _tiled,
@@ -49,12 +55,14 @@ dispatch.register(Algorithm("gemm", "tiled", _tiled,
 
 
 def gemm(a: Tensor, a_strides: tuple[int, int], b: Tensor, b_strides: tuple[int, int],
-         m: int, n: int, k: int, bias: Tensor | None = None) -> Tensor:
-    """(m x n) = a (m x k) @ b (k x n) [+ bias], operands read through (row, column) strides."""
-    out = empty((m, n), a.dtype, a.device)
+         m: int, n: int, k: int, bias: Tensor | None = None, batch: int = 1,
+         batch_strides: tuple[int, int] = (0, 0)) -> Tensor:
+    """(m x n) = a (m x k) @ b (k x n) [+ bias], operands read through (row, column) strides;
+    with `batch`, (batch, m, n), the operands `batch_strides` elements apart per entry."""
+    out = empty((batch, m, n) if batch != 1 else (m, n), a.dtype, a.device)
     if out.size:
-        dispatch.run("gemm", a.device, GemmProblem(m, n, k, np.dtype(a.dtype)), a, a_strides, b,
-                     b_strides, bias, out)
+        dispatch.run("gemm", a.device, GemmProblem(m, n, k, np.dtype(a.dtype), batch), a,
+                     a_strides, b, b_strides, bias, out, batch_strides)
     return out
 
 
@@ -94,6 +102,57 @@ def linear(input, weight, bias=None) -> Tensor:
         return dx, dw, db
 
     return autograd.record(op, y, (x, w, b), backward, saved=(x, w))
+
+
+def matmul(input, other) -> Tensor:
+    """The matrix product with torch.matmul's rules: 1-D operands are vectors (a dimension of 1
+    added, then removed), the dimensions before the last two are batch dimensions and
+    broadcast."""
+    op = "matmul"
+    t = tensors(op, input=input, other=other)
+    a, b = t["input"], t["other"]
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{op}: both operands need at least one dimension, got shapes {a.shape} "
+                         f"and {b.shape}")
+    a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+    (m, k), (k2, n) = a2.shape[-2:], b2.shape[-2:]
+    if k != k2:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be multiplied "
+                         f"({k} columns against {k2} rows)")
+    try:
+        batch_shape = tuple(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"{op}: the batch dimensions of {a.shape} and {b.shape} cannot be "
+                         "broadcast") from None
+    batch = prod(batch_shape)
+
+    def operand(x, rows, cols):
+        """x's matrices for every batch entry and their distance: 0 where x has one matrix."""
+        if prod(x.shape[:-2]) == 1:
+            return x, 0
+        return broadcast_to(x, batch_shape + (rows, cols)), rows * cols
+
+    a3, a_step = operand(a2, m, k)
+    b3, b_step = operand(b2, k, n)
+    y = gemm(a3, (k, 1), b3, (n, 1), m, n, k, batch=batch, batch_strides=(a_step, b_step))
+    out_shape = batch_shape + ((m,) if a.ndim > 1 else ()) + ((n,) if b.ndim > 1 else ())
+    y = y.reshape(out_shape)
+
+    def backward(grad):
+        g = grad.reshape((batch, m, n))
+        da = db = None
+        if a.requires_grad:  # da = g b^T, then summed over a's broadcast batch dimensions
+            da = gemm(g, (n, 1), b3, (1, n), m, k, n, batch=batch,
+                      batch_strides=(m * n, b_step)).reshape(batch_shape + (m, k))
+            da = sum_to_shape(da, a2.shape).reshape(a.shape)
+        if b.requires_grad:  # db = a^T g
+            db = gemm(a3, (1, k), g, (n, 1), k, n, m, batch=batch,
+                      batch_strides=(a_step, m * n)).reshape(batch_shape + (k, n))
+            db = sum_to_shape(db, b2.shape).reshape(b.shape)
+        return da, db
+
+    return autograd.record(op, y, (a, b), backward, saved=(a, b))
 
 
 @dispatch.explains(linear)

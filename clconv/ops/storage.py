@@ -58,6 +58,8 @@ def convert_into(x: Tensor, out: Tensor) -> None:
 
 
 def _is_half(value) -> bool:
+    if isinstance(value, list):  # (cat's tensors)
+        return any(map(_is_half, value))
     return isinstance(value, (Tensor, np.ndarray)) and value.dtype == HALF
 
 
@@ -101,6 +103,8 @@ def half_storage(op):
         widened = []  # (caller's value, its float16 tensor, the float32 copy, copy's version)
 
         def widen(value):
+            if isinstance(value, list):
+                return [widen(v) for v in value]
             if not _is_half(value):
                 return value
             original = value if isinstance(value, Tensor) else tensor(value)

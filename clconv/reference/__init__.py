@@ -11,9 +11,11 @@ One module per op family, each forward beside its backward, each with its textbo
     conv         conv1d/2d/3d, fused_conv1d/2d/3d     output size, parameters, multiply-adds
     pool         max/avg/adaptive_avg_pool1d/2d/3d    window output size
     norm         batch/layer/instance/group_norm      the statistics each normalizes by
-    elementwise  relu, leaky_relu, add, sigmoid, tanh, silu, hardsigmoid, hardswish,
-                 hardtanh, relu6, elu
-    linear       linear
+    elementwise  relu, leaky_relu, add, sub, mul, div, sigmoid, tanh, silu, hardsigmoid,
+                 hardswish, hardtanh, relu6, elu, clamp, gelu
+    linear       linear, matmul                       parameters, multiply-adds
+    shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat
+    reduction    sum, mean, softmax, log_softmax
     loss         cross_entropy, mse_loss
     optim        sgd_step, adam_step                  clconv.optim's updates
 
@@ -22,12 +24,18 @@ It imports nothing from clconv but the shape rules (clconv.shapes) the device op
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
                    fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
                    fused_conv3d, fused_conv3d_backward)
-from .elementwise import (add, add_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
+from .elementwise import (add, add_backward, clamp, clamp_backward, div, div_backward, gelu,
+                          gelu_backward, mul, mul_backward, sub, sub_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
                           hardswish, hardswish_backward, hardtanh, hardtanh_backward,
                           leaky_relu, leaky_relu_backward, relu, relu6, relu6_backward,
                           relu_backward, sigmoid, sigmoid_backward, silu, silu_backward, tanh,
                           tanh_backward)
-from .linear import linear, linear_backward
+from .linear import linear, linear_backward, matmul, matmul_backward
+from .reduction import (log_softmax, log_softmax_backward, mean, mean_backward, softmax,
+                        softmax_backward, sum, sum_backward)
+from .shape import (cat, cat_backward, flatten, flatten_backward, permute, permute_backward,
+                    reshape, reshape_backward, squeeze, squeeze_backward, transpose,
+                    transpose_backward, unsqueeze, unsqueeze_backward)
 from .loss import cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward
 from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward,
                    instance_norm, instance_norm_backward, layer_norm, layer_norm_backward)
@@ -43,7 +51,9 @@ __all__ = [
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
-    "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu",
+    "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu", "clamp", "gelu", "sub", "mul", "div",
+    "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat",
+    "sum", "mean", "softmax", "log_softmax",
     "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]
 __all__ += [f"{name}_backward" for name in __all__] + ["sgd_step", "adam_step"]

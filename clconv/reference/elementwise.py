@@ -1,4 +1,4 @@
-"""Activations and broadcasting addition, and their gradients."""
+"""Activations and broadcasting arithmetic, and their gradients."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,10 +36,43 @@ def leaky_relu_backward(grad_output, input, negative_slope=0.01):
     return np.where(np.asarray(input) > 0, g, negative_slope * g).astype(np.asarray(input).dtype)
 
 
+def _operands(input, other):
+    """The operands as arrays and the result's dtype: a nested list is float32 (as
+    clconv.tensor makes it), a Python number takes the other operand's dtype."""
+    number = (int, float, np.integer, np.floating)
+    input, other = [np.asarray(v, np.float32) if isinstance(v, (list, tuple)) else v
+                    for v in (input, other)]
+    if isinstance(other, number):
+        other = np.asarray(other, np.asarray(input).dtype)
+    elif isinstance(input, number):
+        input = np.asarray(input, np.asarray(other).dtype)
+    a, b = np.asarray(input), np.asarray(other)
+    return a, b, np.result_type(a.dtype, b.dtype)
+
+
 def add(input, other):
     """input + other with NumPy broadcasting."""
-    dtype = np.result_type(np.asarray(input).dtype, np.asarray(other).dtype)
-    return (f64(input) + f64(other)).astype(dtype)
+    a, b, dtype = _operands(input, other)
+    return (f64(a) + f64(b)).astype(dtype)
+
+
+def sub(input, other):
+    """input - other with NumPy broadcasting."""
+    a, b, dtype = _operands(input, other)
+    return (f64(a) - f64(b)).astype(dtype)
+
+
+def mul(input, other):
+    """input * other with NumPy broadcasting."""
+    a, b, dtype = _operands(input, other)
+    return (f64(a) * f64(b)).astype(dtype)
+
+
+def div(input, other):
+    """input / other with NumPy broadcasting (IEEE: x / 0 is +-inf, 0 / 0 NaN)."""
+    a, b, dtype = _operands(input, other)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (f64(a) / f64(b)).astype(dtype)
 
 
 def _sum_to(g, shape):
@@ -47,11 +80,38 @@ def _sum_to(g, shape):
     return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
 
 
+def _reduced(ga, gb, a, b):
+    """Each operand's gradient summed over the dimensions it was broadcast along."""
+    return _sum_to(ga, a.shape).astype(a.dtype), _sum_to(gb, b.shape).astype(b.dtype)
+
+
 def add_backward(grad_output, input, other):
-    """Each operand gets the gradient summed over the dimensions it was broadcast along."""
+    """d/da = d/db = 1."""
+    a, b, _ = _operands(input, other)
     g = f64(grad_output)
-    a, b = np.asarray(input), np.asarray(other)
-    return _sum_to(g, a.shape).astype(a.dtype), _sum_to(g, b.shape).astype(b.dtype)
+    return _reduced(g, g, a, b)
+
+
+def sub_backward(grad_output, input, other):
+    """d/da = 1, d/db = -1."""
+    a, b, _ = _operands(input, other)
+    g = f64(grad_output)
+    return _reduced(g, -g, a, b)
+
+
+def mul_backward(grad_output, input, other):
+    """d/da = b, d/db = a."""
+    a, b, _ = _operands(input, other)
+    g = f64(grad_output)
+    return _reduced(g * f64(b), g * f64(a), a, b)
+
+
+def div_backward(grad_output, input, other):
+    """d/da = 1 / b, d/db = -a / b^2."""
+    a, b, _ = _operands(input, other)
+    g = f64(grad_output)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _reduced(g / f64(b), -g * f64(a) / f64(b) ** 2, a, b)
 
 
 # --- activations of one input: y = f(x), dx = dy * f'(x) (PyTorch's choices at the kinks) ----
@@ -160,3 +220,48 @@ def elu_backward(grad_output, input, alpha=1.0, inplace=False):
     """dy for x > 0, dy alpha exp(x) elsewhere."""
     a = float(np.asarray(input).dtype.type(alpha))
     return _grad(grad_output, input, lambda x: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0))))
+
+
+def clamp(input, min=None, max=None):
+    """min(max(x, min), max), a bound of None being absent; min > max gives max."""
+    low = -np.inf if min is None else float(np.asarray(input).dtype.type(min))
+    high = np.inf if max is None else float(np.asarray(input).dtype.type(max))
+    return _apply(input, False, lambda x: np.where(np.isnan(x), x, np.minimum(np.maximum(x, low),
+                                                                              high)))
+
+
+def clamp_backward(grad_output, input, min=None, max=None):
+    """grad where min <= x <= max (the bounds included, as in PyTorch)."""
+    low = -np.inf if min is None else float(np.asarray(input).dtype.type(min))
+    high = np.inf if max is None else float(np.asarray(input).dtype.type(max))
+    return _grad(grad_output, input, lambda x: np.where((x >= low) & (x <= high), 1.0, 0.0))
+
+
+_GELU_C = np.sqrt(2 / np.pi)
+
+
+def _phi(x):
+    """The standard normal CDF, 0.5 (1 + erf(x / sqrt 2)) (math.erf elementwise: NumPy has no
+    erf)."""
+    from math import erf
+    return 0.5 * (1 + np.vectorize(erf, otypes=[np.float64])(x / np.sqrt(2)))
+
+
+def gelu(input, approximate="none"):
+    """x Phi(x); with approximate='tanh', 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "tanh":
+        return _apply(input, False,
+                      lambda x: 0.5 * x * (1 + np.tanh(_GELU_C * (x + 0.044715 * x ** 3))))
+    return _apply(input, False, lambda x: x * _phi(x))
+
+
+def gelu_backward(grad_output, input, approximate="none"):
+    """Phi(x) + x phi(x); for the tanh form, 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 0.044715 x^2)
+    with t = tanh(c (x + 0.044715 x^3)), c = sqrt(2/pi)."""
+    if approximate == "tanh":
+        def derivative(x):
+            t = np.tanh(_GELU_C * (x + 0.044715 * x ** 3))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * _GELU_C * (1 + 3 * 0.044715 * x ** 2)
+        return _grad(grad_output, input, derivative)
+    return _grad(grad_output, input,
+                 lambda x: _phi(x) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2 * np.pi))

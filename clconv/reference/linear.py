@@ -26,3 +26,32 @@ def linear_backward(grad_output, input, weight, bias=None):
     g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
     db = None if bias is None else g2.sum(axis=0)
     return cast(dtype, g @ w, g2.T @ x2, db)
+
+
+def matmul(input, other):
+    """The matrix product with torch.matmul's rules (NumPy's matmul has them): 1-D operands are
+    vectors, leading dimensions are batch dimensions and broadcast. A (m x k) @ (k x n) product
+    takes m * n * k multiply-adds."""
+    dtype = np.result_type(np.asarray(input).dtype, np.asarray(other).dtype)
+    return np.asarray(np.matmul(f64(input), f64(other))).astype(dtype)
+
+
+def _sum_to(g, shape):
+    """g summed over what broadcasting added to reach it from `shape`."""
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
+
+
+def matmul_backward(grad_output, input, other):
+    """da = g b^T, db = a^T g, each summed over its broadcast batch dimensions."""
+    a, b = f64(input), f64(other)
+    a2 = a[None] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    g = f64(grad_output)
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)
+    da = _sum_to(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+    db = _sum_to(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+    return cast(np.asarray(input).dtype, da, db)

@@ -316,6 +316,12 @@ def cat(tensors, dim=0):
 concat = cat
 
 
+@_op
+def narrow(input, dim, start, length):
+    """Elements start .. start + length - 1 of dimension dim (start may be negative), a copy."""
+    return OPS["narrow"].function(input, dim, start, length)
+
+
 # --- reductions -----------------------------------------------------------------------------
 
 @_op

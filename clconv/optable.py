@@ -207,6 +207,9 @@ _TABLE = [
     _entry("cat", shape.cat, ("tensors",), [
         ("channels", dict(tensors=[_X2, rand(4, 3, 15, 13)], dim=1)),
         ("last-of-three", dict(tensors=[rand(2, 5), rand(2, 1), rand(2, 7)], dim=-1))]),
+    _entry("narrow", shape.narrow, cases=[
+        ("channel-split", dict(input=_X2, dim=1, start=4, length=4)),
+        ("negative-start", dict(input=rand(6, 9), dim=-1, start=-5, length=3))]),
     _entry("sum", reduction.sum, cases=[
         ("spatial", dict(input=_X2, dim=(2, 3))),
         ("middle-keepdim", dict(input=_X2, dim=(0, 2), keepdim=True)),

@@ -196,6 +196,8 @@ def test_shapes_and_reductions(device, x, dim, other, keepdim):
 @given(parts=st.one_of(st.lists(maybe_array(), max_size=4), maybe_array()), dim=dims())
 def test_cat(device, parts, dim):
     check("cat", parts, dim)
+    if not isinstance(parts, list):
+        check("narrow", parts, dim, 1, 2)
 
 
 @SETTINGS

@@ -194,6 +194,7 @@ CASES = [
     case("matmul", input=rand(3, 1, 4, 6), other=rand(2, 6, 5)),
     case("permute", input=rand(2, 3, 4, 5), dims=(0, 2, 3, 1)),
     case("cat", tensors=[rand(2, 3, 4), rand(2, 5, 4)], dim=1),
+    case("narrow", input=rand(2, 7, 3), dim=1, start=2, length=4),
     case("sum", input=rand(2, 3, 4, 5), dim=(0, 2)),
     case("mean", input=rand(2, 3, 4, 5), dim=(2, 3), keepdim=True),
     case("softmax", input=rand(3, 70), dim=1),

@@ -1,5 +1,5 @@
 """The shape ops: reshape, flatten, squeeze and unsqueeze (views of the same buffer),
-transpose/permute and cat (copies through `shape.cl`'s strided copy), and their gradients.
+transpose/permute, cat and narrow (copies through `shape.cl`'s strided copy), and their gradients.
 
 A dimension argument is an int in [-ndim, ndim) (PyTorch's rule; unsqueeze takes one more), and
 an out-of-range one raises a ValueError that names the op, the argument and the shape.
@@ -83,7 +83,7 @@ def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out
 
 
-def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+def narrowed(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """Elements start .. start + length - 1 of dimension `dim` (a copy); not recorded."""
     shape = x.shape[:dim] + (length,) + x.shape[dim + 1:]
     out = empty(shape, x.dtype, x.device)
@@ -91,6 +91,36 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     strided_copy(x, out, shape, strides, _contiguous_strides(shape),
                  src_base=start * strides[dim])
     return out
+
+
+def narrow(input, dim, start, length) -> Tensor:
+    """Elements start .. start + length - 1 of dimension dim (a copy); the gradient goes back
+    into those positions of a zero tensor."""
+    op = "narrow"
+    x = _input(op, input)
+    axis = dimension(dim, x.ndim, op)
+    for name, value in (("start", start), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    size = x.shape[axis] if x.ndim else 1
+    first = start + size if -size <= start < 0 else start
+    if not 0 <= first <= size or length < 0 or first + length > size:
+        raise ValueError(f"{op}: start {start} and length {length} do not fit dimension {axis} "
+                         f"of shape {x.shape}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: a zero-dimensional tensor cannot be narrowed")
+    y = narrowed(x, axis, int(first), int(length))
+    in_shape, dtype, device = x.shape, x.dtype, x.device
+
+    def backward(grad):
+        dx = empty(in_shape, dtype, device)
+        runtime.fill(dx.array, 0)
+        strides = _contiguous_strides(in_shape)
+        strided_copy(grad, dx, grad.shape, _contiguous_strides(grad.shape), strides,
+                     dst_base=int(first) * strides[axis])
+        return (dx,)
+
+    return autograd.record(op, y, (x,), backward)
 
 
 def _input(op: str, input) -> Tensor:
@@ -205,7 +235,7 @@ def cat(tensors, dim=0) -> Tensor:
         at += t.shape[axis]
 
     def backward(grad):
-        return tuple(narrow(grad, axis, starts[i], t.shape[axis])
+        return tuple(narrowed(grad, axis, starts[i], t.shape[axis])
                      if i in starts and t.requires_grad else None for i, t in enumerate(parts))
 
     return autograd.record(op, out, tuple(parts), backward)

@@ -14,7 +14,7 @@ One module per op family, each forward beside its backward, each with its textbo
     elementwise  relu, leaky_relu, add, sub, mul, div, sigmoid, tanh, silu, hardsigmoid,
                  hardswish, hardtanh, relu6, elu, clamp, gelu
     linear       linear, matmul                       parameters, multiply-adds
-    shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat
+    shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, narrow
     reduction    sum, mean, softmax, log_softmax
     loss         cross_entropy, mse_loss
     optim        sgd_step, adam_step                  clconv.optim's updates
@@ -33,7 +33,8 @@ from .elementwise import (add, add_backward, clamp, clamp_backward, div, div_bac
 from .linear import linear, linear_backward, matmul, matmul_backward
 from .reduction import (log_softmax, log_softmax_backward, mean, mean_backward, softmax,
                         softmax_backward, sum, sum_backward)
-from .shape import (cat, cat_backward, flatten, flatten_backward, permute, permute_backward,
+from .shape import (cat, cat_backward, flatten, flatten_backward, narrow, narrow_backward,
+                    permute, permute_backward,
                     reshape, reshape_backward, squeeze, squeeze_backward, transpose,
                     transpose_backward, unsqueeze, unsqueeze_backward)
 from .loss import cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward
@@ -52,7 +53,7 @@ __all__ = [
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
     "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu", "clamp", "gelu", "sub", "mul", "div",
-    "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat",
+    "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat", "narrow",
     "sum", "mean", "softmax", "log_softmax",
     "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]

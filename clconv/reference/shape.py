@@ -100,3 +100,25 @@ def cat_backward(grad_output, tensors, dim=0):
         out.append(np.asarray(grad_output)[tuple(index)].astype(a.dtype))
         at += a.shape[axis]
     return (out,)
+
+
+def narrow(input, dim, start, length):
+    """Elements start .. start + length - 1 of dimension dim."""
+    x = np.asarray(input)
+    axis = _dim(dim, x.ndim)
+    start = start % x.shape[axis] if start < 0 else start
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, start + length)
+    return x[tuple(index)].copy()
+
+
+def narrow_backward(grad_output, input, dim, start, length):
+    """The gradient in the narrowed positions, zero elsewhere."""
+    x = np.asarray(input)
+    axis = _dim(dim, x.ndim)
+    start = start % x.shape[axis] if start < 0 else start
+    out = np.zeros(x.shape, x.dtype)
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, start + length)
+    out[tuple(index)] = grad_output
+    return out

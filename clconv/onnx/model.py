@@ -1,0 +1,386 @@
+"""Loading an ONNX model as a clconv.nn.Module, running it, and writing it back."""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import autograd
+from ..nn.module import Module
+from ..tensors import Tensor, tensor
+from .ops import OPS, Node, OnnxError, is_host, on_device
+
+MIN_OPSET = 11
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("clconv.onnx needs the onnx package: pip install onnx") from None
+    return onnx
+
+
+def _read(model):
+    """An onnx.ModelProto from a path, bytes or a ModelProto."""
+    onnx = _onnx()
+    if isinstance(model, onnx.ModelProto):
+        return model, "<ModelProto>"
+    if isinstance(model, (bytes, bytearray)):
+        source, data = "<bytes>", bytes(model)
+    elif isinstance(model, (str, os.PathLike)):
+        source = os.fspath(model)
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise OnnxError(f"onnx.load: cannot read {source!r}: {err.strerror}") from None
+    else:
+        raise TypeError(f"onnx.load: model must be a path, bytes or an onnx.ModelProto, got "
+                        f"{type(model).__name__}")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as err:  # protobuf's DecodeError
+        raise OnnxError(f"onnx.load: {source} is not a valid ONNX model (truncated or "
+                        f"malformed: {err})") from None
+    if not proto.HasField("graph") or not proto.graph.node:
+        raise OnnxError(f"onnx.load: {source} holds no graph (truncated or not an ONNX model)")
+    return proto, source
+
+
+def _opset(proto, source) -> int:
+    onnx = _onnx()
+    newest = onnx.defs.onnx_opset_version()
+    version = None
+    for entry in proto.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            version = entry.version
+        elif not any(f.domain == entry.domain for f in proto.functions):
+            used = [n.op_type for n in proto.graph.node if n.domain == entry.domain]
+            if used:
+                raise OnnxError(f"onnx.load: {source} uses domain {entry.domain!r} (ops "
+                                f"{sorted(set(used))}); clconv supports the default ONNX domain")
+    if version is None:
+        raise OnnxError(f"onnx.load: {source} imports no version of the default ONNX opset")
+    if not MIN_OPSET <= version <= newest:
+        raise OnnxError(f"onnx.load: {source} has opset {version}; clconv supports opsets "
+                        f"{MIN_OPSET} to {newest} (the installed onnx's newest)")
+    return version
+
+
+def _attributes(proto_node, spec, opset, source) -> dict:
+    onnx = _onnx()
+    attrs = dict(spec.attrs)
+    for attribute in proto_node.attribute:
+        if attribute.name not in spec.attrs:
+            raise OnnxError(
+                f"onnx.load: {source}: {proto_node.op_type} node {proto_node.name!r} (opset "
+                f"{opset}) has attribute {attribute.name!r}, which clconv does not support; "
+                f"supported: {sorted(spec.attrs) or 'none'}")
+        value = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, onnx.TensorProto):
+            value = onnx.numpy_helper.to_array(value)
+        elif isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode() for v in value]
+        attrs[attribute.name] = value
+    return attrs
+
+
+def _nodes(graph, opset, source) -> list[Node]:
+    nodes, problems = [], []
+    for i, proto_node in enumerate(graph.node):
+        name = proto_node.name or f"{proto_node.op_type}_{i}"
+        spec = OPS.get(proto_node.op_type)
+        if proto_node.domain not in ("", "ai.onnx") or spec is None:
+            problems.append(f"{proto_node.op_type} (node {name!r})")
+            continue
+        node = Node(proto_node.op_type, name, list(proto_node.input), list(proto_node.output),
+                    _attributes(proto_node, spec, opset, source), opset)
+        problem = spec.check(node) if spec.check else None
+        if problem:
+            raise OnnxError(f"onnx.load: {source}: {node.op} node {name!r} (opset {opset}): "
+                            f"{problem}")
+        nodes.append(node)
+    if problems:
+        raise OnnxError(f"onnx.load: {source} (opset {opset}) uses ops clconv does not "
+                        f"support: {', '.join(problems)}. Supported: {', '.join(sorted(OPS))}")
+    return nodes
+
+
+def _check_host_only(nodes, host_names, source):
+    """Ops that only fold on the host must see host values: constants, shapes, integer inputs."""
+    host = set(host_names)
+    for node in nodes:
+        spec = OPS[node.op]
+        inputs = [i for i in node.inputs if i]
+        if node.op in ("Shape", "Size", "Constant") or (spec.host and all(i in host for i in inputs)):
+            host.update(node.outputs)
+        elif spec.host_only:
+            device = [i for i in inputs if i not in host]
+            raise OnnxError(f"onnx.load: {source}: {node.op} node {node.name!r} (opset "
+                            f"{node.opset}) takes device tensor {device[0]!r}; clconv runs "
+                            f"{node.op} only on constants and shapes (folded on the host)")
+
+
+def _fold_batch_norm(nodes, initializers, outputs) -> list[Node]:
+    """Conv followed by BatchNormalization (frozen weights) becomes one Conv with the scale in
+    its weights and the shift in its bias: w' = w * g / sqrt(v + eps), b' = (b - m) g /
+    sqrt(v + eps) + beta."""
+    users = {}
+    for node in nodes:
+        for name in node.inputs:
+            users.setdefault(name, []).append(node)
+    out, removed = [], set()
+    for node in nodes:
+        if id(node) in removed:
+            continue
+        following = users.get(node.outputs[0], []) if node.op == "Conv" else []
+        bn = following[0] if len(following) == 1 else None
+        if (bn is not None and bn.op == "BatchNormalization" and node.outputs[0] not in outputs
+                and all(name in initializers for name in node.inputs[1:] + bn.inputs[1:5])
+                and len([o for o in bn.outputs if o]) == 1):
+            w = initializers[node.inputs[1]].astype(np.float64)
+            b = (initializers[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
+                 and node.inputs[2] else np.zeros(w.shape[0]))
+            g, beta, mean, var = (initializers[n].astype(np.float64) for n in bn.inputs[1:5])
+            factor = g / np.sqrt(var + bn.attrs["epsilon"])
+            w_name, b_name = f"{node.name}/folded_weight", f"{node.name}/folded_bias"
+            initializers[w_name] = (w * factor.reshape(-1, *(1,) * (w.ndim - 1))).astype(
+                initializers[node.inputs[1]].dtype)
+            initializers[b_name] = ((b - mean) * factor + beta).astype(initializers[w_name].dtype)
+            out.append(Node("Conv", node.name, [node.inputs[0], w_name, b_name], bn.outputs,
+                            dict(node.attrs), node.opset))
+            removed.add(id(bn))
+            continue
+        out.append(node)
+    return out
+
+
+def _fuse_activations(nodes, outputs) -> list[Node]:
+    """Conv followed by Relu or LeakyRelu (its only user) runs as one clconv.fused conv."""
+    users = {}
+    for node in nodes:
+        for name in node.inputs:
+            users.setdefault(name, []).append(node)
+    out, removed = [], set()
+    for node in nodes:
+        if id(node) in removed:
+            continue
+        following = users.get(node.outputs[0], []) if node.op == "Conv" else []
+        act = following[0] if len(following) == 1 else None
+        if act is not None and act.op in ("Relu", "LeakyRelu") and node.outputs[0] not in outputs:
+            attrs = dict(node.attrs, _activation="relu" if act.op == "Relu" else "leaky_relu")
+            if act.op == "LeakyRelu":
+                attrs["_negative_slope"] = act.attrs["alpha"]
+            out.append(Node("Conv", node.name, node.inputs, act.outputs, attrs, node.opset))
+            removed.add(id(act))
+            continue
+        out.append(node)
+    return out
+
+
+class OnnxModel(Module):
+    """An ONNX graph as a clconv.nn.Module: `model(*inputs)` or `model(**{name: array})`."""
+
+    def __init__(self, proto, source: str, device=None, trainable: bool = False):
+        super().__init__()
+        onnx = _onnx()
+        if proto.functions:
+            proto = onnx.inliner.inline_local_functions(proto)
+        object.__setattr__(self, "_proto", proto)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "trainable", trainable)
+        opset = _opset(proto, source)
+        graph = proto.graph
+        raw = OrderedDict((init.name, onnx.numpy_helper.to_array(init))
+                          for init in graph.initializer)
+        # Older IR lists initializers among the inputs too: they are fed from the initializers.
+        self.input_specs = [(v.name, _type_of(v)) for v in graph.input if v.name not in raw]
+        self.output_names = [v.name for v in graph.output]
+        nodes = _nodes(graph, opset, source)
+        _check_host_only(nodes, [n for n, a in raw.items() if a.dtype.kind != "f"] +
+                         [n for n, (dtype, _) in self.input_specs if dtype.kind != "f"], source)
+        if not trainable:
+            nodes = _fold_batch_norm(nodes, raw, set(self.output_names))
+            nodes = _fuse_activations(nodes, set(self.output_names))
+        used = {name for node in nodes for name in node.inputs}
+        object.__setattr__(self, "_nodes", nodes)
+        object.__setattr__(self, "_state", OrderedDict())   # float initializers: Tensors
+        object.__setattr__(self, "_constants", {})          # integer initializers: host
+        running = {n for node in nodes if node.op == "BatchNormalization"
+                   for n in node.inputs[3:5]}
+        for name, array in raw.items():
+            if name not in used:
+                continue
+            # Scalars (bounds, divisors) stay host constants, never parameters.
+            if array.dtype.kind == "f" and array.size > 1:
+                requires_grad = trainable and name not in running
+                self._state[name] = tensor(np.ascontiguousarray(array), device=device,
+                                           requires_grad=requires_grad)
+            else:
+                self._constants[name] = array
+        object.__setattr__(self, "_running", running)
+        object.__setattr__(self, "_plans", {})
+        self._last_use = self._liveness()
+
+    # --- parameters and state, by ONNX initializer name ----------------------------------------
+    def named_parameters(self):
+        return ((n, t) for n, t in self._state.items() if t.requires_grad)
+
+    def named_buffers(self):
+        return ((n, t) for n, t in self._state.items() if not t.requires_grad)
+
+    def train(self, mode: bool = True) -> "OnnxModel":
+        object.__setattr__(self, "training", mode)
+        return self
+
+    # --- running -------------------------------------------------------------------------------
+    def _liveness(self) -> dict:
+        last = {}
+        for index, node in enumerate(self._nodes):
+            for name in node.inputs:
+                if name:
+                    last[name] = index
+        return last
+
+    def _feeds(self, args, kwargs) -> dict:
+        names = [name for name, _ in self.input_specs]
+        if args and kwargs:
+            raise TypeError(f"{self.source}: pass the inputs by position or by name, not both")
+        if kwargs:
+            unknown = sorted(set(kwargs) - set(names))
+            if unknown:
+                raise OnnxError(f"{self.source}: no input named {unknown[0]!r}; the inputs are "
+                                f"{names}")
+            feeds = dict(kwargs)
+        else:
+            if len(args) > len(names):
+                raise OnnxError(f"{self.source}: {len(args)} inputs given, the model takes "
+                                f"{len(names)} ({names})")
+            feeds = dict(zip(names, args))
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            raise OnnxError(f"{self.source}: missing input {missing[0]!r}; the inputs are "
+                            f"{names}")
+        out = {}
+        for name, (dtype, dims) in self.input_specs:
+            value = feeds[name]
+            value = value if isinstance(value, Tensor) else np.asarray(value)
+            shape = tuple(value.shape)
+            if value.dtype != dtype:
+                raise OnnxError(f"{self.source}: input {name!r} has dtype {value.dtype}, the "
+                                f"model expects {dtype}")
+            if dims is not None and (len(shape) != len(dims) or any(
+                    d is not None and d != s for d, s in zip(dims, shape))):
+                expected = tuple("?" if d is None else d for d in dims)
+                raise OnnxError(f"{self.source}: input {name!r} has shape {shape}, the model "
+                                f"expects {expected} (? any size)")
+            if dtype.kind == "f" and not isinstance(value, Tensor):
+                value = tensor(np.ascontiguousarray(value))
+            out[name] = value
+        return out
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        feeds = self._feeds(args, kwargs)
+        key = (self.training, tuple((n, tuple(v.shape)) for n, v in feeds.items()))
+        plan = self._plans.get(key)
+        first = plan is None
+        if first:
+            plan = self._plans[key] = {}   # node index -> its host outputs (folded)
+        env = dict(self._constants)
+        env.update(self._state)
+        env.update(feeds)
+        outputs = set(self.output_names)
+        grad = autograd.is_grad_enabled() and self.trainable
+        with (autograd.enable_grad() if grad else autograd.no_grad()):
+            for index, node in enumerate(self._nodes):
+                folded = plan.get(index)
+                if folded is not None:
+                    env.update(zip(node.outputs, folded))
+                else:
+                    results = self._run_node(node, env)
+                    if first and all(is_host(r) for r in results) and results:
+                        plan[index] = results
+                    env.update(zip(node.outputs, results))
+                for name in node.inputs:  # free what no later node reads (liveness)
+                    if name and self._last_use.get(name) == index and name not in outputs \
+                            and name not in self._state and name not in feeds:
+                        env.pop(name, None)
+        results = []
+        for name in self.output_names:
+            value = env[name]  # (integer and boolean results of shape arithmetic stay NumPy)
+            results.append(on_device(value) if is_host(value) and value.dtype.kind == "f"
+                           else value)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _run_node(self, node, env):
+        spec = OPS[node.op]
+        inputs = [env[name] if name else None for name in node.inputs]
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        if node.op == "BatchNormalization" or node.op == "Dropout":
+            node.attrs["_training"] = self.training
+        present = [v for v in inputs if v is not None]
+        try:
+            if spec.host and all(is_host(v) for v in present):
+                results = spec.host(node, inputs)
+            else:
+                results = spec.run(node, inputs)
+            # (NumPy scalars from host arithmetic become 0-d arrays: host values are arrays)
+            return [r if isinstance(r, Tensor) else np.asarray(r) for r in results]
+        except OnnxError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise OnnxError(f"{self.source}: {node.op} node {node.name!r}: {err}") from err
+
+    def extra_repr(self) -> str:
+        return (f"{self.source!r}, {len(self._nodes)} nodes, inputs "
+                f"{[n for n, _ in self.input_specs]}, outputs {self.output_names}")
+
+
+def _type_of(value_info):
+    """(NumPy dtype, dims with None for a symbolic dimension, or None for an unknown shape)."""
+    onnx = _onnx()
+    tensor_type = value_info.type.tensor_type
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type))
+    if not tensor_type.HasField("shape"):
+        return dtype, None
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim)
+    return dtype, dims
+
+
+def load(model, device=None, trainable: bool = False) -> OnnxModel:
+    """An ONNX model (a path, bytes or an onnx.ModelProto) as a clconv.nn.Module.
+
+    Every op, attribute and opset is checked here: what clconv cannot run raises OnnxError now,
+    naming the node, not halfway through a run. With trainable=True the float initializers
+    become parameters (by their ONNX names; BatchNormalization's running statistics are
+    buffers) and forward records autograd; otherwise BatchNormalization is folded into the
+    preceding Conv and Conv + Relu runs as one fused kernel."""
+    proto, source = _read(model)
+    model = OnnxModel(proto, source, device=device, trainable=trainable)
+    model.eval()
+    return model
+
+
+def save(model: OnnxModel, path) -> None:
+    """Write the model's graph with its current weights and running statistics."""
+    onnx = _onnx()
+    if not isinstance(model, OnnxModel):
+        raise TypeError(f"onnx.save: model must come from clconv.onnx.load, got "
+                        f"{type(model).__name__}")
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model._proto)
+    for init in proto.graph.initializer:
+        current = model._state.get(init.name)
+        if current is not None:
+            init.CopyFrom(onnx.numpy_helper.from_array(current.numpy().astype(
+                onnx.helper.tensor_dtype_to_np_dtype(init.data_type)), init.name))
+    onnx.save(proto, os.fspath(path))

@@ -1,0 +1,698 @@
+"""The ONNX operators clconv runs: each op type's accepted attributes (checked when a model is
+loaded), and its implementation over values that are either host arrays (NumPy: constants and
+shape arithmetic, folded on the host) or device Tensors (clconv.functional).
+
+An implementation is `run(node, inputs) -> list of outputs`. `node.attrs` holds the attributes
+with ONNX's defaults filled in. A host-capable op given only host inputs computes on the host
+(`host`); every other call runs on the device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import weakref
+
+import numpy as np
+
+from .. import functional as F
+from .. import fused
+from ..tensors import Tensor, tensor
+
+
+class OnnxError(ValueError):
+    """A model clconv cannot load or run, or inputs that do not fit it."""
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list          # value names ("" for an absent optional input)
+    outputs: list
+    attrs: dict
+    opset: int
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    run: Callable                        # (node, inputs) -> outputs, on the device
+    attrs: dict = field(default_factory=dict)   # accepted attribute -> default (None: required
+    #                                             or no default)
+    host: Callable | None = None         # (node, inputs) -> outputs on NumPy arrays
+    check: Callable | None = None        # (node) -> problem or None, at load time
+    host_only: bool = False              # no device implementation: inputs must be host values
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def op(name: str, attrs=None, host=None, check=None, host_only=False):
+    def register(run):
+        OPS[name] = OpSpec(run, dict(attrs or {}), host, check, host_only)
+        return run
+    return register
+
+
+# --- values ----------------------------------------------------------------------------------
+
+def is_host(value) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+_DEVICE_COPIES: dict = {}  # id(host array) -> (weak reference to it, dtype, device, Tensor)
+
+
+def on_device(value, like=None) -> Tensor:
+    """A host array as a device tensor (float32 unless `like` says otherwise). Host constants
+    (initializers, folded values) are copied once: the copy is kept while the array lives."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = np.dtype(like.dtype if isinstance(like, Tensor) else np.float32)
+    device = like.device if isinstance(like, Tensor) else None
+    if isinstance(value, np.ndarray):
+        cached = _DEVICE_COPIES.get(id(value))
+        if cached is not None and cached[0]() is value and cached[1] == dtype and (
+                device is None or cached[2] is device):
+            return cached[3]
+        copy = tensor(np.asarray(value, dtype=dtype), device=device)
+        for key in [k for k, entry in _DEVICE_COPIES.items() if entry[0]() is None]:
+            del _DEVICE_COPIES[key]
+        _DEVICE_COPIES[id(value)] = (weakref.ref(value), dtype, copy.device, copy)
+        return copy
+    return tensor(np.asarray(value, dtype=dtype), device=device)
+
+
+def host_value(value, what: str, node: Node) -> np.ndarray:
+    """A value the op needs on the host (a shape, an axis list, a bound)."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return value.numpy()  # (node tests feed bounds as graph inputs)
+    return np.asarray(value)
+
+
+def _ints(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.asarray(values).reshape(-1))
+
+
+def _axis(axis: int, rank: int, node: Node) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise OnnxError(f"{node.op} node {node.name!r}: axis {axis} is out of range for rank "
+                        f"{rank}")
+    return axis % max(rank, 1)
+
+
+# --- elementwise -----------------------------------------------------------------------------
+
+def _unary(name, function):
+    op(name)(lambda node, inputs: [function(on_device(inputs[0]))])
+
+
+_unary("Relu", F.relu)
+_unary("Sigmoid", F.sigmoid)
+_unary("Tanh", F.tanh)
+_unary("HardSwish", F.hardswish)
+
+
+@op("Identity", host=lambda node, inputs: [inputs[0]])
+def _identity(node, inputs):
+    return [inputs[0]]
+
+
+@op("LeakyRelu", {"alpha": 0.01})
+def _leaky_relu(node, inputs):
+    return [F.leaky_relu(on_device(inputs[0]), node.attrs["alpha"])]
+
+
+@op("Elu", {"alpha": 1.0})
+def _elu(node, inputs):
+    return [F.elu(on_device(inputs[0]), node.attrs["alpha"])]
+
+
+@op("HardSigmoid", {"alpha": 0.2, "beta": 0.5})
+def _hard_sigmoid(node, inputs):
+    x = on_device(inputs[0])
+    alpha, beta = node.attrs["alpha"], node.attrs["beta"]
+    if np.isclose(alpha, 1 / 6, rtol=1e-6) and beta == 0.5:
+        return [F.hardsigmoid(x)]  # PyTorch's
+    return [F.clamp(F.add(F.mul(x, float(alpha)), float(beta)), 0.0, 1.0)]
+
+
+@op("Gelu", {"approximate": "none"})
+def _gelu(node, inputs):
+    return [F.gelu(on_device(inputs[0]), node.attrs["approximate"])]
+
+
+@op("Clip", {"min": None, "max": None})
+def _clip(node, inputs):
+    x = on_device(inputs[0])
+    if node.opset < 11:
+        low, high = node.attrs["min"], node.attrs["max"]
+    else:
+        low = host_value(inputs[1] if len(inputs) > 1 else None, "min", node)
+        high = host_value(inputs[2] if len(inputs) > 2 else None, "max", node)
+        low = None if low is None else float(np.asarray(low).reshape(-1)[0])
+        high = None if high is None else float(np.asarray(high).reshape(-1)[0])
+    if low is None and high is None:
+        return [x]
+    if low == 0.0 and high == 6.0:
+        return [F.relu6(x)]
+    return [F.clamp(x, low, high)]
+
+
+_ARITHMETIC = {"Add": (F.add, np.add), "Sub": (F.sub, np.subtract), "Mul": (F.mul, np.multiply),
+               "Div": (F.div, None)}
+
+
+def _host_div(a, b):
+    if np.issubdtype(np.result_type(a, b), np.integer):  # ONNX: integer division truncates
+        return np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b))
+    return np.true_divide(a, b)
+
+
+def _binary(name):
+    device_op, host_op = _ARITHMETIC[name]
+    host_op = host_op or _host_div
+
+    def run(node, inputs):
+        a, b = inputs
+        like = a if isinstance(a, Tensor) else b
+        return [device_op(on_device(a, like), on_device(b, like))]
+
+    def host(node, inputs):
+        return [np.asarray(host_op(inputs[0], inputs[1])).astype(
+            np.result_type(inputs[0], inputs[1]))]
+
+    op(name, host=host)(run)
+
+
+for _name in _ARITHMETIC:
+    _binary(_name)
+
+
+@op("MatMul")
+def _matmul(node, inputs):
+    a, b = inputs
+    like = a if isinstance(a, Tensor) else b
+    return [F.matmul(on_device(a, like), on_device(b, like))]
+
+
+@op("Gemm", {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0})
+def _gemm(node, inputs):
+    a, b = on_device(inputs[0]), on_device(inputs[1], on_device(inputs[0]))
+    c = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    attrs = node.attrs
+    if attrs["transA"]:
+        a = F.transpose(a, 0, 1)
+    plain = attrs["alpha"] == 1.0 and (c is None or attrs["beta"] == 1.0)
+    if attrs["transB"] and plain and (c is None or np.ndim(c) == 1 or
+                                      (isinstance(c, Tensor) and c.ndim == 1)):
+        return [F.linear(a, b, None if c is None else on_device(c, a))]  # the exporters' form
+    y = F.matmul(a, F.transpose(b, 0, 1) if attrs["transB"] else b)
+    if attrs["alpha"] != 1.0:
+        y = F.mul(y, float(attrs["alpha"]))
+    if c is not None:
+        c = on_device(c, a)
+        y = F.add(y, F.mul(c, float(attrs["beta"])) if attrs["beta"] != 1.0 else c)
+    return [y]
+
+
+# --- convolution, pooling, normalization -----------------------------------------------------
+
+_CONV_ATTRS = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
+               "pads": None, "strides": None}
+
+
+def _auto_pad_check(node):
+    if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        return f"auto_pad {node.attrs['auto_pad']!r} (supported: NOTSET, SAME_UPPER, SAME_LOWER, VALID)"
+    pads = node.attrs.get("pads")
+    if pads is not None:
+        half = len(pads) // 2
+        if tuple(pads[:half]) != tuple(pads[half:]):
+            return (f"pads {tuple(pads)}: different padding at the start and the end of a "
+                    "dimension (supported: symmetric pads)")
+    return None
+
+
+def _padding(node, spatial, kernel, strides, dilations) -> tuple[int, ...]:
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    nd = len(kernel)
+    if auto == "VALID":
+        return (0,) * nd
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+            if total % 2:
+                raise OnnxError(f"{node.op} node {node.name!r}: auto_pad {auto} needs "
+                                f"asymmetric padding ({total}) for input size {size}; clconv "
+                                "supports symmetric padding")
+            pads.append(total // 2)
+        return tuple(pads)
+    pads = node.attrs.get("pads") or (0,) * (2 * nd)
+    return tuple(int(p) for p in pads[:nd])
+
+
+def _conv_geometry(node, x_shape, kernel):
+    nd = len(kernel)
+    strides = tuple(node.attrs.get("strides") or (1,) * nd)
+    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    padding = _padding(node, x_shape[2:], kernel, strides, dilations)
+    return strides, padding, dilations
+
+
+@op("Conv", _CONV_ATTRS, check=_auto_pad_check)
+def _conv(node, inputs):
+    x = on_device(inputs[0])
+    w = on_device(inputs[1], x)
+    b = on_device(inputs[2], x) if len(inputs) > 2 and inputs[2] is not None else None
+    nd = w.ndim - 2
+    if nd not in (1, 2, 3):
+        raise OnnxError(f"Conv node {node.name!r}: {nd}-D convolution (supported: 1-D to 3-D)")
+    strides, padding, dilations = _conv_geometry(node, x.shape, w.shape[2:])
+    activation = node.attrs.get("_activation")
+    if activation is None:
+        return [getattr(F, f"conv{nd}d")(x, w, b, strides, padding, dilations,
+                                         node.attrs["group"])]
+    return [getattr(fused, f"conv{nd}d")(x, w, b, strides, padding, dilations,
+                                        node.attrs["group"], activation=activation,
+                                        negative_slope=node.attrs.get("_negative_slope", 0.01))]
+
+
+def _pool_check(node):
+    problem = _auto_pad_check(node)
+    if problem:
+        return problem
+    if node.attrs.get("storage_order", 0) != 0:
+        return "storage_order 1 (column-major indices; supported: 0)"
+    if node.attrs.get("kernel_shape") is None:
+        return "no kernel_shape"
+    if len(node.attrs["kernel_shape"]) not in (1, 2, 3):
+        return f"kernel_shape {node.attrs['kernel_shape']} (supported: 1-D to 3-D)"
+    return None
+
+
+@op("MaxPool", {**_CONV_ATTRS, "ceil_mode": 0, "storage_order": 0}, check=_pool_check)
+def _max_pool(node, inputs):
+    x = on_device(inputs[0])
+    kernel = tuple(node.attrs["kernel_shape"])
+    strides, padding, dilations = _conv_geometry(node, x.shape, kernel)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise OnnxError(f"MaxPool node {node.name!r}: the Indices output (supported: values only)")
+    pool = getattr(F, f"max_pool{len(kernel)}d")
+    return [pool(x, kernel, strides, padding, dilations, bool(node.attrs["ceil_mode"]))]
+
+
+@op("AveragePool", {**_CONV_ATTRS, "ceil_mode": 0, "count_include_pad": 0},
+    check=_pool_check)
+def _average_pool(node, inputs):
+    x = on_device(inputs[0])
+    kernel = tuple(node.attrs["kernel_shape"])
+    strides, padding, dilations = _conv_geometry(node, x.shape, kernel)
+    if any(d != 1 for d in dilations):
+        raise OnnxError(f"AveragePool node {node.name!r}: dilations {dilations} (supported: 1)")
+    pool = getattr(F, f"avg_pool{len(kernel)}d")
+    return [pool(x, kernel, strides, padding, bool(node.attrs["ceil_mode"]),
+                 bool(node.attrs["count_include_pad"]))]
+
+
+def _spatial_rank(x, node) -> int:
+    nd = x.ndim - 2
+    if nd not in (1, 2, 3):
+        raise OnnxError(f"{node.op} node {node.name!r}: input of rank {x.ndim} (supported: 3 to "
+                        "5, a batch, channels and 1 to 3 spatial dimensions)")
+    return nd
+
+
+@op("GlobalAveragePool")
+def _global_average_pool(node, inputs):
+    x = on_device(inputs[0])
+    nd = _spatial_rank(x, node)
+    return [getattr(F, f"adaptive_avg_pool{nd}d")(x, 1)]
+
+
+@op("GlobalMaxPool")
+def _global_max_pool(node, inputs):
+    x = on_device(inputs[0])
+    nd = _spatial_rank(x, node)
+    return [getattr(F, f"max_pool{nd}d")(x, x.shape[2:])]
+
+
+def _bn_check(node):
+    if node.attrs.get("training_mode", 0):
+        return "training_mode 1 (clconv follows model.train() instead)"
+    return None
+
+
+@op("BatchNormalization", {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0,
+                           "spatial": 1}, check=_bn_check)
+def _batch_norm(node, inputs):
+    x = on_device(inputs[0])
+    scale, bias, mean, var = (on_device(v, x) for v in inputs[1:5])
+    training = bool(node.attrs.get("_training", False))
+    # ONNX's momentum weighs the running value; PyTorch's weighs the new batch statistic.
+    return [F.batch_norm(x, mean, var, scale, bias, training, 1.0 - node.attrs["momentum"],
+                         node.attrs["epsilon"])]
+
+
+@op("LayerNormalization", {"axis": -1, "epsilon": 1e-5, "stash_type": 1})
+def _layer_norm(node, inputs):
+    x = on_device(inputs[0])
+    axis = _axis(node.attrs["axis"], x.ndim, node)
+    scale = on_device(inputs[1], x)
+    bias = on_device(inputs[2], x) if len(inputs) > 2 and inputs[2] is not None else None
+    if len([o for o in node.outputs if o]) > 1:
+        raise OnnxError(f"LayerNormalization node {node.name!r}: the Mean and InvStdDev outputs "
+                        "(supported: Y only)")
+    shape = x.shape[axis:]
+    if scale.shape != shape:
+        scale = F.reshape(on_device(np.broadcast_to(scale.numpy(), shape).copy(), x), shape)
+    if bias is not None and bias.shape != shape:
+        bias = on_device(np.broadcast_to(bias.numpy(), shape).copy(), x)
+    return [F.layer_norm(x, shape, scale, bias, node.attrs["epsilon"])]
+
+
+@op("InstanceNormalization", {"epsilon": 1e-5})
+def _instance_norm(node, inputs):
+    x = on_device(inputs[0])
+    return [F.instance_norm(x, None, None, on_device(inputs[1], x), on_device(inputs[2], x),
+                            True, 0.1, node.attrs["epsilon"])]
+
+
+@op("Dropout", {"ratio": 0.5, "seed": None})
+def _dropout(node, inputs):
+    if node.attrs.get("_training") and not _dropout_is_identity(node, inputs):
+        raise OnnxError(f"Dropout node {node.name!r} in training mode: clconv has no dropout "
+                        "kernel yet; call model.eval() (Dropout is then the identity)")
+    if len([o for o in node.outputs if o]) > 1:
+        raise OnnxError(f"Dropout node {node.name!r}: the mask output (supported: the output)")
+    return [inputs[0]]
+
+
+def _dropout_is_identity(node, inputs) -> bool:
+    ratio = node.attrs["ratio"] if node.opset < 12 else (
+        float(host_value(inputs[1], "ratio", node)) if len(inputs) > 1 and inputs[1] is not None
+        else 0.5)
+    return ratio == 0.0
+
+
+# --- softmax, reductions ---------------------------------------------------------------------
+
+def _softmax(function):
+    def run(node, inputs):
+        x = on_device(inputs[0])
+        default = -1 if node.opset >= 13 else 1
+        axis = _axis(node.attrs.get("axis", default) if node.attrs.get("axis") is not None
+                     else default, x.ndim, node)
+        if node.opset >= 13 or axis == x.ndim - 1:
+            return [function(x, axis)]
+        # Before opset 13: over the flattened trailing dimensions from axis on.
+        flat = F.reshape(x, (int(np.prod(x.shape[:axis])), -1))
+        return [F.reshape(function(flat, 1), x.shape)]
+    return run
+
+
+op("Softmax", {"axis": None})(_softmax(F.softmax))
+op("LogSoftmax", {"axis": None})(_softmax(F.log_softmax))
+
+
+def _reduce_axes(node, inputs, rank):
+    if node.opset >= 18 or (node.op == "ReduceSum" and node.opset >= 13):
+        axes = host_value(inputs[1], "axes", node) if len(inputs) > 1 and inputs[1] is not None \
+            else None
+        axes = None if axes is None or np.size(axes) == 0 else _ints(axes)
+    else:
+        axes = node.attrs.get("axes")
+    if axes is None:
+        if node.attrs.get("noop_with_empty_axes", 0):
+            return None
+        return tuple(range(rank))
+    return tuple(_axis(a, rank, node) for a in axes)
+
+
+def _reduction(function, host_function):
+    def run(node, inputs):
+        x = on_device(inputs[0])
+        axes = _reduce_axes(node, inputs, x.ndim)
+        if axes is None:
+            return [x]
+        return [function(x, axes, bool(node.attrs["keepdims"]))]
+
+    def host(node, inputs):
+        x = inputs[0]
+        axes = _reduce_axes(node, inputs, x.ndim)
+        if axes is None:
+            return [x]
+        return [np.asarray(host_function(x, axis=axes, keepdims=bool(node.attrs["keepdims"])))
+                .astype(x.dtype)]
+    return run, host
+
+
+for _name, _device, _host in (("ReduceMean", F.mean, np.mean), ("ReduceSum", F.sum, np.sum)):
+    _run, _hostrun = _reduction(_device, _host)
+    op(_name, {"axes": None, "keepdims": 1, "noop_with_empty_axes": 0}, host=_hostrun)(_run)
+
+
+# --- shapes ----------------------------------------------------------------------------------
+
+def _reshape_target(node, shape, data_shape):
+    shape = list(_ints(shape))
+    if not node.attrs.get("allowzero", 0):
+        shape = [data_shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return tuple(shape)
+
+
+def _reshape_host(node, inputs):
+    shape = _reshape_target(node, host_value(inputs[1], "shape", node), inputs[0].shape)
+    return [inputs[0].reshape(shape)]
+
+
+@op("Reshape", {"allowzero": 0}, host=_reshape_host)
+def _reshape(node, inputs):
+    x = on_device(inputs[0])
+    return [F.reshape(x, _reshape_target(node, host_value(inputs[1], "shape", node), x.shape))]
+
+
+def _flatten_shape(node, shape):
+    axis, rank = node.attrs["axis"], len(shape)
+    if not -rank <= axis <= rank:
+        raise OnnxError(f"Flatten node {node.name!r}: axis {axis} is out of range for rank {rank}")
+    axis = axis + rank if axis < 0 else axis
+    return (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
+
+
+@op("Flatten", {"axis": 1}, host=lambda node, inputs: [
+    inputs[0].reshape(_flatten_shape(node, inputs[0].shape))])
+def _flatten(node, inputs):
+    x = on_device(inputs[0])
+    return [F.reshape(x, _flatten_shape(node, x.shape))]
+
+
+def _perm(node, rank):
+    perm = node.attrs.get("perm")
+    return tuple(range(rank))[::-1] if perm is None else tuple(perm)
+
+
+@op("Transpose", {"perm": None},
+    host=lambda node, inputs: [np.ascontiguousarray(np.transpose(inputs[0],
+                                                                 _perm(node, inputs[0].ndim)))])
+def _transpose(node, inputs):
+    x = on_device(inputs[0])
+    return [F.permute(x, _perm(node, x.ndim))]
+
+
+def _axes_input(node, inputs, attribute="axes"):
+    if node.opset >= 13:
+        return None if len(inputs) < 2 or inputs[1] is None else _ints(
+            host_value(inputs[1], "axes", node))
+    return node.attrs.get(attribute)
+
+
+def _squeeze_shape(node, inputs, shape):
+    axes = _axes_input(node, inputs)
+    rank = len(shape)
+    chosen = set(range(rank)) if axes is None else {_axis(a, rank, node) for a in axes}
+    return tuple(s for d, s in enumerate(shape) if not (d in chosen and s == 1))
+
+
+def _unsqueeze_shape(node, inputs, shape):
+    axes = _axes_input(node, inputs)
+    rank = len(shape) + len(axes)
+    out = list(shape)
+    for a in sorted(_axis(a, rank, node) for a in axes):
+        out.insert(a, 1)
+    return tuple(out)
+
+
+@op("Squeeze", {"axes": None},
+    host=lambda node, inputs: [inputs[0].reshape(_squeeze_shape(node, inputs, inputs[0].shape))])
+def _squeeze(node, inputs):
+    x = on_device(inputs[0])
+    return [F.reshape(x, _squeeze_shape(node, inputs, x.shape))]
+
+
+@op("Unsqueeze", {"axes": None},
+    host=lambda node, inputs: [inputs[0].reshape(_unsqueeze_shape(node, inputs,
+                                                                  inputs[0].shape))])
+def _unsqueeze(node, inputs):
+    x = on_device(inputs[0])
+    return [F.reshape(x, _unsqueeze_shape(node, inputs, x.shape))]
+
+
+@op("Concat", {"axis": None},
+    host=lambda node, inputs: [np.concatenate([np.asarray(v) for v in inputs],
+                                              axis=node.attrs["axis"])])
+def _concat(node, inputs):
+    like = next(v for v in inputs if isinstance(v, Tensor))
+    parts = [on_device(v, like) for v in inputs]
+    return [F.cat(parts, _axis(node.attrs["axis"], parts[0].ndim, node))]
+
+
+def _slice_parameters(node, inputs, shape):
+    rank = len(shape)
+    if node.opset >= 10:
+        starts = _ints(host_value(inputs[1], "starts", node))
+        ends = _ints(host_value(inputs[2], "ends", node))
+        axes = _ints(host_value(inputs[3], "axes", node)) if len(inputs) > 3 and \
+            inputs[3] is not None else tuple(range(len(starts)))
+        steps = _ints(host_value(inputs[4], "steps", node)) if len(inputs) > 4 and \
+            inputs[4] is not None else (1,) * len(starts)
+    else:
+        starts, ends = node.attrs["starts"], node.attrs["ends"]
+        axes = node.attrs.get("axes") or tuple(range(len(starts)))
+        steps = (1,) * len(starts)
+    index = [slice(None)] * rank
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        index[_axis(axis, rank, node)] = slice(*slice(start, end, step).indices(
+            shape[_axis(axis, rank, node)]))
+    return tuple(index)
+
+
+@op("Slice", {"starts": None, "ends": None, "axes": None},
+    host=lambda node, inputs: [np.ascontiguousarray(
+        inputs[0][_slice_parameters(node, inputs, inputs[0].shape)])])
+def _slice(node, inputs):
+    x = on_device(inputs[0])
+    index = _slice_parameters(node, inputs, x.shape)
+    for dim, part in enumerate(index):
+        start, stop, step = part.indices(x.shape[dim])
+        if step != 1:
+            raise OnnxError(f"Slice node {node.name!r}: step {step} on a device tensor "
+                            "(supported: 1)")
+        if (start, stop) != (0, x.shape[dim]):
+            x = F.narrow(x, dim, start, max(0, stop - start))
+    return [x]
+
+
+@op("Split", {"axis": 0, "split": None, "num_outputs": None})
+def _split(node, inputs):
+    x = on_device(inputs[0])
+    axis = _axis(node.attrs["axis"], x.ndim, node)
+    if node.opset >= 13 and len(inputs) > 1 and inputs[1] is not None:
+        sizes = _ints(host_value(inputs[1], "split", node))
+    elif node.attrs.get("split") is not None:
+        sizes = tuple(node.attrs["split"])
+    else:
+        count = len(node.outputs)
+        chunk = -(-x.shape[axis] // count)
+        sizes = tuple(min(chunk, x.shape[axis] - i * chunk) for i in range(count))
+    out, start = [], 0
+    for size in sizes:
+        out.append(F.narrow(x, axis, start, size))
+        start += size
+    return out
+
+
+# --- shape arithmetic: host only ----------------------------------------------------------------
+
+def _shape_host(node, inputs):
+    shape = np.asarray(inputs[0].shape if not isinstance(inputs[0], np.ndarray)
+                       else inputs[0].shape, np.int64)
+    start, end = node.attrs.get("start", 0), node.attrs.get("end")
+    return [shape[start:end]]
+
+
+@op("Shape", {"start": 0, "end": None}, host=_shape_host)
+def _shape(node, inputs):
+    return _shape_host(node, inputs)  # a device tensor's shape is known on the host
+
+
+@op("Size", host=lambda node, inputs: [np.asarray(int(np.prod(inputs[0].shape)), np.int64)])
+def _size(node, inputs):
+    return [np.asarray(int(np.prod(inputs[0].shape)), np.int64)]
+
+
+def _host_only(name, attrs, function):
+    def device(node, inputs):
+        raise OnnxError(f"{name} node {node.name!r}: an input is a device tensor (supported: "
+                        f"{name} on constants and shapes, folded on the host)")
+    op(name, attrs, host=function, host_only=True)(device)
+
+
+_host_only("Gather", {"axis": 0}, lambda node, inputs: [
+    np.take(inputs[0], inputs[1].astype(np.int64), axis=node.attrs["axis"])])
+_host_only("Cast", {"to": None, "saturate": 1}, lambda node, inputs: [
+    inputs[0].astype(_numpy_dtype(node.attrs["to"]))])
+_host_only("ConstantOfShape", {"value": None}, lambda node, inputs: [
+    np.full(_ints(inputs[0]), node.attrs["value"].reshape(-1)[0] if node.attrs["value"]
+            is not None else np.float32(0), dtype=node.attrs["value"].dtype
+            if node.attrs["value"] is not None else np.float32)])
+_host_only("Range", {}, lambda node, inputs: [
+    np.arange(inputs[0], inputs[1], inputs[2]).astype(inputs[0].dtype)])
+_host_only("Equal", {}, lambda node, inputs: [np.equal(inputs[0], inputs[1])])
+_host_only("Where", {}, lambda node, inputs: [np.where(inputs[0], inputs[1], inputs[2])])
+_host_only("Expand", {}, lambda node, inputs: [
+    np.ascontiguousarray(inputs[0] * np.ones(_ints(inputs[1]), inputs[0].dtype))])
+_host_only("Floor", {}, lambda node, inputs: [np.floor(inputs[0])])
+_host_only("Ceil", {}, lambda node, inputs: [np.ceil(inputs[0])])
+_host_only("Sqrt", {}, lambda node, inputs: [np.sqrt(inputs[0])])
+
+
+def _extremum(name, reduce, bound):
+    """Max / Min: on the host, or a device tensor against a constant (dynamo's ReLU6 is
+    Min(Max(x, 0), 6)): a clamp."""
+    def run(node, inputs):
+        device = [v for v in inputs if isinstance(v, Tensor)]
+        constants = [v for v in inputs if not isinstance(v, Tensor)]
+        if len(device) != 1 or any(np.size(c) != 1 for c in constants):
+            raise OnnxError(f"{name} node {node.name!r}: supported with one device tensor and "
+                            "scalar constants")
+        if not constants:
+            return [device[0]]
+        limit = float(reduce([np.asarray(c).reshape(()) for c in constants]))
+        return [F.clamp(device[0], **{bound: limit})]
+    op(name, host=lambda node, inputs: [reduce(inputs)])(run)
+
+
+_extremum("Max", np.maximum.reduce, "min")
+_extremum("Min", np.minimum.reduce, "max")
+
+
+@op("Constant", {"value": None, "value_float": None, "value_floats": None, "value_int": None,
+                 "value_ints": None}, host=lambda node, inputs: [_constant(node)])
+def _constant_op(node, inputs):
+    return [_constant(node)]
+
+
+def _constant(node) -> np.ndarray:
+    a = node.attrs
+    if a.get("value") is not None:
+        return a["value"]
+    for name, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                        ("value_int", np.int64), ("value_ints", np.int64)):
+        if a.get(name) is not None:
+            return np.asarray(a[name], dtype)
+    raise OnnxError(f"Constant node {node.name!r}: no value (supported: value, value_float(s), "
+                    "value_int(s))")
+
+
+def _numpy_dtype(onnx_type: int):
+    from onnx import helper
+    return helper.tensor_dtype_to_np_dtype(onnx_type)
+
+
+def supported() -> list[str]:
+    return sorted(OPS)

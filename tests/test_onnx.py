@@ -1,0 +1,345 @@
+"""clconv.onnx: small graphs built with onnx.helper for every supported op and attribute, against
+clconv.reference (always) and onnxruntime (when installed); load-time and input errors; the
+folding, fusion and liveness of inference plans; fine-tuning against PyTorch autograd; saving.
+(ONNX's own BackendTest runs in test_onnx_backend.py.)"""
+import io
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install '.[test]')")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import clconv  # noqa: E402
+import clconv.onnx as conx  # noqa: E402
+from clconv import reference as R  # noqa: E402
+from clconv.optim import SGD  # noqa: E402
+from clconv.testing import assert_close  # noqa: E402
+
+try:
+    import onnxruntime
+except ImportError:  # the reference comparison still runs
+    onnxruntime = None
+
+FLOAT = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17):
+    """A model of `nodes`; inputs and outputs are (name, shape) pairs (float32), initializers
+    NumPy arrays by name."""
+    graph = helper.make_graph(
+        nodes, "test", [helper.make_tensor_value_info(n, FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, FLOAT, s) for n, s in outputs],
+        [numpy_helper.from_array(np.asarray(v), n) for n, v in dict(initializers).items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def _check(model, feeds, want):
+    """clconv against the reference's `want` and, when installed, onnxruntime."""
+    got = conx.load(model)(**feeds)
+    got = got.numpy() if isinstance(got, clconv.Tensor) else np.asarray(got)
+    assert_close(got, want, what="clconv vs reference")
+    if onnxruntime is not None:
+        session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                               providers=["CPUExecutionProvider"])
+        assert_close(got, session.run(None, feeds)[0], what="clconv vs onnxruntime")
+
+
+def _rand(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+# (id, builder(rng) -> (model, feeds, expected from clconv.reference))
+def _conv_bn_relu(rng):
+    x, w, b = _rand(rng, 2, 3, 9, 8), _rand(rng, 4, 3, 3, 3, scale=0.3), _rand(rng, 4)
+    g, beta, mean = _rand(rng, 4), _rand(rng, 4), _rand(rng, 4)
+    var = rng.uniform(0.5, 2, 4).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 1]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"],
+                              epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"])]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(w=w, b=b, g=g, beta=beta, mean=mean, var=var))
+    want = R.relu(R.batch_norm(R.conv2d(x, w, b, (2, 1), 1), mean, var, g, beta, eps=1e-3))
+    return model, {"x": x}, want
+
+
+def _squeeze_excitation(rng):
+    x = _rand(rng, 2, 6, 5, 7)
+    w1, w2 = _rand(rng, 3, 6, 1, 1, scale=0.4), _rand(rng, 6, 3, 1, 1, scale=0.4)
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=1),
+             helper.make_node("Conv", ["m", "w1"], ["h"]),
+             helper.make_node("Clip", ["h", "lo", "hi"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["s"]),
+             helper.make_node("HardSigmoid", ["s"], ["gate"], alpha=1 / 6),
+             helper.make_node("Mul", ["x", "gate"], ["p"]),
+             helper.make_node("HardSwish", ["p"], ["y"])]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(w1=w1, w2=w2, lo=np.float32(0), hi=np.float32(6)))
+    gate = R.hardsigmoid(R.conv2d(R.relu6(R.conv2d(R.mean(x, (2, 3), True), w1)), w2))
+    return model, {"x": x}, R.hardswish(R.mul(x, gate))
+
+
+def _channel_shuffle(rng):
+    """ShuffleNet's: Reshape through shape arithmetic (Shape, Gather, Unsqueeze, Concat) and
+    Transpose, then the split and the join."""
+    x = _rand(rng, 2, 8, 3, 4)
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+             helper.make_node("Concat", ["n1", "rest"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t", "back"], ["s"]),
+             helper.make_node("Split", ["s", "halves"], ["a", "b"], axis=1),
+             helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["a", "rb"], ["y"], axis=1)]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(zero=np.int64(0), axes=np.array([0], np.int64),
+                        rest=np.array([2, 4, 3, 4], np.int64),
+                        back=np.array([2, 8, 3, 4], np.int64),
+                        halves=np.array([3, 5], np.int64)))
+    shuffled = R.reshape(R.transpose(R.reshape(x, (2, 2, 4, 3, 4)), 1, 2), (2, 8, 3, 4))
+    return model, {"x": x}, R.cat([shuffled[:, :3], R.relu(shuffled[:, 3:])], 1)
+
+
+def _classifier(rng):
+    x = _rand(rng, 3, 4, 6, 6)
+    w, b = _rand(rng, 10, 4, scale=0.5), _rand(rng, 10)
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1], ceil_mode=1),
+             helper.make_node("GlobalAveragePool", ["p"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "w", "b"], ["l"], transB=1),
+             helper.make_node("Dropout", ["l"], ["d"]),
+             helper.make_node("LogSoftmax", ["d"], ["y"], axis=1)]
+    model = _model(nodes, [("x", x.shape)], [("y", None)], dict(w=w, b=b))
+    pooled = R.max_pool2d(x, 3, 2, 1, ceil_mode=True)
+    logits = R.linear(R.adaptive_avg_pool2d(pooled, 1).reshape(3, 4), w, b)
+    return model, {"x": x}, R.log_softmax(logits, 1)
+
+
+def _transformer_block(rng):
+    """ConvNeXt's tail: Transpose to channels-last, LayerNormalization over the last axis,
+    MatMul, Gelu, Add, Sub, Div, ReduceSum, Softmax, AveragePool, GlobalMaxPool."""
+    x = _rand(rng, 2, 4, 6, 6)
+    g, beta, w = _rand(rng, 4), _rand(rng, 4), _rand(rng, 4, 5, scale=0.5)
+    nodes = [helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                              count_include_pad=0),
+             helper.make_node("Transpose", ["a"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("LayerNormalization", ["t", "g", "beta"], ["n"], axis=-1,
+                              epsilon=1e-6),
+             helper.make_node("MatMul", ["n", "w"], ["m"]),
+             helper.make_node("Gelu", ["m"], ["ge"], approximate="tanh"),
+             helper.make_node("Sub", ["ge", "m"], ["s"]),
+             helper.make_node("Div", ["s", "two"], ["d"]),
+             helper.make_node("ReduceSum", ["d", "axes"], ["r"], keepdims=0),
+             helper.make_node("Softmax", ["r"], ["y"], axis=-1)]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(g=g, beta=beta, w=w, two=np.float32(2), axes=np.array([1], np.int64)),
+                   opset=20)
+    t = R.permute(R.avg_pool2d(x, 3, 1, 1, count_include_pad=False), (0, 2, 3, 1))
+    m = R.matmul(R.layer_norm(t, (4,), g, beta, 1e-6), w)
+    d = R.div(R.sub(R.gelu(m, "tanh"), m), np.float32(2))
+    return model, {"x": x}, R.softmax(R.sum(d, 1), -1)
+
+
+def _elementwise(rng):
+    x = _rand(rng, 3, 1, 5, scale=3)
+    other = _rand(rng, 4, 1)
+    nodes = [helper.make_node("Sigmoid", ["x"], ["a"]), helper.make_node("Tanh", ["a"], ["b"]),
+             helper.make_node("Elu", ["b"], ["c"], alpha=0.5),
+             helper.make_node("LeakyRelu", ["c"], ["d"], alpha=0.2),
+             helper.make_node("Add", ["d", "o"], ["e"]),
+             helper.make_node("Clip", ["e", "", "hi"], ["f"]),
+             helper.make_node("Max", ["f", "lo"], ["g"]),
+             helper.make_node("Unsqueeze", ["g", "axes"], ["u"]),
+             helper.make_node("Squeeze", ["u", "axes"], ["y"])]
+    model = _model(nodes, [("x", x.shape), ("o", other.shape)], [("y", None)],
+                   dict(hi=np.float32(0.3), lo=np.float32(-0.1), axes=np.array([0], np.int64)))
+    c = R.elu(R.tanh(R.sigmoid(x)), 0.5)
+    e = R.add(R.leaky_relu(c, 0.2), other)
+    return model, {"x": x, "o": other}, R.clamp(R.clamp(e, max=0.3), min=-0.1)
+
+
+GRAPHS = [_conv_bn_relu, _squeeze_excitation, _channel_shuffle, _classifier,
+          _transformer_block, _elementwise]
+
+
+@pytest.mark.parametrize("build", GRAPHS, ids=lambda b: b.__name__.strip("_"))
+def test_graph_matches_reference_and_onnxruntime(device, rng, build):
+    model, feeds, want = build(rng)
+    _check(model, feeds, want)
+
+
+def test_frozen_conv_bn_relu_is_one_fused_conv(device, rng):
+    model, feeds, want = _conv_bn_relu(rng)
+    loaded = conx.load(model)
+    assert [n.op for n in loaded._nodes] == ["Conv"]
+    assert loaded._nodes[0].attrs["_activation"] == "relu"
+    assert_close(loaded(**feeds).numpy(), want)
+    trainable = conx.load(model, trainable=True)
+    assert [n.op for n in trainable._nodes] == ["Conv", "BatchNormalization", "Relu"]
+
+
+def test_shape_arithmetic_is_folded_once_per_input_shape(device, rng, monkeypatch):
+    model, feeds, want = _channel_shuffle(rng)
+    loaded = conx.load(model)
+    assert_close(loaded(**feeds).numpy(), want)
+    calls = []
+    shape_host = conx.OPS["Gather"].host
+    monkeypatch.setitem(conx.OPS, "Gather", conx.OPS["Gather"].__class__(
+        conx.OPS["Gather"].run, conx.OPS["Gather"].attrs,
+        lambda node, inputs: calls.append(node) or shape_host(node, inputs),
+        None, True))
+    x2 = _rand(rng, 2, 8, 3, 4)
+    loaded(x=x2)  # same shape: the plan's folded values, no host op runs
+    assert calls == []
+
+
+def test_intermediate_values_are_dropped_after_their_last_use(device, rng):
+    model, feeds, _ = _classifier(rng)
+    loaded = conx.load(model)
+    last = loaded._last_use
+    # Every intermediate's last reader comes after its producer.
+    producers = {o: i for i, n in enumerate(loaded._nodes) for o in n.outputs}
+    assert all(last[name] > producers[name] for name in last if name in producers)
+
+
+def test_dynamic_batch_and_inputs_by_position_or_name(device, rng):
+    x = _rand(rng, 2, 3)
+    w = _rand(rng, 3, 4)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", FLOAT, ["batch", 3])],
+                              [helper.make_tensor_value_info("y", FLOAT, ["batch", 4])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    loaded = conx.load(model.SerializeToString())
+    for batch in (1, 5):
+        x = _rand(rng, batch, 3)
+        assert_close(loaded(x).numpy(), R.matmul(x, w))
+        assert_close(loaded(x=clconv.tensor(x)).numpy(), R.matmul(x, w))
+
+
+def test_initializers_listed_as_inputs_are_fed_from_the_initializers(device, rng):
+    w = _rand(rng, 3, 4)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("w", FLOAT, [3, 4])],
+                              [helper.make_tensor_value_info("y", FLOAT, [2, 4])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    loaded = conx.load(model)
+    assert [n for n, _ in loaded.input_specs] == ["x"]
+    x = _rand(rng, 2, 3)
+    assert_close(loaded(x).numpy(), R.matmul(x, w))
+
+
+# --- errors, at load time and at the inputs ---------------------------------------------------
+
+def _relu_model(opset=17):
+    return _model([helper.make_node("Relu", ["x"], ["y"])], [("x", [2, 3])], [("y", [2, 3])],
+                  opset=opset)
+
+
+def test_truncated_and_malformed_files_name_the_file(tmp_path):
+    data = _relu_model().SerializeToString()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(conx.OnnxError, match="cut.onnx"):
+        conx.load(path)
+    with pytest.raises(conx.OnnxError, match="not a valid ONNX model|holds no graph"):
+        conx.load(b"\x00\x01garbage")
+    with pytest.raises(conx.OnnxError, match="cannot read"):
+        conx.load(tmp_path / "missing.onnx")
+    with pytest.raises(TypeError, match="path, bytes or an onnx.ModelProto"):
+        conx.load(12)
+
+
+def test_unsupported_op_attribute_and_opset_fail_at_load_time():
+    node = helper.make_node("NonMaxSuppression", ["x"], ["y"], name="nms")
+    with pytest.raises(conx.OnnxError, match=r"NonMaxSuppression \(node 'nms'\).*Supported: .*Conv"):
+        conx.load(_model([node], [("x", [2])], [("y", None)]))
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c1", pads=[0, 0, 1, 1])
+    with pytest.raises(conx.OnnxError, match="c1.*opset 17.*pads"):
+        conx.load(_model([node], [("x", [1, 1, 4, 4])], [("y", None)],
+                         dict(w=np.ones((1, 1, 3, 3), np.float32))))
+    node = helper.make_node("Relu", ["x"], ["y"], name="r", bogus=3)
+    with pytest.raises(conx.OnnxError, match="Relu node 'r'.*attribute 'bogus'"):
+        conx.load(_model([node], [("x", [2])], [("y", None)]))
+    with pytest.raises(conx.OnnxError, match="opset 9; clconv supports opsets 11 to"):
+        conx.load(_relu_model(opset=9))
+    node = helper.make_node("Gather", ["x", "i"], ["y"], name="g")
+    with pytest.raises(conx.OnnxError, match="Gather node 'g'.*device tensor 'x'"):
+        conx.load(_model([node], [("x", [3])], [("y", None)], dict(i=np.int64(0))))
+
+
+def test_wrong_inputs_name_the_input_and_what_was_expected(device):
+    model = conx.load(_relu_model())
+    with pytest.raises(conx.OnnxError, match=r"input 'x' has shape \(2, 4\).*\(2, 3\)"):
+        model(np.zeros((2, 4), np.float32))
+    with pytest.raises(conx.OnnxError, match=r"input 'x' has shape \(6,\)"):
+        model(np.zeros(6, np.float32))
+    with pytest.raises(conx.OnnxError, match="input 'x' has dtype float64"):
+        model(np.zeros((2, 3)))
+    with pytest.raises(conx.OnnxError, match="missing input 'x'"):
+        model()
+    with pytest.raises(conx.OnnxError, match="no input named 'z'"):
+        model(z=np.zeros((2, 3), np.float32))
+
+
+# --- fine-tuning and saving -------------------------------------------------------------------
+
+def test_trainable_model_has_parameters_and_state_by_onnx_names(device, rng, tmp_path):
+    model, feeds, _ = _conv_bn_relu(rng)
+    loaded = conx.load(model, trainable=True)
+    assert sorted(n for n, _ in loaded.named_parameters()) == ["b", "beta", "g", "w"]
+    assert sorted(loaded.state_dict()) == ["b", "beta", "g", "mean", "var", "w"]
+    loaded.train()
+    out = loaded(**feeds)
+    out.backward(np.ones(out.shape, np.float32))
+    assert all(p.grad is not None for p in loaded.parameters())
+    initial = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    assert not np.allclose(loaded.state_dict()["mean"], initial["mean"]), \
+        "training mode updates the running mean"
+    optimizer = SGD(loaded.parameters(), lr=0.1)
+    optimizer.step()
+    path = tmp_path / "tuned.onnx"
+    conx.save(loaded, path)
+    reloaded = conx.load(path)
+    state = reloaded.state_dict()
+    for name, value in loaded.state_dict().items():
+        assert_close(state.get(name, value), value, what=name)
+    loaded.eval()
+    assert_close(reloaded(**feeds).numpy(), loaded(**feeds).numpy(), what="saved model")
+
+
+def test_gradients_of_an_exported_model_match_pytorch(device, rng):
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: gradients not compared")
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.Hardswish(),
+                        nn.Conv2d(6, 4, 1), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 5))
+    net.eval()
+    x = _rand(rng, 2, 3, 8, 8)
+    f = io.BytesIO()
+    torch.onnx.export(net, (torch.from_numpy(x),), f, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False, training=torch.onnx.TrainingMode.PRESERVE,
+                      do_constant_folding=False)
+    loaded = conx.load(f.getvalue(), trainable=True)
+    grad = _rand(rng, 2, 5)
+    out = loaded(x)
+    out.backward(grad)
+    net.zero_grad()
+    net(torch.from_numpy(x)).backward(torch.from_numpy(grad))
+    params = dict(net.named_parameters())
+    mine = dict(loaded.named_parameters())
+    assert set(mine) <= set(params) | {n for n in mine if n.startswith("onnx::")}
+    compared = 0
+    for name, p in mine.items():
+        if name in params:
+            assert_close(p.grad.numpy(), params[name].grad.numpy(), what=f"grad of {name}")
+            compared += 1
+    assert compared >= 6

@@ -78,8 +78,14 @@ def _narrow(out, in_place: dict):
 
 def _check_one_float_dtype(op_name: str, signature, args, kwargs) -> None:
     """float16 arguments mix with no other floating-point dtype, as in every op."""
-    floats = [(name, value.dtype) for name, value in
+    def members(name, value):  # (cat's tensors: each member of the list)
+        if isinstance(value, list):
+            return [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return [(name, value)]
+
+    floats = [(name, value.dtype) for argument, given in
               signature.bind(*args, **kwargs).arguments.items()
+              for name, value in members(argument, given)
               if isinstance(value, (Tensor, np.ndarray)) and value.dtype.kind == "f"]
     first_name, first = next((name, dtype) for name, dtype in floats if dtype == HALF)
     for name, dtype in floats:

@@ -235,6 +235,50 @@ def gelu(input, approximate="none"):
     return OPS["gelu"].function(input, approximate)
 
 
+# --- pointwise math ------------------------------------------------------------------------
+
+@_op
+def erf(input):
+    """The error function."""
+    return OPS["erf"].function(input)
+
+
+@_op
+def exp(input):
+    """e^x elementwise."""
+    return OPS["exp"].function(input)
+
+
+@_op
+def log(input):
+    """The natural logarithm elementwise."""
+    return OPS["log"].function(input)
+
+
+@_op
+def sqrt(input):
+    """The square root elementwise."""
+    return OPS["sqrt"].function(input)
+
+
+@_op
+def abs(input):  # noqa: A001 (PyTorch's name)
+    """|x| elementwise (gradient sign(x), 0 at 0)."""
+    return OPS["abs"].function(input)
+
+
+@_op
+def floor(input):
+    """Rounded down elementwise (zero gradient)."""
+    return OPS["floor"].function(input)
+
+
+@_op
+def ceil(input):
+    """Rounded up elementwise (zero gradient)."""
+    return OPS["ceil"].function(input)
+
+
 # --- arithmetic (NumPy/PyTorch broadcasting; a Python number takes the tensor's dtype) ----------
 
 @_op
@@ -259,6 +303,18 @@ def mul(input, other):
 def div(input, other):
     """input / other with broadcasting (true division; IEEE results for x / 0)."""
     return OPS["div"].function(input, other)
+
+
+@_op
+def maximum(input, other):
+    """The larger of the two elementwise with broadcasting (NaN where either is NaN)."""
+    return OPS["maximum"].function(input, other)
+
+
+@_op
+def minimum(input, other):
+    """The smaller of the two elementwise with broadcasting (NaN where either is NaN)."""
+    return OPS["minimum"].function(input, other)
 
 
 @_op
@@ -314,6 +370,21 @@ def cat(tensors, dim=0):
 
 
 concat = cat
+
+
+@_op
+def pad(input, pad, mode="constant", value=None):
+    """input padded by pad = (before, after) pairs, the last dimension first. mode 'constant'
+    (value, 0 by default; negative pads crop), 'reflect', 'replicate' or 'circular' (those
+    three on the last one to three dimensions)."""
+    return OPS["pad"].function(input, pad, mode, value)
+
+
+@_op
+def broadcast_to(input, size):
+    """input repeated along its size-1 (and missing leading) dimensions to size (-1 keeps a
+    dimension); a copy."""
+    return OPS["broadcast_to"].function(input, size)
 
 
 @_op

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, elementwise, linear, loss, norm, pool, reduction, shape
+from .ops import activation, conv, elementwise, linear, loss, norm, pad, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -193,6 +193,20 @@ _TABLE = [
         ("same-shape", dict(input=rand(5, 33), other=rand(5, 33)))]),
     _entry("div", elementwise.div, ("input", "other"), [
         ("broadcast", dict(input=_X2, other=rand(13, positive=True)))]),
+    _entry("maximum", elementwise.maximum, ("input", "other"), [
+        ("broadcast", dict(input=_X2, other=rand(8, 1, 13)))]),
+    _entry("minimum", elementwise.minimum, ("input", "other"), [
+        ("broadcast", dict(input=rand(15, 1), other=_X2))]),
+    _entry("erf", activation.erf, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=2)))]),
+    _entry("exp", activation.exp, cases=[("4d", dict(input=_X2))]),
+    _entry("log", activation.log, cases=[("positive", dict(input=rand(5, 33, positive=True)))]),
+    _entry("sqrt", activation.sqrt, cases=[("positive", dict(input=rand(5, 33, positive=True)))]),
+    _entry("abs", activation.abs, cases=[("4d", dict(input=_X2))]),
+    _entry("floor", activation.floor, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=5)))]),
+    _entry("ceil", activation.ceil, cases=[("4d", dict(input=rand(4, 8, 15, 13, scale=5)))]),
+    _entry("broadcast_to", shape.broadcast_to, cases=[
+        ("leading-and-inner", dict(input=rand(8, 1, 13), size=(4, 8, 15, 13))),
+        ("keep", dict(input=rand(3, 1), size=(-1, 6)))]),
     _entry("matmul", linear.matmul, ("input", "other"), [
         ("batched-broadcast", dict(input=rand(2, 3, 5, 17), other=rand(3, 17, 6))),
         ("matrix-vector", dict(input=rand(7, 17), other=rand(17))),
@@ -210,6 +224,12 @@ _TABLE = [
     _entry("narrow", shape.narrow, cases=[
         ("channel-split", dict(input=_X2, dim=1, start=4, length=4)),
         ("negative-start", dict(input=rand(6, 9), dim=-1, start=-5, length=3))]),
+    _entry("pad", pad.pad, cases=[
+        ("constant-crop", dict(input=_X2, pad=(2, -1, 0, 3, 1, 1), value=0.5)),
+        ("reflect-2d", dict(input=_X2, pad=(3, 2, 1, 4), mode="reflect")),
+        ("replicate-3d", dict(input=rand(2, 3, 4, 5, 6), pad=(2, 1, 0, 3, 1, 1),
+                              mode="replicate")),
+        ("circular-1d", dict(input=rand(3, 4, 9), pad=(4, 9), mode="circular"))]),
     _entry("sum", reduction.sum, cases=[
         ("spatial", dict(input=_X2, dim=(2, 3))),
         ("middle-keepdim", dict(input=_X2, dim=(0, 2), keepdim=True)),

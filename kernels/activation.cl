@@ -17,6 +17,14 @@
 #define ACT_CLAMP 8      // bounds a <= x <= b, either of them infinite; a > b gives b
 #define ACT_GELU 9       // x Phi(x), Phi the standard normal CDF
 #define ACT_GELU_TANH 10 // gelu's tanh approximation
+// Pointwise math (PyTorch's gradients: abs' is 0 at 0, floor's and ceil's 0 everywhere)
+#define ACT_ERF 11
+#define ACT_EXP 12
+#define ACT_LOG 13
+#define ACT_SQRT 14
+#define ACT_ABS 15
+#define ACT_FLOOR 16
+#define ACT_CEIL 17
 
 #define SQRT_HALF (REAL)0.70710678118654752440
 #define SQRT_2_OVER_PI (REAL)0.79788456080286535588
@@ -45,14 +53,28 @@ inline REAL act_forward(const REAL x, const REAL a, const REAL b)
 #elif ACT == ACT_ELU
     return x > 0 ? x : a * expm1(x);
 #elif ACT == ACT_CLAMP
-    const REAL low = x < a ? a : x;
-    return low > b ? b : low;
+    const REAL low = x < a || isnan(a) ? a : x;  // a NaN bound gives NaN, as in PyTorch
+    return low > b || isnan(b) ? b : low;
 #elif ACT == ACT_GELU
     return x * (REAL)0.5 * ((REAL)1 + erf(x * SQRT_HALF));
 #elif ACT == ACT_GELU_TANH
     // 0.5 x (1 + tanh(u)) = x sigmoid(2u): exact at the tails, where 1 + tanh(u) would cancel
     // (PoCL's tanh(-inf) is one ulp above -1).
     return x * sigmoid_of(2 * SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
+#elif ACT == ACT_ERF
+    return erf(x);
+#elif ACT == ACT_EXP
+    return exp(x);
+#elif ACT == ACT_LOG
+    return log(x);
+#elif ACT == ACT_SQRT
+    return sqrt(x);
+#elif ACT == ACT_ABS
+    return fabs(x);
+#elif ACT == ACT_FLOOR
+    return floor(x);
+#elif ACT == ACT_CEIL
+    return ceil(x);
 #endif
 }
 
@@ -85,6 +107,18 @@ inline REAL act_derivative(const REAL x, const REAL a, const REAL b)
     // 1 - tanh^2 u = 4 s (1 - s).
     const REAL s = sigmoid_of(2 * SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
     return s + 2 * x * s * ((REAL)1 - s) * SQRT_2_OVER_PI * ((REAL)1 + 3 * GELU_CUBIC * x * x);
+#elif ACT == ACT_ERF
+    return 2 * INV_SQRT_2PI * (REAL)1.41421356237309504880 * exp(-x * x);  // 2 / sqrt(pi)
+#elif ACT == ACT_EXP
+    return exp(x);
+#elif ACT == ACT_LOG
+    return (REAL)1 / x;
+#elif ACT == ACT_SQRT
+    return (REAL)0.5 / sqrt(x);
+#elif ACT == ACT_ABS
+    return x > 0 ? (REAL)1 : x < 0 ? (REAL)-1 : (REAL)0;  // (0 at NaN too, as PyTorch)
+#elif ACT == ACT_FLOOR || ACT == ACT_CEIL
+    return 0;
 #endif
 }
 

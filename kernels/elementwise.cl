@@ -34,6 +34,10 @@ __kernel void leaky_relu_forward(__global const REAL *x, __global REAL *y,
 #define COMBINE(a, b) ((a) * (b))
 #elif BINARY == 4
 #define COMBINE(a, b) ((a) / (b))
+#elif BINARY == 5  // maximum: NaN if either is NaN
+#define COMBINE(a, b) (isnan(a) || (a) > (b) ? (a) : (b))
+#elif BINARY == 6  // minimum
+#define COMBINE(a, b) (isnan(a) || (a) < (b) ? (a) : (b))
 #endif
 
 __kernel void binary_same_shape(__global const REAL *a, __global const REAL *b, __global REAL *y,
@@ -61,6 +65,37 @@ __kernel void binary_broadcast(__global const REAL *a, __global const REAL *b, _
         b_at += coordinate * layout[2 * ndim + d];
     }
     y[i] = COMBINE(a[a_at], b[b_at]);
+}
+
+// The gradient of maximum (BINARY 5) or minimum (6) over the output's index space: to the
+// winning operand, half to each where they are equal, all to a NaN operand (a first). `layout`
+// as binary_broadcast's; da and db have the output's shape (clconv then sums them to the
+// operands' shapes).
+__kernel void extremum_backward(__global const REAL *restrict a, __global const REAL *restrict b,
+                                __global const REAL *restrict dy, __global REAL *restrict da,
+                                __global REAL *restrict db, const int total, const int ndim,
+                                __global const int *restrict layout)
+{
+    const int i = get_global_id(0);
+    if (i >= total)
+        return;
+    int rest = i, a_at = 0, b_at = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        const int coordinate = rest % layout[d];
+        rest /= layout[d];
+        a_at += coordinate * layout[ndim + d];
+        b_at += coordinate * layout[2 * ndim + d];
+    }
+    const REAL x = a[a_at], y = b[b_at];
+#if BINARY == 5
+    const bool wins = x > y;
+#else
+    const bool wins = x < y;
+#endif
+    const REAL share = isnan(x) ? (REAL)1 : isnan(y) ? (REAL)0 : wins ? (REAL)1 :
+                       x == y ? (REAL)0.5 : (REAL)0;
+    da[i] = dy[i] * share;
+    db[i] = dy[i] * ((REAL)1 - share);
 }
 
 __kernel void scale(__global const REAL *restrict x, __global REAL *restrict y, const REAL factor,

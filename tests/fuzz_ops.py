@@ -159,6 +159,13 @@ def test_activations(device, x, slope):
     check("clamp", x, None if slope is None else slope, 0.5)
     check("gelu", x)
     check("gelu", x, "tanh")
+    check("erf", x)
+    check("exp", x)
+    check("log", x)
+    check("sqrt", x)
+    check("abs", x)
+    check("floor", x)
+    check("ceil", x)
 
 
 @SETTINGS
@@ -169,6 +176,8 @@ def test_add(device, x, y):
     check("mul", x, y)
     check("div", x, y)
     check("matmul", x, y)
+    check("maximum", x, y)
+    check("minimum", x, y)
 
 
 def dims():
@@ -184,6 +193,7 @@ def test_shapes_and_reductions(device, x, dim, other, keepdim):
     check("flatten", x, *(d for d in (dim, other) if isinstance(d, int)))
     check("squeeze", x, dim)
     check("unsqueeze", x, dim)
+    check("broadcast_to", x, dim)
     check("permute", x, dim)
     check("transpose", x, dim, other)
     check("sum", x, dim, keepdim)
@@ -198,6 +208,14 @@ def test_cat(device, parts, dim):
     check("cat", parts, dim)
     if not isinstance(parts, list):
         check("narrow", parts, dim, 1, 2)
+
+
+@SETTINGS
+@given(x=maybe_array(), pad=int_params(6, huge_but_valid=False),
+       mode=st.sampled_from(["constant", "reflect", "replicate", "circular", "wrap"]),
+       value=st.one_of(st.none(), st.floats(-2, 2)))
+def test_pad(device, x, pad, mode, value):
+    check("pad", x, pad, mode, value if mode == "constant" else None)
 
 
 @SETTINGS

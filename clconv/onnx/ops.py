@@ -115,6 +115,24 @@ _unary("Tanh", F.tanh)
 _unary("HardSwish", F.hardswish)
 
 
+def _math(name, function, host_function):
+    """A pointwise function on the device, or on the host for constants."""
+    op(name, host=lambda node, inputs: [host_function(inputs[0])])(
+        lambda node, inputs: [function(on_device(inputs[0]))])
+
+
+_math("Erf", F.erf, lambda x: np.vectorize(__import__("math").erf, otypes=[x.dtype])(x)
+      if x.size else x)
+_math("Exp", F.exp, np.exp)
+_math("Log", F.log, np.log)
+_math("Sqrt", F.sqrt, np.sqrt)
+_math("Abs", F.abs, np.abs)
+_math("Floor", F.floor, np.floor)
+_math("Ceil", F.ceil, np.ceil)
+_math("Neg", lambda x: F.mul(x, -1.0), np.negative)
+_math("Reciprocal", lambda x: F.div(1.0, x), np.reciprocal)
+
+
 @op("Identity", host=lambda node, inputs: [inputs[0]])
 def _identity(node, inputs):
     return [inputs[0]]
@@ -227,41 +245,42 @@ _CONV_ATTRS = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shap
 def _auto_pad_check(node):
     if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         return f"auto_pad {node.attrs['auto_pad']!r} (supported: NOTSET, SAME_UPPER, SAME_LOWER, VALID)"
-    pads = node.attrs.get("pads")
-    if pads is not None:
-        half = len(pads) // 2
-        if tuple(pads[:half]) != tuple(pads[half:]):
-            return (f"pads {tuple(pads)}: different padding at the start and the end of a "
-                    "dimension (supported: symmetric pads)")
     return None
 
 
-def _padding(node, spatial, kernel, strides, dilations) -> tuple[int, ...]:
+def _pads(node, spatial, kernel, strides, dilations) -> tuple[tuple[int, int], ...]:
+    """(before, after) padding of each spatial dimension."""
     auto = node.attrs.get("auto_pad", "NOTSET")
     nd = len(kernel)
     if auto == "VALID":
-        return (0,) * nd
+        return ((0, 0),) * nd
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for size, k, s, d in zip(spatial, kernel, strides, dilations):
             out = -(-size // s)
             total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
-            if total % 2:
-                raise OnnxError(f"{node.op} node {node.name!r}: auto_pad {auto} needs "
-                                f"asymmetric padding ({total}) for input size {size}; clconv "
-                                "supports symmetric padding")
-            pads.append(total // 2)
+            small, large = total // 2, total - total // 2
+            pads.append((small, large) if auto == "SAME_UPPER" else (large, small))
         return tuple(pads)
     pads = node.attrs.get("pads") or (0,) * (2 * nd)
-    return tuple(int(p) for p in pads[:nd])
+    return tuple((int(pads[i]), int(pads[i + nd])) for i in range(nd))
 
 
-def _conv_geometry(node, x_shape, kernel):
+def _conv_geometry(node, x, kernel, fill=0.0):
+    """(x padded where its padding is asymmetric or past what the op allows, strides, symmetric
+    padding, dilations)."""
     nd = len(kernel)
     strides = tuple(node.attrs.get("strides") or (1,) * nd)
     dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
-    padding = _padding(node, x_shape[2:], kernel, strides, dilations)
-    return strides, padding, dilations
+    pairs = _pads(node, x.shape[2:], kernel, strides, dilations)
+    limit = [((k - 1) * d + 1) // 2 for k, d in zip(kernel, dilations)]
+    if all(b == a for b, a in pairs) and (fill == 0.0 or all(
+            b <= m for (b, _), m in zip(pairs, limit))):
+        return x, strides, tuple(b for b, _ in pairs), dilations
+    flat = []
+    for b, a in reversed(pairs):
+        flat += [b, a]
+    return F.pad(x, tuple(flat), "constant", fill), strides, (0,) * nd, dilations
 
 
 @op("Conv", _CONV_ATTRS, check=_auto_pad_check)
@@ -272,7 +291,7 @@ def _conv(node, inputs):
     nd = w.ndim - 2
     if nd not in (1, 2, 3):
         raise OnnxError(f"Conv node {node.name!r}: {nd}-D convolution (supported: 1-D to 3-D)")
-    strides, padding, dilations = _conv_geometry(node, x.shape, w.shape[2:])
+    x, strides, padding, dilations = _conv_geometry(node, x, w.shape[2:])
     activation = node.attrs.get("_activation")
     if activation is None:
         return [getattr(F, f"conv{nd}d")(x, w, b, strides, padding, dilations,
@@ -299,7 +318,7 @@ def _pool_check(node):
 def _max_pool(node, inputs):
     x = on_device(inputs[0])
     kernel = tuple(node.attrs["kernel_shape"])
-    strides, padding, dilations = _conv_geometry(node, x.shape, kernel)
+    x, strides, padding, dilations = _conv_geometry(node, x, kernel, fill=-np.inf)
     if len(node.outputs) > 1 and node.outputs[1]:
         raise OnnxError(f"MaxPool node {node.name!r}: the Indices output (supported: values only)")
     pool = getattr(F, f"max_pool{len(kernel)}d")
@@ -311,7 +330,20 @@ def _max_pool(node, inputs):
 def _average_pool(node, inputs):
     x = on_device(inputs[0])
     kernel = tuple(node.attrs["kernel_shape"])
-    strides, padding, dilations = _conv_geometry(node, x.shape, kernel)
+    nd = len(kernel)
+    strides = tuple(node.attrs.get("strides") or (1,) * nd)
+    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    pairs = _pads(node, x.shape[2:], kernel, strides, dilations)
+    padding = tuple(b for b, _ in pairs)
+    if any(b != a or 2 * b > k for (b, a), k in zip(pairs, kernel)):
+        if not node.attrs["count_include_pad"]:
+            raise OnnxError(f"AveragePool node {node.name!r}: padding {pairs} for kernel "
+                            f"{kernel} with count_include_pad 0 (supported: symmetric padding "
+                            "of at most half the kernel)")
+        flat = []  # zeros that count: padded explicitly
+        for b, a in reversed(pairs):
+            flat += [b, a]
+        x, padding = F.pad(x, tuple(flat)), (0,) * nd
     if any(d != 1 for d in dilations):
         raise OnnxError(f"AveragePool node {node.name!r}: dilations {dilations} (supported: 1)")
     pool = getattr(F, f"avg_pool{len(kernel)}d")
@@ -387,8 +419,8 @@ def _dropout(node, inputs):
     if node.attrs.get("_training") and not _dropout_is_identity(node, inputs):
         raise OnnxError(f"Dropout node {node.name!r} in training mode: clconv has no dropout "
                         "kernel yet; call model.eval() (Dropout is then the identity)")
-    if len([o for o in node.outputs if o]) > 1:
-        raise OnnxError(f"Dropout node {node.name!r}: the mask output (supported: the output)")
+    if len([o for o in node.outputs if o]) > 1:  # the mask: every element kept
+        return [inputs[0], np.ones(tuple(inputs[0].shape), bool)]
     return [inputs[0]]
 
 
@@ -397,6 +429,41 @@ def _dropout_is_identity(node, inputs) -> bool:
         float(host_value(inputs[1], "ratio", node)) if len(inputs) > 1 and inputs[1] is not None
         else 0.5)
     return ratio == 0.0
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
+              "wrap": "circular"}
+
+
+def _pad_check(node):
+    if node.attrs["mode"] not in _PAD_MODES:
+        return f"mode {node.attrs['mode']!r} (supported: {', '.join(_PAD_MODES)})"
+    return None
+
+
+@op("Pad", {"mode": "constant", "pads": None, "value": 0.0}, check=_pad_check)
+def _pad(node, inputs):
+    x = on_device(inputs[0])
+    rank = x.ndim
+    if node.opset >= 11:
+        pads = _ints(host_value(inputs[1], "pads", node))
+        value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+        value = 0.0 if value is None else float(np.asarray(host_value(value, "constant_value",
+                                                                      node)).reshape(-1)[0])
+        axes = _ints(host_value(inputs[3], "axes", node)) if len(inputs) > 3 and \
+            inputs[3] is not None else tuple(range(rank))
+    else:
+        pads, value, axes = tuple(node.attrs["pads"]), node.attrs["value"], tuple(range(rank))
+    axes = [_axis(a, rank, node) for a in axes]
+    pairs = {a: (pads[i], pads[i + len(axes)]) for i, a in enumerate(axes)}
+    first = min((a for a, p in pairs.items() if p != (0, 0)), default=rank)
+    flat = []
+    for a in range(rank - 1, first - 1, -1):  # PyTorch's order: the last dimension first
+        flat += list(pairs.get(a, (0, 0)))
+    mode = _PAD_MODES[node.attrs["mode"]]
+    if not flat:
+        return [x]
+    return [F.pad(x, tuple(flat), mode, value if mode == "constant" else None)]
 
 
 # --- softmax, reductions ---------------------------------------------------------------------
@@ -420,7 +487,7 @@ op("LogSoftmax", {"axis": None})(_softmax(F.log_softmax))
 
 
 def _reduce_axes(node, inputs, rank):
-    if node.opset >= 18 or (node.op == "ReduceSum" and node.opset >= 13):
+    if node.opset >= 18 or (node.op == "ReduceSum" and node.opset >= 13):  # axes: an input
         axes = host_value(inputs[1], "axes", node) if len(inputs) > 1 and inputs[1] is not None \
             else None
         axes = None if axes is None or np.size(axes) == 0 else _ints(axes)
@@ -451,7 +518,16 @@ def _reduction(function, host_function):
     return run, host
 
 
-for _name, _device, _host in (("ReduceMean", F.mean, np.mean), ("ReduceSum", F.sum, np.sum)):
+def _sum_square(x, axes, keepdim):
+    return F.sum(F.mul(x, x), axes, keepdim)
+
+
+def _host_sum_square(x, axis, keepdims):
+    return np.sum(np.square(x), axis=axis, keepdims=keepdims)
+
+
+for _name, _device, _host in (("ReduceMean", F.mean, np.mean), ("ReduceSum", F.sum, np.sum),
+                              ("ReduceSumSquare", _sum_square, _host_sum_square)):
     _run, _hostrun = _reduction(_device, _host)
     op(_name, {"axes": None, "keepdims": 1, "noop_with_empty_axes": 0}, host=_hostrun)(_run)
 
@@ -644,31 +720,39 @@ _host_only("Range", {}, lambda node, inputs: [
     np.arange(inputs[0], inputs[1], inputs[2]).astype(inputs[0].dtype)])
 _host_only("Equal", {}, lambda node, inputs: [np.equal(inputs[0], inputs[1])])
 _host_only("Where", {}, lambda node, inputs: [np.where(inputs[0], inputs[1], inputs[2])])
-_host_only("Expand", {}, lambda node, inputs: [
-    np.ascontiguousarray(inputs[0] * np.ones(_ints(inputs[1]), inputs[0].dtype))])
-_host_only("Floor", {}, lambda node, inputs: [np.floor(inputs[0])])
-_host_only("Ceil", {}, lambda node, inputs: [np.ceil(inputs[0])])
-_host_only("Sqrt", {}, lambda node, inputs: [np.sqrt(inputs[0])])
 
 
-def _extremum(name, reduce, bound):
-    """Max / Min: on the host, or a device tensor against a constant (dynamo's ReLU6 is
-    Min(Max(x, 0), 6)): a clamp."""
+def _expand_host(node, inputs):
+    return [np.ascontiguousarray(inputs[0] * np.ones(_ints(inputs[1]), inputs[0].dtype))]
+
+
+@op("Expand", host=_expand_host)
+def _expand(node, inputs):
+    """Broadcast both ways: the result has the broadcast of the input's and the given shape."""
+    x = on_device(inputs[0])
+    target = _ints(host_value(inputs[1], "shape", node))
+    try:
+        shape = tuple(np.broadcast_shapes(x.shape, target))
+    except ValueError:
+        raise OnnxError(f"Expand node {node.name!r}: shape {x.shape} cannot be broadcast to "
+                        f"{target}") from None
+    return [F.broadcast_to(x, shape)]
+
+
+def _extremum(name, reduce, pairwise):
+    """Max / Min of any number of inputs with broadcasting: on the host, or F.maximum /
+    F.minimum on the device (dynamo's ReLU6 is Min(Max(x, 0), 6))."""
     def run(node, inputs):
-        device = [v for v in inputs if isinstance(v, Tensor)]
-        constants = [v for v in inputs if not isinstance(v, Tensor)]
-        if len(device) != 1 or any(np.size(c) != 1 for c in constants):
-            raise OnnxError(f"{name} node {node.name!r}: supported with one device tensor and "
-                            "scalar constants")
-        if not constants:
-            return [device[0]]
-        limit = float(reduce([np.asarray(c).reshape(()) for c in constants]))
-        return [F.clamp(device[0], **{bound: limit})]
+        like = next(v for v in inputs if isinstance(v, Tensor))
+        out = on_device(inputs[0], like)
+        for value in inputs[1:]:
+            out = pairwise(out, on_device(value, like))
+        return [out]
     op(name, host=lambda node, inputs: [reduce(inputs)])(run)
 
 
-_extremum("Max", np.maximum.reduce, "min")
-_extremum("Min", np.minimum.reduce, "max")
+_extremum("Max", np.maximum.reduce, F.maximum)
+_extremum("Min", np.minimum.reduce, F.minimum)
 
 
 @op("Constant", {"value": None, "value_float": None, "value_floats": None, "value_int": None,

@@ -1,4 +1,5 @@
-"""sigmoid, tanh, silu, hardsigmoid, hardswish, relu6, hardtanh, elu, clamp and gelu, forward and backward
+"""sigmoid, tanh, silu, hardsigmoid, hardswish, relu6, hardtanh, elu, clamp, gelu and the
+pointwise math functions (erf, exp, log, sqrt, abs, floor, ceil), forward and backward
 (`activation.cl`: one kernel pair, the activation a build option). The backward reads the
 input, which the autograd node keeps."""
 from __future__ import annotations
@@ -11,7 +12,8 @@ from . import launch_sizes
 from .arguments import i32, real, scalar, tensors
 
 _CODES = {"sigmoid": 1, "tanh": 2, "silu": 3, "hardsigmoid": 4, "hardswish": 5, "hardtanh": 6,
-          "elu": 7, "clamp": 8, "gelu": 9, "gelu_tanh": 10}  # (activation.cl: ACT_*)
+          "elu": 7, "clamp": 8, "gelu": 9, "gelu_tanh": 10, "erf": 11, "exp": 12, "log": 13,
+          "sqrt": 14, "abs": 15, "floor": 16, "ceil": 17}  # (activation.cl: ACT_*)
 
 
 def _launch(device, name: str, code: int, dtype, total: int, *args) -> None:
@@ -111,3 +113,38 @@ def gelu(input, approximate="none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return _pointwise("gelu", "gelu" if approximate == "none" else "gelu_tanh", input)
+
+
+def erf(input) -> Tensor:
+    """The error function 2/sqrt(pi) * integral of exp(-t^2) from 0 to x."""
+    return _pointwise("erf", "erf", input)
+
+
+def exp(input) -> Tensor:
+    """e^x."""
+    return _pointwise("exp", "exp", input)
+
+
+def log(input) -> Tensor:
+    """The natural logarithm (NaN below 0, -inf at 0)."""
+    return _pointwise("log", "log", input)
+
+
+def sqrt(input) -> Tensor:
+    """The square root (NaN below 0)."""
+    return _pointwise("sqrt", "sqrt", input)
+
+
+def abs(input) -> Tensor:  # noqa: A001 (PyTorch's name)
+    """|x|; the gradient is sign(x) (0 at 0)."""
+    return _pointwise("abs", "abs", input)
+
+
+def floor(input) -> Tensor:
+    """The largest integer not above x; zero gradient."""
+    return _pointwise("floor", "floor", input)
+
+
+def ceil(input) -> Tensor:
+    """The smallest integer not below x; zero gradient."""
+    return _pointwise("ceil", "ceil", input)

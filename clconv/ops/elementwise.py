@@ -82,7 +82,8 @@ def _int_buffer(device, values):
     return runtime.to_device(device, np.array(values, np.int32))
 
 
-_BINARY = {"add": 1, "sub": 2, "mul": 3, "div": 4}  # (elementwise.cl: BINARY)
+_BINARY = {"add": 1, "sub": 2, "mul": 3, "div": 4, "maximum": 5,
+           "minimum": 6}  # (elementwise.cl: BINARY)
 
 
 def _operands(op: str, input, other) -> tuple[Tensor, Tensor]:
@@ -139,6 +140,8 @@ def _binary(op: str, input, other) -> Tensor:
         elif op == "mul":
             da = combine("mul", grad, b) if a.requires_grad else None
             db = combine("mul", grad, a) if b.requires_grad else None
+        elif op in ("maximum", "minimum"):
+            da, db = _extremum_backward(op, a, b, grad)
         else:  # d(a/b)/da = 1/b; d(a/b)/db = -y/b
             quotient = combine("div", grad, b)
             da = quotient if a.requires_grad else None
@@ -148,7 +151,21 @@ def _binary(op: str, input, other) -> Tensor:
                 None if db is None else sum_to_shape(db, b.shape))
 
     return autograd.record(op, y, (a, b), backward,
-                           saved=(a, b) if op in ("mul", "div") else ())
+                           saved=(a, b) if op not in ("add", "sub") else ())
+
+
+def _extremum_backward(op: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+    """maximum's / minimum's gradient over the output's shape, for each operand."""
+    device = a.device
+    out_shape, layout = _broadcast_layout(a.shape, b.shape, op)
+    da, db = empty(out_shape, a.dtype, device), empty(out_shape, a.dtype, device)
+    if da.size:
+        kernel = runtime.get_kernel(device, "elementwise", "extremum_backward",
+                                    BINARY=_BINARY[op], **runtime.dtype_defines(a.dtype))
+        runtime.launch(device, kernel, (da.size,), (launch_sizes.items(device),), a.array.data,
+                       b.array.data, grad.array.data, da.array.data, db.array.data,
+                       *i32(da.size, len(out_shape)), _int_buffer(device, layout).data)
+    return da, db
 
 
 def add(input, other) -> Tensor:
@@ -169,6 +186,16 @@ def mul(input, other) -> Tensor:
 def div(input, other) -> Tensor:
     """input / other with broadcasting (true division; x / 0 is inf or NaN, as in IEEE)."""
     return _binary("div", input, other)
+
+
+def maximum(input, other) -> Tensor:
+    """The larger of the two with broadcasting; NaN where either is NaN."""
+    return _binary("maximum", input, other)
+
+
+def minimum(input, other) -> Tensor:
+    """The smaller of the two with broadcasting; NaN where either is NaN."""
+    return _binary("minimum", input, other)
 
 
 def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:

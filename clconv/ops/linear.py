@@ -13,7 +13,7 @@ from ..tensors import Tensor, empty
 from .arguments import buffer, expect_shape, i32, tensors
 from .elementwise import sum_to_shape
 from .reduce import Rows, row_sum
-from .shape import broadcast_to
+from .shape import broadcasted
 
 
 def _defaults(profile) -> dict:
@@ -131,7 +131,7 @@ def matmul(input, other) -> Tensor:
         """x's matrices for every batch entry and their distance: 0 where x has one matrix."""
         if prod(x.shape[:-2]) == 1:
             return x, 0
-        return broadcast_to(x, batch_shape + (rows, cols)), rows * cols
+        return broadcasted(x, batch_shape + (rows, cols)), rows * cols
 
     a3, a_step = operand(a2, m, k)
     b3, b_step = operand(b2, k, n)

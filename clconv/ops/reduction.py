@@ -10,7 +10,7 @@ from . import launch_sizes
 from .arguments import i32, tensors
 from .elementwise import scale
 from .reduce import Rows, row_sum
-from .shape import broadcast_to, dimension, dimensions, permuted
+from .shape import broadcasted, dimension, dimensions, permuted
 
 
 def _reduced_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
@@ -52,7 +52,7 @@ def _reduce(op: str, input, dim, keepdim) -> Tensor:
     in_shape = x.shape
 
     def backward(grad):
-        spread = broadcast_to(grad.reshape(kept_shape), in_shape)
+        spread = broadcasted(grad.reshape(kept_shape), in_shape)
         return (scale(spread, factor) if factor != 1.0 else spread,)
 
     return autograd.record(op, y, (x,), backward)

@@ -14,6 +14,7 @@ from .. import autograd, runtime
 from ..tensors import Tensor, as_tensor, empty
 from . import launch_sizes
 from .arguments import i32, tensors
+from .elementwise import sum_to_shape
 
 
 def dimension(dim, ndim: int, op: str, name: str = "dim") -> int:
@@ -71,7 +72,7 @@ def permuted(x: Tensor, order: tuple[int, ...]) -> Tensor:
     return out
 
 
-def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+def broadcasted(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     """x repeated along its size-1 (and missing leading) dimensions to `shape` (a copy)."""
     shape = tuple(shape)
     if x.shape == shape:
@@ -81,6 +82,35 @@ def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     out = empty(shape, x.dtype, x.device)
     strided_copy(x, out, shape, strides, _contiguous_strides(shape))
     return out
+
+
+def broadcast_to(input, size) -> Tensor:
+    """input repeated along its size-1 (and missing leading) dimensions to `size` (a copy; -1
+    keeps a dimension's size); the gradient is summed back over them."""
+    op = "broadcast_to"
+    x = _input(op, input)
+    if isinstance(size, (int, np.integer)):
+        size = (size,)
+    if not isinstance(size, (tuple, list)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+        raise TypeError(f"{op}: size must be a tuple of ints, got {size!r}")
+    lead = len(size) - x.ndim
+    if lead < 0:
+        raise ValueError(f"{op}: size {tuple(size)} has fewer dimensions than shape {x.shape}")
+    target = tuple(int(x.shape[d - lead]) if s == -1 and d >= lead else int(s)
+                   for d, s in enumerate(size))
+    if any(s < 0 for s in target) or any(
+            have not in (1, want) for have, want in zip(x.shape, target[lead:])):
+        raise ValueError(f"{op}: shape {x.shape} cannot be broadcast to {tuple(size)}")
+    y = broadcasted(x, target)
+    if y is x:
+        y = x.reshape(target)
+    in_shape = x.shape
+
+    def backward(grad):
+        return (sum_to_shape(grad, in_shape),)
+
+    return autograd.record(op, y, (x,), backward)
 
 
 def narrowed(x: Tensor, dim: int, start: int, length: int) -> Tensor:

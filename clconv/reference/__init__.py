@@ -11,10 +11,12 @@ One module per op family, each forward beside its backward, each with its textbo
     conv         conv1d/2d/3d, fused_conv1d/2d/3d     output size, parameters, multiply-adds
     pool         max/avg/adaptive_avg_pool1d/2d/3d    window output size
     norm         batch/layer/instance/group_norm      the statistics each normalizes by
-    elementwise  relu, leaky_relu, add, sub, mul, div, sigmoid, tanh, silu, hardsigmoid,
-                 hardswish, hardtanh, relu6, elu, clamp, gelu
+    elementwise  relu, leaky_relu, add, sub, mul, div, maximum, minimum, sigmoid, tanh, silu,
+                 hardsigmoid, hardswish, hardtanh, relu6, elu, clamp, gelu, erf, exp, log,
+                 sqrt, abs, floor, ceil
     linear       linear, matmul                       parameters, multiply-adds
-    shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, narrow
+    shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, narrow,
+                 broadcast_to, pad
     reduction    sum, mean, softmax, log_softmax
     loss         cross_entropy, mse_loss
     optim        sgd_step, adam_step                  clconv.optim's updates
@@ -24,8 +26,11 @@ It imports nothing from clconv but the shape rules (clconv.shapes) the device op
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
                    fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
                    fused_conv3d, fused_conv3d_backward)
-from .elementwise import (add, add_backward, clamp, clamp_backward, div, div_backward, gelu,
-                          gelu_backward, mul, mul_backward, sub, sub_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
+from .elementwise import (abs, abs_backward, add, add_backward, ceil, ceil_backward, clamp,
+                          clamp_backward, div, div_backward, erf, erf_backward, exp, exp_backward,
+                          floor, floor_backward, gelu, gelu_backward, log, log_backward, maximum,
+                          maximum_backward, minimum, minimum_backward, mul, mul_backward, sqrt,
+                          sqrt_backward, sub, sub_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
                           hardswish, hardswish_backward, hardtanh, hardtanh_backward,
                           leaky_relu, leaky_relu_backward, relu, relu6, relu6_backward,
                           relu_backward, sigmoid, sigmoid_backward, silu, silu_backward, tanh,
@@ -33,7 +38,7 @@ from .elementwise import (add, add_backward, clamp, clamp_backward, div, div_bac
 from .linear import linear, linear_backward, matmul, matmul_backward
 from .reduction import (log_softmax, log_softmax_backward, mean, mean_backward, softmax,
                         softmax_backward, sum, sum_backward)
-from .shape import (cat, cat_backward, flatten, flatten_backward, narrow, narrow_backward,
+from .shape import (broadcast_to, broadcast_to_backward, cat, cat_backward, pad, pad_backward, flatten, flatten_backward, narrow, narrow_backward,
                     permute, permute_backward,
                     reshape, reshape_backward, squeeze, squeeze_backward, transpose,
                     transpose_backward, unsqueeze, unsqueeze_backward)
@@ -53,7 +58,8 @@ __all__ = [
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
     "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu", "clamp", "gelu", "sub", "mul", "div",
-    "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat", "narrow",
+    "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat", "narrow", "broadcast_to", "pad", "maximum", "minimum", "erf",
+    "exp", "log", "sqrt", "abs", "floor", "ceil",
     "sum", "mean", "softmax", "log_softmax",
     "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]

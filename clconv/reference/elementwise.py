@@ -38,14 +38,17 @@ def leaky_relu_backward(grad_output, input, negative_slope=0.01):
 
 def _operands(input, other):
     """The operands as arrays and the result's dtype: a nested list is float32 (as
-    clconv.tensor makes it), a Python number takes the other operand's dtype."""
+    clconv.tensor makes it), a Python number gives the result the other operand's dtype."""
     number = (int, float, np.integer, np.floating)
     input, other = [np.asarray(v, np.float32) if isinstance(v, (list, tuple)) else v
                     for v in (input, other)]
+    # (a number is used at full precision, as PyTorch computes float16 in float32)
     if isinstance(other, number):
-        other = np.asarray(other, np.asarray(input).dtype)
-    elif isinstance(input, number):
-        input = np.asarray(input, np.asarray(other).dtype)
+        a = np.asarray(input)
+        return a, np.asarray(other, np.float64), a.dtype
+    if isinstance(input, number):
+        b = np.asarray(other)
+        return np.asarray(input, np.float64), b, b.dtype
     a, b = np.asarray(input), np.asarray(other)
     return a, b, np.result_type(a.dtype, b.dtype)
 
@@ -265,3 +268,109 @@ def gelu_backward(grad_output, input, approximate="none"):
         return _grad(grad_output, input, derivative)
     return _grad(grad_output, input,
                  lambda x: _phi(x) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2 * np.pi))
+
+
+# --- pointwise math ----------------------------------------------------------------------------
+
+def _erf(x):
+    from math import erf as scalar_erf
+    return np.vectorize(scalar_erf, otypes=[np.float64])(x)
+
+
+def erf(input):
+    """2/sqrt(pi) * the integral of exp(-t^2) from 0 to x."""
+    return _apply(input, False, _erf)
+
+
+def erf_backward(grad_output, input):
+    """2/sqrt(pi) exp(-x^2)."""
+    return _grad(grad_output, input, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x))
+
+
+def exp(input):
+    return _apply(input, False, np.exp)
+
+
+def exp_backward(grad_output, input):
+    return _grad(grad_output, input, np.exp)
+
+
+def log(input):
+    with np.errstate(divide="ignore"):
+        return _apply(input, False, np.log)
+
+
+def log_backward(grad_output, input):
+    with np.errstate(divide="ignore"):
+        return _grad(grad_output, input, lambda x: 1 / x)
+
+
+def sqrt(input):
+    return _apply(input, False, np.sqrt)
+
+
+def sqrt_backward(grad_output, input):
+    """1 / (2 sqrt(x)) (inf at 0)."""
+    with np.errstate(divide="ignore"):
+        return _grad(grad_output, input, lambda x: 0.5 / np.sqrt(x))
+
+
+def abs(input):  # noqa: A001 (PyTorch's name)
+    return _apply(input, False, np.abs)
+
+
+def abs_backward(grad_output, input):
+    """sign(x): 0 at 0 (and at NaN, as PyTorch)."""
+    return _grad(grad_output, input, lambda x: np.nan_to_num(np.sign(x)))
+
+
+def floor(input):
+    return _apply(input, False, np.floor)
+
+
+def floor_backward(grad_output, input):
+    """0 everywhere."""
+    return _grad(grad_output, input, lambda x: np.zeros_like(x))
+
+
+def ceil(input):
+    return _apply(input, False, np.ceil)
+
+
+def ceil_backward(grad_output, input):
+    return floor_backward(grad_output, input)
+
+
+def maximum(input, other):
+    """The larger of the two, elementwise with broadcasting; NaN if either is NaN."""
+    a, b, dtype = _operands(input, other)
+    with np.errstate(invalid="ignore"):
+        return np.maximum(f64(a), f64(b)).astype(dtype)
+
+
+def _extremum_backward(grad_output, input, other, larger):
+    a, b, _ = _operands(input, other)
+    fa, fb = np.broadcast_arrays(f64(a), f64(b))
+    g = f64(grad_output)
+    with np.errstate(invalid="ignore"):
+        wins = (fa > fb) if larger else (fa < fb)
+        share = np.where(wins, 1.0, np.where(fa == fb, 0.5, 0.0))
+        share = np.where(np.isnan(fa), 1.0, np.where(np.isnan(fb), 0.0, share))
+    return _reduced(g * share, g * (1 - share), a, b)
+
+
+def maximum_backward(grad_output, input, other):
+    """The gradient goes to the larger operand, half to each where they are equal (PyTorch's
+    rule)."""
+    return _extremum_backward(grad_output, input, other, True)
+
+
+def minimum(input, other):
+    """The smaller of the two, elementwise with broadcasting; NaN if either is NaN."""
+    a, b, dtype = _operands(input, other)
+    with np.errstate(invalid="ignore"):
+        return np.minimum(f64(a), f64(b)).astype(dtype)
+
+
+def minimum_backward(grad_output, input, other):
+    return _extremum_backward(grad_output, input, other, False)

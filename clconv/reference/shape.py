@@ -122,3 +122,64 @@ def narrow_backward(grad_output, input, dim, start, length):
     index[axis] = slice(start, start + length)
     out[tuple(index)] = grad_output
     return out
+
+
+def broadcast_to(input, size):
+    """input repeated along its size-1 (and missing leading) dimensions; -1 keeps a size."""
+    x = np.asarray(input)
+    size = (size,) if np.isscalar(size) else tuple(size)
+    lead = len(size) - x.ndim
+    target = tuple(x.shape[d - lead] if s == -1 and d >= lead else s for d, s in enumerate(size))
+    return np.ascontiguousarray(np.broadcast_to(x, target))
+
+
+def broadcast_to_backward(grad_output, input, size):
+    """The gradient summed over the repeated dimensions."""
+    x = np.asarray(input)
+    g = np.asarray(grad_output, np.float64)
+    g = g.sum(axis=tuple(range(g.ndim - x.ndim)))
+    return g.sum(axis=tuple(i for i, s in enumerate(x.shape) if s == 1),
+                 keepdims=True).astype(x.dtype)
+
+
+def _pad_pairs(x, pad):
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        pairs[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return pairs
+
+
+def _pad_indices(x, pad, mode):
+    """For each output element, the flat index of the input element it shows (-1: the
+    constant)."""
+    pairs = _pad_pairs(x, pad)
+    index = np.arange(x.size).reshape(x.shape)
+    crop = tuple(slice(max(0, -b), n - max(0, -a)) for n, (b, a) in zip(x.shape, pairs))
+    index = index[crop]
+    grow = [(max(0, b), max(0, a)) for b, a in pairs]
+    numpy_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+                  "circular": "wrap"}[mode]
+    if numpy_mode == "constant":
+        return np.pad(index, grow, mode="constant", constant_values=-1)
+    return np.pad(index, grow, mode=numpy_mode)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Padded by (before, after) pairs from the last dimension: constant (negative pads crop),
+    reflect (the edge not repeated), replicate (the edge repeated), circular (wrapped)."""
+    x = np.asarray(input)
+    index = _pad_indices(x, pad, mode)
+    fill = 0.0 if value is None else float(value)
+    flat = x.reshape(-1)
+    return np.where(index >= 0, flat[np.maximum(index, 0)] if x.size else fill,
+                    fill).astype(x.dtype)
+
+
+def pad_backward(grad_output, input, pad, mode="constant", value=None):
+    """Each input element gets the sum of the output elements that show it."""
+    x = np.asarray(input)
+    index = _pad_indices(x, pad, mode).reshape(-1)
+    g = np.asarray(grad_output, np.float64).reshape(-1)
+    shown = index >= 0
+    return np.bincount(index[shown], weights=g[shown], minlength=x.size).reshape(
+        x.shape).astype(x.dtype)

@@ -49,6 +49,34 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return OPS["conv3d"].function(input, weight, bias, stride, padding, dilation, groups)
 
 
+@_op
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed 1D convolution (the adjoint of conv1d) of (N, C_in, L) with weight
+    (C_in, C_out/groups, K). Output length (L - 1)*stride - 2*padding + dilation*(K - 1) +
+    output_padding + 1; output_padding below stride."""
+    return OPS["conv_transpose1d"].function(input, weight, bias, stride, padding,
+                                            output_padding, groups, dilation)
+
+
+@_op
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed 2D convolution of (N, C_in, H, W) with weight
+    (C_in, C_out/groups, K_H, K_W); options per dimension as conv_transpose1d's."""
+    return OPS["conv_transpose2d"].function(input, weight, bias, stride, padding,
+                                            output_padding, groups, dilation)
+
+
+@_op
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed 3D convolution of (N, C_in, D, H, W) with weight
+    (C_in, C_out/groups, K_D, K_H, K_W)."""
+    return OPS["conv_transpose3d"].function(input, weight, bias, stride, padding,
+                                            output_padding, groups, dilation)
+
+
 # --- pooling -------------------------------------------------------------------------------
 
 @_op

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, elementwise, linear, loss, norm, pad, pool, reduction, shape
+from .ops import activation, conv, conv_transpose, elementwise, linear, loss, norm, pad, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -127,6 +127,19 @@ _TABLE = [
     _entry("conv3d", conv.conv3d, _CONV_GRADS, [
         ("3x3x3-pad1", dict(input=rand(2, 4, 6, 7, 8), weight=rand(6, 4, 3, 3, 3, scale=0.1),
                             padding=1))]),
+    _entry("conv_transpose1d", conv_transpose.conv_transpose1d, _CONV_GRADS, [
+        ("stride2-outpad1", dict(input=rand(3, 8, 17), weight=rand(8, 6, 4, scale=0.2),
+                                 bias=rand(6), stride=2, padding=1, output_padding=1))]),
+    _entry("conv_transpose2d", conv_transpose.conv_transpose2d, _CONV_GRADS, [
+        ("stride2-pad1", dict(input=rand(2, 8, 7, 6), weight=rand(8, 4, 3, 3, scale=0.2),
+                              bias=rand(4), stride=2, padding=1, output_padding=1)),
+        ("groups2-dilation2", dict(input=rand(2, 6, 5, 7), weight=rand(6, 3, 3, 2, scale=0.2),
+                                   groups=2, dilation=2, padding=(1, 0))),
+        ("upsample-4x4", dict(input=rand(1, 4, 5, 5), weight=rand(4, 4, 4, 4, scale=0.2),
+                              stride=2, padding=1))]),
+    _entry("conv_transpose3d", conv_transpose.conv_transpose3d, _CONV_GRADS, [
+        ("stride2", dict(input=rand(2, 4, 3, 4, 5), weight=rand(4, 3, 3, 3, 3, scale=0.2),
+                         bias=rand(3), stride=2, padding=1))]),
     _entry("max_pool1d", pool.max_pool1d, cases=[
         ("3-stride2-pad1-indices", dict(input=rand(2, 3, 17), kernel_size=3, stride=2,
                                         padding=1, return_indices=True))]),

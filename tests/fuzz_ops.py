@@ -92,6 +92,7 @@ def check(op, *args, **kwargs):
        dilation=int_params(3), groups=st.one_of(st.integers(-1, 4), odd_values()))
 def test_conv(device, nd, x, w, b, stride, padding, dilation, groups):
     check(f"conv{nd}d", x, w, b, stride, padding, dilation, groups)
+    check(f"conv_transpose{nd}d", x, w, b, stride, padding, dilation, groups)
 
 
 @SETTINGS

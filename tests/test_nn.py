@@ -196,3 +196,18 @@ def test_activation_layers_match_their_reference(device, rng, layer):
     plain = clconv.tensor(x)
     out = layer(plain)
     assert (out is plain) == getattr(layer, "inplace", False)
+
+
+@pytest.mark.parametrize("layer", [nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1),
+                                   nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, groups=2),
+                                   nn.ConvTranspose3d(4, 2, 2, stride=2, bias=False)], ids=repr)
+def test_transposed_convolution_layers_match_their_reference(device, rng, layer):
+    x = rng.standard_normal((2, 4) + (5,) * layer.nd).astype(np.float32)
+    leaf = clconv.tensor(x, requires_grad=True)
+    y = layer(leaf)
+    assert_close(y.numpy(), layer.reference_forward(x), what=f"{layer!r} forward")
+    grad = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(grad)
+    dx, dparams = layer.reference_backward(grad, x)
+    assert_close(leaf.grad.numpy(), dx, what=f"{layer!r} input gradient")
+    assert_close(layer.weight.grad.numpy(), dparams["weight"], what=f"{layer!r} weight gradient")

@@ -15,7 +15,7 @@ import clconv.onnx  # noqa: E402
 # ONNX's node-test names of the ops clconv implements (clconv.onnx.SUPPORTED).
 INCLUDED = [
     "abs", "add", "averagepool", "batchnorm", "cast", "ceil", "clip", "concat", "constant",
-    "constantofshape", "conv", "div", "dropout", "elu", "equal", "erf", "exp", "expand",
+    "constantofshape", "conv", "convtranspose", "div", "dropout", "elu", "equal", "erf", "exp", "expand",
     "flatten", "floor", "gather", "gelu", "gemm", "globalaveragepool", "globalmaxpool",
     "hardsigmoid", "hardswish", "identity", "instancenorm", "layer_normalization", "leakyrelu",
     "log", "logsoftmax", "matmul", "max", "maxpool", "min", "mul", "pad", "range", "reduce_mean",

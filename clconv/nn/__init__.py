@@ -6,7 +6,8 @@ recomputed in NumPy to check the device (`Sequential.reference_forward/backward`
 """
 from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AvgPool1d,
                      AvgPool2d, AvgPool3d, BatchNorm1d, BatchNorm2d, BatchNorm3d, Conv1d, Conv2d,
-                     Conv3d, CrossEntropyLoss, Flatten, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                     Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
+                     CrossEntropyLoss, Flatten, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                      InstanceNorm3d, LayerNorm, LeakyReLU, Linear, MaxPool1d, MaxPool2d, MaxPool3d,
                      MSELoss, ReLU)
 from .activation_layers import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LogSoftmax, ReLU6,
@@ -16,7 +17,8 @@ from .summary import summary
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AvgPool1d", "AvgPool2d",
-    "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d",
+    "AvgPool3d", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+    "ConvTranspose2d", "ConvTranspose3d",
     "CrossEntropyLoss", "Flatten", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LayerNorm", "LeakyReLU", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d",
     "MSELoss", "Module", "ReLU", "Sequential", "manual_seed", "summary", "ELU", "Hardsigmoid",

@@ -77,6 +77,66 @@ class Conv3d(_ConvNd):
     nd = 3
 
 
+class _ConvTransposeNd(Module):
+    """PyTorch's ConvTranspose layers: weight (in_channels, out_channels / groups, *kernel)."""
+    nd = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros"):
+        super().__init__()
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = ntuple(kernel_size, self.nd, "kernel_size", name)
+        self.stride = ntuple(stride, self.nd, "stride", name)
+        self.padding = ntuple(padding, self.nd, "padding", name)
+        self.output_padding = ntuple(output_padding, self.nd, "output_padding", name)
+        self.dilation = ntuple(dilation, self.nd, "dilation", name)
+        # PyTorch's default initialization: fan_in from the weight's second dimension.
+        fan_in = out_channels // groups * math.prod(self.kernel_size)
+        bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
+        self.weight = self.parameter(uniform((in_channels, out_channels // groups) +
+                                             self.kernel_size, bound))
+        self.bias = self.parameter(uniform((out_channels,), bound)) if bias else None
+
+    def _args(self):
+        return self.stride, self.padding, self.output_padding, self.groups, self.dilation
+
+    def forward(self, x):
+        return getattr(F, f"conv_transpose{self.nd}d")(x, self.weight, self.bias, *self._args())
+
+    def reference_forward(self, x):
+        return getattr(R, f"conv_transpose{self.nd}d")(x, host(self.weight), host(self.bias),
+                                                       *self._args())
+
+    def reference_backward(self, grad, x):
+        dx, dw, db = getattr(R, f"conv_transpose{self.nd}d_backward")(
+            grad, x, host(self.weight), host(self.bias), *self._args())
+        return dx, grads(weight=dw, bias=db)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, "
+                f"output_padding={self.output_padding}, dilation={self.dilation}, "
+                f"groups={self.groups}, bias={self.bias is not None}")
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    nd = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    nd = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    nd = 3
+
+
 # --- pooling ---------------------------------------------------------------------------------------
 
 class _MaxPoolNd(Module):

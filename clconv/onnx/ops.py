@@ -301,6 +301,56 @@ def _conv(node, inputs):
                                         negative_slope=node.attrs.get("_negative_slope", 0.01))]
 
 
+@op("ConvTranspose", {**_CONV_ATTRS, "output_padding": None, "output_shape": None})
+def _conv_transpose(node, inputs):
+    x = on_device(inputs[0])
+    w = on_device(inputs[1], x)
+    b = on_device(inputs[2], x) if len(inputs) > 2 and inputs[2] is not None else None
+    nd = w.ndim - 2
+    if nd not in (1, 2, 3):
+        raise OnnxError(f"ConvTranspose node {node.name!r}: {nd}-D (supported: 1-D to 3-D)")
+    kernel = w.shape[2:]
+    strides = tuple(node.attrs.get("strides") or (1,) * nd)
+    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    extra = tuple(node.attrs.get("output_padding") or (0,) * nd)
+    full = [(n - 1) * s + d * (k - 1) + 1 + o for n, s, d, k, o in
+            zip(x.shape[2:], strides, dilations, kernel, extra)]
+    if node.attrs.get("output_shape") is not None:
+        wanted = tuple(node.attrs["output_shape"])[-nd:]
+        totals = [f - o for f, o in zip(full, wanted)]
+        # A larger output than the kernel reaches: output padding (ONNX adds it at the end).
+        extra = tuple(e - min(t, 0) for e, t in zip(extra, totals))
+        totals = [max(t, 0) for t in totals]
+        pairs = [((t // 2, t - t // 2) if node.attrs["auto_pad"] != "SAME_LOWER" else
+                  (t - t // 2, t // 2)) for t in totals]
+    elif node.attrs["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+        totals = [f - n * s for f, n, s in zip(full, x.shape[2:], strides)]
+        pairs = [((t // 2, t - t // 2) if node.attrs["auto_pad"] == "SAME_UPPER" else
+                  (t - t // 2, t // 2)) for t in totals]
+    elif node.attrs["auto_pad"] == "VALID":
+        pairs = [(0, 0)] * nd
+    else:
+        pads = node.attrs.get("pads") or (0,) * (2 * nd)
+        pairs = [(pads[i], pads[i + nd]) for i in range(nd)]
+    # Symmetric padding p with output_padding: the end keeps `after - before` more (or less).
+    padding = tuple(min(b_, a_) for b_, a_ in pairs)
+    out_pad = tuple(o + (b_ - a_ if a_ < b_ else 0) for o, (b_, a_) in zip(extra, pairs))
+    cut_end = [max(0, a_ - b_) for b_, a_ in pairs]  # more padding at the end: cropped
+    lead = [max(0, b_ - a_) for b_, a_ in pairs]     # more at the start: cropped there
+    if any(o >= s for o, s in zip(out_pad, strides)) or any(lead):
+        padding = (0,) * nd
+        out_pad = extra
+        lead = [b_ for b_, _ in pairs]
+        cut_end = [a_ for _, a_ in pairs]
+    y = getattr(F, f"conv_transpose{nd}d")(x, w, b, strides, padding, out_pad,
+                                          node.attrs["group"], dilations)
+    for axis, (start, cut) in enumerate(zip(lead, cut_end)):
+        if start or cut:
+            length = y.shape[2 + axis] - start - cut
+            y = F.narrow(y, 2 + axis, start, length)
+    return [y]
+
+
 def _pool_check(node):
     problem = _auto_pad_check(node)
     if problem:

@@ -8,7 +8,8 @@ favours being read over being fast: it is the oracle the kernels are tested agai
 
 One module per op family, each forward beside its backward, each with its textbook formulas:
 
-    conv         conv1d/2d/3d, fused_conv1d/2d/3d     output size, parameters, multiply-adds
+    conv         conv1d/2d/3d, fused_conv1d/2d/3d,    output size, parameters, multiply-adds
+                 conv_transpose1d/2d/3d
     pool         max/avg/adaptive_avg_pool1d/2d/3d    window output size
     norm         batch/layer/instance/group_norm      the statistics each normalizes by
     elementwise  relu, leaky_relu, add, sub, mul, div, maximum, minimum, sigmoid, tanh, silu,
@@ -24,6 +25,8 @@ One module per op family, each forward beside its backward, each with its textbo
 It imports nothing from clconv but the shape rules (clconv.shapes) the device ops share.
 """
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
+                   conv_transpose1d, conv_transpose1d_backward, conv_transpose2d,
+                   conv_transpose2d_backward, conv_transpose3d, conv_transpose3d_backward,
                    fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
                    fused_conv3d, fused_conv3d_backward)
 from .elementwise import (abs, abs_backward, add, add_backward, ceil, ceil_backward, clamp,
@@ -53,7 +56,8 @@ from .pool import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_a
                    max_pool2d_backward, max_pool3d, max_pool3d_backward)
 
 __all__ = [
-    "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_avg_pool3d", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",

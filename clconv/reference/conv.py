@@ -167,3 +167,89 @@ def fused_conv3d_backward(grad_output, input, weight, bias=None, stride=1, paddi
                           dilation=1, groups=1, activation="relu", negative_slope=0.01):
     return _fused_conv_backward(3, grad_output, input, weight, bias, stride, padding, dilation,
                                 groups, activation, negative_slope)
+
+
+# --- transposed convolution: the adjoint of conv -------------------------------------------------
+
+def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    r"""y[n, g*C_out/g + k, o] += x[n, c, i] * w[c, k, t] for o = i*stride - padding +
+    t*dilation (c in group g): every input element scattered through the kernel.
+
+    Output size per dimension: (size - 1)*stride - 2*padding + dilation*(kernel - 1) +
+    output_padding + 1."""
+    x, batched = with_batch(np.asarray(input), nd)
+    dtype = x.dtype
+    x, w = f64(x), f64(weight)
+    n = lambda v: (v,) * nd if np.isscalar(v) else tuple(v)  # noqa: E731
+    stride, padding, output_padding, dilation = map(n, (stride, padding, output_padding,
+                                                        dilation))
+    c_in, c_per_group, *kernel = w.shape
+    c_out = c_per_group * groups
+    size = x.shape[2:]
+    full = tuple((s - 1) * st + d * (k - 1) + 1 + o for s, st, d, k, o in
+                 zip(size, stride, dilation, kernel, output_padding))
+    y = np.zeros((x.shape[0], c_out) + full)
+    per_in = c_in // groups
+    for tap in product(*(range(k) for k in kernel)):
+        where = tuple(slice(t * d, t * d + (s - 1) * st + 1, st) for t, d, s, st in
+                      zip(tap, dilation, size, stride))
+        for g in range(groups):
+            xs = x[:, g * per_in:(g + 1) * per_in]
+            ws = w[(slice(g * per_in, (g + 1) * per_in), slice(None)) + tap]
+            y[(slice(None), slice(g * c_per_group, (g + 1) * c_per_group)) + where] += \
+                np.einsum("nc...,ck->nk...", xs, ws)
+    crop = tuple(slice(p, f - p) for p, f in zip(padding, full))
+    y = y[(slice(None), slice(None)) + crop]
+    if bias is not None:
+        y = y + f64(bias).reshape((-1,) + (1,) * nd)
+    return (y if batched else y[0]).astype(dtype)
+
+
+def _conv_transpose_backward(nd, grad_output, input, weight, bias, stride, padding,
+                             output_padding, groups, dilation):
+    """The adjoint's gradients: dx = conv(dy, w) (the convolution it is the transpose of), dw
+    that convolution's weight gradient with x as its output gradient, db = sum of dy."""
+    x = np.asarray(input)
+    g, batched = with_batch(f64(grad_output), nd)
+    xb = with_batch(f64(x), nd)[0]
+    conv = globals()[f"conv{nd}d"]
+    dx = conv(g, f64(weight), None, stride, padding, dilation, groups)
+    _, dw, _ = _conv_backward(nd, xb, g, f64(weight), None, stride, padding, dilation, groups)
+    db = None if bias is None else g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+    return cast(x.dtype, dx if batched else dx[0], dw, db)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                              output_padding=0, groups=1, dilation=1):
+    return _conv_transpose_backward(1, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)
+
+
+def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                              output_padding=0, groups=1, dilation=1):
+    return _conv_transpose_backward(2, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)
+
+
+def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
+                              output_padding=0, groups=1, dilation=1):
+    return _conv_transpose_backward(3, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)

@@ -8,6 +8,7 @@
 """
 from . import config, dispatch, functional, fused, reference, tuning
 from .autograd import enable_grad, is_grad_enabled, no_grad
+from .random import manual_seed
 from .check_mode import CheckError, checking
 from .dispatch import explain
 from .runtime import (Device, KernelBuildError, KernelBuildWarning, LaunchError, clear_caches,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckError", "Device", "KernelBuildError", "KernelBuildWarning", "LaunchError", "Tensor",
     "checking", "clear_caches", "config", "devices", "dispatch", "empty", "enable_grad",
-    "explain", "full", "functional", "fused", "get_device", "is_grad_enabled", "no_grad",
+    "explain", "full", "functional", "fused", "get_device", "is_grad_enabled", "manual_seed",
+    "no_grad",
     "reference", "set_device", "tensor", "tuning", "zeros",
 ]

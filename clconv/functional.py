@@ -263,6 +263,14 @@ def gelu(input, approximate="none"):
     return OPS["gelu"].function(input, approximate)
 
 
+@_op
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Each element zeroed with probability p and the rest scaled by 1 / (1 - p) when training,
+    the identity otherwise; the mask is seeded by clconv.manual_seed and the same on every
+    device."""
+    return OPS["dropout"].function(input, p, training, inplace)
+
+
 # --- pointwise math ------------------------------------------------------------------------
 
 @_op

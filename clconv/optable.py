@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, conv_transpose, elementwise, linear, loss, norm, pad, pool, reduction, shape
+from .ops import activation, conv, conv_transpose, dropout, elementwise, linear, loss, norm, pad, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -197,6 +197,10 @@ _TABLE = [
     _entry("gelu", activation.gelu, cases=[
         ("exact", dict(input=rand(4, 8, 15, 13, scale=3))),
         ("tanh", dict(input=rand(3, 70, scale=3), approximate="tanh"))]),
+    # (training with 0 < p < 1 is random: test_elementwise checks it against dropout_keyed)
+    _entry("dropout", dropout.dropout, cases=[
+        ("evaluation", dict(input=_X2, p=0.3, training=False)),
+        ("p1", dict(input=rand(5, 33), p=1.0))]),
     _entry("add", elementwise.add, ("input", "other"), [
         ("broadcast", dict(input=_X2, other=rand(8, 1, 13)))]),
     _entry("sub", elementwise.sub, ("input", "other"), [

@@ -167,6 +167,8 @@ def test_activations(device, x, slope):
     check("abs", x)
     check("floor", x)
     check("ceil", x)
+    check("dropout", x, 0.3, False)  # (training's mask is random: test_elementwise)
+    check("dropout", x, 1.0)
 
 
 @SETTINGS

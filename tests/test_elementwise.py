@@ -59,3 +59,40 @@ def test_linear(device, rng, x_shape, out_features, bias, dtype):
 def test_outputs_are_poisoned_before_kernels_run(device):
     # The guard every other test relies on: a fresh tensor holds NaN, not stale or zero memory.
     assert np.isnan(clconv.empty((5, 3)).numpy()).all()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_mask_is_the_seeded_hash_and_its_gradient_uses_it(device, rng, dtype, p):
+    from clconv import reference as R
+    from clconv.testing import assert_close
+    x = randn(rng, (4, 7, 33), dtype)
+    clconv.manual_seed(1234)
+    key = np.random.default_rng(1234).integers(0, 2**32)  # the key stream's first
+    leaf = clconv.tensor(x, requires_grad=True)
+    y = F.dropout(leaf, p)
+    assert_close(y.numpy(), R.dropout_keyed(x, p, key), what="dropout's kept elements")
+    mask = R.dropout_mask(x.shape, p, key)
+    kept = mask.mean()
+    spread = 4 * np.sqrt(p * (1 - p) / x.size)  # four standard deviations of the keep rate
+    assert abs(kept - (1 - p)) < spread, f"kept {kept:.3f} of the elements, expected {1 - p}"
+    grad = randn(rng, x.shape, dtype)
+    y.backward(grad)
+    assert_close(leaf.grad.numpy(), R.dropout_keyed(grad, p, key), what="dropout's gradient")
+    # The next call takes the next key: another mask; reseeding repeats the first.
+    again = F.dropout(x, p).numpy()
+    assert not np.array_equal(again != 0, y.numpy() != 0)
+    clconv.manual_seed(1234)
+    assert np.array_equal(F.dropout(x, p).numpy(), y.numpy())
+
+
+def test_dropout_is_the_identity_in_eval_and_checks_its_arguments(device, rng):
+    x = randn(rng, (3, 5), np.float32)
+    assert np.array_equal(F.dropout(x, 0.5, training=False).numpy(), x)
+    with pytest.raises(ValueError, match="dropout: p must be in"):
+        F.dropout(x, 1.5)
+    with pytest.raises(TypeError, match="dropout: training"):
+        F.dropout(x, 0.5, training="yes")
+    from clconv import nn
+    layer = nn.Dropout(0.5)
+    assert np.array_equal(layer.eval()(x).numpy(), x)
+    assert (layer.train()(x).numpy() == 0).any()

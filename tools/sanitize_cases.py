@@ -196,6 +196,7 @@ CASES = [
     case("maximum", input=rand(2, 3, 5), other=rand(3, 1)),
     case("minimum", input=rand(70), other=rand(70)),
     case("erf", input=rand(3, 50)),
+    case("dropout", input=rand(3, 50), p=1.0),
     case("sqrt", input=rand(70, positive=True)),
     case("broadcast_to", input=rand(3, 1, 5), size=(2, 3, 4, 5)),
     case("pad", input=rand(2, 3, 4, 5), pad=(1, -1, 2, 0), value=0.25),

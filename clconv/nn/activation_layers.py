@@ -109,3 +109,28 @@ class Softmax(_Pointwise):
 class LogSoftmax(Softmax):
     """log_softmax over `dim`."""
     op = "log_softmax"
+
+
+class Dropout(Module):
+    """Zeroes each element with probability p in training mode (scaling the rest by
+    1 / (1 - p)); the identity in eval mode."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.inplace and not autograd.needs_grad(x))
+
+    def reference_forward(self, x):
+        if self.training and 0 < self.p < 1:
+            raise ValueError("Dropout: the training-mode mask is random; compare in eval mode")
+        return R.dropout(x, self.p, self.training)
+
+    def reference_backward(self, grad, x):
+        return R.dropout_backward(grad, x, self.p, self.training), {}
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"

@@ -5,15 +5,18 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import random
 from ..tensors import Tensor, tensor
 
 _init_rng = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator that initializes layer parameters (reproducible networks)."""
+    """Seed the generator that initializes layer parameters and the key stream of dropout's
+    masks (reproducible networks and training)."""
     global _init_rng
     _init_rng = np.random.default_rng(seed)
+    random.manual_seed(seed)
 
 
 def init_rng() -> np.random.Generator:

@@ -466,19 +466,19 @@ def _instance_norm(node, inputs):
 
 @op("Dropout", {"ratio": 0.5, "seed": None})
 def _dropout(node, inputs):
-    if node.attrs.get("_training") and not _dropout_is_identity(node, inputs):
-        raise OnnxError(f"Dropout node {node.name!r} in training mode: clconv has no dropout "
-                        "kernel yet; call model.eval() (Dropout is then the identity)")
-    if len([o for o in node.outputs if o]) > 1:  # the mask: every element kept
+    """The identity in eval mode; in train mode (model.train()) clconv's seeded dropout."""
+    ratio = node.attrs["ratio"] if node.opset < 12 else (
+        float(np.asarray(host_value(inputs[1], "ratio", node)).reshape(-1)[0])
+        if len(inputs) > 1 and inputs[1] is not None else 0.5)
+    masked = len([o for o in node.outputs if o]) > 1
+    if node.attrs.get("_training") and ratio > 0:
+        if masked:
+            raise OnnxError(f"Dropout node {node.name!r}: the mask output in training mode "
+                            "(supported: the output)")
+        return [F.dropout(on_device(inputs[0]), ratio, True)]
+    if masked:  # every element kept
         return [inputs[0], np.ones(tuple(inputs[0].shape), bool)]
     return [inputs[0]]
-
-
-def _dropout_is_identity(node, inputs) -> bool:
-    ratio = node.attrs["ratio"] if node.opset < 12 else (
-        float(host_value(inputs[1], "ratio", node)) if len(inputs) > 1 and inputs[1] is not None
-        else 0.5)
-    return ratio == 0.0
 
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate",

@@ -14,7 +14,7 @@ One module per op family, each forward beside its backward, each with its textbo
     norm         batch/layer/instance/group_norm      the statistics each normalizes by
     elementwise  relu, leaky_relu, add, sub, mul, div, maximum, minimum, sigmoid, tanh, silu,
                  hardsigmoid, hardswish, hardtanh, relu6, elu, clamp, gelu, erf, exp, log,
-                 sqrt, abs, floor, ceil
+                 sqrt, abs, floor, ceil, dropout (its mask: dropout_mask)
     linear       linear, matmul                       parameters, multiply-adds
     shape        reshape, flatten, squeeze, unsqueeze, permute, transpose, cat, narrow,
                  broadcast_to, pad
@@ -30,7 +30,8 @@ from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, con
                    fused_conv1d, fused_conv1d_backward, fused_conv2d, fused_conv2d_backward,
                    fused_conv3d, fused_conv3d_backward)
 from .elementwise import (abs, abs_backward, add, add_backward, ceil, ceil_backward, clamp,
-                          clamp_backward, div, div_backward, erf, erf_backward, exp, exp_backward,
+                          clamp_backward, div, div_backward, dropout, dropout_backward,
+                          dropout_keyed, dropout_mask, erf, erf_backward, exp, exp_backward,
                           floor, floor_backward, gelu, gelu_backward, log, log_backward, maximum,
                           maximum_backward, minimum, minimum_backward, mul, mul_backward, sqrt,
                           sqrt_backward, sub, sub_backward, elu, elu_backward, hardsigmoid, hardsigmoid_backward,
@@ -63,8 +64,9 @@ __all__ = [
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
     "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu", "clamp", "gelu", "sub", "mul", "div",
     "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat", "narrow", "broadcast_to", "pad", "maximum", "minimum", "erf",
-    "exp", "log", "sqrt", "abs", "floor", "ceil",
+    "exp", "log", "sqrt", "abs", "floor", "ceil", "dropout",
     "sum", "mean", "softmax", "log_softmax",
     "fused_conv1d", "fused_conv2d", "fused_conv3d",
 ]
-__all__ += [f"{name}_backward" for name in __all__] + ["sgd_step", "adam_step"]
+__all__ += [f"{name}_backward" for name in __all__] + ["sgd_step", "adam_step", "dropout_mask",
+                                                      "dropout_keyed"]

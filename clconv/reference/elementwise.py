@@ -374,3 +374,55 @@ def minimum(input, other):
 
 def minimum_backward(grad_output, input, other):
     return _extremum_backward(grad_output, input, other, False)
+
+
+# --- dropout -----------------------------------------------------------------------------------
+
+def _mix32(h):
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def dropout_mask(shape, p, key):
+    """The elements dropout keeps for a call with `key`: uniform(key, i) >= p, where uniform
+    takes 24 bits of murmur3's finalizer applied twice to i * 0x9E3779B9 + key (dropout.cl)."""
+    i = np.arange(int(np.prod(shape)), dtype=np.uint32)
+    k = np.uint32(key)
+    with np.errstate(over="ignore"):
+        h = _mix32(_mix32(i * np.uint32(0x9E3779B9) + k) ^ k)
+    u = (h >> np.uint32(8)).astype(np.float32) * np.float32(1 / 16777216)
+    return (u >= np.float32(p)).reshape(shape)
+
+
+def dropout_keyed(input, p, key):
+    """What dropout's training mode computes for a call with `key`: x * mask / (1 - p)."""
+    x = np.asarray(input)
+    if p == 1:
+        return np.zeros_like(x)
+    return np.where(dropout_mask(x.shape, p, key), f64(x) / (1 - p), 0).astype(x.dtype)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """x * mask / (1 - p) when training, x otherwise. The mask is random (the device draws a
+    key from clconv.random: dropout_keyed gives that call's result), so the reference gives
+    only the deterministic cases: None for a random mask."""
+    x = np.asarray(input)
+    if not training or p == 0:
+        return x.copy()
+    if p != 1:
+        return None
+    y = np.zeros_like(x)
+    if inplace:
+        x[...] = y
+    return y
+
+
+def dropout_backward(grad_output, input, p=0.5, training=True, inplace=False):
+    """The gradient through the same mask and scale (deterministic cases; None otherwise)."""
+    x = np.asarray(input)
+    if not training or p == 0:
+        return f64(grad_output).astype(x.dtype)
+    return np.zeros_like(x) if p == 1 else None

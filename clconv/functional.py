@@ -152,6 +152,15 @@ def adaptive_avg_pool3d(input, output_size):
     return OPS["adaptive_avg_pool3d"].function(input, output_size)
 
 
+@_op
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resampling of (N, C, *spatial) to size or by scale_factor: mode 'nearest', 'linear',
+    'bilinear', 'trilinear' (align_corners as in PyTorch) or 'area'."""
+    return OPS["interpolate"].function(input, size, scale_factor, mode, align_corners,
+                                       recompute_scale_factor, antialias)
+
+
 # --- normalization -------------------------------------------------------------------------
 
 @_op

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, conv_transpose, dropout, elementwise, linear, loss, norm, pad, pool, reduction, shape
+from .ops import activation, conv, conv_transpose, dropout, elementwise, interpolate, linear, loss, norm, pad, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -163,6 +163,16 @@ _TABLE = [
         ("to4x3", dict(input=_X2, output_size=(4, 3)))]),
     _entry("adaptive_avg_pool3d", pool.adaptive_avg_pool3d, cases=[
         ("to2x3x4", dict(input=rand(2, 3, 6, 7, 8), output_size=(2, 3, 4)))]),
+    _entry("interpolate", interpolate.interpolate, cases=[
+        ("nearest-x2", dict(input=rand(2, 3, 5, 7), scale_factor=2)),
+        ("nearest-size-3d", dict(input=rand(1, 2, 3, 4, 5), size=(5, 3, 8))),
+        ("bilinear-size", dict(input=rand(2, 3, 5, 7), size=(9, 4), mode="bilinear",
+                               align_corners=False)),
+        ("bilinear-align-x8", dict(input=rand(1, 2, 4, 3), scale_factor=8, mode="bilinear",
+                                   align_corners=True)),
+        ("linear-scale2.5", dict(input=rand(2, 3, 6), scale_factor=2.5, mode="linear")),
+        ("trilinear", dict(input=rand(1, 2, 3, 4, 5), size=(4, 6, 3), mode="trilinear")),
+        ("area", dict(input=rand(2, 3, 8, 9), size=(4, 3), mode="area"))]),
     _entry("batch_norm", norm.batch_norm, _NORM_GRADS, [
         ("training", dict(input=_X2, running_mean=rand(8), running_var=rand(8, positive=True),
                           weight=rand(8), bias=rand(8), training=True)),

@@ -214,6 +214,15 @@ def test_cat(device, parts, dim):
 
 
 @SETTINGS
+@given(x=maybe_array(min_ndim=3), size=st.one_of(st.none(), int_params(3, huge_but_valid=False)),
+       factor=st.one_of(st.none(), st.floats(0.1, 4), st.just(-1.0), st.just(float("nan"))),
+       mode=st.sampled_from(["nearest", "linear", "bilinear", "trilinear", "area", "bicubic"]),
+       align=st.one_of(st.none(), st.booleans()))
+def test_interpolate(device, x, size, factor, mode, align):
+    check("interpolate", x, size, factor, mode, align)
+
+
+@SETTINGS
 @given(x=maybe_array(), pad=int_params(6, huge_but_valid=False),
        mode=st.sampled_from(["constant", "reflect", "replicate", "circular", "wrap"]),
        value=st.one_of(st.none(), st.floats(-2, 2)))

@@ -19,7 +19,7 @@ INCLUDED = [
     "flatten", "floor", "gather", "gelu", "gemm", "globalaveragepool", "globalmaxpool",
     "hardsigmoid", "hardswish", "identity", "instancenorm", "layer_normalization", "leakyrelu",
     "log", "logsoftmax", "matmul", "max", "maxpool", "min", "mul", "pad", "range", "reduce_mean",
-    "reduce_sum", "relu", "reshape", "shape", "sigmoid", "size", "slice", "softmax", "split",
+    "reduce_sum", "relu", "reshape", "resize", "shape", "sigmoid", "size", "slice", "softmax", "split",
     "sqrt", "squeeze", "sub", "tanh", "transpose", "unsqueeze", "where",
 ]
 
@@ -44,6 +44,10 @@ EXCLUDED = {
     "pooling": r"averagepool_(2d|3d)_(dilations|pads_cpu|same_lower|same_upper|3d_dilations)",
     # Shape arithmetic on device tensors (Gather, Range, Equal, Where: host only).
     "host only": r"(gather|range|equal|where)_",
+    # Resize's modes other than PyTorch's (cubic, round_prefer_floor and the other nearest
+    # modes, half_pixel_symmetric, tf_crop_and_resize, antialias, keep_aspect_ratio_policy).
+    "resize": r"resize_(?!(downsample_scales_linear|upsample_scales_linear|"
+              r"upsample_scales_linear_align_corners)_cpu)",
     # Slices with steps other than 1 on device tensors.
     "slice steps": r"slice_neg_steps",
 }

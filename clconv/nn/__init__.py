@@ -9,7 +9,7 @@ from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, Av
                      Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
                      CrossEntropyLoss, Flatten, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                      InstanceNorm3d, LayerNorm, LeakyReLU, Linear, MaxPool1d, MaxPool2d, MaxPool3d,
-                     MSELoss, ReLU)
+                     MSELoss, ReLU, Upsample)
 from .activation_layers import (ELU, GELU, Dropout, Hardsigmoid, Hardswish, Hardtanh, LogSoftmax, ReLU6,
                                 Sigmoid, SiLU, Softmax, Tanh)
 from .module import Module, Sequential, manual_seed
@@ -23,5 +23,5 @@ __all__ = [
     "InstanceNorm3d", "LayerNorm", "LeakyReLU", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d",
     "MSELoss", "Module", "ReLU", "Sequential", "manual_seed", "summary", "ELU", "Hardsigmoid",
     "Hardswish", "Hardtanh", "ReLU6", "Sigmoid", "SiLU", "Tanh", "GELU", "Softmax", "LogSoftmax",
-    "Dropout",
+    "Dropout", "Upsample",
 ]

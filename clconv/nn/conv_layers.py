@@ -249,3 +249,31 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     nd = 3
+
+
+class Upsample(Module):
+    """F.interpolate as a layer: size or scale_factor, mode 'nearest', 'linear', 'bilinear',
+    'trilinear' or 'area', align_corners for the linear modes."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def _args(self):
+        return (self.size, self.scale_factor, self.mode, self.align_corners,
+                self.recompute_scale_factor)
+
+    def forward(self, x):
+        return F.interpolate(x, *self._args())
+
+    def reference_forward(self, x):
+        return R.interpolate(x, *self._args())
+
+    def reference_backward(self, grad, x):
+        return R.interpolate_backward(grad, x, *self._args()), {}
+
+    def extra_repr(self):
+        return (f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}, "
+                f"align_corners={self.align_corners}")

@@ -15,7 +15,7 @@ from .module import Module
 # The convolution, pooling and normalization layers live in conv_layers and norm_layers.
 from .conv_layers import (  # noqa: F401  (re-exported: clconv.nn takes every layer from here)
     Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool1d, MaxPool2d, MaxPool3d, AvgPool1d, AvgPool2d,
-    AvgPool3d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
+    AvgPool3d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, Upsample)
 from .norm_layers import (  # noqa: F401  (re-exported: clconv.nn takes every layer from here)
     BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
     LayerNorm, GroupNorm)

@@ -516,6 +516,65 @@ def _pad(node, inputs):
     return [F.pad(x, tuple(flat), mode, value if mode == "constant" else None)]
 
 
+_RESIZE_MODES = {("nearest", "asymmetric"), ("linear", "half_pixel"),
+                 ("linear", "pytorch_half_pixel"), ("linear", "align_corners")}
+
+
+def _resize_check(node):
+    a = node.attrs
+    combination = (a["mode"], a["coordinate_transformation_mode"])
+    if combination not in _RESIZE_MODES:
+        return (f"mode {a['mode']!r} with coordinate_transformation_mode "
+                f"{a['coordinate_transformation_mode']!r} (supported: nearest with asymmetric, "
+                "linear with half_pixel, pytorch_half_pixel or align_corners: PyTorch's)")
+    if a["mode"] == "nearest" and a["nearest_mode"] != "floor":
+        return f"nearest_mode {a['nearest_mode']!r} (supported: floor, PyTorch's)"
+    if a["antialias"] or a["exclude_outside"] or a["keep_aspect_ratio_policy"] != "stretch":
+        return "antialias, exclude_outside or keep_aspect_ratio_policy (supported: the defaults)"
+    return None
+
+
+@op("Resize", {"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+               "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75,
+               "exclude_outside": 0, "extrapolation_value": 0.0, "antialias": 0, "axes": None,
+               "keep_aspect_ratio_policy": "stretch"}, check=_resize_check)
+def _resize(node, inputs):
+    x = on_device(inputs[0])
+    nd = x.ndim - 2
+    scales = host_value(inputs[2], "scales", node) if len(inputs) > 2 and \
+        inputs[2] is not None else None
+    sizes = host_value(inputs[3], "sizes", node) if len(inputs) > 3 and \
+        inputs[3] is not None else None
+    axes = node.attrs.get("axes")
+    if axes is not None:
+        if sorted(_axis(a, x.ndim, node) for a in axes) != list(range(2, x.ndim)):
+            raise OnnxError(f"Resize node {node.name!r}: axes {axes} (supported: the spatial "
+                            "axes)")
+        full = [1.0] * 2 if scales is not None and np.size(scales) else list(x.shape[:2])
+        scales = None if scales is None or not np.size(scales) else np.concatenate(
+            [full, np.asarray(scales, np.float64)])
+        sizes = None if sizes is None or not np.size(sizes) else np.concatenate(
+            [full, np.asarray(sizes)])
+    use_sizes = sizes is not None and np.size(sizes)
+    leading = (tuple(_ints(sizes))[:2] if use_sizes else
+               tuple(float(v) for v in np.asarray(scales).reshape(-1)[:2]))
+    if leading not in (tuple(x.shape[:2]), (1.0, 1.0)):
+        raise OnnxError(f"Resize node {node.name!r}: resizes the batch or channel axis "
+                        f"({leading}; supported: spatial axes only)")
+    mode = node.attrs["mode"]
+    if mode == "linear":
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd)
+        align = node.attrs["coordinate_transformation_mode"] == "align_corners"
+    else:
+        align = None
+    if nd not in (1, 2, 3) or mode is None:
+        raise OnnxError(f"Resize node {node.name!r}: input of rank {x.ndim} (supported: 3 to 5)")
+    if use_sizes:
+        return [F.interpolate(x, size=tuple(_ints(sizes))[2:], mode=mode, align_corners=align)]
+    factors = tuple(float(v) for v in np.asarray(scales).reshape(-1)[2:])
+    return [F.interpolate(x, scale_factor=factors, mode=mode, align_corners=align)]
+
+
 # --- softmax, reductions ---------------------------------------------------------------------
 
 def _softmax(function):

@@ -256,3 +256,79 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size):
 
 def adaptive_avg_pool3d_backward(grad_output, input, output_size):
     return _adaptive_avg_pool_backward(3, grad_output, input, output_size)
+
+
+# --- interpolate: a linear map per spatial dimension ------------------------------------------
+
+def _interpolation_matrix(mode, n_in, n_out, scale, align_corners, dtype):
+    """The (n_out, n_in) weights along one dimension: row o holds where output o reads, the
+    coordinates computed in the tensor's dtype (as the device and PyTorch compute them)."""
+    t = np.dtype(dtype).type
+    matrix = np.zeros((n_out, n_in))
+    scale = t(scale)
+    for o in range(n_out):
+        if mode == "nearest":
+            matrix[o, min(int(np.floor(t(o) * scale)), n_in - 1)] = 1.0
+            continue
+        source = t(o) * scale if align_corners else max(t(0), (t(o) + t(0.5)) * scale - t(0.5))
+        i0 = min(int(source), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        lam = float(source) - i0
+        matrix[o, i0] += 1 - lam
+        matrix[o, i1] += lam
+    return matrix
+
+
+def _matrices(x, size, scale_factor, mode, align_corners, recompute_scale_factor):
+    nd = x.ndim - 2
+    if size is not None:
+        out = (size,) * nd if np.isscalar(size) else tuple(size)
+        factors = None
+    else:
+        factors = (scale_factor,) * nd if np.isscalar(scale_factor) else tuple(scale_factor)
+        out = tuple(int(np.floor(n * float(f))) for n, f in zip(x.shape[2:], factors))
+    if recompute_scale_factor:
+        factors = None
+    matrices = []
+    for d, (n_in, n_out) in enumerate(zip(x.shape[2:], out)):
+        if mode != "nearest" and align_corners:
+            scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            scale = 1.0 / float(factors[d]) if factors is not None else n_in / n_out
+        matrices.append(_interpolation_matrix(mode, n_in, n_out, scale, align_corners, x.dtype))
+    return matrices
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Each spatial dimension resampled by its matrix: nearest reads input floor(o * scale);
+    linear reads inputs floor(s) and floor(s) + 1 with weights 1 - frac(s) and frac(s), at
+    s = o * scale (align_corners) or max(0, (o + 1/2) * scale - 1/2); scale =
+    (n_in - 1) / (n_out - 1) with align_corners, else 1 / scale_factor or n_in / n_out. 'area'
+    is adaptive average pooling."""
+    x = np.asarray(input)
+    if mode == "area":
+        nd = x.ndim - 2
+        out = _matrices(x, size, scale_factor, "nearest", None, recompute_scale_factor)
+        return globals()[f"adaptive_avg_pool{nd}d"](x, tuple(m.shape[0] for m in out))
+    y = f64(x)
+    for d, matrix in enumerate(_matrices(x, size, scale_factor, mode, align_corners,
+                                         recompute_scale_factor)):
+        y = np.moveaxis(np.tensordot(matrix, np.moveaxis(y, d + 2, 0), axes=1), 0, d + 2)
+    return y.astype(x.dtype)
+
+
+def interpolate_backward(grad_output, input, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None, recompute_scale_factor=None, antialias=False):
+    """The transposed matrices applied to the gradient."""
+    x = np.asarray(input)
+    if mode == "area":
+        nd = x.ndim - 2
+        out = _matrices(x, size, scale_factor, "nearest", None, recompute_scale_factor)
+        return globals()[f"adaptive_avg_pool{nd}d_backward"](grad_output, x,
+                                                             tuple(m.shape[0] for m in out))
+    g = f64(grad_output)
+    for d, matrix in enumerate(_matrices(x, size, scale_factor, mode, align_corners,
+                                         recompute_scale_factor)):
+        g = np.moveaxis(np.tensordot(matrix.T, np.moveaxis(g, d + 2, 0), axes=1), 0, d + 2)
+    return g.astype(x.dtype)

@@ -1,4 +1,4 @@
-"""python -m clconv {devices,check,demo,bench,tune,forward}"""
+"""python -m clconv {devices,check,demo,bench,tune,forward,run}"""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["bench"]:  # its own options: python -m clconv bench --help
         from .bench.run import main as bench
         return bench(argv[1:])
+    if argv[:1] == ["run"]:  # python -m clconv run MODEL.onnx --help
+        from .bench.onnx_run import main as run
+        return run(argv[1:])
     if argv[:1] == ["tune"]:
         from .tune import main as tune
         return tune(argv[1:])
@@ -74,6 +77,8 @@ def main(argv=None) -> int:
                                       "(python -m clconv bench --help)")
     commands.add_parser("tune", help="search kernel settings for this device, write them as "
                                      "JSON (python -m clconv tune --help)")
+    commands.add_parser("run", help="run an ONNX model: latency, throughput, --profile, "
+                                    "--check against onnxruntime (python -m clconv run --help)")
     forward = commands.add_parser("forward", help="a small CNN's forward pass, layer by layer")
     forward.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

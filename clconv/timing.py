@@ -67,7 +67,11 @@ def samples(run, sync, runs: int, warmup: int = 2, warmup_seconds: float = 0.25,
     wall, device = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        measured = device_time(run) if device_time else None
+        measured = None
+        if device_time:
+            measured = device_time(run)
+        else:
+            run()
         sync()
         wall.append(1e3 * (time.perf_counter() - start))
         if measured is not None:

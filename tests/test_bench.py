@@ -48,3 +48,21 @@ def test_tuner_writes_a_table_the_dispatcher_reads(tmp_path):
     done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True,
                           text=True, timeout=600, env=dict(os.environ, CLCONV_TUNING=str(out)))
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_every_timed_run_runs_the_work(monkeypatch):
+    """samples() times run() + sync() each time, with or without a device clock (a harness that
+    timed only sync() would report every peer as instantaneous)."""
+    from clconv import timing
+    calls = []
+    wall, device = timing.samples(lambda: calls.append("run"), lambda: calls.append("sync"), 5,
+                                  warmup=2, warmup_seconds=0.0)
+    assert calls.count("run") == 7 and calls.count("sync") == 7
+    assert len(wall) == 5 and device is None
+    calls.clear()
+    timing.samples(lambda: calls.append("run"), lambda: None, 3, warmup=1, warmup_seconds=0.0,
+                   device_time=lambda run: run() or 1.0)
+    assert calls.count("run") == 4
+    slow = timing.median_ms(lambda: __import__("time").sleep(0.01), lambda: None, 3, warmup=1,
+                            warmup_seconds=0.0)
+    assert slow >= 9.0, f"a 10 ms run measured as {slow:.2f} ms"

@@ -63,6 +63,9 @@ def _rate(case, part, ms):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clconv bench", description=__doc__)
+    parser.add_argument("--models", action="store_true",
+                        help="ResNet-18, MobileNetV2, EfficientNet-B0 from ONNX against "
+                             "onnxruntime and OpenVINO (bench --models --help)")
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, one run each, results checked against the reference")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
@@ -145,6 +148,10 @@ def _table(args, chosen, results: dict, peers: list[str]) -> bool:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--models" in argv:  # ONNX models against onnxruntime and OpenVINO: bench/onnx_bench.py
+        from .onnx_bench import main as models
+        return models(argv)
     args = _parser().parse_args(argv)
     chosen = cases(args.quick, args.only)
     runs = 1 if args.quick else args.runs

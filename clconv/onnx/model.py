@@ -225,6 +225,9 @@ class OnnxModel(Module):
                 self._constants[name] = array
         object.__setattr__(self, "_running", running)
         object.__setattr__(self, "_plans", {})
+        # profile_hook(node, run) -> run()'s outputs: `python -m clconv run --profile` times
+        # each node with it.
+        object.__setattr__(self, "profile_hook", None)
         self._last_use = self._liveness()
 
     # --- parameters and state, by ONNX initializer name ----------------------------------------
@@ -305,7 +308,8 @@ class OnnxModel(Module):
                 if folded is not None:
                     env.update(zip(node.outputs, folded))
                 else:
-                    results = self._run_node(node, env)
+                    results = (self._run_node(node, env) if self.profile_hook is None else
+                               self.profile_hook(node, lambda: self._run_node(node, env)))
                     if first and all(is_host(r) for r in results) and results:
                         plan[index] = results
                     env.update(zip(node.outputs, results))

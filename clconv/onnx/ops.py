@@ -76,9 +76,10 @@ def on_device(value, like=None) -> Tensor:
                 device is None or cached[2] is device):
             return cached[3]
         copy = tensor(np.asarray(value, dtype=dtype), device=device)
-        for key in [k for k, entry in _DEVICE_COPIES.items() if entry[0]() is None]:
-            del _DEVICE_COPIES[key]
-        _DEVICE_COPIES[id(value)] = (weakref.ref(value), dtype, copy.device, copy)
+        key = id(value)
+        # (the copy goes when the array does: its memory returns to the pool)
+        _DEVICE_COPIES[key] = (weakref.ref(value, lambda _, key=key: _DEVICE_COPIES.pop(key, None)),
+                               dtype, copy.device, copy)
         return copy
     return tensor(np.asarray(value, dtype=dtype), device=device)
 

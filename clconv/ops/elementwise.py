@@ -75,11 +75,20 @@ def _broadcast_layout(shape_a, shape_b, op: str) -> tuple[tuple[int, ...], list[
         contiguous = np.cumprod((1,) + shape[:0:-1])[::-1]
         return [0 if size == 1 else int(s) for size, s in zip(shape, contiguous)]
 
-    return out, list(out) + strides(shape_a) + strides(shape_b)
+    sizes, a, b = list(out), strides(shape_a), strides(shape_b)
+    # Adjacent dimensions that both operands step through alike merge into one (fewer
+    # divisions per element): (N, C, H, W) * (N, C, 1, 1) becomes (N*C, H*W) * (N*C, 1).
+    d = len(sizes) - 1
+    while d > 0:
+        if all(s[d - 1] == s[d] * sizes[d] for s in (a, b)):
+            sizes[d - 1:d + 1] = [sizes[d - 1] * sizes[d]]
+            a[d - 1:d + 1], b[d - 1:d + 1] = [a[d]], [b[d]]
+        d -= 1
+    return tuple(out), sizes + a + b
 
 
 def _int_buffer(device, values):
-    return runtime.to_device(device, np.array(values, np.int32))
+    return runtime.int_table(device, values)
 
 
 _BINARY = {"add": 1, "sub": 2, "mul": 3, "div": 4, "maximum": 5,
@@ -110,7 +119,7 @@ def combine(op: str, a: Tensor, b: Tensor) -> Tensor:
                                     "binary_same_shape" if a.shape == b.shape else
                                     "binary_broadcast", BINARY=_BINARY[op],
                                     **runtime.dtype_defines(a.dtype))
-        extra = () if a.shape == b.shape else (*i32(len(out_shape)),
+        extra = () if a.shape == b.shape else (*i32(len(layout) // 3),
                                                _int_buffer(device, layout).data)
         runtime.launch(device, kernel, (y.size,), (launch_sizes.items(device),), a.array.data,
                        b.array.data, y.array.data, *i32(y.size), *extra)
@@ -164,7 +173,7 @@ def _extremum_backward(op: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Ten
                                     BINARY=_BINARY[op], **runtime.dtype_defines(a.dtype))
         runtime.launch(device, kernel, (da.size,), (launch_sizes.items(device),), a.array.data,
                        b.array.data, grad.array.data, da.array.data, db.array.data,
-                       *i32(da.size, len(out_shape)), _int_buffer(device, layout).data)
+                       *i32(da.size, len(layout) // 3), _int_buffer(device, layout).data)
     return da, db
 
 

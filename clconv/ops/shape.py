@@ -54,13 +54,13 @@ def strided_copy(src: Tensor, dst: Tensor, sizes, src_strides, dst_strides, src_
     total = prod(sizes)
     if not total:
         return
-    layout = np.array(list(sizes) + list(src_strides) + list(dst_strides), np.int32)
     kernel = runtime.get_kernel(src.device, "shape", "strided_copy",
                                 **runtime.dtype_defines(src.dtype))
     runtime.launch(src.device, kernel, (total,), (launch_sizes.items(src.device),),
                    src.array.data, *i32(src_base), dst.array.data, *i32(dst_base, total,
                                                                         len(sizes)),
-                   runtime.to_device(src.device, layout).data)
+                   runtime.int_table(src.device, list(sizes) + list(src_strides) +
+                                     list(dst_strides)).data)
 
 
 def permuted(x: Tensor, order: tuple[int, ...]) -> Tensor:

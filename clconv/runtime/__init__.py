@@ -18,7 +18,8 @@ from .device import (INT32_MAX, Device, clear_caches, debug, debugging, device_s
                      get_device, log, on_clear_caches, platform_devices, platforms, set_device)
 from .enqueue import (KernelLimits, LaunchError, device_ms, fixed_group_kernel, group_size,
                       kernel_limits, launch, on_launch, round_up)
-from .memory import (allocate, check_size, copy, device_of_array, fill, is_device_array,
+from .memory import (allocate, check_size, copy, device_of_array, fill, int_table,
+                     is_device_array,
                      local_memory, scratch, set_allocator, to_device, workspace_limit)
 
 __all__ = [
@@ -28,6 +29,6 @@ __all__ = [
     "device_state", "devices", "get_device", "log", "on_clear_caches", "platform_devices",
     "platforms", "set_device", "KernelLimits", "LaunchError", "fixed_group_kernel",
     "group_size", "kernel_limits", "launch", "on_launch", "round_up", "device_ms", "allocate", "check_size",
-    "copy", "device_of_array", "fill", "is_device_array", "local_memory", "scratch", "set_allocator",
+    "copy", "device_of_array", "fill", "int_table", "is_device_array", "local_memory", "scratch", "set_allocator",
     "to_device", "workspace_limit",
 ]

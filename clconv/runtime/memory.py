@@ -23,6 +23,20 @@ def to_device(device: Device, host: np.ndarray) -> cla.Array:
     return cla.to_device(device.queue, np.ascontiguousarray(host), allocator=device.allocator)
 
 
+def int_table(device: Device, values) -> cla.Array:
+    """A small read-only int32 table on the device (a kernel's layout), made once per device and
+    contents: writing one per launch would be a blocking copy that waits for the queue, and
+    so would end every op's overlap with the host."""
+    key = tuple(int(v) for v in values)
+    tables = device.__dict__.setdefault("_int_tables", {})
+    table = tables.get(key)
+    if table is None:
+        if len(tables) >= 4096:  # (a bound on what a long run of varied shapes keeps)
+            tables.clear()
+        table = tables[key] = to_device(device, np.array(key, np.int32))
+    return table
+
+
 def check_size(shape, dtype: np.dtype, device: Device) -> None:
     """MemoryError (ValueError for negative dimensions) where an array of `shape` cannot be
     allocated on `device` or indexed with 32-bit integers."""

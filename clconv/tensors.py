@@ -96,6 +96,7 @@ class Tensor:
         """Copy to the host (waits for pending work)."""
         if self.size == 0:
             return np.empty(self.shape, self.dtype)
+        runtime.note_unrecorded(self.device, "read")
         return self.array.get()
 
     def __array__(self, dtype=None, copy=None):
@@ -254,6 +255,7 @@ def _to_tensor(data, dtype, device) -> Tensor:
     host = host if host.flags.c_contiguous else np.array(host, order="C")  # keeps 0-d shape
     out = empty(host.shape, host.dtype, device)
     if out.size:
+        runtime.note_unrecorded(device, "upload")
         out.array.set(host)
     return out
 

@@ -184,6 +184,17 @@ def test_frozen_conv_bn_relu_is_one_fused_conv(device, rng):
     assert [n.op for n in trainable._nodes] == ["Conv", "BatchNormalization", "Relu"]
 
 
+def test_mul_of_sigmoid_is_one_silu(device, rng):
+    x = _rand(rng, 2, 3, 4, 5, scale=3)
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])]
+    model = _model(nodes, [("x", x.shape)], [("y", None)])
+    loaded = conx.load(model)
+    assert [n.op for n in loaded._nodes] == ["SiLU"]
+    _check(model, {"x": x}, R.silu(x))
+    with pytest.raises(conx.OnnxError, match="SiLU"):  # (the importer's own node type)
+        conx.load(_model([helper.make_node("SiLU", ["x"], ["y"])], [("x", [2])], [("y", None)]))
+
+
 def test_shape_arithmetic_is_folded_once_per_input_shape(device, rng, monkeypatch):
     model, feeds, want = _channel_shuffle(rng)
     loaded = conx.load(model)
@@ -343,3 +354,50 @@ def test_gradients_of_an_exported_model_match_pytorch(device, rng):
             assert_close(p.grad.numpy(), params[name].grad.numpy(), what=f"grad of {name}")
             compared += 1
     assert compared >= 6
+
+
+def test_inference_replays_its_first_run_with_new_inputs(device, rng):
+    """The second call for a shape replays the first call's launches on the plan's own buffers:
+    new inputs give new, correct outputs, earlier outputs stay as they were, and tensors made
+    between calls share no memory with the plan."""
+    model, feeds, _ = _squeeze_excitation(rng)
+    loaded = conx.load(model)
+    first_x = feeds["x"]
+    first = loaded(x=first_x)
+    key = next(iter(loaded._replays))
+    assert loaded._replays[key], "the first run was recorded"
+    launches = len(loaded._replays[key][0].launches)
+    assert launches > 0
+    kept = first.numpy().copy()
+    for _ in range(3):
+        x = rng.standard_normal(first_x.shape).astype(np.float32)
+        between = clconv.tensor(np.full((64, 64), 7.0, np.float32))  # from the default pool
+        got = loaded(x=x)
+        w1, w2 = (numpy_helper.to_array(i) for i in model.graph.initializer[:2])
+        gate = R.hardsigmoid(R.conv2d(R.relu6(R.conv2d(R.mean(x, (2, 3), True), w1)), w2))
+        assert_close(got.numpy(), R.hardswish(R.mul(x, gate)), what="replayed run")
+        assert np.all(between.numpy() == 7.0)
+    assert np.array_equal(first.numpy(), kept), "a replay overwrote an earlier output"
+    assert len(loaded._replays[key][0].launches) == launches
+
+
+def test_a_run_a_replay_would_not_repeat_keeps_interpreting(device, rng):
+    """A Clip whose bound is an input reads it on the host: that run is not replayed."""
+    node = helper.make_node("Clip", ["x", "lo"], ["y"])
+    model = _model([node], [("x", [3, 4]), ("lo", [])], [("y", None)])
+    loaded = conx.load(model)
+    for bound in (0.25, -0.5):
+        x = _rand(rng, 3, 4)
+        assert_close(loaded(x=x, lo=np.float32(bound)).numpy(), R.clamp(x, min=bound))
+    assert list(loaded._replays.values()) == [False]
+
+
+def test_pad_fills_are_launches_an_inference_plan_replays(device, rng):
+    node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="constant")
+    model = _model([node], [("x", [1, 2, 5, 5])], [("y", None)],
+                   dict(pads=np.array([0, 0, 1, 1, 0, 0, 2, 0], np.int64)))
+    loaded = conx.load(model)
+    for _ in range(3):
+        x = _rand(rng, 1, 2, 5, 5)
+        assert_close(loaded(x).numpy(), R.pad(x, (1, 0, 1, 2)), what="Pad")
+    assert all(loaded._replays.values())

@@ -13,9 +13,9 @@
 `clconv.onnx.SUPPORTED` lists the op types clconv runs. Needs the `onnx` package.
 """
 from .model import OnnxModel, load, save
-from .ops import OPS, OnnxError
+from .ops import INTERNAL, OPS, OnnxError
 
-SUPPORTED = tuple(sorted(OPS))
+SUPPORTED = tuple(sorted(set(OPS) - INTERNAL))
 
 
 def __getattr__(name):

@@ -6,10 +6,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, runtime
 from ..nn.module import Module
-from ..tensors import Tensor, tensor
-from .ops import OPS, Node, OnnxError, is_host, on_device
+from ..tensors import Tensor, empty, tensor
+from .ops import INTERNAL, OPS, Node, OnnxError, is_host, on_device
 
 MIN_OPSET = 11
 
@@ -94,7 +94,7 @@ def _nodes(graph, opset, source) -> list[Node]:
     nodes, problems = [], []
     for i, proto_node in enumerate(graph.node):
         name = proto_node.name or f"{proto_node.op_type}_{i}"
-        spec = OPS.get(proto_node.op_type)
+        spec = OPS.get(proto_node.op_type) if proto_node.op_type not in INTERNAL else None
         if proto_node.domain not in ("", "ai.onnx") or spec is None:
             problems.append(f"{proto_node.op_type} (node {name!r})")
             continue
@@ -107,7 +107,8 @@ def _nodes(graph, opset, source) -> list[Node]:
         nodes.append(node)
     if problems:
         raise OnnxError(f"onnx.load: {source} (opset {opset}) uses ops clconv does not "
-                        f"support: {', '.join(problems)}. Supported: {', '.join(sorted(OPS))}")
+                        f"support: {', '.join(problems)}. Supported: "
+                        f"{', '.join(sorted(set(OPS) - INTERNAL))}")
     return nodes
 
 
@@ -183,6 +184,28 @@ def _fuse_activations(nodes, outputs) -> list[Node]:
     return out
 
 
+def _fuse_silu(nodes, outputs) -> list[Node]:
+    """Mul(x, Sigmoid(x)) (how the exporters write SiLU / swish) becomes one SiLU node: one
+    kernel and one pass over memory instead of two."""
+    users = {}
+    for node in nodes:
+        for name in node.inputs:
+            users.setdefault(name, []).append(node)
+    out, removed = [], set()
+    for node in nodes:
+        if id(node) in removed:
+            continue
+        following = users.get(node.outputs[0], []) if node.op == "Sigmoid" else []
+        mul = following[0] if len(following) == 1 else None
+        if (mul is not None and mul.op == "Mul" and node.outputs[0] not in outputs
+                and sorted(mul.inputs) == sorted([node.inputs[0], node.outputs[0]])):
+            out.append(Node("SiLU", node.name, [node.inputs[0]], mul.outputs, {}, node.opset))
+            removed.add(id(mul))
+            continue
+        out.append(node)
+    return out
+
+
 class OnnxModel(Module):
     """An ONNX graph as a clconv.nn.Module: `model(*inputs)` or `model(**{name: array})`."""
 
@@ -204,6 +227,7 @@ class OnnxModel(Module):
         nodes = _nodes(graph, opset, source)
         _check_host_only(nodes, [n for n, a in raw.items() if a.dtype.kind != "f"] +
                          [n for n, (dtype, _) in self.input_specs if dtype.kind != "f"], source)
+        nodes = _fuse_silu(nodes, set(self.output_names))
         if not trainable:
             nodes = _fold_batch_norm(nodes, raw, set(self.output_names))
             nodes = _fuse_activations(nodes, set(self.output_names))
@@ -225,6 +249,7 @@ class OnnxModel(Module):
                 self._constants[name] = array
         object.__setattr__(self, "_running", running)
         object.__setattr__(self, "_plans", {})
+        object.__setattr__(self, "_replays", {})   # input shapes -> a recorded run, or False
         # profile_hook(node, run) -> run()'s outputs: `python -m clconv run --profile` times
         # each node with it.
         object.__setattr__(self, "profile_hook", None)
@@ -282,9 +307,8 @@ class OnnxModel(Module):
                 expected = tuple("?" if d is None else d for d in dims)
                 raise OnnxError(f"{self.source}: input {name!r} has shape {shape}, the model "
                                 f"expects {expected} (? any size)")
-            if dtype.kind == "f" and not isinstance(value, Tensor):
-                value = tensor(np.ascontiguousarray(value))
-            out[name] = value
+            out[name] = value if isinstance(value, Tensor) or dtype.kind != "f" else \
+                np.ascontiguousarray(value)
         return out
 
     def __call__(self, *args, **kwargs):
@@ -292,16 +316,34 @@ class OnnxModel(Module):
 
     def forward(self, *args, **kwargs):
         feeds = self._feeds(args, kwargs)
-        key = (self.training, tuple((n, tuple(v.shape)) for n, v in feeds.items()))
+        # Host-folded values depend on the shapes and on integer inputs' values.
+        key = (self.training, tuple((n, tuple(v.shape), v.tobytes() if is_host(v) and
+                                     v.dtype.kind != "f" else None) for n, v in feeds.items()))
+        grad = autograd.is_grad_enabled() and self.trainable
+        # Inference replays the launches of its first run for these shapes (below).
+        replayable = not grad and not self.training and self.profile_hook is None
+        replay = self._replays.get(key) if replayable else None
+        if replay:
+            return self._replay(replay, feeds)
         plan = self._plans.get(key)
         first = plan is None
         if first:
             plan = self._plans[key] = {}   # node index -> its host outputs (folded)
+        if replayable and replay is None:
+            return self._record(key, plan, feeds)
+        return self._interpret(plan, first, self._device_feeds(feeds), grad)
+
+    def _device_feeds(self, feeds) -> dict:
+        return {n: tensor(v) if is_host(v) and v.dtype.kind == "f" else v
+                for n, v in feeds.items()}
+
+    def _interpret(self, plan, first, feeds, grad):
+        """Run the nodes one by one: host nodes from the plan, the others through
+        clconv.functional; values dropped after their last reader."""
         env = dict(self._constants)
         env.update(self._state)
         env.update(feeds)
         outputs = set(self.output_names)
-        grad = autograd.is_grad_enabled() and self.trainable
         with (autograd.enable_grad() if grad else autograd.no_grad()):
             for index, node in enumerate(self._nodes):
                 folded = plan.get(index)
@@ -323,6 +365,62 @@ class OnnxModel(Module):
             results.append(on_device(value) if is_host(value) and value.dtype.kind == "f"
                            else value)
         return results[0] if len(results) == 1 else tuple(results)
+
+    # --- the inference plan: one recorded run, replayed --------------------------------------
+    def _record(self, key, plan, feeds):
+        """The first inference run for these input shapes, with its launches recorded and its
+        buffers from a pool of the plan's own: a buffer freed after its last reader goes back
+        to that pool and the next allocation reuses it, so the plan's memory is what liveness
+        allows, and no other tensor ever shares it. Where the run did something a replay would
+        not repeat (a fill, a copy, an upload, a read of device data), the model keeps
+        interpreting for these shapes."""
+        import pyopencl as cl
+        device = next((v.device for v in feeds.values() if isinstance(v, Tensor)), None) or \
+            runtime.get_device()
+        pool = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(device.queue))
+        default = device.allocator
+        runtime.set_allocator(device, pool)
+        try:
+            inputs = {}  # the plan's own input buffers
+            for name, value in self._device_feeds(feeds).items():
+                if isinstance(value, Tensor) and value is feeds[name]:
+                    own = empty(value.shape, value.dtype, device)
+                    runtime.copy(device, own.array.data, value.array.data, value.array.nbytes)
+                    value = own
+                inputs[name] = value
+            with runtime.record_launches(device) as recording:
+                result = self._interpret(plan, True, inputs, False)
+        finally:
+            runtime.set_allocator(device, default)
+        outputs = list(result) if isinstance(result, tuple) else [result]
+        if recording.problems or not all(isinstance(o, Tensor) for o in outputs):
+            self._replays[key] = False
+            return result
+        self._replays[key] = (recording, inputs, outputs, pool)
+        return self._copies(device, outputs)
+
+    def _replay(self, replay, feeds):
+        recording, inputs, outputs, _ = replay
+        device = recording.device
+        for name, value in feeds.items():
+            target = inputs[name]
+            if isinstance(value, Tensor):
+                runtime.copy(device, target.array.data, value.array.data, value.array.nbytes)
+            elif target is not None and isinstance(target, Tensor) and value.size:
+                target.array.set(value)
+        runtime.replay(recording)
+        return self._copies(device, outputs)
+
+    @staticmethod
+    def _copies(device, outputs):
+        """Fresh tensors holding the plan's outputs (the next run overwrites the plan's)."""
+        fresh = []
+        for out in outputs:
+            copy = empty(out.shape, out.dtype, device)
+            if out.size:
+                runtime.copy(device, copy.array.data, out.array.data, out.array.nbytes)
+            fresh.append(copy)
+        return fresh[0] if len(fresh) == 1 else tuple(fresh)
 
     def _run_node(self, node, env):
         spec = OPS[node.op]

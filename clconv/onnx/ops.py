@@ -45,6 +45,7 @@ class OpSpec:
 
 
 OPS: dict[str, OpSpec] = {}
+INTERNAL = {"SiLU"}  # op types the importer makes from patterns; no model may name them
 
 
 def op(name: str, attrs=None, host=None, check=None, host_only=False):
@@ -114,6 +115,7 @@ _unary("Relu", F.relu)
 _unary("Sigmoid", F.sigmoid)
 _unary("Tanh", F.tanh)
 _unary("HardSwish", F.hardswish)
+_unary("SiLU", F.silu)  # (not an ONNX op: what the importer makes of Mul(x, Sigmoid(x)))
 
 
 def _math(name, function, host_function):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dispatch, tuning
+from .. import dispatch, runtime, tuning
 from ..tensors import Tensor, empty
 # The algorithms register themselves with the dispatcher when imported.
 from . import conv_input_grad, conv_weight_grad, conv_weight_grad_cpu  # noqa: F401
@@ -78,7 +78,7 @@ def input_grad(grad: Tensor, weight: Tensor, geo, input_shape) -> Tensor:
     if dx.size == 0:
         return dx
     if grad.size == 0 or weight.size == 0:  # nothing flows back
-        dx.array.fill(0)
+        runtime.fill(dx.array, 0)
         return dx
     dispatch.run("conv_input_grad", grad.device, ConvProblem(geo, np.dtype(grad.dtype)), grad,
                  weight, dx)
@@ -91,7 +91,7 @@ def weight_grad(x: Tensor, grad: Tensor, geo, weight_shape) -> Tensor:
     if dw.size == 0:
         return dw
     if x.size == 0 or grad.size == 0:
-        dw.array.fill(0)
+        runtime.fill(dw.array, 0)
         return dw
     return dispatch.run("conv_weight_grad", grad.device, ConvProblem(geo, np.dtype(x.dtype)), x,
                         grad, dw)

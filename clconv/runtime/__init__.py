@@ -16,13 +16,15 @@ from .build import (KernelBuildError, KernelBuildWarning, build_options, dtype_d
                     vector_defines)
 from .device import (INT32_MAX, Device, clear_caches, debug, debugging, device_state, devices,
                      get_device, log, on_clear_caches, platform_devices, platforms, set_device)
-from .enqueue import (KernelLimits, LaunchError, device_ms, fixed_group_kernel, group_size,
+from .enqueue import (KernelLimits, LaunchError, Recording, device_ms, fixed_group_kernel,
+                      group_size, note_unrecorded, record_launches, replay,
                       kernel_limits, launch, on_launch, round_up)
 from .memory import (allocate, check_size, copy, device_of_array, fill, int_table,
                      is_device_array,
                      local_memory, scratch, set_allocator, to_device, workspace_limit)
 
 __all__ = [
+    "Recording", "note_unrecorded", "record_launches", "replay",
     "CompilerWarning", "KernelBuildError", "KernelBuildWarning", "build_options",
     "dtype_defines", "get_kernel", "kernel_source", "kernels_dir", "language_options",
     "on_build", "vector_defines", "INT32_MAX", "Device", "clear_caches", "debug", "debugging",

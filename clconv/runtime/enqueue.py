@@ -105,6 +105,55 @@ def round_up(value: int, multiple: int) -> int:
 
 
 _launch_hooks: list = []
+_recordings: list = []  # the Recordings being made (record_launches)
+
+
+class Recording:
+    """The launches enqueued while it was active (record_launches), to be enqueued again as
+    they were (replay), and what was enqueued that a replay would not repeat (`problems`: a
+    fill, a copy, an upload or a read of device data)."""
+
+    def __init__(self, device: Device):
+        self.device, self.launches, self.problems = device, [], []
+
+    def add(self, kernel, global_size, local_size, args) -> None:
+        # Buffers by handle (retained), not by their pool holders: a buffer the recorded run
+        # freed goes back to its pool, and the pool's reuse of it is part of what is replayed.
+        held = tuple(cl.Buffer.from_int_ptr(a.int_ptr, retain=True)
+                     if isinstance(a, cl.MemoryObjectHolder) else a for a in args)
+        self.launches.append((kernel, global_size, local_size, held))
+
+
+def record_launches(device: Device):
+    """A context manager recording what is launched on `device` within it (a Recording)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def recording():
+        made = Recording(device)
+        _recordings.append(made)
+        try:
+            yield made
+        finally:
+            _recordings.remove(made)
+    return recording()
+
+
+def note_unrecorded(device: Device, what: str) -> None:
+    """Tell the active recordings of `device` that something a replay would not repeat was
+    enqueued."""
+    for made in _recordings:
+        if made.device is device:
+            made.problems.append(what)
+
+
+def replay(recording: Recording) -> None:
+    """Enqueue a recording's launches again, in order, with the arguments they had."""
+    device = recording.device
+    with device.lock:
+        for kernel, global_size, local_size, args in recording.launches:
+            kernel.set_args(*args)
+            cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
 
 
 def on_launch(hook) -> None:
@@ -166,6 +215,9 @@ def launch(device: Device, kernel: cl.Kernel, global_size, local_size, *args) ->
                                     f"it needs {needed} bytes of local memory")
         for hook in _launch_hooks:
             hook(device, kernel, global_size, shape, args)
+        for made in _recordings:
+            if made.device is device:
+                made.add(kernel, global_size, shape, args)
         kernel.set_args(*args)
         cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, shape)
     if debugging():

@@ -11,6 +11,8 @@ import pyopencl.tools
 
 from .. import config
 from .device import INT32_MAX, Device, devices, get_device
+from .build import get_kernel
+from .enqueue import launch, note_unrecorded
 
 
 def is_device_array(value) -> bool:
@@ -20,6 +22,7 @@ def is_device_array(value) -> bool:
 
 def to_device(device: Device, host: np.ndarray) -> cla.Array:
     """A device copy of a host array, from the device's pool (a kernel's small table)."""
+    note_unrecorded(device, "upload")
     return cla.to_device(device.queue, np.ascontiguousarray(host), allocator=device.allocator)
 
 
@@ -33,7 +36,9 @@ def int_table(device: Device, values) -> cla.Array:
     if table is None:
         if len(tables) >= 4096:  # (a bound on what a long run of varied shapes keeps)
             tables.clear()
-        table = tables[key] = to_device(device, np.array(key, np.int32))
+        # (made once and kept: not an upload a replay of a recording would need to repeat)
+        table = tables[key] = cla.to_device(device.queue, np.array(key, np.int32),
+                                            allocator=device.allocator)
     return table
 
 
@@ -87,13 +92,26 @@ def allocate(device: Device, shape: tuple, dtype: np.dtype) -> cla.Array:
                           f"{device.name!r}: {err}") from None
 
 
+_FILL_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+               np.dtype(np.int64): "long", np.dtype(np.int32): "int"}
+
+
 def fill(array: cla.Array, value) -> None:
     """Every element = value. float16 by its bit pattern: pyopencl's fill would build a kernel
     on `half`, which needs cl_khr_fp16."""
-    if array.dtype == np.float16:
-        array.reshape(array.size).view(np.uint16).fill(np.float16(value).view(np.uint16))
+    if not array.size:
+        return
+    device = device_of_array(array)
+    dtype = np.dtype(array.dtype)
+    if dtype == np.float16:  # by its bit pattern
+        scalar, type_name = np.float16(value).view(np.uint16), "ushort"
     else:
-        array.fill(value)
+        type_name = _FILL_TYPES.get(dtype)
+        if type_name is None:
+            raise TypeError(f"fill: no fill for dtype {dtype}")
+        scalar = dtype.type(value)
+    kernel = get_kernel(device, "memory", "fill", TYPE=type_name)
+    launch(device, kernel, (array.size,), (64,), array.data, scalar, np.int32(array.size))
 
 
 def device_of_array(array: cla.Array) -> Device:
@@ -140,6 +158,7 @@ def local_memory(nbytes: int) -> cl.LocalMemory:
 def copy(device: Device, dest, src, byte_count: int, dest_offset: int = 0,
          src_offset: int = 0) -> None:
     """Copy `byte_count` bytes between two device buffers (enqueued, in order)."""
+    note_unrecorded(device, "copy")
     if byte_count:
         cl.enqueue_copy(device.queue, dest, src, byte_count=byte_count, dst_offset=dest_offset,
                         src_offset=src_offset)

@@ -153,6 +153,20 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 @_op
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The maximum over adaptive windows to output_size (None entries keep the input's size; 1
+    is global max pooling); with return_indices also each maximum's int64 position in its
+    plane."""
+    return OPS["adaptive_max_pool2d"].function(input, output_size, return_indices)
+
+
+@_op
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (AlexNet's)."""
+    return OPS["local_response_norm"].function(input, size, alpha, beta, k)
+
+
+@_op
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resampling of (N, C, *spatial) to size or by scale_factor: mode 'nearest', 'linear',

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import reference as R
 from .check_mode import checked
-from .ops import activation, conv, conv_transpose, dropout, elementwise, interpolate, linear, loss, norm, pad, pool, reduction, shape
+from .ops import activation, conv, conv_transpose, dropout, elementwise, interpolate, lrn, linear, loss, norm, pad, pool, reduction, shape
 from .ops.storage import half_storage
 
 
@@ -163,6 +163,12 @@ _TABLE = [
         ("to4x3", dict(input=_X2, output_size=(4, 3)))]),
     _entry("adaptive_avg_pool3d", pool.adaptive_avg_pool3d, cases=[
         ("to2x3x4", dict(input=rand(2, 3, 6, 7, 8), output_size=(2, 3, 4)))]),
+    _entry("adaptive_max_pool2d", pool.adaptive_max_pool2d, cases=[
+        ("to4x3-indices", dict(input=_X2, output_size=(4, 3), return_indices=True)),
+        ("global", dict(input=rand(3, 5, 7, 6), output_size=1))]),
+    _entry("local_response_norm", lrn.local_response_norm, cases=[
+        ("size5", dict(input=_X2, size=5, alpha=1e-2, beta=0.75, k=2.0)),
+        ("size2-3d", dict(input=rand(3, 6, 11), size=2, alpha=0.1))]),
     _entry("interpolate", interpolate.interpolate, cases=[
         ("nearest-x2", dict(input=rand(2, 3, 5, 7), scale_factor=2)),
         ("nearest-size-3d", dict(input=rand(1, 2, 3, 4, 5), size=(5, 3, 8))),

@@ -121,6 +121,38 @@ __kernel void adaptive_avg_pool_forward(
     y[index] = total / (REAL)((de - ds) * (he - hs) * (we - ws));
 }
 
+// Output o of each dimension is the maximum of input [floor(o*size/out), ceil((o+1)*size/out)),
+// its position (flat in the plane) in `indices`: the first maximum, a NaN taking over, as
+// max_pool_forward does.
+__kernel void adaptive_max_pool_forward(
+    __global const REAL *restrict x, __global REAL *restrict y, __global long *restrict indices,
+    const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * OD * OH * OW)
+        return;
+    SPLIT_OUTPUT_INDEX(index);
+    const int ds = od * D / OD, de = ((od + 1) * D + OD - 1) / OD;
+    const int hs = oh * H / OH, he = ((oh + 1) * H + OH - 1) / OH;
+    const int ws = ow * W / OW, we = ((ow + 1) * W + OW - 1) / OW;
+    const __global REAL *x_plane = x + (size_t)plane * D * H * W;
+    REAL best = x_plane[(ds * H + hs) * W + ws];
+    int best_at = (ds * H + hs) * W + ws;
+    for (int id = ds; id < de; ++id)
+        for (int ih = hs; ih < he; ++ih)
+            for (int iw = ws; iw < we; ++iw) {
+                const int at = (id * H + ih) * W + iw;
+                const REAL v = x_plane[at];
+                if (!isnan(best) && (v > best || isnan(v))) {
+                    best = v;
+                    best_at = at;
+                }
+            }
+    y[index] = best;
+    indices[index] = best_at;
+}
+
 // --- backward: one work-item per input element gathers from the outputs whose windows read it
 // (no scatter, no atomics: deterministic even where windows overlap).
 
@@ -218,5 +250,28 @@ __kernel void adaptive_avg_pool_backward(
             }
         }
     }
+    dx[index] = total;
+}
+
+// dx[i] = sum of dy[o] over the adaptive windows o holding i whose maximum was i.
+__kernel void adaptive_max_pool_backward(
+    __global const REAL *restrict dy, __global const long *restrict indices,
+    __global REAL *restrict dx, const int planes, const int D, const int H, const int W,
+    const int OD, const int OH, const int OW)
+{
+    const int index = get_global_id(0);
+    if (index >= planes * D * H * W)
+        return;
+    SPLIT_INPUT_INDEX(index);
+    const long flat = (id * H + ih) * W + iw;
+    const size_t plane_start = (size_t)plane * OD * OH * OW;
+    REAL total = 0;
+    for (int od = id * OD / D; od < min(OD, ((id + 1) * OD + D - 1) / D); ++od)
+        for (int oh = ih * OH / H; oh < min(OH, ((ih + 1) * OH + H - 1) / H); ++oh)
+            for (int ow = iw * OW / W; ow < min(OW, ((iw + 1) * OW + W - 1) / W); ++ow) {
+                const size_t o = plane_start + (od * OH + oh) * OW + ow;
+                if (indices[o] == flat)
+                    total += dy[o];
+            }
     dx[index] = total;
 }

@@ -220,6 +220,8 @@ def test_cat(device, parts, dim):
        align=st.one_of(st.none(), st.booleans()))
 def test_interpolate(device, x, size, factor, mode, align):
     check("interpolate", x, size, factor, mode, align)
+    check("adaptive_max_pool2d", x, size, bool(align))
+    check("local_response_norm", x, size if isinstance(size, int) else 3)
 
 
 @SETTINGS

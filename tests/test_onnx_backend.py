@@ -18,7 +18,7 @@ INCLUDED = [
     "constantofshape", "conv", "convtranspose", "div", "dropout", "elu", "equal", "erf", "exp", "expand",
     "flatten", "floor", "gather", "gelu", "gemm", "globalaveragepool", "globalmaxpool",
     "hardsigmoid", "hardswish", "identity", "instancenorm", "layer_normalization", "leakyrelu",
-    "log", "logsoftmax", "matmul", "max", "maxpool", "min", "mul", "pad", "range", "reduce_mean",
+    "log", "logsoftmax", "lrn", "matmul", "max", "maxpool", "min", "mul", "pad", "range", "reduce_mean",
     "reduce_sum", "relu", "reshape", "resize", "shape", "sigmoid", "size", "slice", "softmax", "split",
     "sqrt", "squeeze", "sub", "tanh", "transpose", "unsqueeze", "where",
 ]

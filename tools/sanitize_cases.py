@@ -195,6 +195,8 @@ CASES = [
     case("conv_transpose1d", input=rand(2, 4, 9), weight=rand(4, 2, 3), groups=2, dilation=2),
     case("maximum", input=rand(2, 3, 5), other=rand(3, 1)),
     case("minimum", input=rand(70), other=rand(70)),
+    case("adaptive_max_pool2d", input=rand(2, 3, 7, 5), output_size=(3, 4), return_indices=True),
+    case("local_response_norm", input=rand(2, 5, 3, 4), size=3, alpha=0.1),
     case("interpolate", input=rand(2, 3, 4, 5), scale_factor=2.5),
     case("interpolate", input=rand(2, 3, 4, 5), size=(7, 3), mode="bilinear",
          align_corners=False),

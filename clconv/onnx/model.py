@@ -374,10 +374,9 @@ class OnnxModel(Module):
         allows, and no other tensor ever shares it. Where the run did something a replay would
         not repeat (a fill, a copy, an upload, a read of device data), the model keeps
         interpreting for these shapes."""
-        import pyopencl as cl
         device = next((v.device for v in feeds.values() if isinstance(v, Tensor)), None) or \
             runtime.get_device()
-        pool = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(device.queue))
+        pool = runtime.new_pool(device)
         default = device.allocator
         runtime.set_allocator(device, pool)
         try:

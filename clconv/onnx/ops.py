@@ -460,6 +460,20 @@ def _layer_norm(node, inputs):
     return [F.layer_norm(x, shape, scale, bias, node.attrs["epsilon"])]
 
 
+def _lrn_check(node):
+    if node.attrs["size"] is None or node.attrs["size"] % 2 == 0:
+        return (f"size {node.attrs['size']} (supported: odd sizes, where ONNX's window and "
+                "PyTorch's agree)")
+    return None
+
+
+@op("LRN", {"alpha": 1e-4, "beta": 0.75, "bias": 1.0, "size": None}, check=_lrn_check)
+def _lrn(node, inputs):
+    a = node.attrs
+    return [F.local_response_norm(on_device(inputs[0]), a["size"], a["alpha"], a["beta"],
+                                  a["bias"])]
+
+
 @op("InstanceNormalization", {"epsilon": 1e-5})
 def _instance_norm(node, inputs):
     x = on_device(inputs[0])

@@ -354,6 +354,42 @@ def adaptive_avg_pool3d(input, output_size):
     return _adaptive_avg_pool("adaptive_avg_pool3d", 3, input, output_size)
 
 
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The maximum over adaptive windows (those of adaptive_avg_pool2d); with return_indices
+    also each maximum's int64 position, flat in its (n, c) plane."""
+    op, nd = "adaptive_max_pool2d", 2
+    x, batched = spatial_input(tensors(op, input=input)["input"], nd, op)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == nd:
+        sizes = tuple(x.shape[2 + i] if s is None else s for i, s in enumerate(output_size))
+    else:
+        sizes = output_size
+    out = positive(ntuple(sizes, nd, "output_size", op), "output_size", op)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be True or False, got {return_indices!r}")
+    if min(x.shape[2:]) <= 0:
+        raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
+    device = x.device
+    y = empty(x.shape[:2] + out, x.dtype, device)
+    indices = empty(y.shape, np.int64, device)
+    if y.size:
+        runtime.launch(device, _kernel(device, "adaptive_max_pool_forward", x.dtype), (y.size,),
+                       (launch_sizes.items(device),), x.array.data, y.array.data,
+                       indices.array.data, *_plane_args(x, out))
+
+    def backward(grad):
+        dx = empty(x.shape, x.dtype, device)
+        if dx.size:
+            runtime.launch(device, _kernel(device, "adaptive_max_pool_backward", x.dtype),
+                           (dx.size,), (launch_sizes.items(device),), grad.array.data,
+                           indices.array.data, dx.array.data, *_plane_args(x, out))
+        return (dx,)
+
+    y = autograd.record(op, y, (x,), backward, saved=(indices,))
+    if not batched:
+        y, indices = y.reshape(y.shape[1:]), indices.reshape(indices.shape[1:])
+    return (y, indices) if return_indices else y
+
+
 def _explainer(op, kind: str, nd: int, make_problem):
     """clconv.explain for `op`: its arguments bound as the op binds them, then both directions'
     choices."""

@@ -11,8 +11,9 @@ One module per op family, each forward beside its backward, each with its textbo
     conv         conv1d/2d/3d, fused_conv1d/2d/3d,    output size, parameters, multiply-adds
                  conv_transpose1d/2d/3d
     pool         max/avg/adaptive_avg_pool1d/2d/3d,   window output size
-                 interpolate
-    norm         batch/layer/instance/group_norm      the statistics each normalizes by
+                 adaptive_max_pool2d, interpolate
+    norm         batch/layer/instance/group_norm,     the statistics each normalizes by
+                 local_response_norm
     elementwise  relu, leaky_relu, add, sub, mul, div, maximum, minimum, sigmoid, tanh, silu,
                  hardsigmoid, hardswish, hardtanh, relu6, elu, clamp, gelu, erf, exp, log,
                  sqrt, abs, floor, ceil, dropout (its mask: dropout_mask)
@@ -48,10 +49,12 @@ from .shape import (broadcast_to, broadcast_to_backward, cat, cat_backward, pad,
                     reshape, reshape_backward, squeeze, squeeze_backward, transpose,
                     transpose_backward, unsqueeze, unsqueeze_backward)
 from .loss import cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward
-from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward,
+from .norm import (local_response_norm, local_response_norm_backward,
+                   batch_norm, batch_norm_backward, group_norm, group_norm_backward,
                    instance_norm, instance_norm_backward, layer_norm, layer_norm_backward)
 from .optim import adam_step, sgd_step
-from .pool import (interpolate, interpolate_backward, adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_avg_pool2d,
+from .pool import (interpolate, interpolate_backward, adaptive_max_pool2d,
+                   adaptive_max_pool2d_backward, adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_avg_pool2d,
                    adaptive_avg_pool2d_backward, adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
                    avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
                    avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d,
@@ -61,7 +64,8 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "interpolate", "batch_norm", "layer_norm", "instance_norm", "group_norm", "relu",
+    "adaptive_avg_pool3d", "adaptive_max_pool2d", "interpolate", "batch_norm",
+    "local_response_norm", "layer_norm", "instance_norm", "group_norm", "relu",
     "leaky_relu", "linear", "add", "cross_entropy", "mse_loss", "sigmoid", "tanh", "silu",
     "hardsigmoid", "hardswish", "hardtanh", "relu6", "elu", "clamp", "gelu", "sub", "mul", "div",
     "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "cat", "narrow", "broadcast_to", "pad", "maximum", "minimum", "erf",

@@ -193,3 +193,37 @@ def group_norm_backward(grad_output, input, num_groups, weight=None, bias=None, 
     db = g.sum(axis=param_axes)
     return cast(dtype, dx.reshape(x.shape), None if weight is None else dw,
                  None if bias is None else db)
+
+
+def _channel_window_sums(values, before, after):
+    """For each channel c, the sum of values over channels c - before .. c + after that exist
+    (shifted copies added: at most 2C - 1 of them, whatever the window's size)."""
+    c = values.shape[1]
+    out = np.zeros_like(values)
+    for offset in range(max(-before, -(c - 1)), min(after, c - 1) + 1):
+        if offset >= 0:
+            out[:, :c - offset] += values[:, offset:]
+        else:
+            out[:, -offset:] += values[:, :c + offset]
+    return out
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """y[n, c] = x[n, c] / (k + alpha / size * sum of x[n, c']^2 over the `size` channels
+    c - size//2 .. c + (size-1)//2 that exist)^beta."""
+    x = np.asarray(input)
+    v = f64(x)
+    window = _channel_window_sums(v * v, size // 2, (size - 1) // 2) / size
+    return (v / (k + alpha * window) ** beta).astype(x.dtype)
+
+
+def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """With d = k + alpha * mean of the window's squares: dx = g / d^beta -
+    (2 alpha beta / size) x * sum over the windows holding x of g y / d."""
+    x = np.asarray(input)
+    v, g = f64(x), f64(grad_output)
+    d = k + alpha * _channel_window_sums(v * v, size // 2, (size - 1) // 2) / size
+    y = v / d ** beta
+    # the windows that hold channel j are those of channels j - (size-1)//2 .. j + size//2
+    spread = _channel_window_sums(g * y / d, (size - 1) // 2, size // 2)
+    return (g / d ** beta - 2 * alpha * beta / size * v * spread).astype(x.dtype)

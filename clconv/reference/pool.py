@@ -332,3 +332,43 @@ def interpolate_backward(grad_output, input, size=None, scale_factor=None, mode=
                                          recompute_scale_factor)):
         g = np.moveaxis(np.tensordot(matrix.T, np.moveaxis(g, d + 2, 0), axes=1), 0, d + 2)
     return g.astype(x.dtype)
+
+
+def _adaptive_windows(n_in, n_out):
+    return [(o * n_in // n_out, -(-(o + 1) * n_in // n_out)) for o in range(n_out)]
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The maximum of each adaptive window (adaptive_avg_pool2d's: [floor(o*n/out),
+    ceil((o+1)*n/out))), the first one where several are equal, NaN winning; with
+    return_indices its position flat in the plane."""
+    x, batched = with_batch(np.asarray(input), 2)
+    sizes = (output_size,) * 2 if np.isscalar(output_size) else tuple(
+        x.shape[2 + i] if s is None else s for i, s in enumerate(output_size))
+    h, w = x.shape[2:]
+    y = np.empty(x.shape[:2] + sizes, x.dtype)
+    where = np.empty(y.shape, np.int64)
+    for i, (h0, h1) in enumerate(_adaptive_windows(h, sizes[0]) if x.size else ()):
+        for j, (w0, w1) in enumerate(_adaptive_windows(w, sizes[1])):
+            window = x[:, :, h0:h1, w0:w1].reshape(x.shape[0], x.shape[1], -1)
+            nan = np.isnan(window)
+            pick = np.where(nan.any(-1), nan.argmax(-1), np.nan_to_num(window, nan=0).argmax(-1))
+            y[:, :, i, j] = np.take_along_axis(window, pick[..., None], -1)[..., 0]
+            where[:, :, i, j] = (h0 + pick // (w1 - w0)) * w + w0 + pick % (w1 - w0)
+    if not batched:
+        y, where = y[0], where[0]
+    return (y, where) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_output, input, output_size, return_indices=False):
+    """The gradient to each window's maximum."""
+    x = np.asarray(input)
+    _, where = adaptive_max_pool2d(x, output_size, True)
+    xb, batched = with_batch(x, 2)
+    g = with_batch(f64(grad_output), 2)[0]
+    wb = with_batch(where, 2)[0]
+    dx = np.zeros((xb.shape[0] * xb.shape[1], xb.shape[2] * xb.shape[3]))
+    rows = np.repeat(np.arange(dx.shape[0]), wb[0, 0].size)
+    np.add.at(dx, (rows, wb.reshape(-1)), g.reshape(-1))
+    dx = dx.reshape(xb.shape)
+    return (dx if batched else dx[0]).astype(x.dtype)

@@ -21,10 +21,11 @@ from .enqueue import (KernelLimits, LaunchError, Recording, device_ms, fixed_gro
                       kernel_limits, launch, on_launch, round_up)
 from .memory import (allocate, check_size, copy, device_of_array, fill, int_table,
                      is_device_array,
-                     local_memory, scratch, set_allocator, to_device, workspace_limit)
+                     local_memory, new_pool, scratch, set_allocator, to_device,
+                     workspace_limit)
 
 __all__ = [
-    "Recording", "note_unrecorded", "record_launches", "replay",
+    "Recording", "new_pool", "note_unrecorded", "record_launches", "replay",
     "CompilerWarning", "KernelBuildError", "KernelBuildWarning", "build_options",
     "dtype_defines", "get_kernel", "kernel_source", "kernels_dir", "language_options",
     "on_build", "vector_defines", "INT32_MAX", "Device", "clear_caches", "debug", "debugging",

@@ -128,6 +128,11 @@ def device_of_array(array: cla.Array) -> Device:
 
 
 
+def new_pool(device: Device):
+    """A memory pool of its own on `device` (an inference plan's: see set_allocator)."""
+    return cl.tools.MemoryPool(cl.tools.ImmediateAllocator(device.queue))
+
+
 def set_allocator(device: Device, allocator) -> None:
     """Make `allocator` (called with a byte count, returning a buffer) the source of every
     array and scratch buffer on `device` from now on: the sanitizer's exact-size buffers that

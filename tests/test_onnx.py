@@ -401,3 +401,18 @@ def test_pad_fills_are_launches_an_inference_plan_replays(device, rng):
         x = _rand(rng, 1, 2, 5, 5)
         assert_close(loaded(x).numpy(), R.pad(x, (1, 0, 1, 2)), what="Pad")
     assert all(loaded._replays.values())
+
+
+def test_weights_in_an_external_file_are_read_from_beside_the_model(device, rng, tmp_path):
+    """The dynamo exporter keeps the weights in model.onnx.data."""
+    model, feeds, want = _conv_bn_relu(rng)
+    path = tmp_path / "external.onnx"
+    onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="external.onnx.data", size_threshold=0)
+    assert (tmp_path / "external.onnx.data").exists()
+    assert_close(conx.load(path)(**feeds).numpy(), want, what="external weights")
+    with pytest.raises(conx.OnnxError, match="external files; load it from its path"):
+        conx.load(path.read_bytes())
+    (tmp_path / "external.onnx.data").unlink()
+    with pytest.raises(conx.OnnxError, match="cannot read its external weights"):
+        conx.load(path)

@@ -26,6 +26,7 @@ def _read(model):
     """An onnx.ModelProto from a path, bytes or a ModelProto."""
     onnx = _onnx()
     if isinstance(model, onnx.ModelProto):
+        _external_data(model, "<ModelProto>", None)
         return model, "<ModelProto>"
     if isinstance(model, (bytes, bytearray)):
         source, data = "<bytes>", bytes(model)
@@ -47,7 +48,22 @@ def _read(model):
                         f"malformed: {err})") from None
     if not proto.HasField("graph") or not proto.graph.node:
         raise OnnxError(f"onnx.load: {source} holds no graph (truncated or not an ONNX model)")
+    _external_data(proto, source, os.path.dirname(source) if source != "<bytes>" else None)
     return proto, source
+
+
+def _external_data(proto, source, directory) -> None:
+    """Initializers stored beside the model (the dynamo exporter's model.onnx.data), read in."""
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+    if not any(uses_external_data(t) for t in proto.graph.initializer):
+        return
+    if directory is None:
+        raise OnnxError(f"onnx.load: {source} keeps its weights in external files; load it "
+                        "from its path (or an onnx.ModelProto with the data loaded)")
+    try:
+        load_external_data_for_model(proto, directory)
+    except Exception as err:  # (OSError, or onnx's checker's ValidationError)
+        raise OnnxError(f"onnx.load: {source}: cannot read its external weights: {err}") from None
 
 
 def _opset(proto, source) -> int:

@@ -39,6 +39,7 @@ def run_checks(device: Device, seed: int = 0, out=print) -> bool:
                 error, problem = float("nan"), f"{type(err).__name__}: {err}"
             ok &= problem is None
             status = "pass" if problem is None else f"FAIL  {problem}"
-            shape = str(arguments["input"].shape)
+            first = next(iter(arguments.values()))  # (input, or cat's list of tensors)
+            shape = str(first[0].shape if isinstance(first, list) else first.shape)
             out(f"{str(case):<44}{np.dtype(dtype).name:<9}{shape:<20}{error:>14.3g}  {status}")
     return ok

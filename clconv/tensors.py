@@ -196,21 +196,21 @@ def empty(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tens
     runtime.check_size(shape, dtype, device)
     array = runtime.allocate(device, shape, dtype)
     if array.size and config.current().poison:
-        runtime.fill(array, np.nan if dtype.kind == "f" else -12345)
+        runtime.fill(array, np.nan if dtype.kind == "f" else -12345, device)
     return Tensor(array, device)
 
 
 def zeros(shape, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        runtime.fill(out.array, 0)
+        runtime.fill(out.array, 0, out.device)
     return out
 
 
 def full(shape, value, dtype=np.float32, device: runtime.Device | None = None) -> Tensor:
     out = empty(shape, dtype, device)
     if out.size:
-        runtime.fill(out.array, value)
+        runtime.fill(out.array, value, out.device)
     return out
 
 

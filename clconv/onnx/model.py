@@ -143,83 +143,72 @@ def _check_host_only(nodes, host_names, source):
                             f"{node.op} only on constants and shapes (folded on the host)")
 
 
+def _merge_pairs(nodes, outputs, first_ops, merge) -> list[Node]:
+    """Each node of an op in `first_ops` whose result has one reader (and is no graph output)
+    is replaced, where it stands, by merge(node, reader) where that gives a node; the reader
+    goes. (The reader's other inputs exist by then: the merges below check it.)"""
+    readers = {}
+    for node in nodes:
+        for name in node.inputs:
+            readers.setdefault(name, []).append(node)
+    out, dropped = [], set()
+    for node in nodes:
+        if id(node) in dropped:
+            continue
+        following = readers.get(node.outputs[0], []) if node.op in first_ops else []
+        merged = (merge(node, following[0]) if len(following) == 1
+                  and node.outputs[0] not in outputs else None)
+        if merged is not None:
+            out.append(merged)
+            dropped.add(id(following[0]))
+        else:
+            out.append(node)
+    return out
+
+
 def _fold_batch_norm(nodes, initializers, outputs) -> list[Node]:
     """Conv followed by BatchNormalization (frozen weights) becomes one Conv with the scale in
     its weights and the shift in its bias: w' = w * g / sqrt(v + eps), b' = (b - m) g /
     sqrt(v + eps) + beta."""
-    users = {}
-    for node in nodes:
-        for name in node.inputs:
-            users.setdefault(name, []).append(node)
-    out, removed = [], set()
-    for node in nodes:
-        if id(node) in removed:
-            continue
-        following = users.get(node.outputs[0], []) if node.op == "Conv" else []
-        bn = following[0] if len(following) == 1 else None
-        if (bn is not None and bn.op == "BatchNormalization" and node.outputs[0] not in outputs
-                and all(name in initializers for name in node.inputs[1:] + bn.inputs[1:5])
-                and len([o for o in bn.outputs if o]) == 1):
-            w = initializers[node.inputs[1]].astype(np.float64)
-            b = (initializers[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
-                 and node.inputs[2] else np.zeros(w.shape[0]))
-            g, beta, mean, var = (initializers[n].astype(np.float64) for n in bn.inputs[1:5])
-            factor = g / np.sqrt(var + bn.attrs["epsilon"])
-            w_name, b_name = f"{node.name}/folded_weight", f"{node.name}/folded_bias"
-            initializers[w_name] = (w * factor.reshape(-1, *(1,) * (w.ndim - 1))).astype(
-                initializers[node.inputs[1]].dtype)
-            initializers[b_name] = ((b - mean) * factor + beta).astype(initializers[w_name].dtype)
-            out.append(Node("Conv", node.name, [node.inputs[0], w_name, b_name], bn.outputs,
-                            dict(node.attrs), node.opset))
-            removed.add(id(bn))
-            continue
-        out.append(node)
-    return out
+    def merge(conv, bn):
+        if (bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1
+                or not all(n in initializers for n in conv.inputs[1:] + bn.inputs[1:5])):
+            return None
+        w = initializers[conv.inputs[1]].astype(np.float64)
+        b = (initializers[conv.inputs[2]].astype(np.float64) if len(conv.inputs) > 2
+             and conv.inputs[2] else np.zeros(w.shape[0]))
+        g, beta, mean, var = (initializers[n].astype(np.float64) for n in bn.inputs[1:5])
+        factor = g / np.sqrt(var + bn.attrs["epsilon"])
+        w_name, b_name = f"{conv.name}/folded_weight", f"{conv.name}/folded_bias"
+        dtype = initializers[conv.inputs[1]].dtype
+        initializers[w_name] = (w * factor.reshape(-1, *(1,) * (w.ndim - 1))).astype(dtype)
+        initializers[b_name] = ((b - mean) * factor + beta).astype(dtype)
+        return Node("Conv", conv.name, [conv.inputs[0], w_name, b_name], bn.outputs,
+                    dict(conv.attrs), conv.opset)
+    return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
 
 def _fuse_activations(nodes, outputs) -> list[Node]:
-    """Conv followed by Relu or LeakyRelu (its only user) runs as one clconv.fused conv."""
-    users = {}
-    for node in nodes:
-        for name in node.inputs:
-            users.setdefault(name, []).append(node)
-    out, removed = [], set()
-    for node in nodes:
-        if id(node) in removed:
-            continue
-        following = users.get(node.outputs[0], []) if node.op == "Conv" else []
-        act = following[0] if len(following) == 1 else None
-        if act is not None and act.op in ("Relu", "LeakyRelu") and node.outputs[0] not in outputs:
-            attrs = dict(node.attrs, _activation="relu" if act.op == "Relu" else "leaky_relu")
-            if act.op == "LeakyRelu":
-                attrs["_negative_slope"] = act.attrs["alpha"]
-            out.append(Node("Conv", node.name, node.inputs, act.outputs, attrs, node.opset))
-            removed.add(id(act))
-            continue
-        out.append(node)
-    return out
+    """Conv followed by Relu or LeakyRelu runs as one clconv.fused conv."""
+    def merge(conv, act):
+        if act.op not in ("Relu", "LeakyRelu"):
+            return None
+        attrs = dict(conv.attrs, _activation="relu" if act.op == "Relu" else "leaky_relu")
+        if act.op == "LeakyRelu":
+            attrs["_negative_slope"] = act.attrs["alpha"]
+        return Node("Conv", conv.name, conv.inputs, act.outputs, attrs, conv.opset)
+    return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
 
 def _fuse_silu(nodes, outputs) -> list[Node]:
     """Mul(x, Sigmoid(x)) (how the exporters write SiLU / swish) becomes one SiLU node: one
     kernel and one pass over memory instead of two."""
-    users = {}
-    for node in nodes:
-        for name in node.inputs:
-            users.setdefault(name, []).append(node)
-    out, removed = [], set()
-    for node in nodes:
-        if id(node) in removed:
-            continue
-        following = users.get(node.outputs[0], []) if node.op == "Sigmoid" else []
-        mul = following[0] if len(following) == 1 else None
-        if (mul is not None and mul.op == "Mul" and node.outputs[0] not in outputs
-                and sorted(mul.inputs) == sorted([node.inputs[0], node.outputs[0]])):
-            out.append(Node("SiLU", node.name, [node.inputs[0]], mul.outputs, {}, node.opset))
-            removed.add(id(mul))
-            continue
-        out.append(node)
-    return out
+    def merge(sigmoid, mul):
+        if mul.op != "Mul" or sorted(mul.inputs) != sorted([sigmoid.inputs[0],
+                                                            sigmoid.outputs[0]]):
+            return None
+        return Node("SiLU", sigmoid.name, [sigmoid.inputs[0]], mul.outputs, {}, sigmoid.opset)
+    return _merge_pairs(nodes, outputs, ("Sigmoid",), merge)
 
 
 class OnnxModel(Module):

@@ -36,9 +36,9 @@ def int_table(device: Device, values) -> cla.Array:
     if table is None:
         if len(tables) >= 4096:  # (a bound on what a long run of varied shapes keeps)
             tables.clear()
-        # (made once and kept: not an upload a replay of a recording would need to repeat)
-        table = tables[key] = cla.to_device(device.queue, np.array(key, np.int32),
-                                            allocator=device.allocator)
+        # Made once and kept, outside the pool (a table is no tensor: it does not count
+        # against the device's tensors, and a replayed recording needs no upload of it).
+        table = tables[key] = cla.to_device(device.queue, np.array(key, np.int32))
     return table
 
 
@@ -96,12 +96,12 @@ _FILL_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
                np.dtype(np.int64): "long", np.dtype(np.int32): "int"}
 
 
-def fill(array: cla.Array, value) -> None:
+def fill(array: cla.Array, value, device: Device | None = None) -> None:
     """Every element = value. float16 by its bit pattern: pyopencl's fill would build a kernel
     on `half`, which needs cl_khr_fp16."""
     if not array.size:
         return
-    device = device_of_array(array)
+    device = device or device_of_array(array)
     dtype = np.dtype(array.dtype)
     if dtype == np.float16:  # by its bit pattern
         scalar, type_name = np.float16(value).view(np.uint16), "ushort"

@@ -42,13 +42,18 @@ def _operands(input, other):
     number = (int, float, np.integer, np.floating)
     input, other = [np.asarray(v, np.float32) if isinstance(v, (list, tuple)) else v
                     for v in (input, other)]
-    # (a number is used at full precision, as PyTorch computes float16 in float32)
+    # (a number is rounded to the type the op computes in, as PyTorch does: float32 for
+    # float16 and float32 tensors, float64 for float64 ones)
+    def computed(value, dtype):
+        with np.errstate(over="ignore"):
+            return np.asarray(value, np.float64 if dtype == np.float64 else np.float32)
+
     if isinstance(other, number):
         a = np.asarray(input)
-        return a, np.asarray(other, np.float64), a.dtype
+        return a, computed(other, a.dtype), a.dtype
     if isinstance(input, number):
         b = np.asarray(other)
-        return np.asarray(input, np.float64), b, b.dtype
+        return computed(input, b.dtype), b, b.dtype
     a, b = np.asarray(input), np.asarray(other)
     return a, b, np.result_type(a.dtype, b.dtype)
 

@@ -4,10 +4,14 @@
 
 equals F.relu(F.conv2d(x, w, b, padding=1)), with the activation applied in the convolution's
 epilogue (after the bias, as each output is stored) instead of a second pass over y; the
-backward applies the activation's gradient (from y's sign) before the convolution's. The
-arguments are conv{1,2,3}d's plus `activation` (None, "relu" or "leaky_relu") and
-`negative_slope` (leaky_relu's, non-negative). `nn.Sequential` calls these for a ConvNd module
-followed by ReLU or LeakyReLU. Check mode and float16 storage work as for clconv.functional;
+backward applies the activation's gradient before the convolution's. The arguments are
+conv{1,2,3}d's plus `activation` and `negative_slope` (leaky_relu's, non-negative). The
+activations: None, "relu", "leaky_relu", "relu6", "sigmoid", "silu", "hardswish",
+"hardsigmoid" (PyTorch's functions of those names). relu's and leaky_relu's gradients are read
+from y's sign; the others' need the convolution's output before the activation, so where autograd
+records (an argument requires grad) they run as a convolution and then the activation: fused
+speed is for inference. `nn.Sequential` calls these for a ConvNd module followed by ReLU,
+LeakyReLU, ReLU6, Sigmoid, SiLU, Hardswish or Hardsigmoid. Check mode and float16 storage work as for clconv.functional;
 the op table's entries are fused_conv1d/2d/3d.
 """
 from .optable import OPS

@@ -288,7 +288,8 @@ _TABLE += [
         (f"{activation}", dict(input=rand(2, 4, *(7,) * nd), weight=rand(6, 4, *(3,) * nd,
                                                                        scale=0.2),
                                bias=rand(6), padding=1, activation=activation))
-        for activation in ("relu", "leaky_relu")])
+        for activation in ("relu", "leaky_relu", "relu6", "sigmoid", "silu", "hardswish",
+                           "hardsigmoid")])
     for nd in (1, 2, 3)]
 
 OPS: dict[str, Op] = {entry.name: entry for entry in _TABLE}

@@ -31,11 +31,6 @@
 #define INV_SQRT_2PI (REAL)0.39894228040143267794
 #define GELU_CUBIC (REAL)0.044715
 
-inline REAL sigmoid_of(const REAL x)
-{
-    return (REAL)1 / ((REAL)1 + exp(-x));
-}
-
 inline REAL act_forward(const REAL x, const REAL a, const REAL b)
 {
 #if ACT == ACT_SIGMOID
@@ -45,11 +40,11 @@ inline REAL act_forward(const REAL x, const REAL a, const REAL b)
 #elif ACT == ACT_SILU
     return x * sigmoid_of(x);
 #elif ACT == ACT_HARDSIGMOID
-    return x <= -3 ? (REAL)0 : x >= 3 ? (REAL)1 : x / 6 + (REAL)0.5;
+    return hardsigmoid_of(x);
 #elif ACT == ACT_HARDSWISH
-    return x <= -3 ? (REAL)0 : x >= 3 ? x : x * (x + 3) / 6;
+    return hardswish_of(x);
 #elif ACT == ACT_HARDTANH
-    return x < a ? a : x > b ? b : x;
+    return hardtanh_of(x, a, b);
 #elif ACT == ACT_ELU
     return x > 0 ? x : a * expm1(x);
 #elif ACT == ACT_CLAMP

@@ -21,18 +21,64 @@
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 
-// Activations a convolution applies in its epilogue (clconv.fused): ACTIVATION_RELU is
-// x < 0 ? 0 : x, ACTIVATION_LEAKY_RELU x < 0 ? slope x : x; NaN passes through both, as in
-// PyTorch's relu and leaky_relu.
+// The activations' formulas, shared by activation.cl and the convolutions' epilogues. NaN
+// passes through every one, as in PyTorch (comparisons with NaN are false, so no branch
+// replaces it).
+inline REAL sigmoid_of(const REAL x)
+{
+    return (REAL)1 / ((REAL)1 + exp(-x));
+}
+
+inline REAL hardtanh_of(const REAL x, const REAL low, const REAL high)
+{
+    return x < low ? low : x > high ? high : x;
+}
+
+inline REAL hardsigmoid_of(const REAL x)
+{
+    return x <= -3 ? (REAL)0 : x >= 3 ? (REAL)1 : x / 6 + (REAL)0.5;
+}
+
+inline REAL hardswish_of(const REAL x)
+{
+    return x <= -3 ? (REAL)0 : x >= 3 ? x : x * (x + 3) / 6;
+}
+
+// The activation a convolution applies in its epilogue (clconv.fused), after the bias: a build
+// option, ACTIVATION (clconv/ops/conv.py's _ACTIVATIONS number them), so that each build holds
+// only its own, and two parameters a, b: leaky_relu's slope (a), hardtanh's bounds (a, b;
+// relu6 is (0, 6)).
 #define ACTIVATION_NONE 0
 #define ACTIVATION_RELU 1
 #define ACTIVATION_LEAKY_RELU 2
+#define ACTIVATION_HARDTANH 3
+#define ACTIVATION_SIGMOID 4
+#define ACTIVATION_SILU 5
+#define ACTIVATION_HARDSWISH 6
+#define ACTIVATION_HARDSIGMOID 7
+#ifndef ACTIVATION
+#define ACTIVATION ACTIVATION_NONE
+#endif
 
-inline REAL activate(const REAL v, const int activation, const REAL slope)
+inline REAL activate(const REAL v, const REAL a, const REAL b)
 {
-    if (activation == ACTIVATION_NONE || !(v < 0))
-        return v;
-    return activation == ACTIVATION_RELU ? (REAL)0 : v * slope;
+#if ACTIVATION == ACTIVATION_RELU
+    return v < 0 ? (REAL)0 : v;
+#elif ACTIVATION == ACTIVATION_LEAKY_RELU
+    return v < 0 ? v * a : v;
+#elif ACTIVATION == ACTIVATION_HARDTANH
+    return hardtanh_of(v, a, b);
+#elif ACTIVATION == ACTIVATION_SIGMOID
+    return sigmoid_of(v);
+#elif ACTIVATION == ACTIVATION_SILU
+    return v * sigmoid_of(v);
+#elif ACTIVATION == ACTIVATION_HARDSWISH
+    return hardswish_of(v);
+#elif ACTIVATION == ACTIVATION_HARDSIGMOID
+    return hardsigmoid_of(v);
+#else
+    return v;
+#endif
 }
 
 // The output coordinate whose window reads input coordinate `i` through tap `t`, or -1 when

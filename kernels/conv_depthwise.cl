@@ -24,7 +24,8 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
                               const __global REAL *restrict w_k, const REAL b,
                               __global REAL *restrict y_plane, const int start, const int H,
                               const int W, const int OH, const int OW, const int PH,
-                              const int PW, const int activation, const REAL negative_slope)
+                              const int PW, const REAL act_a,
+                              const REAL act_b)
 {
     REAL taps[DEPTHWISE_KH * DEPTHWISE_KW];
     for (int t = 0; t < DEPTHWISE_KH * DEPTHWISE_KW; ++t)
@@ -50,7 +51,7 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
         }
         const int base = ih + PH - (DEPTHWISE_KH - 1);
         if (base >= 0) {
-            VSTORE(activate_vector(acc[0], activation, negative_slope), 0,
+            VSTORE(activate_vector(acc[0], act_a, act_b), 0,
                    y_plane + base * OW + start);
         }
         #pragma unroll
@@ -64,7 +65,7 @@ __kernel void depthwise_conv2d(
     __global const REAL *restrict x,       // N x C x H x W
     __global const REAL *restrict weight,  // K x 1 x DEPTHWISE_KH x DEPTHWISE_KW
     __global const REAL *restrict bias, const int has_bias,
-    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
     __global REAL *restrict y,             // N x K x OH x OW
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW)
@@ -80,9 +81,7 @@ __kernel void depthwise_conv2d(
     const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;
     __global REAL *y_plane = y + (size_t)out_plane * OH * OW;
     const REAL b = has_bias ? bias[k] : (REAL)0;
-    depthwise_columns(x_plane, w_k, b, y_plane, block * VW, H, W, OH, OW, PH, PW, activation,
-                      negative_slope);
+    depthwise_columns(x_plane, w_k, b, y_plane, block * VW, H, W, OH, OW, PH, PW, act_a, act_b);
     if (block == blocks - 1 && OW % VW)
-        depthwise_columns(x_plane, w_k, b, y_plane, OW - VW, H, W, OH, OW, PH, PW, activation,
-                          negative_slope);
+        depthwise_columns(x_plane, w_k, b, y_plane, OW - VW, H, W, OH, OW, PH, PW, act_a, act_b);
 }

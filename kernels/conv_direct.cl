@@ -173,7 +173,7 @@ __kernel void conv_direct(
     __global const REAL *restrict xp,      // the input, laid out as above
     __global const REAL *restrict packed,  // conv_pack_weights
     __global const REAL *restrict bias, const int has_bias,
-    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
     __global REAL *restrict y,             // N x K x OD x OH x OW
     const int GROUPS_arg, const int CG_arg, const int KG_arg, const int K_TILES_arg,
     const int OD_arg, const int OH_arg, const int OW_arg,
@@ -241,7 +241,7 @@ __kernel void conv_direct(
             VSTORE(acc[k][v], v, sums[k]);
     __global REAL *y_block = y + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
     const __global REAL *b_block = has_bias ? bias + group * KG + first_k : 0;
-    store_tile(sums, y_block, b_block, activation, negative_slope, k_count, tile, read_start,
+    store_tile(sums, y_block, b_block, act_a, act_b, k_count, tile, read_start,
                start, first_column, row_end_offset, FLAT, ROW_TILES, OD, OH, OW, HP, WQ,
                X_VECTOR);
 }

@@ -107,10 +107,9 @@ STAGE int tile_read_start(const int tile, const int first_column, const int FLAT
 }
 
 // A whole vector of consecutive outputs, with the epilogue's activation.
-STAGE void store_whole(__global REAL *y, VREAL out, const int activation,
-                       const REAL negative_slope)
+STAGE void store_whole(__global REAL *y, VREAL out, const REAL act_a, const REAL act_b)
 {
-    VSTORE(activate_vector(out, activation, negative_slope), 0, y);
+    VSTORE(activate_vector(out, act_a, act_b), 0, y);
 }
 
 // The output index of each lane of a vector whose first position is grid coordinate
@@ -135,11 +134,11 @@ STAGE void lane_outputs(int *lane_index, const int skip, int ld, int lh, int lw,
 
 // The lanes of one vector of sums that have an output (lane_outputs), one by one.
 STAGE void store_lanes(__global REAL *y_plane, const REAL *sums, const int *lane_index,
-                       const REAL b, const int activation, const REAL negative_slope)
+                       const REAL b, const REAL act_a, const REAL act_b)
 {
     for (int l = 0; l < VW; ++l)
         if (lane_index[l] >= 0)
-            y_plane[lane_index[l]] = activate(sums[l] + b, activation, negative_slope);
+            y_plane[lane_index[l]] = activate(sums[l] + b, act_a, act_b);
 }
 
 // (od, oh, ow) moved on by a vector of VW positions in a grid of rows `width` wide.
@@ -161,8 +160,7 @@ STAGE void next_vector(int *od, int *oh, int *ow, const int width, const int HP)
 // position; in FLAT mode the grid's rows are WQ wide and its planes HP high, in row mode a tile
 // never leaves its row. y_block: the block's first output plane; b_block: its first bias, or 0.
 STAGE void store_tile(REAL sums[BLOCK_K][BLOCK_P], __global REAL *y_block,
-                      const __global REAL *b_block, const int activation,
-                      const REAL negative_slope, const int k_count, const int tile,
+                      const __global REAL *b_block, const REAL act_a, const REAL act_b, const int k_count, const int tile,
                       const int read_start, const int start, const int first_column,
                       const int row_end_offset, const int FLAT, const int ROW_TILES,
                       const int OD, const int OH, const int OW, const int HP, const int WQ,
@@ -197,11 +195,9 @@ STAGE void store_tile(REAL sums[BLOCK_K][BLOCK_P], __global REAL *y_block,
             const REAL b = b_block ? b_block[k] : (REAL)0;
             __global REAL *y_plane = y_block + (size_t)k * OUT_PLANE;
             if (whole)
-                store_whole(y_plane + out_first, VLOAD(v, sums[k]) + b, activation,
-                            negative_slope);
+                store_whole(y_plane + out_first, VLOAD(v, sums[k]) + b, act_a, act_b);
             else
-                store_lanes(y_plane, sums[k] + v * VW, lane_index, b, activation,
-                            negative_slope);
+                store_lanes(y_plane, sums[k] + v * VW, lane_index, b, act_a, act_b);
         }
         next_vector(&od, &oh, &ow, width, HP);
     }

@@ -46,7 +46,7 @@
             }
 #define STORE_ONE(t, k)                                                                   \
     if (first_pos + t < out_plane)                                                        \
-        y_row[first_pos + t] = activate(acc[k][t] + b, activation, negative_slope);
+        y_row[first_pos + t] = activate(acc[k][t] + b, act_a, act_b);
 #define STORE_ROW(k, _)                                                                   \
     if (k < k_count) {                                                                    \
         const REAL b = has_bias ? bias[first_k + k] : (REAL)0;                            \
@@ -59,7 +59,7 @@ __kernel void conv_forward(
     __global const REAL *restrict weight, // K x C/groups x KD x KH x KW
     __global const REAL *restrict bias,   // K, read only when has_bias
     const int has_bias,
-    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
     __global REAL *restrict y,            // N x K x OD x OH x OW
     CONV_GEOMETRY_ARGS)
 {

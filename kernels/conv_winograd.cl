@@ -154,9 +154,9 @@ STAGE void store_tile_row(__global REAL *y_row, const VREAL left, const VREAL ri
 // 3. Y = A^T M A for output channel k of the block, A^T = [1 1 1 0; 0 1 -1 -1]; bias,
 //    activation, store.
 STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane, const int k,
-                            const REAL b, const int activation, const REAL negative_slope,
-                            const int tile_row, const int first_tile, const int OH,
-                            const int OW)
+                            const REAL b, const REAL act_a,
+                            const REAL act_b, const int tile_row, const int first_tile,
+                            const int OH, const int OW)
 {
     const int lanes = VW * WINO_TV;
     for (int tv = 0; tv < WINO_TV; ++tv) {
@@ -172,10 +172,8 @@ STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane,
         }
         const int column = 2 * (first_tile + VW * tv);
         for (int i = 0; i < 2 && 2 * tile_row + i < OH; ++i) {
-            const VREAL left = activate_vector(s[i][0] + s[i][1] + s[i][2] + b, activation,
-                                               negative_slope);
-            const VREAL right = activate_vector(s[i][1] - s[i][2] - s[i][3] + b, activation,
-                                                negative_slope);
+            const VREAL left = activate_vector(s[i][0] + s[i][1] + s[i][2] + b, act_a, act_b);
+            const VREAL right = activate_vector(s[i][1] - s[i][2] - s[i][3] + b, act_a, act_b);
             store_tile_row(y_plane + (2 * tile_row + i) * OW, left, right, column, OW);
         }
     }
@@ -185,7 +183,7 @@ __kernel void winograd_conv2d(
     __global const REAL *restrict x,      // N x C x H x W
     __global const REAL *restrict u,      // winograd_weights
     __global const REAL *restrict bias, const int has_bias,
-    const int activation, const REAL negative_slope,  // the epilogue's (common.h: activate)
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
     __global REAL *restrict y,            // N x K x OH x OW
     __local REAL *restrict v_tiles,       // C x 16 x VW WINO_TV: the transformed input
     __local REAL *restrict m_tiles,       // 16 x WINO_BK x VW WINO_TV: one block's products
@@ -209,7 +207,7 @@ __kernel void winograd_conv2d(
         for (int k = 0; k < WINO_BK && kb * WINO_BK + k < K; ++k) {
             const int channel = kb * WINO_BK + k;
             transform_output(m_tiles, y + ((size_t)n * K + channel) * OH * OW, k,
-                             has_bias ? bias[channel] : (REAL)0, activation, negative_slope,
+                             has_bias ? bias[channel] : (REAL)0, act_a, act_b,
                              tile_row, first_tile, OH, OW);
         }
     }

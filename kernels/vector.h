@@ -150,10 +150,26 @@ inline VREAL row_lanes(const __global REAL *row, const int start, const int W)
     return VLOAD(0, lanes);
 }
 
-// The epilogue's activation (common.h: activate) on a vector.
-inline VREAL activate_vector(const VREAL v, const int activation, const REAL slope)
+// The epilogue's activation (common.h: activate) on a vector, lane for lane the same.
+inline VREAL activate_vector(const VREAL v, const REAL a, const REAL b)
 {
-    if (activation == ACTIVATION_NONE)
-        return v;
-    return select(v, activation == ACTIVATION_RELU ? (VREAL)0 : v * slope, isless(v, (VREAL)0));
+#if ACTIVATION == ACTIVATION_RELU
+    return select(v, (VREAL)0, isless(v, (VREAL)0));
+#elif ACTIVATION == ACTIVATION_LEAKY_RELU
+    return select(v, v * a, isless(v, (VREAL)0));
+#elif ACTIVATION == ACTIVATION_HARDTANH
+    return select(select(v, (VREAL)b, isgreater(v, (VREAL)b)), (VREAL)a, isless(v, (VREAL)a));
+#elif ACTIVATION == ACTIVATION_SIGMOID
+    return (VREAL)1 / ((VREAL)1 + exp(-v));
+#elif ACTIVATION == ACTIVATION_SILU
+    return v * ((VREAL)1 / ((VREAL)1 + exp(-v)));
+#elif ACTIVATION == ACTIVATION_HARDSWISH
+    return select(select(v * (v + 3) / 6, v, isgreaterequal(v, (VREAL)3)), (VREAL)0,
+                  islessequal(v, (VREAL)-3));
+#elif ACTIVATION == ACTIVATION_HARDSIGMOID
+    return select(select(v / 6 + (REAL)0.5, (VREAL)1, isgreaterequal(v, (VREAL)3)), (VREAL)0,
+                  islessequal(v, (VREAL)-3));
+#else
+    return v;
+#endif
 }

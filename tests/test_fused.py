@@ -7,6 +7,7 @@ import clconv
 import clconv.functional as F
 import clconv.nn as nn
 import clconv.reference as R
+from clconv import runtime
 from clconv.ops import conv
 from clconv.testing import assert_close
 from helpers import conv_weight, randn
@@ -55,6 +56,46 @@ def test_fused_conv_forward_and_backward(device, rng, algorithm, dtype, case, ac
             assert_close(leaf.grad.numpy(), want_grad, what=f"fused conv{nd}d d{name}")
 
 
+# The activations whose gradient needs the pre-activation: fused where nothing requires grad.
+PRE_ACTIVATION = ["relu6", "sigmoid", "silu", "hardswish", "hardsigmoid"]
+
+
+@pytest.mark.parametrize("activation", PRE_ACTIVATION)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d{c[1]}{c[4]}")
+def test_fused_epilogue_activations_in_inference(device, rng, algorithm, dtype, case,
+                                                 activation):
+    """The epilogue applies the activation: one convolution, no activation kernel."""
+    nd, x_shape, w_shape, has_bias, options = case
+    # Inputs scaled so that outputs reach past hardswish's and relu6's kinks (-3, 3, 6).
+    x, w = 6 * randn(rng, x_shape, dtype), conv_weight(rng, w_shape, dtype)
+    b = randn(rng, (w_shape[0],), dtype) if has_bias else None
+    with runtime.record_launches(device) as made:
+        y = getattr(clconv.fused, f"conv{nd}d")(x, w, b, **options, activation=activation)
+    names = [kernel.function_name for kernel, *_ in made.launches]
+    assert names and not [n for n in names if n.startswith("activation")], names
+    want = getattr(R, f"fused_conv{nd}d")(x, w, b, **options, activation=activation)
+    assert_close(y.numpy(), want, what=f"fused conv{nd}d {activation}")
+    z = getattr(R, f"conv{nd}d")(x, w, b, **options)
+    assert (z < -3).any() and (z > 6).any()  # (every piece of the activations is reached)
+
+
+@pytest.mark.parametrize("activation", PRE_ACTIVATION)
+def test_fused_pre_activation_gradients_run_unfused(device, rng, activation):
+    """With autograd recording, these run as the convolution and then the activation, whose
+    backward reads the convolution's output."""
+    x, w = 6 * randn(rng, (1, 2, 5, 18), np.float32), conv_weight(rng, (3, 2, 3, 3), np.float32)
+    xt, wt = clconv.tensor(x, requires_grad=True), clconv.tensor(w, requires_grad=True)
+    with runtime.record_launches(device) as made:
+        y = clconv.fused.conv2d(xt, wt, padding=1, activation=activation)
+    names = [kernel.function_name for kernel, *_ in made.launches]
+    assert names[-1] == "activation_forward", names
+    grad = randn(rng, y.shape, np.float32)
+    y.backward(grad)
+    want_dx, want_dw, _ = R.fused_conv2d_backward(grad, x, w, padding=1, activation=activation)
+    assert_close(xt.grad.numpy(), want_dx, what=f"fused conv2d {activation} dinput")
+    assert_close(wt.grad.numpy(), want_dw, what=f"fused conv2d {activation} dweight")
+
+
 def test_relu_passes_nan_as_the_separate_ops_do(device, rng):
     x = randn(rng, (1, 2, 5, 18), np.float32)
     x[0, 1, 2, 3] = np.nan
@@ -67,7 +108,9 @@ def test_relu_passes_nan_as_the_separate_ops_do(device, rng):
 
 def test_bad_activation_arguments(device, rng):
     x, w = randn(rng, (1, 2, 5, 5), np.float32), randn(rng, (3, 2, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="activation must be None, 'relu' or 'leaky_relu', got 'gelu'"):
+    with pytest.raises(ValueError, match="activation must be None or one of 'relu', 'leaky_relu', "
+                                         "'relu6', 'sigmoid', 'silu', 'hardswish', "
+                                         "'hardsigmoid', got 'gelu'"):
         clconv.fused.conv2d(x, w, activation="gelu")
     with pytest.raises(ValueError, match="negative_slope must be non-negative, got -0.5"):
         clconv.fused.conv2d(x, w, activation="leaky_relu", negative_slope=-0.5)

@@ -184,6 +184,50 @@ def test_frozen_conv_bn_relu_is_one_fused_conv(device, rng):
     assert [n.op for n in trainable._nodes] == ["Conv", "BatchNormalization", "Relu"]
 
 
+# (activation nodes after a Conv whose output is "c", the result "y"; initializers; the
+#  reference of the activation; what the importer fuses it into, or None)
+_ACTIVATION_NODES = {
+    "Relu": ([helper.make_node("Relu", ["c"], ["y"])], {}, R.relu, "relu"),
+    "LeakyRelu": ([helper.make_node("LeakyRelu", ["c"], ["y"], alpha=0.2)], {},
+                  lambda z: R.leaky_relu(z, 0.2), "leaky_relu"),
+    "LeakyRelu-negative": ([helper.make_node("LeakyRelu", ["c"], ["y"], alpha=-0.5)], {},
+                           lambda z: R.leaky_relu(z, -0.5), None),
+    "Clip-initializers": ([helper.make_node("Clip", ["c", "lo", "hi"], ["y"])],
+                          dict(lo=np.float32(0), hi=np.float32(6)), R.relu6, "relu6"),
+    "Clip-constants": ([helper.make_node("Constant", [], ["lo"], value_float=0.0),
+                        helper.make_node("Constant", [], ["hi"], value_float=6.0),
+                        helper.make_node("Clip", ["c", "lo", "hi"], ["y"])], {}, R.relu6,
+                       "relu6"),
+    "Clip-other": ([helper.make_node("Clip", ["c", "lo", "hi"], ["y"])],
+                   dict(lo=np.float32(-1), hi=np.float32(6)), lambda z: R.clamp(z, -1, 6), None),
+    "Clip-max-only": ([helper.make_node("Clip", ["c", "", "hi"], ["y"])],
+                      dict(hi=np.float32(6)), lambda z: R.clamp(z, max=6), None),
+    "Sigmoid": ([helper.make_node("Sigmoid", ["c"], ["y"])], {}, R.sigmoid, "sigmoid"),
+    "SiLU": ([helper.make_node("Sigmoid", ["c"], ["s"]), helper.make_node("Mul", ["c", "s"], ["y"])],
+             {}, R.silu, "silu"),
+    "HardSwish": ([helper.make_node("HardSwish", ["c"], ["y"])], {}, R.hardswish, "hardswish"),
+    "HardSigmoid": ([helper.make_node("HardSigmoid", ["c"], ["y"], alpha=1 / 6)], {},
+                    R.hardsigmoid, "hardsigmoid"),
+    "HardSigmoid-onnx-default": ([helper.make_node("HardSigmoid", ["c"], ["y"])], {},
+                                 lambda z: R.clamp(0.2 * z + 0.5, 0, 1), None),
+}
+
+
+@pytest.mark.parametrize("kind", list(_ACTIVATION_NODES))
+def test_conv_and_its_activation_are_one_fused_conv(device, rng, kind):
+    act_nodes, extra, reference, fused = _ACTIVATION_NODES[kind]
+    x, w, b = _rand(rng, 2, 3, 9, 8, scale=4), _rand(rng, 4, 3, 3, 3, scale=0.5), _rand(rng, 4)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1])] + act_nodes
+    model = _model(nodes, [("x", x.shape)], [("y", None)], dict(w=w, b=b, **extra))
+    loaded = conx.load(model)
+    convs = [n for n in loaded._nodes if n.op == "Conv"]
+    assert convs[0].attrs.get("_activation") == fused
+    assert len([n for n in loaded._nodes if n.op != "Constant"]) == (1 if fused else 2)
+    z = R.conv2d(x, w, b, padding=1)
+    assert (z < -3).any() and (z > 6).any()  # (every piece of each activation is reached)
+    _check(model, {"x": x}, reference(z))
+
+
 def test_mul_of_sigmoid_is_one_silu(device, rng):
     x = _rand(rng, 2, 3, 4, 5, scale=3)
     nodes = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])]

@@ -161,6 +161,14 @@ CASES = [
          activation="leaky_relu", negative_slope=0.1),
     case("fused_conv3d", input=rand(1, 2, 3, 4, 5), weight=rand(3, 2, 2, 2, 2), bias=rand(3),
          activation=None),
+    # Epilogue activations that are fused only without autograd: the direct, depthwise and
+    # winograd kernels' builds of them.
+    case("fused_conv2d", input=rand(2, 3, 5, 19), weight=rand(5, 3, 3, 3), bias=rand(5),
+         padding=1, activation="silu", backward=False),
+    case("fused_conv2d", input=rand(1, 2, 3, 16), weight=rand(2, 1, 3, 3), padding=1, groups=2,
+         activation="hardswish", backward=False),
+    case("fused_conv2d", input=rand(1, 16, 3, 35), weight=rand(16, 16, 3, 3), padding=0,
+         activation="relu6", backward=False),
     # float16 storage: the conversions in and out (vector steps and tails), in-place updates
     # of float16 running statistics.
     case("conv2d", input=rand(2, 3, 5, 20), weight=rand(4, 3, 3, 3), bias=rand(4), padding=1,

@@ -35,6 +35,7 @@ class _Pointwise(Module):
 
 class Sigmoid(_Pointwise):
     op, in_place_option = "sigmoid", False
+    fused_activation = "sigmoid"  # (nn.Sequential fuses it into a preceding convolution)
 
 
 class Tanh(_Pointwise):
@@ -42,7 +43,7 @@ class Tanh(_Pointwise):
 
 
 class SiLU(_Pointwise):
-    op = "silu"
+    op = fused_activation = "silu"
 
     def __init__(self, inplace=False):
         super().__init__()
@@ -50,15 +51,15 @@ class SiLU(_Pointwise):
 
 
 class Hardsigmoid(SiLU):
-    op = "hardsigmoid"
+    op = fused_activation = "hardsigmoid"
 
 
 class Hardswish(SiLU):
-    op = "hardswish"
+    op = fused_activation = "hardswish"
 
 
 class ReLU6(SiLU):
-    op = "relu6"
+    op = fused_activation = "relu6"
 
 
 class Hardtanh(_Pointwise):

@@ -46,7 +46,7 @@ class _ConvNd(Module):
 
     def forward_activated(self, x, activation: str, negative_slope: float = 0.01):
         """activation(self(x)) in one kernel (clconv.fused): what nn.Sequential runs for this
-        module followed by ReLU or LeakyReLU."""
+        module followed by an activation module clconv.fused has."""
         return getattr(fused, f"conv{self.nd}d")(x, self.weight, self.bias, *self._args(),
                                                  activation=activation,
                                                  negative_slope=negative_slope)

@@ -188,15 +188,16 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        # A convolution followed by ReLU / LeakyReLU runs as one kernel (clconv.fused): the
-        # same result without a second pass over the convolution's output.
+        # A convolution followed by an activation clconv.fused has (ReLU, LeakyReLU, ReLU6,
+        # Sigmoid, SiLU, Hardswish, Hardsigmoid) runs as one kernel: the same result without a
+        # second pass over the convolution's output.
         modules = list(self)
         at = 0
         while at < len(modules):
             module, after = modules[at], modules[at + 1] if at + 1 < len(modules) else None
             activation = getattr(after, "fused_activation", None)
             if activation and hasattr(module, "forward_activated"):
-                x = module.forward_activated(x, activation, after.negative_slope)
+                x = module.forward_activated(x, activation, getattr(after, "negative_slope", 0.01))
                 at += 2
             else:
                 x = module(x)

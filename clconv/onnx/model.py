@@ -9,7 +9,7 @@ import numpy as np
 from .. import autograd, runtime
 from ..nn.module import Module
 from ..tensors import Tensor, empty, tensor
-from .ops import INTERNAL, OPS, Node, OnnxError, is_host, on_device
+from .ops import INTERNAL, OPS, Node, OnnxError, constant_value, is_host, on_device
 
 MIN_OPSET = 11
 
@@ -188,14 +188,44 @@ def _fold_batch_norm(nodes, initializers, outputs) -> list[Node]:
     return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
 
-def _fuse_activations(nodes, outputs) -> list[Node]:
-    """Conv followed by Relu or LeakyRelu runs as one clconv.fused conv."""
+# ONNX activations clconv.fused has, by the names it gives them.
+_FUSED = {"Relu": "relu", "Sigmoid": "sigmoid", "SiLU": "silu", "HardSwish": "hardswish"}
+
+
+def _fuse_activations(nodes, initializers, outputs) -> list[Node]:
+    """Conv followed by an activation clconv.fused has runs as one fused conv: Relu, LeakyRelu
+    (alpha >= 0), Sigmoid, SiLU (_fuse_silu's), HardSwish, HardSigmoid with PyTorch's alpha and
+    beta, and Clip(0, 6) (ReLU6) with constant bounds."""
+    constants = dict(initializers)
+    constants.update((n.outputs[0], constant_value(n)) for n in nodes if n.op == "Constant")
+
+    def bounds(clip):
+        if clip.opset < 11:
+            return clip.attrs["min"], clip.attrs["max"]
+        values = []
+        for name in (clip.inputs + ["", ""])[1:3]:
+            value = constants.get(name) if name else None
+            values.append(float(value.reshape(-1)[0]) if value is not None and value.size == 1
+                          else name or None)  # (a name: not known at load time)
+        return tuple(values)
+
+    def activation_of(act):
+        if act.op in _FUSED:
+            return _FUSED[act.op], 0.01
+        if act.op == "LeakyRelu" and act.attrs["alpha"] >= 0:
+            return "leaky_relu", act.attrs["alpha"]
+        if act.op == "Clip" and bounds(act) == (0.0, 6.0):
+            return "relu6", 0.01
+        if (act.op == "HardSigmoid" and np.isclose(act.attrs["alpha"], 1 / 6, rtol=1e-6)
+                and act.attrs["beta"] == 0.5):
+            return "hardsigmoid", 0.01
+        return None, None
+
     def merge(conv, act):
-        if act.op not in ("Relu", "LeakyRelu"):
+        activation, slope = activation_of(act)
+        if activation is None:
             return None
-        attrs = dict(conv.attrs, _activation="relu" if act.op == "Relu" else "leaky_relu")
-        if act.op == "LeakyRelu":
-            attrs["_negative_slope"] = act.attrs["alpha"]
+        attrs = dict(conv.attrs, _activation=activation, _negative_slope=slope)
         return Node("Conv", conv.name, conv.inputs, act.outputs, attrs, conv.opset)
     return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
@@ -235,7 +265,7 @@ class OnnxModel(Module):
         nodes = _fuse_silu(nodes, set(self.output_names))
         if not trainable:
             nodes = _fold_batch_norm(nodes, raw, set(self.output_names))
-            nodes = _fuse_activations(nodes, set(self.output_names))
+            nodes = _fuse_activations(nodes, raw, set(self.output_names))
         used = {name for node in nodes for name in node.inputs}
         object.__setattr__(self, "_nodes", nodes)
         object.__setattr__(self, "_state", OrderedDict())   # float initializers: Tensors
@@ -469,7 +499,8 @@ def load(model, device=None, trainable: bool = False) -> OnnxModel:
     naming the node, not halfway through a run. With trainable=True the float initializers
     become parameters (by their ONNX names; BatchNormalization's running statistics are
     buffers) and forward records autograd; otherwise BatchNormalization is folded into the
-    preceding Conv and Conv + Relu runs as one fused kernel."""
+    preceding Conv and a Conv followed by Relu, LeakyRelu, ReLU6 (Clip(0, 6)), Sigmoid, SiLU,
+    HardSwish or HardSigmoid runs as one fused kernel."""
     proto, source = _read(model)
     model = OnnxModel(proto, source, device=device, trainable=trainable)
     model.eval()

@@ -143,7 +143,11 @@ def _identity(node, inputs):
 
 @op("LeakyRelu", {"alpha": 0.01})
 def _leaky_relu(node, inputs):
-    return [F.leaky_relu(on_device(inputs[0]), node.attrs["alpha"])]
+    x, alpha = on_device(inputs[0]), node.attrs["alpha"]
+    if alpha >= 0:
+        return [F.leaky_relu(x, alpha)]
+    # (F.leaky_relu's backward reads the input's sign from the output: a slope >= 0)
+    return [F.add(F.relu(x), F.mul(F.minimum(x, 0.0), float(alpha)))]
 
 
 @op("Elu", {"alpha": 1.0})
@@ -882,12 +886,13 @@ _extremum("Min", np.minimum.reduce, F.minimum)
 
 
 @op("Constant", {"value": None, "value_float": None, "value_floats": None, "value_int": None,
-                 "value_ints": None}, host=lambda node, inputs: [_constant(node)])
+                 "value_ints": None}, host=lambda node, inputs: [constant_value(node)])
 def _constant_op(node, inputs):
-    return [_constant(node)]
+    return [constant_value(node)]
 
 
-def _constant(node) -> np.ndarray:
+def constant_value(node) -> np.ndarray:
+    """A Constant node's value."""
     a = node.attrs
     if a.get("value") is not None:
         return a["value"]

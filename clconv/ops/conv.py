@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import autograd, dispatch, tuning
 from ..tensors import Tensor, empty
-from . import conv_grad, elementwise
+from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
 from . import conv_depthwise, conv_direct, conv_general, conv_winograd  # noqa: F401
 from .arguments import expect_shape, real, spatial_input, tensors
@@ -57,15 +57,15 @@ def _arguments(op, nd, input, weight, bias, stride, padding, dilation, groups):
 
 def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
                      geo: ConvGeometry, epilogue: Epilogue) -> Tensor:
-    # With an activation, its gradient comes first, read from the output's sign (as the
-    # activations' own backward does); the closure holds the output's buffer, not the output
-    # (whose node holds the closure).
+    # With an activation (relu or leaky_relu: conv_activation records the others as a
+    # convolution and an activation), its gradient comes first, read from the output's sign (as
+    # the activations' own backward does); the closure holds the output's buffer, not the
+    # output (whose node holds the closure).
     y_array, device = (y.array if epilogue.activation else None), y.device
 
     def backward(grad):
         if y_array is not None:
-            grad = elementwise.activation_backward(Tensor(y_array, device), grad,
-                                                   epilogue.negative_slope)
+            grad = elementwise.activation_backward(Tensor(y_array, device), grad, epilogue.a)
         return (conv_grad.input_grad(grad, w, geo, x.shape) if x.requires_grad else None,
                 conv_grad.weight_grad(x, grad, geo, w.shape) if w.requires_grad else None,
                 conv_grad.bias_grad(grad) if b is not None and b.requires_grad else None)
@@ -74,17 +74,25 @@ def _record_backward(op: str, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor,
     return autograd.record(op, y, (x, w, b), backward, saved=saved)
 
 
-_ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2}  # (common.h: ACTIVATION_*)
+# clconv.fused's activations: name -> the epilogue (common.h: ACTIVATION_* and parameters).
+_ACTIVATIONS = {None: Epilogue(0), "relu": Epilogue(1), "leaky_relu": Epilogue(2),
+                "relu6": Epilogue(3, 0.0, 6.0), "sigmoid": Epilogue(4), "silu": Epilogue(5),
+                "hardswish": Epilogue(6), "hardsigmoid": Epilogue(7)}
+# Those whose gradient the backward reads from the output's sign; the others' needs the
+# pre-activation, so with autograd recording they run as a convolution and then the activation.
+_GRADIENT_FROM_OUTPUT = (None, "relu", "leaky_relu")
 
 
 def _epilogue(op: str, activation, negative_slope) -> Epilogue:
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"{op}: activation must be None, 'relu' or 'leaky_relu', "
-                         f"got {activation!r}")
-    slope = real(negative_slope, "negative_slope", op) if activation == "leaky_relu" else 0.0
+    if not isinstance(activation, (str, type(None))) or activation not in _ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or one of "
+                         f"{', '.join(repr(a) for a in _ACTIVATIONS if a)}, got {activation!r}")
+    if activation != "leaky_relu":
+        return _ACTIVATIONS[activation]
+    slope = real(negative_slope, "negative_slope", op)
     if not slope >= 0:  # the backward reads the sign of the input from the output
         raise ValueError(f"{op}: negative_slope must be non-negative, got {negative_slope}")
-    return Epilogue(_ACTIVATIONS[activation], slope)
+    return Epilogue(_ACTIVATIONS[activation].activation, slope)
 
 
 def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, groups,
@@ -92,8 +100,12 @@ def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, gro
     """activation(conv{nd}d(...)) with the activation in the convolution's epilogue (see
     clconv.fused)."""
     op = f"fused conv{nd}d"
-    return _conv(op, nd, input, weight, bias, stride, padding, dilation, groups,
-                 _epilogue(op, activation, negative_slope))
+    epilogue = _epilogue(op, activation, negative_slope)
+    if activation not in _GRADIENT_FROM_OUTPUT and autograd.needs_grad(
+            *(t for t in (input, weight, bias) if isinstance(t, Tensor))):
+        y = _conv(op, nd, input, weight, bias, stride, padding, dilation, groups)
+        return getattr(activations, activation)(y)
+    return _conv(op, nd, input, weight, bias, stride, padding, dilation, groups, epilogue)
 
 
 def explain_conv(nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

@@ -37,7 +37,7 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
     _, out_h, out_w = geo.out_size
     # The kernel's size as build options: one small build per size (taps in registers).
     kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d", DEPTHWISE_KH=geo.kernel[1],
-                                DEPTHWISE_KW=geo.kernel[2],
+                                DEPTHWISE_KW=geo.kernel[2], **epilogue.defines(),
                                 **runtime.vector_defines(device, problem.dtype, lanes))
     runtime.launch(device, kernel, (geo.batch * geo.out_channels * (out_w // lanes),), (1,),
                    buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),

@@ -242,7 +242,9 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
         runtime.launch(device, copy.kernel, copy.global_size, copy.local_size, buffer(x, device),
                        source, *copy.sizes)
     direct = kernels["conv_direct"]
-    runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
+    kernel = (runtime.get_kernel(device, "conv_direct", "conv_direct", **plan.defines,
+                                 **epilogue.defines()) if epilogue.activation else direct.kernel)
+    runtime.launch(device, kernel, direct.global_size, direct.local_size, source, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(x.dtype), y.array.data,
                    *direct.sizes)
 

@@ -34,7 +34,8 @@ def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -
     channel_tiles = geo.groups * -(-(geo.out_channels // geo.groups) // tiles["TILE_K"])
     global_size = (-(-out_plane // tiles["TILE_P"]), channel_tiles, geo.batch)
     kernel = runtime.get_kernel(device, "conv_general", "conv_forward",
-                                **runtime.dtype_defines(problem.dtype), **tiles)
+                                **runtime.dtype_defines(problem.dtype), **tiles,
+                                **epilogue.defines())
     runtime.launch(
         device, kernel, global_size, tuple(context.params["local"]),
         buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),

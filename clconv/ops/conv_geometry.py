@@ -73,12 +73,20 @@ def conv_geometry(op: str, nd: int, x_shape, w_shape, stride, padding, dilation,
 
 @dataclass(frozen=True)
 class Epilogue:
-    """What the convolution kernels apply to each output after the bias (common.h: activate)."""
-    activation: int = 0   # ACTIVATION_NONE, _RELU (1) or _LEAKY_RELU (2)
-    negative_slope: float = 0.0
+    """What the convolution kernels apply to each output after the bias (common.h: activate):
+    an activation's number (common.h: ACTIVATION_*, a build option) and its parameters a, b
+    (leaky_relu's slope; hardtanh's bounds, kernel arguments)."""
+    activation: int = 0
+    a: float = 0.0
+    b: float = 0.0
+
+    def defines(self) -> dict:
+        """The build options (none without an activation: the plain convolution's build)."""
+        return {"ACTIVATION": self.activation} if self.activation else {}
 
     def args(self, dtype) -> tuple:
-        return np.int32(self.activation), np.dtype(dtype).type(self.negative_slope)
+        real = np.dtype(dtype).type
+        return real(self.a), real(self.b)
 
 
 NO_EPILOGUE = Epilogue()

@@ -85,7 +85,8 @@ def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) 
     tiles_per_row = -(-out_w // 2)  # 2x2 output tiles
     tile_rows = -(-out_h // 2)
     column_blocks = -(-tiles_per_row // (layout["VW"] * layout["TV"]))
-    runtime.launch(device, runtime.get_kernel(device, "conv_winograd", "winograd_conv2d", **defines),
+    runtime.launch(device, runtime.get_kernel(device, "conv_winograd", "winograd_conv2d", **defines,
+                                              **epilogue.defines()),
                    (geo.batch * tile_rows * column_blocks,), (1,), x.array.data, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(dtype), y.array.data,
                    runtime.local_memory(layout["v_bytes"]), runtime.local_memory(layout["m_bytes"]),

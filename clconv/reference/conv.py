@@ -20,7 +20,7 @@ import numpy as np
 
 from ..shapes import conv_padding, ntuple
 from ._common import with_batch, cast, f64
-from .elementwise import leaky_relu, leaky_relu_backward, relu, relu_backward
+from . import elementwise
 
 
 def _padded(nd, input, weight, stride, padding, dilation):
@@ -112,17 +112,28 @@ def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     return _conv_backward(3, grad_output, input, weight, bias, stride, padding, dilation, groups)
 
 
+# clconv.fused's activations: name -> (forward, backward) of the pre-activation z.
+_FUSED_ACTIVATIONS = {
+    None: (lambda z, slope: z, lambda grad, z, slope: grad),
+    "relu": (lambda z, slope: elementwise.relu(z),
+             lambda grad, z, slope: elementwise.relu_backward(grad, z)),
+    "leaky_relu": (elementwise.leaky_relu, elementwise.leaky_relu_backward),
+    **{name: (lambda z, slope, f=getattr(elementwise, name): f(z),
+              lambda grad, z, slope, f=getattr(elementwise, f"{name}_backward"): f(grad, z))
+       for name in ("relu6", "sigmoid", "silu", "hardswish", "hardsigmoid")},
+}
+
+
 def _fused_conv(nd, input, weight, bias, stride, padding, dilation, groups, activation,
                 negative_slope):
     y = _conv(nd, input, weight, bias, stride, padding, dilation, groups)
-    if activation == "relu":
-        return relu(y)
-    return leaky_relu(y, negative_slope) if activation == "leaky_relu" else y
+    return _FUSED_ACTIVATIONS[activation][0](y, negative_slope)
 
 
 def fused_conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                  activation="relu", negative_slope=0.01):
-    """activation(conv1d(...)): activation None, "relu" or "leaky_relu" (negative_slope)."""
+    """activation(conv1d(...)): activation None, "relu", "leaky_relu" (negative_slope),
+    "relu6", "sigmoid", "silu", "hardswish" or "hardsigmoid"."""
     return _fused_conv(1, input, weight, bias, stride, padding, dilation, groups, activation,
                        negative_slope)
 
@@ -142,11 +153,8 @@ def fused_conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
 def _fused_conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilation,
                          groups, activation, negative_slope):
     """The activation's gradient at the convolution's output, then the convolution's."""
-    y = _conv(nd, input, weight, bias, stride, padding, dilation, groups)
-    if activation == "relu":
-        grad_output = relu_backward(grad_output, y)
-    elif activation == "leaky_relu":
-        grad_output = leaky_relu_backward(grad_output, y, negative_slope)
+    z = _conv(nd, input, weight, bias, stride, padding, dilation, groups)
+    grad_output = _FUSED_ACTIVATIONS[activation][1](grad_output, z, negative_slope)
     return _conv_backward(nd, grad_output, input, weight, bias, stride, padding, dilation,
                           groups)
 

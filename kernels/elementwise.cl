@@ -48,9 +48,33 @@ __kernel void binary_same_shape(__global const REAL *a, __global const REAL *b, 
         y[i] = COMBINE(a[i], b[i]);
 }
 
-// y = a (op) b with NumPy broadcasting. `layout` holds, for each of the `ndim` output
-// dimensions, its size, then a's strides, then b's strides (in elements; 0 where that operand
-// broadcasts).
+// y = a (op) b with NumPy broadcasting over at most three (merged) dimensions, the output
+// (n2, n1, n0) with n0 innermost: one work-item per element over a 3-D range, no divisions.
+// Each operand steps through the outer dimensions by its strides (0 where it broadcasts) and
+// through the innermost by A_INNER / B_INNER (1, or 0 where it broadcasts): build options, so
+// that neighbouring work-items read neighbouring elements (or one) and CPUs vectorize them.
+// (N, C, H, W) * (N, C, 1, 1), a squeeze-excitation's scaling, is (N*C, H*W) * (N*C, 1).
+#ifndef A_INNER
+#define A_INNER 1
+#endif
+#ifndef B_INNER
+#define B_INNER 1
+#endif
+__kernel void binary_grid(__global const REAL *a, __global const REAL *b, __global REAL *y,
+                          const int n0, const int n1, const int n2, const int a1, const int a2,
+                          const int b1, const int b2)
+{
+    const int i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
+    if (i0 >= n0 || i1 >= n1 || i2 >= n2)
+        return;
+    const size_t a_at = (size_t)i2 * a2 + (size_t)i1 * a1 + A_INNER * i0;
+    const size_t b_at = (size_t)i2 * b2 + (size_t)i1 * b1 + B_INNER * i0;
+    y[((size_t)i2 * n1 + i1) * n0 + i0] = COMBINE(a[a_at], b[b_at]);
+}
+
+// y = a (op) b with NumPy broadcasting over four or more (merged) dimensions. `layout` holds,
+// for each of the `ndim` output dimensions, its size, then a's strides, then b's strides (in
+// elements; 0 where that operand broadcasts).
 __kernel void binary_broadcast(__global const REAL *a, __global const REAL *b, __global REAL *y,
                                const int total, const int ndim, __global const int *restrict layout)
 {

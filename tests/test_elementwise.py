@@ -42,6 +42,24 @@ def test_add(device, rng, a_shape, b_shape):
     check_op("add", randn(rng, a_shape, np.float32), randn(rng, b_shape, np.float32))
 
 
+# binary_grid takes broadcasts that merge into at most three dimensions (a squeeze-excitation's
+# (N, C, H, W) * (N, C, 1, 1) is (N*C, H*W) * (N*C, 1)); binary_broadcast the rest.
+@pytest.mark.parametrize("a_shape,b_shape,kernel", [
+    ((2, 3, 4, 5), (2, 3, 1, 1), "binary_grid"), ((2, 3, 4, 5), (1, 3, 1, 1), "binary_grid"),
+    ((3, 1, 5), (1, 4, 1), "binary_grid"), ((7, 1, 1), (1, 1, 9), "binary_grid"),
+    ((2, 3, 70), (), "binary_grid"), ((1,), (7, 3), "binary_grid"),
+    ((2, 3, 4, 5), (2, 1, 4, 1), "binary_broadcast"),
+    ((2, 1, 3, 1, 2), (1, 2, 1, 3, 1), "binary_broadcast")], ids=str)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "maximum", "minimum"])
+def test_broadcast_kernels(device, rng, dtype, a_shape, b_shape, kernel, op):
+    a, b = randn(rng, a_shape, dtype), randn(rng, b_shape, dtype)
+    with clconv.runtime.record_launches(device) as made:
+        check_op(op, a, b, case=f"{a_shape} {b_shape}")
+        check_op(op, b, a, case=f"{b_shape} {a_shape}")
+    names = {k.function_name for k, *_ in made.launches}
+    assert kernel in names, names
+
+
 def test_tensor_plus_tensor(device, rng):
     a, b = randn(rng, (3, 4), np.float32), randn(rng, (3, 4), np.float32)
     np.testing.assert_allclose((clconv.tensor(a) + clconv.tensor(b)).numpy(), a + b, rtol=1e-6)

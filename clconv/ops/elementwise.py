@@ -114,15 +114,32 @@ def combine(op: str, a: Tensor, b: Tensor) -> Tensor:
     device = a.device
     out_shape, layout = _broadcast_layout(a.shape, b.shape, op)
     y = empty(out_shape, a.dtype, device)
-    if y.size:
-        kernel = runtime.get_kernel(device, "elementwise",
-                                    "binary_same_shape" if a.shape == b.shape else
-                                    "binary_broadcast", BINARY=_BINARY[op],
-                                    **runtime.dtype_defines(a.dtype))
-        extra = () if a.shape == b.shape else (*i32(len(layout) // 3),
-                                               _int_buffer(device, layout).data)
+    if not y.size:
+        return y
+    ndim = len(layout) // 3
+    if a.shape == b.shape:
+        kernel = runtime.get_kernel(device, "elementwise", "binary_same_shape",
+                                    BINARY=_BINARY[op], **runtime.dtype_defines(a.dtype))
         runtime.launch(device, kernel, (y.size,), (launch_sizes.items(device),), a.array.data,
-                       b.array.data, y.array.data, *i32(y.size), *extra)
+                       b.array.data, y.array.data, *i32(y.size))
+    elif ndim <= 3:
+        # (outer..inner) sizes and strides, padded to three dimensions: binary_grid.
+        sizes, a_strides, b_strides = ([1] * (3 - ndim) + layout[k * ndim:(k + 1) * ndim]
+                                       for k in range(3))
+        kernel = runtime.get_kernel(device, "elementwise", "binary_grid", BINARY=_BINARY[op],
+                                    A_INNER=a_strides[2], B_INNER=b_strides[2],
+                                    **runtime.dtype_defines(a.dtype))
+        items = launch_sizes.items(device)
+        local = (min(items, sizes[2]), max(1, min(items // sizes[2], sizes[1])), 1)
+        runtime.launch(device, kernel, sizes[::-1], local, a.array.data, b.array.data,
+                       y.array.data, *i32(*sizes[::-1], a_strides[1], a_strides[0],
+                                          b_strides[1], b_strides[0]))
+    else:
+        kernel = runtime.get_kernel(device, "elementwise", "binary_broadcast",
+                                    BINARY=_BINARY[op], **runtime.dtype_defines(a.dtype))
+        runtime.launch(device, kernel, (y.size,), (launch_sizes.items(device),), a.array.data,
+                       b.array.data, y.array.data, *i32(y.size, ndim),
+                       _int_buffer(device, layout).data)
     return y
 
 

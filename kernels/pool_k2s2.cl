@@ -4,22 +4,7 @@
 // vector registers holds (clconv/ops/pool.py passes it), not as many floats.
 #include "common.h"
 #include "vector.h"
-
-// The max-pool rule for one candidate: the first seeds `best` (best_at < 0), a larger value or
-// a NaN replaces it.
-#define TAKE_MAX(best, best_at, value, value_at)                  \
-    if (best_at < 0 || (value) > best || isnan(value)) {          \
-        best = (value);                                           \
-        best_at = (value_at);                                     \
-    }
-
-// The same rule for VW windows at once (lanes); every lane is already seeded.
-#define TAKE_MAX_LANES(best, best_at, value, value_at)                      \
-    {                                                                       \
-        const VMASK take = isgreater(value, best) | isnan(value);           \
-        best = select(best, value, take);                                   \
-        best_at = select(best_at, value_at, take);                          \
-    }
+#include "pool_max.h"
 
 // max_pool_forward for 2x2 windows at stride 2 without padding or dilation, in 2D (D = 1).
 // One work-item per output row: VW outputs per step from 2 VW elements of each of its two input

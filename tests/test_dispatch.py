@@ -60,6 +60,9 @@ PATHS = [
     Path("max-pool-any", "max_pool2d", ((2, 3, 7, 9),), dict(stride=2, padding=1), {
         "max_pool_forward": ("general", "general"), "max_pool_backward": ("general", "general")},
          (3,)),
+    Path("max-pool-rows", "max_pool2d", ((2, 3, 9, 40),), dict(stride=2, padding=1), {
+        "max_pool_forward": ("rows", "general"), "max_pool_backward": ("general", "general")},
+         (3,)),
     Path("avg-pool-3x3", "avg_pool2d", ((2, 3, 5, 20),), dict(stride=1, padding=1), {
         "avg_pool_forward": ("k3s1p1", "k3s1p1"), "avg_pool_backward": ("k3s1p1", "k3s1p1")},
          (3,)),

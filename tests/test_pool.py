@@ -133,3 +133,21 @@ def test_max_pool2d_2x2_backward_vector_path(device, rng, dtype, spatial, ceil_m
     x = randn(rng, (2, 3) + spatial, dtype)
     with expect_path(device, "max_pool_backward", ("k2s2",)):
         check_grad(rng, "max_pool2d", x, 2, 2, 0, 1, ceil_mode, case=f"{spatial} {ceil_mode}")
+
+
+# max_pool2d_rows: any window at stride 1 or 2 along rows and any padding (ResNet's 3x3 / 2 / 1
+# stem), vectors of outputs inside a row and single ones at its edges; NaNs and ties inside.
+@pytest.mark.parametrize("spatial", [(5, 40), (6, 37), (3, 64)], ids=str)
+@pytest.mark.parametrize("kernel,stride,padding,ceil_mode", [
+    (3, 2, 1, False), (3, 2, 1, True), ((2, 5), (3, 1), (1, 2), True), (3, 1, 1, False),
+    (4, 2, 0, True), ((1, 3), (1, 2), 0, False)], ids=str)
+def test_max_pool2d_rows_vector_path(device, rng, dtype, spatial, kernel, stride, padding,
+                                     ceil_mode):
+    x = randn(rng, (2, 3) + spatial, dtype)
+    case = f"{spatial} {kernel} {stride} {padding} {ceil_mode}"
+    with expect_path(device, "max_pool_forward", ("rows",)):
+        check_grad(rng, "max_pool2d", x, kernel, stride, padding, 1, ceil_mode, case=case)
+        x[0, 1, 1, ::7] = np.nan
+        x[1, 2, 2, :] = 0.5  # ties: the first of the window wins
+        check_op("max_pool2d", x, kernel, stride, padding, 1, ceil_mode, return_indices=True,
+                 case=case)

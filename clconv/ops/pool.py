@@ -37,9 +37,13 @@ def _defaults(profile) -> dict:
     entry's size (GPUs); vectors one register wide."""
     rows_local = 16 if profile.kind == "cpu" else max(64, profile.preferred_multiple)
     special = {"local": rows_local, "vector_bytes": profile.vector_bytes}
-    return {family: {"order": ["k2s2" if family.startswith("max") else "k3s1p1", "general"],
-                     "k2s2" if family.startswith("max") else "k3s1p1": dict(special)}
-            for family in _FAMILIES}
+    entries = {family: {"order": ["k2s2" if family.startswith("max") else "k3s1p1", "general"],
+                        "k2s2" if family.startswith("max") else "k3s1p1": dict(special)}
+               for family in _FAMILIES}
+    if profile.kind == "cpu":  # (a row per work-item: too little parallelism for a GPU)
+        entries["max_pool_forward"]["order"].insert(1, "rows")
+        entries["max_pool_forward"]["rows"] = dict(special)
+    return entries
 
 
 for _family in _FAMILIES:
@@ -113,8 +117,28 @@ def _k3s1p1_applies(context: Context, p: PoolProblem) -> str | None:
                                                f"vector ({lanes})"))
 
 
+def _rows_interior(p: PoolProblem) -> int:
+    """How many outputs of a row max_pool2d_rows computes with vectors (pool_rows.cl)."""
+    (kw, sw, pw), (width, out_w) = (p.kernel[1], p.stride[1], p.padding[1]), (p.shape[3], p.out[1])
+    low, last = -(-pw // sw), width - 1 + pw - (kw - 1) - (sw - 1)
+    return 0 if last < 0 else min(last // sw, out_w - 1) - low + 1
+
+
+def _rows_applies(context: Context, p: PoolProblem) -> str | None:
+    """max_pool2d_rows: 2D windows at stride 1 or 2 along rows, no dilation, rows long enough
+    for a vector of outputs whose windows lie inside the input."""
+    lanes = _k2s2_lanes(context, p)
+    if p.nd != 2:
+        return f"{p.nd}D pooling"
+    return first_reason((p.stride[1] in (1, 2), f"stride {p.stride[1]} along rows"),
+                        (p.dilation == (1, 1), f"dilation {p.dilation}"),
+                        (_rows_interior(p) >= lanes,
+                         f"fewer than a vector ({lanes}) of outputs per row away from its edges"))
+
+
 def _vector_params(context: Context, p: PoolProblem) -> dict:
-    lanes = _k2s2_lanes(context, p) if context.algorithm == "k2s2" else context.lanes(p.dtype)
+    lanes = (_k2s2_lanes(context, p) if context.algorithm in ("k2s2", "rows")
+             else context.lanes(p.dtype))
     return {"VW": lanes, "local": context.params["local"]}
 
 
@@ -169,6 +193,17 @@ def _max_k2s2_forward(context, p: PoolProblem, x, y, indices_data, keep_indices,
                    indices_data, *i32(keep_indices, planes, *p.shape[2:], *p.out))
 
 
+def _max_rows_forward(context, p: PoolProblem, x, y, indices_data, keep_indices, window):
+    planes = p.shape[0] * p.shape[1]
+    kernel = runtime.get_kernel(context.device, "pool_rows", "max_pool2d_rows", POOL_SW=p.stride[1],
+                                **runtime.vector_defines(context.device, p.dtype,
+                                                         _k2s2_lanes(context, p)))
+    runtime.launch(context.device, kernel, (planes * p.out[0],), (context.params["local"],),
+                   x.array.data, y.array.data, indices_data,
+                   *i32(keep_indices, planes, *p.shape[2:], *p.out, *p.kernel, p.stride[0],
+                        *p.padding))
+
+
 def _max_general_forward(context, p: PoolProblem, x, y, indices_data, keep_indices, window):
     runtime.launch(context.device, _kernel(context.device, "max_pool_forward", p.dtype),
                    (y.size,), (launch_sizes.items(context.device),), x.array.data, y.array.data,
@@ -199,6 +234,10 @@ for _direction, _special, _general in (("forward", _max_k2s2_forward, _max_gener
     dispatch.register(Algorithm(
         f"max_pool_{_direction}", "general", _general,
         about="one work-item per output (forward) or input (backward), any window"))
+dispatch.register(Algorithm(
+    "max_pool_forward", "rows", _max_rows_forward, applies=_rows_applies, params=_vector_params,
+    about="2D windows at stride 1 or 2 along rows: a row per work-item, vectors of outputs "
+    "inside it"))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -24,7 +24,8 @@ class Tensor:
     array without copying it.
     """
 
-    __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "version_counter")
+    __slots__ = ("array", "device", "requires_grad", "grad", "grad_fn", "version_counter",
+                 "derived")
 
     def __init__(self, array, device: runtime.Device, requires_grad: bool = False,
                  version_counter: "VersionCounter | None" = None):
@@ -35,6 +36,9 @@ class Tensor:
         self.grad_fn = None               # the autograd.Node that made this tensor, if any
         # Counts in-place changes to the buffer; views share their base's counter.
         self.version_counter = version_counter or VersionCounter()
+        # Layouts of this tensor that kernels read (packed weights), by key: (version, buffer)
+        # (clconv.ops.prepared; None until the first).
+        self.derived: dict | None = None
 
     @property
     def _version(self) -> int:

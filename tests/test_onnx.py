@@ -425,6 +425,25 @@ def test_inference_replays_its_first_run_with_new_inputs(device, rng):
     assert len(loaded._replays[key][0].launches) == launches
 
 
+def test_a_replay_follows_changed_weights(device, rng):
+    """Weights packed once for the plan (clconv.ops.prepared) are packed again, and the run
+    recorded anew, when the model's weights change (load_state_dict)."""
+    w = conv_weight_array(rng, (6, 4, 5, 5))
+    model = _model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[2, 2, 2, 2])],
+                   [("x", (2, 4, 7, 21))], [("y", (2, 6, 7, 21))], {"w": w})
+    loaded = conx.load(model)
+    x = rng.standard_normal((2, 4, 7, 21)).astype(np.float32)
+    for _ in range(2):  # recorded, replayed
+        assert_close(loaded(x).numpy(), R.conv2d(x, w, padding=2))
+    loaded.load_state_dict({"w": 2 * w})
+    for _ in range(2):
+        assert_close(loaded(x).numpy(), R.conv2d(x, 2 * w, padding=2), what="new weights")
+
+
+def conv_weight_array(rng, shape):
+    return (rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+
 def test_a_run_a_replay_would_not_repeat_keeps_interpreting(device, rng):
     """A Clip whose bound is an input reads it on the host: that run is not replayed."""
     node = helper.make_node("Clip", ["x", "lo"], ["y"])

@@ -358,6 +358,8 @@ class OnnxModel(Module):
         # Inference replays the launches of its first run for these shapes (below).
         replayable = not grad and not self.training and self.profile_hook is None
         replay = self._replays.get(key) if replayable else None
+        if replay and replay[0].stale():  # weights packed for it changed since: record anew
+            replay = self._replays[key] = None
         if replay:
             return self._replay(replay, feeds)
         plan = self._plans.get(key)
@@ -422,10 +424,12 @@ class OnnxModel(Module):
                     runtime.copy(device, own.array.data, value.array.data, value.array.nbytes)
                     value = own
                 inputs[name] = value
-            with runtime.record_launches(device) as recording:
-                result = self._interpret(plan, True, inputs, False)
         finally:
             runtime.set_allocator(device, default)
+        # (weights packed for a kernel are cached with them, outside the plan's pool, and
+        # packed again when they change: the recording is then stale and recorded anew)
+        with runtime.record_launches(device, allocator=pool) as recording:
+            result = self._interpret(plan, True, inputs, False)
         outputs = list(result) if isinstance(result, tuple) else [result]
         if recording.problems or not all(isinstance(o, Tensor) for o in outputs):
             self._replays[key] = False

@@ -12,6 +12,7 @@ from ..runtime import INT32_MAX
 from ..tensors import Tensor, empty
 from .arguments import buffer, i32
 from .conv_geometry import ConvGeometry, ConvProblem, Epilogue
+from .prepared import prepared
 
 
 # --- conv_direct, the CPU path (kernels/conv_direct.cl explains the layouts) -------------------
@@ -232,9 +233,11 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
     packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
     if not plan.defines.get("WEIGHTS_IN_PLACE"):
         pack = kernels["conv_pack_weights"]
-        packed = runtime.scratch(device, itemsize * pack.elements)
-        runtime.launch(device, pack.kernel, pack.global_size, pack.local_size, buffer(w, device),
-                       packed, *pack.sizes)
+        packed = prepared(w, ("conv_pack_weights", runtime.build_options(plan.defines),
+                              pack.sizes), itemsize * pack.elements,
+                          lambda out: runtime.launch(device, pack.kernel, pack.global_size,
+                                                     pack.local_size, buffer(w, device), out,
+                                                     *pack.sizes))
     source = buffer(x, device)
     if plan.layout != "in_place":
         copy = kernels["conv_pad_input" if plan.layout == "planes" else "conv_pack_input"]

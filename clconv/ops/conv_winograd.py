@@ -2,12 +2,11 @@
 stride-1 convolutions."""
 from __future__ import annotations
 
-
-
 from .. import config, dispatch, runtime
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from .arguments import buffer, i32
 from .conv_geometry import ConvGeometry, ConvProblem, is_2d
+from .prepared import prepared
 
 
 # --- winograd_conv2d: F(2x2, 3x3) ------------------------------------------------------------
@@ -76,10 +75,13 @@ def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) 
     defines = dict(WINO_BK=block, WINO_TV=layout["TV"],
                    **runtime.vector_defines(device, dtype, layout["VW"]))
     k_blocks = -(-geo.out_channels // block)
-    packed = runtime.scratch(device, _winograd_packed_bytes(context, problem))
-    runtime.launch(device, runtime.get_kernel(device, "conv_winograd", "winograd_weights", **defines),
-                   (k_blocks * block, geo.in_channels), (1, 1), w.array.data, packed,
-                   *i32(geo.out_channels, geo.in_channels, k_blocks))
+    sizes = i32(geo.out_channels, geo.in_channels, k_blocks)
+    transform = runtime.get_kernel(device, "conv_winograd", "winograd_weights", **defines)
+    packed = prepared(w, ("winograd_weights", runtime.build_options(defines), tuple(sizes)),
+                      _winograd_packed_bytes(context, problem),
+                      lambda out: runtime.launch(device, transform, (k_blocks * block,
+                                                                     geo.in_channels), (1, 1),
+                                                 w.array.data, out, *sizes))
     _, height, width = geo.in_size
     _, out_h, out_w = geo.out_size
     tiles_per_row = -(-out_w // 2)  # 2x2 output tiles

@@ -17,7 +17,8 @@ from .build import (KernelBuildError, KernelBuildWarning, build_options, dtype_d
 from .device import (INT32_MAX, Device, clear_caches, debug, debugging, device_state, devices,
                      get_device, log, on_clear_caches, platform_devices, platforms, set_device)
 from .enqueue import (KernelLimits, LaunchError, Recording, device_ms, fixed_group_kernel,
-                      group_size, note_unrecorded, record_launches, replay,
+                      group_size, note_dependency, note_unrecorded, record_launches, replay,
+                      unrecorded,
                       kernel_limits, launch, on_launch, round_up)
 from .memory import (allocate, check_size, copy, device_of_array, fill, int_table,
                      is_device_array,
@@ -25,7 +26,8 @@ from .memory import (allocate, check_size, copy, device_of_array, fill, int_tabl
                      workspace_limit)
 
 __all__ = [
-    "Recording", "new_pool", "note_unrecorded", "record_launches", "replay",
+    "Recording", "new_pool", "note_dependency", "note_unrecorded", "record_launches",
+    "replay", "unrecorded",
     "CompilerWarning", "KernelBuildError", "KernelBuildWarning", "build_options",
     "dtype_defines", "get_kernel", "kernel_source", "kernels_dir", "language_options",
     "on_build", "vector_defines", "INT32_MAX", "Device", "clear_caches", "debug", "debugging",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyopencl as cl
@@ -113,8 +114,16 @@ class Recording:
     they were (replay), and what was enqueued that a replay would not repeat (`problems`: a
     fill, a copy, an upload or a read of device data)."""
 
-    def __init__(self, device: Device):
+    def __init__(self, device: Device, outer_allocator=None):
         self.device, self.launches, self.problems = device, [], []
+        # (counter, value): what the recorded run took from a cache (ops.prepared: weights
+        # packed once) rather than computed; the recording is stale once a counter moves on.
+        self.dependencies: list = []
+        self.outer_allocator = outer_allocator or device.allocator
+
+    def stale(self) -> bool:
+        """Whether something the recorded run read from a cache has changed since."""
+        return any(counter.value != value for counter, value in self.dependencies)
 
     def add(self, kernel, global_size, local_size, args) -> None:
         # Buffers by handle (retained), not by their pool holders: a buffer the recorded run
@@ -124,19 +133,47 @@ class Recording:
         self.launches.append((kernel, global_size, local_size, held))
 
 
-def record_launches(device: Device):
-    """A context manager recording what is launched on `device` within it (a Recording)."""
-    from contextlib import contextmanager
-
+def record_launches(device: Device, allocator=None):
+    """A context manager recording what is launched on `device` within it (a Recording), with
+    `allocator` (if given) the source of the device's buffers meanwhile."""
     @contextmanager
     def recording():
-        made = Recording(device)
+        made = Recording(device, device.allocator)
+        if allocator is not None:
+            device.allocator = allocator
         _recordings.append(made)
         try:
             yield made
         finally:
             _recordings.remove(made)
+            device.allocator = made.outer_allocator
     return recording()
+
+
+@contextmanager
+def unrecorded(device: Device):
+    """Launches within it are left out of the recordings being made on `device`, and buffers
+    come from the allocator in force outside them: work whose result outlives the recorded run
+    (a weight packed once and cached, see clconv.ops.prepared)."""
+    paused = [made for made in _recordings if made.device is device]
+    allocator = device.allocator
+    if paused:
+        device.allocator = paused[0].outer_allocator
+    for made in paused:
+        _recordings.remove(made)
+    try:
+        yield
+    finally:
+        _recordings.extend(paused)
+        device.allocator = allocator
+
+
+def note_dependency(device: Device, counter, value: int) -> None:
+    """Tell the recordings being made on `device` that the run used a cached result valid while
+    `counter.value == value` (Recording.stale)."""
+    for made in _recordings:
+        if made.device is device:
+            made.dependencies.append((counter, value))
 
 
 def note_unrecorded(device: Device, what: str) -> None:

@@ -85,3 +85,91 @@ __kernel void depthwise_conv2d(
     if (block == blocks - 1 && OW % VW)
         depthwise_columns(x_plane, w_k, b, y_plane, OW - VW, H, W, OH, OW, PH, PW, act_a, act_b);
 }
+
+// Strided depthwise convolution (stride SH down the columns, DEPTHWISE_SW = 1 or 2 along the
+// rows; MobileNet's and EfficientNet's downsampling layers), no dilation: a work-item computes
+// VW consecutive outputs of one output row, each tap a vector of every DEPTHWISE_SW-th input
+// (two loads and their even lanes at stride 2), lane by lane where the taps pass the row's
+// edges. Rows of at least VW outputs (clconv picks VW as wide as the row allows); the last
+// work-item of a row also does the VW ending at the row's end, as depthwise_conv2d does.
+#ifndef DEPTHWISE_SW
+#define DEPTHWISE_SW 2
+#endif
+
+// x[first + DEPTHWISE_SW * l] of one input row for lanes l, zero outside [0, W).
+inline VREAL strided_lanes(const __global REAL *row, const int first, const int W)
+{
+    if (first >= 0 && first + DEPTHWISE_SW * VW <= W) {
+#if DEPTHWISE_SW == 2
+        return EVEN_LANES(VLOAD(0, row + first), VLOAD(1, row + first));
+#else
+        return VLOAD(0, row + first);
+#endif
+    }
+#if DEPTHWISE_SW == 2 && VW > 3
+    // One or two columns of padding on the left (3x3 and 5x5 kernels): lanes of the loads at
+    // the row's start moved up; the last vector of a row ending one column short of two
+    // vectors: the second load one column back, its lanes moved down.
+    if (first >= -2 && first < 0 && 2 * VW <= W) {
+        const VREAL a = VLOAD(0, row), b = VLOAD(1, row);
+        return first == -1 ? LANES_UP_1(ODD_LANES(a, b)) : LANES_UP_1(EVEN_LANES(a, b));
+    }
+    if (first >= 0 && first + 2 * VW == W + 1)
+        return EVEN_LANES(VLOAD(0, row + first), LANES_DOWN_1(VLOAD(0, row + first + VW - 1)));
+#endif
+    REAL lanes[VW];
+    for (int l = 0; l < VW; ++l) {
+        const int at = first + DEPTHWISE_SW * l;
+        lanes[l] = at >= 0 && at < W ? row[at] : (REAL)0;
+    }
+    return VLOAD(0, lanes);
+}
+
+inline void depthwise_strided_vector(const __global REAL *restrict x_plane,
+                                     const __global REAL *restrict w_k, const REAL b,
+                                     __global REAL *restrict y_row, const int start, const int oh,
+                                     const int H, const int W, const int SH, const int PH,
+                                     const int PW, const REAL act_a, const REAL act_b)
+{
+    VREAL acc = b;
+    #pragma unroll
+    for (int kh = 0; kh < DEPTHWISE_KH; ++kh) {
+        const int ih = oh * SH - PH + kh;
+        if (ih < 0 || ih >= H)
+            continue;
+        const __global REAL *row = x_plane + ih * W;
+        #pragma unroll
+        for (int kw = 0; kw < DEPTHWISE_KW; ++kw)
+            acc = fma((VREAL)w_k[kh * DEPTHWISE_KW + kw],
+                      strided_lanes(row, start * DEPTHWISE_SW - PW + kw, W), acc);
+    }
+    VSTORE(activate_vector(acc, act_a, act_b), 0, y_row + start);
+}
+
+__kernel void depthwise_conv2d_strided(
+    __global const REAL *restrict x,       // N x C x H x W
+    __global const REAL *restrict weight,  // K x 1 x DEPTHWISE_KH x DEPTHWISE_KW
+    __global const REAL *restrict bias, const int has_bias,
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
+    __global REAL *restrict y,             // N x K x OH x OW
+    const int N, const int C, const int H, const int W, const int K, const int OH,
+    const int OW, const int SH, const int PH, const int PW)
+{
+    const int blocks = OW / VW;
+    const int item = get_global_id(0);
+    if (item >= N * K * OH * blocks)
+        return;
+    const int row = item / blocks, block = item % blocks;  // row: (n K + k) OH + oh
+    const int oh = row % OH, out_plane = row / OH;
+    const int k = out_plane % K, n = out_plane / K;
+    const int c = k / (K / C);
+    const __global REAL *x_plane = x + ((size_t)n * C + c) * H * W;
+    const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;
+    __global REAL *y_row = y + (size_t)row * OW;
+    const REAL b = has_bias ? bias[k] : (REAL)0;
+    depthwise_strided_vector(x_plane, w_k, b, y_row, block * VW, oh, H, W, SH, PH, PW, act_a,
+                             act_b);
+    if (block == blocks - 1 && OW % VW)
+        depthwise_strided_vector(x_plane, w_k, b, y_row, OW - VW, oh, H, W, SH, PH, PW, act_a,
+                                 act_b);
+}

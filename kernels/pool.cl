@@ -4,8 +4,10 @@
 // Common 2D windows have specialized kernels (clconv/ops/pool.py chooses) in which a work-item
 // computes VW neighbouring outputs along a row with vector loads (vector.h: VW lanes of REAL,
 // as many as one of the device's vector registers holds): average 3x3 at stride 1 in
-// pool_k3s1p1.cl, max 2x2 at stride 2 in pool_k2s2.cl.
+// pool_k3s1p1.cl, max 2x2 at stride 2 in pool_k2s2.cl, max at stride 1 or 2 in pool_rows.cl;
+// global average pooling on CPUs (global_avg_pool) sums vectors of a plane.
 #include "common.h"
+#include "vector.h"
 
 // The window's geometry as the general kernels take it (clconv/ops/pool.py passes it in this
 // order): planes (N * C), input D x H x W, output OD x OH x OW, kernel, stride, padding.
@@ -97,6 +99,32 @@ __kernel void avg_pool_forward(
                 total += x_plane[(id * H + ih) * W + iw];
     y[index] = total / (REAL)avg_pool_divisor(od, oh, ow, D, H, W, KD, KH, KW, SD, SH, SW,
                                               PD, PH, PW, count_include_pad, divisor_override);
+}
+
+// Global average pooling on CPUs: y[p] = the mean of plane p's `length` elements. A work-item
+// per plane: VW-wide loads into two accumulators, their lanes summed pairwise, a scalar tail.
+__kernel void global_avg_pool(__global const REAL *restrict x, __global REAL *restrict y,
+                              const int planes, const int length)
+{
+    const int p = get_global_id(0);
+    if (p >= planes)
+        return;
+    const __global REAL *plane = x + (size_t)p * length;
+    VREAL first = 0, second = 0;
+    int i = 0;
+    for (; i + 2 * VW <= length; i += 2 * VW) {
+        first += VLOAD(0, plane + i);
+        second += VLOAD(1, plane + i);
+    }
+    if (i + VW <= length) {
+        first += VLOAD(0, plane + i);
+        i += VW;
+    }
+    const VREAL both = first + second;
+    REAL total = LANE_SUM(both);
+    for (; i < length; ++i)
+        total += plane[i];
+    y[p] = total / (REAL)length;
 }
 
 // Output o of each dimension averages input [floor(o*size/out), ceil((o+1)*size/out)).

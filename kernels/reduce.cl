@@ -3,23 +3,30 @@
 #include "common.h"
 #include "reduce.h"
 
-// out[row] = sum of a row laid out as in norm_runs.h: `segments` runs of `segment_len` contiguous
-// elements, `segment_stride` apart, starting at row * row_stride.
+// out[row] = factor * the sum of a row laid out as in norm_runs.h: `segments` runs of
+// `segment_len` contiguous elements, `segment_stride` apart, starting at row * row_stride.
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void row_sum(__global const REAL *restrict x, __global REAL *restrict out,
              const int row_stride, const int segments, const int segment_stride,
-             const int segment_len)
+             const int segment_len, const REAL factor)
 {
     __local REAL scratch[GROUP_SIZE];
     const int lid = get_local_id(0);
     const __global REAL *x_row = x + (size_t)get_group_id(0) * row_stride;
     REAL partial = 0;
-    // One flat loop over the row, so that short segments still use every work-item.
-    for (int j = lid; j < segments * segment_len; j += GROUP_SIZE)
-        partial += x_row[(size_t)(j / segment_len) * segment_stride + j % segment_len];
+    if (segment_len >= GROUP_SIZE) {  // segment by segment, neighbouring items neighbours
+        for (int s = 0; s < segments; ++s) {
+            const __global REAL *segment = x_row + (size_t)s * segment_stride;
+            for (int j = lid; j < segment_len; j += GROUP_SIZE)
+                partial += segment[j];
+        }
+    } else {  // one flat loop over the row, so that short segments still use every work-item
+        for (int j = lid; j < segments * segment_len; j += GROUP_SIZE)
+            partial += x_row[(size_t)(j / segment_len) * segment_stride + j % segment_len];
+    }
     const REAL total = group_sum(partial, scratch);
     if (lid == 0)
-        out[get_group_id(0)] = total;
+        out[get_group_id(0)] = total * factor;
 }
 
 // out = x summed over the dimensions where out has size 1 and x does not (the backward of a

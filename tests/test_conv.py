@@ -165,41 +165,47 @@ def test_conv_other_algorithms(device, rng, setting, x_shape, w_shape, options):
         assert made[0].params["FIXED_SHAPE"] == 1
 
 
-# depthwise_conv2d (CPUs: one input channel per group, stride 1, no dilation, output rows of
-# 16 or more): rows around the 16-lane steps, kernels odd, even and non-square, paddings that
+# depthwise_conv2d (CPUs: one input channel per group, stride 1, no dilation) and
+# depthwise_conv2d_strided (strides, 1 or 2 along rows): rows around the 16-lane steps and
+# shorter ones (7x7, 14x14: narrower vectors), kernels odd, even and non-square, paddings that
 # move lanes (up to 3) or fall back to lane-by-lane loads (4), 'same' with an even kernel
 # (asymmetric), channel multipliers, with and without bias, both dtypes.
-DEPTHWISE = [  # (channels, multiplier), (H, W), kernel, padding
+DEPTHWISE = [  # (channels, multiplier), (H, W), kernel, padding[, stride]
     ((3, 1), (5, 16), 3, 1), ((2, 1), (1, 17), 1, 0), ((3, 2), (9, 31), (3, 5), (1, 2)),
     ((4, 1), (6, 56), 3, 1), ((2, 1), (7, 40), 5, 2), ((2, 3), (4, 23), (4, 4), "same"),
     ((3, 1), (8, 20), 7, 3), ((2, 1), (3, 18), 3, 4), ((2, 1), (12, 33), 2, 0),
-    ((1, 1), (2, 19), (1, 3), (0, 1)),
+    ((1, 1), (2, 19), (1, 3), (0, 1)), ((3, 1), (7, 7), 3, 1), ((2, 2), (14, 14), 5, 2),
+    ((2, 1), (3, 3), 3, 4),
+    ((3, 1), (14, 14), 3, 1, 2), ((2, 1), (64, 64), 5, 2, 2), ((2, 2), (15, 15), 5, 2, 2),
+    ((3, 1), (9, 37), 3, 1, (2, 1)), ((2, 1), (11, 9), (3, 5), (1, 2), (1, 2)),
+    ((2, 1), (33, 66), 3, 0, 2), ((2, 1), (5, 5), 3, 0, 2),
 ]
 
 
-def test_depthwise_on_short_input_rows_takes_another_path(device, rng):
-    # Outputs a row from fewer inputs than a vector (padding 3): the vector kernel's edge loads
-    # need a vector of inputs a row, so another algorithm runs it.
-    lanes = device.profile.vector_lanes(4)
-    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, (3, 3, 3), (4, lanes - 2), 3)
-    choice = clconv.explain(F.conv2d, x, w, b, padding=3, groups=groups)["conv_forward"]
+def test_depthwise_on_rows_of_one_takes_another_path(device, rng):
+    x, w, b, groups = _conv_case(rng, np.float32, 2, 2, (3, 3, 3), (4, 1), (3, 1))
+    choice = clconv.explain(F.conv2d, x, w, b, padding=(1, 0), groups=groups)["conv_forward"]
     assert choice.algorithm != "depthwise"
     if device.profile.kind == "cpu":
-        assert dict(choice.passed_over)["depthwise"].startswith(f"rows of {lanes - 2} are shorter")
+        assert dict(choice.passed_over)["depthwise"] == "rows of 1"
     with clconv.dispatch.recording() as made:
-        check_op("conv2d", x, w, b, padding=3, groups=groups)
+        check_op("conv2d", x, w, b, padding=(1, 0), groups=groups)
     assert made[0].algorithm == choice.algorithm
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("case", DEPTHWISE, ids=str)
 def test_depthwise_conv2d_vector_path(device, rng, dtype, bias, case):
-    (channels, multiplier), spatial, kernel, padding = case
+    (channels, multiplier), spatial, kernel, padding, *stride = case
+    stride = stride[0] if stride else 1
     x, w, b, groups = _conv_case(rng, dtype, 2, 2, (channels, channels * multiplier, channels),
                                  spatial, kernel, bias)
-    with clconv.config.override(conv_forward="depthwise"), clconv.dispatch.recording() as made:
-        check_op("conv2d", x, w, b, padding=padding, groups=groups, case=str(case))
+    with clconv.config.override(conv_forward="depthwise"), clconv.dispatch.recording() as made, \
+            clconv.runtime.record_launches(device) as launched:
+        check_op("conv2d", x, w, b, stride, padding, groups=groups, case=str(case))
     assert made[0].algorithm == "depthwise"
+    kernel_name = "depthwise_conv2d" + ("" if stride == 1 else "_strided")
+    assert kernel_name in {k.function_name for k, *_ in launched.launches}
 
 
 # winograd_conv2d (CPUs: 3x3, stride 1, no dilation or groups, rows of 16 or more): tile rows

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clconv.functional as F
+from clconv import config, runtime
 from helpers import check_grad, check_op, expect_path, randn
 from clconv.shapes import pool_output_size
 
@@ -151,3 +152,16 @@ def test_max_pool2d_rows_vector_path(device, rng, dtype, spatial, kernel, stride
         x[1, 2, 2, :] = 0.5  # ties: the first of the window wins
         check_op("max_pool2d", x, kernel, stride, padding, 1, ceil_mode, return_indices=True,
                  case=case)
+
+
+# global_avg_pool (CPUs): a work-item per plane summing vectors of it, planes shorter than a
+# vector, of whole vectors, of two and with tails, in 1, 2 and 3 dimensions.
+@pytest.mark.parametrize("spatial", [(1,), (7, 7), (4, 8), (32,), (14, 14), (3, 5, 7), (56, 57)],
+                         ids=str)
+def test_global_average_pooling_kernel(device, rng, dtype, spatial):
+    nd = len(spatial)
+    x = randn(rng, (2, 3) + spatial, dtype)
+    with config.override(profile="cpu"), runtime.record_launches(device) as made:
+        check_op(f"adaptive_avg_pool{nd}d", x, 1, case=str(spatial))
+        check_grad(rng, f"adaptive_avg_pool{nd}d", x, 1, case=str(spatial))
+    assert "global_avg_pool" in {k.function_name for k, *_ in made.launches}

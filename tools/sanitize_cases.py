@@ -91,6 +91,11 @@ CASES = [
     case("max_pool2d", input=rand(2, 3, 7, 6), kernel_size=(3, 2), stride=(2, 1),
          padding=(1, 0), dilation=(2, 1), ceil_mode=True, return_indices=True),
     case("max_pool2d", input=rand(1, 2, 5, 5), kernel_size=2, ceil_mode=True),
+    # max_pool2d_rows (CPUs): stride 2 and 1 along rows, windows cut by the edges, ceil_mode.
+    case("max_pool2d", input=rand(1, 2, 5, 37), kernel_size=3, stride=2, padding=1,
+         ceil_mode=True, return_indices=True),
+    case("max_pool2d", input=rand(1, 2, 4, 40), kernel_size=(2, 5), stride=(2, 1),
+         padding=(1, 2)),
     case("max_pool3d", input=rand(1, 2, 5, 4, 5), kernel_size=2, stride=2, padding=1,
          ceil_mode=True, return_indices=True),
     case("max_pool3d", input=rand(1, 2, 6, 5, 7), kernel_size=(2, 3, 2), stride=(1, 2, 3),
@@ -107,6 +112,9 @@ CASES = [
     case("adaptive_avg_pool2d", input=rand(2, 3, 7, 5), output_size=(3, None)),
     case("adaptive_avg_pool2d", input=rand(2, 3, 4), output_size=(5, 6)),  # unbatched, upsampling
     case("adaptive_avg_pool3d", input=rand(1, 2, 5, 4, 7), output_size=(2, 3, 2)),
+    # global_avg_pool (CPUs): planes of two vectors and more with a tail, and shorter.
+    case("adaptive_avg_pool2d", input=rand(2, 3, 7, 9), output_size=1),
+    case("adaptive_avg_pool1d", input=rand(2, 3, 5), output_size=1),
 
     case("batch_norm", input=rand(3, 5, 4, 3), running_mean=rand(5),
          running_var=rand(5, positive=True), weight=rand(5), bias=rand(5), training=True,
@@ -143,9 +151,21 @@ CASES = [
     case("conv2d", input=rand(1, 2, 4, 21), weight=rand(4, 1, 7, 5), padding=(3, 2), groups=2),
     case("conv2d", input=rand(1, 2, 3, 18), weight=rand(2, 1, 3, 3), padding=4, groups=2),
     case("conv2d", input=rand(1, 2, 4, 17), weight=rand(2, 1, 4, 4), padding="same", groups=2),
-    # Output rows of 16+ from input rows of 14: not depthwise_conv2d (its edge loads would
-    # read 16 elements of a 14-element row).
+    # Output rows of 16+ from input rows of 14: depthwise_conv2d with vectors of 8 (its edge
+    # loads read a vector inside the row); 7x7 planes with vectors of 4.
     case("conv2d", input=rand(1, 2, 3, 14), weight=rand(2, 1, 3, 3), padding=3, groups=2),
+    case("conv2d", input=rand(2, 3, 7, 7), weight=rand(3, 1, 3, 3), bias=rand(3), padding=1,
+         groups=3),
+    # depthwise_conv2d_strided: stride 2 with one and two columns of padding (lanes moved in at
+    # the left, the right edge's step-back load, lane by lane), strides down columns only.
+    case("conv2d", input=rand(1, 2, 9, 37), weight=rand(2, 1, 3, 3), bias=rand(2), stride=2,
+         padding=1, groups=2),
+    case("conv2d", input=rand(1, 2, 6, 40), weight=rand(4, 1, 5, 5), stride=2, padding=2,
+         groups=2),
+    case("conv2d", input=rand(1, 2, 7, 20), weight=rand(2, 1, 3, 3), stride=(2, 1), padding=1,
+         groups=2),
+    case("fused_conv2d", input=rand(1, 2, 9, 37), weight=rand(2, 1, 3, 3), stride=2,
+         padding=1, groups=2, activation="relu6", backward=False),
     case("fused_conv2d", input=rand(1, 2, 3, 16), weight=rand(2, 1, 3, 3), padding=1, groups=2,
          activation="leaky_relu", negative_slope=0.3),
     # winograd_conv2d (cpu-launch; 16+ channels): a partial block of output channels, a row of
@@ -197,6 +217,7 @@ CASES = [
     case("add", input=rand(3, 4, 5), other=rand(3, 4, 5)),
     case("sub", input=rand(2, 3, 5), other=rand(3, 1)),
     case("mul", input=rand(2, 3, 4, 5), other=rand(2, 3, 1, 1)),
+    case("mul", input=rand(2, 3, 4, 5), other=rand(2, 1, 4, 1)),  # binary_broadcast: 4-D
     case("div", input=rand(70), other=rand(70, positive=True)),
     case("conv_transpose2d", input=rand(2, 4, 5, 6), weight=rand(4, 3, 3, 3), bias=rand(3),
          stride=2, padding=1, output_padding=1),

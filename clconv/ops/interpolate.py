@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .. import autograd, runtime
+from ..shapes import INT32_LIMIT
 from ..tensors import Tensor, empty
 from . import launch_sizes
 from .arguments import i32, scalar, tensors
@@ -27,6 +28,7 @@ def _spatial_sizes(op, x, size, scale_factor, nd):
                                        and s > 0 for s in sizes):
             raise ValueError(f"{op}: size must be a positive int or {nd} positive ints for input "
                              f"of shape {x.shape}, got {size!r}")
+        _within_range(op, sizes, x)
         return tuple(int(s) for s in sizes), None
     if not isinstance(scale_factor, (int, float, np.number, tuple, list)) or \
             isinstance(scale_factor, bool):
@@ -43,7 +45,14 @@ def _spatial_sizes(op, x, size, scale_factor, nd):
     if any(s <= 0 for s in sizes):
         raise ValueError(f"{op}: scale_factor {scale_factor} leaves no output for input of "
                          f"shape {x.shape}")
+    _within_range(op, sizes, x)
     return sizes, tuple(float(f) for f in factors)
+
+
+def _within_range(op: str, sizes: tuple, x) -> None:
+    if any(s > INT32_LIMIT for s in sizes):
+        raise ValueError(f"{op}: output size {sizes} for input of shape {x.shape} is out of "
+                         f"range (at most {INT32_LIMIT:,} a dimension)")
 
 
 def coordinate_scales(mode, in_sizes, out_sizes, factors, align_corners):

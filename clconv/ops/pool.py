@@ -9,6 +9,7 @@ common 2D windows, in which a work-item computes a vector of neighbouring output
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,7 +366,13 @@ def _adaptive_avg_pool(op, nd, input, output_size):
         raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial dimension")
     device = x.device
     y = empty(x.shape[:2] + out, x.dtype, device)
-    if y.size:
+    if y.size and all(s == 1 for s in out) and device.profile.kind == "cpu":
+        # global average pooling on CPUs: a work-item per plane, summing vectors of it
+        planes = x.shape[0] * x.shape[1]
+        runtime.launch(device, _kernel(device, "global_avg_pool", x.dtype), (planes,),
+                       (launch_sizes.items(device),), x.array.data, y.array.data,
+                       *i32(planes, math.prod(x.shape[2:])))
+    elif y.size:
         runtime.launch(device, _kernel(device, "adaptive_avg_pool_forward", x.dtype), (y.size,),
                 (launch_sizes.items(device),), x.array.data, y.array.data, *_plane_args(x, out))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from .. import runtime
 from ..tensors import Tensor, empty
 from . import launch_sizes
-from .arguments import i32
+from .arguments import i32, scalar
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Rows:
                     segment_len=length, row_div=length, row_mod=count)
 
 
-def row_sum(x: Tensor, rows: Rows) -> Tensor:
-    """out[r] = sum of row r of x."""
+def row_sum(x: Tensor, rows: Rows, factor: float = 1.0) -> Tensor:
+    """out[r] = factor * the sum of row r of x."""
     out = empty((rows.count,), x.dtype, x.device)
     if rows.count:
         kernel, group = runtime.fixed_group_kernel(x.device, "reduce", "row_sum",
@@ -49,7 +49,7 @@ def row_sum(x: Tensor, rows: Rows) -> Tensor:
         runtime.launch(x.device, kernel, (rows.count * group,), (group,),
                        x.array.data if x.size else x.device.placeholder, out.array.data,
                        *i32(rows.row_stride, rows.segments, rows.segment_stride,
-                            rows.segment_len))
+                            rows.segment_len), scalar(x.dtype, factor))
     return out
 
 

@@ -19,8 +19,9 @@ def _reduced_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     return tuple(sorted(dimensions(dim, ndim, op)))
 
 
-def _sum_rows(x: Tensor, reduced: tuple[int, ...]) -> Tensor:
-    """x summed over the `reduced` dimensions, as a flat tensor in the order of the kept ones."""
+def _sum_rows(x: Tensor, reduced: tuple[int, ...], factor: float = 1.0) -> Tensor:
+    """x summed over the `reduced` dimensions (times `factor`), as a flat tensor in the order of
+    the kept ones."""
     kept = [d for d in range(x.ndim) if d not in reduced]
     # Merge into (outer reduced, kept, inner reduced) when the kept dimensions are adjacent:
     # row_sum reads that layout in place; any other layout is permuted first.
@@ -28,13 +29,13 @@ def _sum_rows(x: Tensor, reduced: tuple[int, ...]) -> Tensor:
         x = permuted(x, tuple(kept) + reduced)
         kept, reduced = list(range(len(kept))), tuple(range(len(kept), x.ndim))
     if not kept:
-        return row_sum(x, Rows.contiguous(1, x.size))
+        return row_sum(x, Rows.contiguous(1, x.size), factor)
     outer = prod(x.shape[:kept[0]])
     count = prod(x.shape[kept[0]:kept[-1] + 1])
     inner = prod(x.shape[kept[-1] + 1:])
     return row_sum(x, Rows(count=count, row_stride=inner, segments=outer,
                            segment_stride=count * inner, segment_len=inner, row_div=inner,
-                           row_mod=count))
+                           row_mod=count), factor)
 
 
 def _reduce(op: str, input, dim, keepdim) -> Tensor:
@@ -47,8 +48,12 @@ def _reduce(op: str, input, dim, keepdim) -> Tensor:
                                                  if d not in reduced)
     count = prod(x.shape[d] for d in reduced)
     factor = 1.0 if op == "sum" else (1.0 / count if count else float("nan"))
-    y = _sum_rows(x, reduced) if x.ndim else x.reshape((1,))
-    y = (scale(y, factor) if factor != 1.0 else y).reshape(out_shape)
+    if x.ndim:
+        y = _sum_rows(x, reduced, factor)
+    else:
+        y = x.reshape((1,))
+        y = scale(y, factor) if factor != 1.0 else y
+    y = y.reshape(out_shape)
     in_shape = x.shape
 
     def backward(grad):

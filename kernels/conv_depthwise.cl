@@ -61,12 +61,15 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     }
 }
 
+// Both kernels' first arguments: x (N x C x H x W), the weights (K x 1 x DEPTHWISE_KH x
+// DEPTHWISE_KW), the bias, the epilogue's parameters (common.h) and y (N x K x OH x OW).
+#define DEPTHWISE_BUFFERS                                                                   \
+    __global const REAL *restrict x, __global const REAL *restrict weight,                  \
+    __global const REAL *restrict bias, const int has_bias, const REAL act_a,               \
+    const REAL act_b, __global REAL *restrict y
+
 __kernel void depthwise_conv2d(
-    __global const REAL *restrict x,       // N x C x H x W
-    __global const REAL *restrict weight,  // K x 1 x DEPTHWISE_KH x DEPTHWISE_KW
-    __global const REAL *restrict bias, const int has_bias,
-    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
-    __global REAL *restrict y,             // N x K x OH x OW
+    DEPTHWISE_BUFFERS,
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW)
 {
@@ -99,9 +102,12 @@ __kernel void depthwise_conv2d(
 // x[first + DEPTHWISE_SW * l] of one input row for lanes l, zero outside [0, W).
 inline VREAL strided_lanes(const __global REAL *row, const int first, const int W)
 {
+    // (Loads into variables before their lanes are picked: the permutation macros name their
+    // arguments once per lane.)
     if (first >= 0 && first + DEPTHWISE_SW * VW <= W) {
 #if DEPTHWISE_SW == 2
-        return EVEN_LANES(VLOAD(0, row + first), VLOAD(1, row + first));
+        const VREAL a = VLOAD(0, row + first), b = VLOAD(1, row + first);
+        return EVEN_LANES(a, b);
 #else
         return VLOAD(0, row + first);
 #endif
@@ -112,10 +118,14 @@ inline VREAL strided_lanes(const __global REAL *row, const int first, const int 
     // vectors: the second load one column back, its lanes moved down.
     if (first >= -2 && first < 0 && 2 * VW <= W) {
         const VREAL a = VLOAD(0, row), b = VLOAD(1, row);
-        return first == -1 ? LANES_UP_1(ODD_LANES(a, b)) : LANES_UP_1(EVEN_LANES(a, b));
+        const VREAL picked = first == -1 ? ODD_LANES(a, b) : EVEN_LANES(a, b);
+        return LANES_UP_1(picked);
     }
-    if (first >= 0 && first + 2 * VW == W + 1)
-        return EVEN_LANES(VLOAD(0, row + first), LANES_DOWN_1(VLOAD(0, row + first + VW - 1)));
+    if (first >= 0 && first + 2 * VW == W + 1) {
+        const VREAL a = VLOAD(0, row + first), back = VLOAD(0, row + first + VW - 1);
+        const VREAL b = LANES_DOWN_1(back);
+        return EVEN_LANES(a, b);
+    }
 #endif
     REAL lanes[VW];
     for (int l = 0; l < VW; ++l) {
@@ -147,11 +157,7 @@ inline void depthwise_strided_vector(const __global REAL *restrict x_plane,
 }
 
 __kernel void depthwise_conv2d_strided(
-    __global const REAL *restrict x,       // N x C x H x W
-    __global const REAL *restrict weight,  // K x 1 x DEPTHWISE_KH x DEPTHWISE_KW
-    __global const REAL *restrict bias, const int has_bias,
-    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
-    __global REAL *restrict y,             // N x K x OH x OW
+    DEPTHWISE_BUFFERS,
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int SH, const int PH, const int PW)
 {

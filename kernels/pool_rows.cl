@@ -33,11 +33,16 @@
     }
 
 // The VW elements of a row at columns iw, iw + POOL_SW, ... (iw and the loads inside the row).
+inline VREAL row_lanes_strided(const __global REAL *row, const int iw)
+{
 #if POOL_SW == 1
-#define ROW_LANES(row, iw) VLOAD(0, (row) + (iw))
+    return VLOAD(0, row + iw);
 #else
-#define ROW_LANES(row, iw) EVEN_LANES(VLOAD(0, (row) + (iw)), VLOAD(1, (row) + (iw)))
+    const VREAL a = VLOAD(0, row + iw), b = VLOAD(1, row + iw);
+    return EVEN_LANES(a, b);
 #endif
+}
+#define ROW_LANES(row, iw) row_lanes_strided(row, iw)
 
 __kernel void max_pool2d_rows(
     __global const REAL *restrict x, __global REAL *restrict y,

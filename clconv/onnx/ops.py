@@ -273,21 +273,31 @@ def _pads(node, spatial, kernel, strides, dilations) -> tuple[tuple[int, int], .
     return tuple((int(pads[i]), int(pads[i + nd])) for i in range(nd))
 
 
+def _strides_dilations(node, nd: int) -> tuple[tuple, tuple]:
+    """A Conv's, ConvTranspose's or pooling node's strides and dilations (1 by default)."""
+    return (tuple(node.attrs.get("strides") or (1,) * nd),
+            tuple(node.attrs.get("dilations") or (1,) * nd))
+
+
+def _torch_pads(pairs) -> tuple:
+    """ONNX's (before, after) per spatial dimension as PyTorch's pad tuple (the last first)."""
+    flat = []
+    for before, after in reversed(pairs):
+        flat += [before, after]
+    return tuple(flat)
+
+
 def _conv_geometry(node, x, kernel, fill=0.0):
     """(x padded where its padding is asymmetric or past what the op allows, strides, symmetric
     padding, dilations)."""
     nd = len(kernel)
-    strides = tuple(node.attrs.get("strides") or (1,) * nd)
-    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    strides, dilations = _strides_dilations(node, nd)
     pairs = _pads(node, x.shape[2:], kernel, strides, dilations)
     limit = [((k - 1) * d + 1) // 2 for k, d in zip(kernel, dilations)]
     if all(b == a for b, a in pairs) and (fill == 0.0 or all(
             b <= m for (b, _), m in zip(pairs, limit))):
         return x, strides, tuple(b for b, _ in pairs), dilations
-    flat = []
-    for b, a in reversed(pairs):
-        flat += [b, a]
-    return F.pad(x, tuple(flat), "constant", fill), strides, (0,) * nd, dilations
+    return F.pad(x, _torch_pads(pairs), "constant", fill), strides, (0,) * nd, dilations
 
 
 @op("Conv", _CONV_ATTRS, check=_auto_pad_check)
@@ -317,8 +327,7 @@ def _conv_transpose(node, inputs):
     if nd not in (1, 2, 3):
         raise OnnxError(f"ConvTranspose node {node.name!r}: {nd}-D (supported: 1-D to 3-D)")
     kernel = w.shape[2:]
-    strides = tuple(node.attrs.get("strides") or (1,) * nd)
-    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    strides, dilations = _strides_dilations(node, nd)
     extra = tuple(node.attrs.get("output_padding") or (0,) * nd)
     full = [(n - 1) * s + d * (k - 1) + 1 + o for n, s, d, k, o in
             zip(x.shape[2:], strides, dilations, kernel, extra)]
@@ -388,8 +397,7 @@ def _average_pool(node, inputs):
     x = on_device(inputs[0])
     kernel = tuple(node.attrs["kernel_shape"])
     nd = len(kernel)
-    strides = tuple(node.attrs.get("strides") or (1,) * nd)
-    dilations = tuple(node.attrs.get("dilations") or (1,) * nd)
+    strides, dilations = _strides_dilations(node, nd)
     pairs = _pads(node, x.shape[2:], kernel, strides, dilations)
     padding = tuple(b for b, _ in pairs)
     if any(b != a or 2 * b > k for (b, a), k in zip(pairs, kernel)):
@@ -397,10 +405,7 @@ def _average_pool(node, inputs):
             raise OnnxError(f"AveragePool node {node.name!r}: padding {pairs} for kernel "
                             f"{kernel} with count_include_pad 0 (supported: symmetric padding "
                             "of at most half the kernel)")
-        flat = []  # zeros that count: padded explicitly
-        for b, a in reversed(pairs):
-            flat += [b, a]
-        x, padding = F.pad(x, tuple(flat)), (0,) * nd
+        x, padding = F.pad(x, _torch_pads(pairs)), (0,) * nd  # zeros that count: explicit
     if any(d != 1 for d in dilations):
         raise OnnxError(f"AveragePool node {node.name!r}: dilations {dilations} (supported: 1)")
     pool = getattr(F, f"avg_pool{len(kernel)}d")

@@ -17,3 +17,10 @@ def with_batch(x, nd):
 def cast(dtype, *arrays):
     out = tuple(None if a is None else np.asarray(a).astype(dtype) for a in arrays)
     return out if len(out) > 1 else out[0]
+
+
+def sum_to(g, shape):
+    """g summed over what broadcasting added to reach it from `shape` (a gradient back to an
+    operand's shape)."""
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import f64
+from ._common import f64, sum_to
 
 
 def relu(input, inplace=False):
@@ -83,14 +83,9 @@ def div(input, other):
         return (f64(a) / f64(b)).astype(dtype)
 
 
-def _sum_to(g, shape):
-    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
-    return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
-
-
 def _reduced(ga, gb, a, b):
     """Each operand's gradient summed over the dimensions it was broadcast along."""
-    return _sum_to(ga, a.shape).astype(a.dtype), _sum_to(gb, b.shape).astype(b.dtype)
+    return sum_to(ga, a.shape).astype(a.dtype), sum_to(gb, b.shape).astype(b.dtype)
 
 
 def add_backward(grad_output, input, other):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import cast, f64
+from ._common import cast, f64, sum_to
 
 
 def linear(input, weight, bias=None):
@@ -36,12 +36,6 @@ def matmul(input, other):
     return np.asarray(np.matmul(f64(input), f64(other))).astype(dtype)
 
 
-def _sum_to(g, shape):
-    """g summed over what broadcasting added to reach it from `shape`."""
-    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
-    return g.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
-
-
 def matmul_backward(grad_output, input, other):
     """da = g b^T, db = a^T g, each summed over its broadcast batch dimensions."""
     a, b = f64(input), f64(other)
@@ -52,6 +46,6 @@ def matmul_backward(grad_output, input, other):
         g = np.expand_dims(g, -2)
     if b.ndim == 1:
         g = np.expand_dims(g, -1)
-    da = _sum_to(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
-    db = _sum_to(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+    da = sum_to(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+    db = sum_to(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
     return cast(np.asarray(input).dtype, da, db)

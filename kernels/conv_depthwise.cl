@@ -91,10 +91,12 @@ __kernel void depthwise_conv2d(
 
 // Strided depthwise convolution (stride SH down the columns, DEPTHWISE_SW = 1 or 2 along the
 // rows; MobileNet's and EfficientNet's downsampling layers), no dilation: a work-item computes
-// VW consecutive outputs of one output row, each tap a vector of every DEPTHWISE_SW-th input
+// VW consecutive outputs of each output row, each tap a vector of every DEPTHWISE_SW-th input
 // (two loads and their even lanes at stride 2), lane by lane where the taps pass the row's
-// edges. Rows of at least VW outputs (clconv picks VW as wide as the row allows); the last
-// work-item of a row also does the VW ending at the row's end, as depthwise_conv2d does.
+// edges; it walks down the output rows (a work-item per vector and row cost more in scheduling
+// than in arithmetic). Rows of at least VW outputs (clconv picks VW as wide as the row allows);
+// the last work-item of a row also does the VW ending at the row's end, as depthwise_conv2d
+// does.
 #ifndef DEPTHWISE_SW
 #define DEPTHWISE_SW 2
 #endif
@@ -163,19 +165,20 @@ __kernel void depthwise_conv2d_strided(
 {
     const int blocks = OW / VW;
     const int item = get_global_id(0);
-    if (item >= N * K * OH * blocks)
+    if (item >= N * K * blocks)
         return;
-    const int row = item / blocks, block = item % blocks;  // row: (n K + k) OH + oh
-    const int oh = row % OH, out_plane = row / OH;
+    const int out_plane = item / blocks, block = item % blocks;  // out_plane: n K + k
     const int k = out_plane % K, n = out_plane / K;
     const int c = k / (K / C);
     const __global REAL *x_plane = x + ((size_t)n * C + c) * H * W;
     const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;
-    __global REAL *y_row = y + (size_t)row * OW;
     const REAL b = has_bias ? bias[k] : (REAL)0;
-    depthwise_strided_vector(x_plane, w_k, b, y_row, block * VW, oh, H, W, SH, PH, PW, act_a,
-                             act_b);
-    if (block == blocks - 1 && OW % VW)
-        depthwise_strided_vector(x_plane, w_k, b, y_row, OW - VW, oh, H, W, SH, PH, PW, act_a,
-                                 act_b);
+    for (int oh = 0; oh < OH; ++oh) {
+        __global REAL *y_row = y + ((size_t)out_plane * OH + oh) * OW;
+        depthwise_strided_vector(x_plane, w_k, b, y_row, block * VW, oh, H, W, SH, PH, PW,
+                                 act_a, act_b);
+        if (block == blocks - 1 && OW % VW)
+            depthwise_strided_vector(x_plane, w_k, b, y_row, OW - VW, oh, H, W, SH, PH, PW,
+                                     act_a, act_b);
+    }
 }

@@ -51,7 +51,7 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
     if strided:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d_strided",
                                     DEPTHWISE_SW=geo.stride[2], **defines)
-        items, extra = geo.batch * geo.out_channels * out_h * (out_w // lanes), (geo.stride[1],)
+        items, extra = geo.batch * geo.out_channels * (out_w // lanes), (geo.stride[1],)
     else:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d", **defines)
         items, extra = geo.batch * geo.out_channels * (out_w // lanes), ()

@@ -45,12 +45,15 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
     lanes = _lanes(context, problem)
     _, out_h, out_w = geo.out_size
     strided = geo.stride != (1, 1, 1)
-    # The kernel's size as build options: one small build per size (taps in registers).
+    # The kernel's size as build options: one small build per size (taps in registers). Both
+    # kernels come from one program: the stride-1 kernel ignores DEPTHWISE_SW, which is then
+    # the common stride 2 (a build costs PoCL some 40 ms even from its cache).
     defines = dict(DEPTHWISE_KH=geo.kernel[1], DEPTHWISE_KW=geo.kernel[2], **epilogue.defines(),
+                   DEPTHWISE_SW=geo.stride[2] if strided else 2,
                    **runtime.vector_defines(device, problem.dtype, lanes))
     if strided:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d_strided",
-                                    DEPTHWISE_SW=geo.stride[2], **defines)
+                                    **defines)
         items, extra = geo.batch * geo.out_channels * (out_w // lanes), (geo.stride[1],)
     else:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d", **defines)

@@ -30,7 +30,10 @@ class _DirectPlan:
     blocks: int          # blocks of BLOCK_K output channels, over all groups
     global_size: tuple   # conv_direct's work: (blocks, position tiles, batch), maybe swapped
     local_size: tuple
-    kernels: dict = field(default_factory=dict, compare=False)  # name -> _Launch, once built
+    # epilogue activation -> {kernel name -> _Launch}: the plan's kernels once built, all from
+    # one program (the epilogue's build: a model's convolution has one activation, and each
+    # program costs PoCL some 40 ms to build even from its cache)
+    kernels: dict = field(default_factory=dict, compare=False)
 
     def packed_elements(self, geo: ConvGeometry) -> int:
         """Elements of the packed weights (none where conv_direct reads them in place)."""
@@ -229,7 +232,8 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
                    plan: _DirectPlan, epilogue: Epilogue) -> None:
     device = x.device
     itemsize = np.dtype(x.dtype).itemsize
-    kernels = plan.kernels or _direct_kernels(device, geo, plan)
+    kernels = plan.kernels.get(epilogue.activation) or _direct_kernels(device, geo, plan,
+                                                                        epilogue)
     packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
     if not plan.defines.get("WEIGHTS_IN_PLACE"):
         pack = kernels["conv_pack_weights"]
@@ -245,9 +249,7 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
         runtime.launch(device, copy.kernel, copy.global_size, copy.local_size, buffer(x, device),
                        source, *copy.sizes)
     direct = kernels["conv_direct"]
-    kernel = (runtime.get_kernel(device, "conv_direct", "conv_direct", **plan.defines,
-                                 **epilogue.defines()) if epilogue.activation else direct.kernel)
-    runtime.launch(device, kernel, direct.global_size, direct.local_size, source, packed,
+    runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(x.dtype), y.array.data,
                    *direct.sizes)
 
@@ -262,9 +264,11 @@ class _Launch:
     elements: int   # of the buffer it fills (pack, copy)
 
 
-def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan) -> dict:
-    """The kernels of `plan` with their arguments, built (or found) once per plan."""
-    sizes, defines = plan.sizes, plan.defines
+def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan,
+                    epilogue: Epilogue) -> dict:
+    """The kernels `plan` launches with `epilogue`, with their arguments, built (or found) once
+    per plan and epilogue, from one program."""
+    sizes, defines = plan.sizes, {**plan.defines, **epilogue.defines()}
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     cg, planes = sizes["CG"], geo.batch * geo.in_channels
 
@@ -272,9 +276,11 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
         kernel = runtime.get_kernel(device, "conv_direct", name, **defines)
         return _Launch(kernel, global_size, local_size, tuple(i32(*ints)), elements)
 
-    kernels = {"conv_pack_weights": prepared(
-        "conv_pack_weights", (cg, plan.blocks), (1, 1),
-        (cg, sizes["KG"], sizes["K_TILES"], plan.blocks, taps), plan.packed_elements(geo))}
+    kernels = {}
+    if not plan.defines.get("WEIGHTS_IN_PLACE"):
+        kernels["conv_pack_weights"] = prepared(
+            "conv_pack_weights", (cg, plan.blocks), (1, 1),
+            (cg, sizes["KG"], sizes["K_TILES"], plan.blocks, taps), plan.packed_elements(geo))
     if plan.layout == "planes":
         kernels["conv_pad_input"] = prepared(
             "conv_pad_input", (sizes["DP"], planes), (1, 1),
@@ -289,7 +295,7 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
              *geo.padding), plan.copy_elements)
     kernels["conv_direct"] = prepared("conv_direct", plan.global_size, plan.local_size,
                                       tuple(sizes.values()))
-    plan.kernels.update(kernels)
+    plan.kernels[epilogue.activation] = kernels
     return kernels
 
 

@@ -84,7 +84,9 @@ def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) 
                    **runtime.vector_defines(device, dtype, layout["VW"]))
     k_blocks = -(-geo.out_channels // block)
     sizes = i32(geo.out_channels, geo.in_channels, k_blocks)
-    transform = runtime.get_kernel(device, "conv_winograd", "winograd_weights", **defines)
+    # (from the convolution's program: one build, not two)
+    transform = runtime.get_kernel(device, "conv_winograd", "winograd_weights", **defines,
+                                   **epilogue.defines())
     packed = prepared(w, ("winograd_weights", runtime.build_options(defines), tuple(sizes)),
                       _winograd_packed_bytes(context, problem),
                       lambda out: runtime.launch(device, transform, (k_blocks * block,

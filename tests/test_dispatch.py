@@ -57,7 +57,7 @@ PATHS = [
           "conv_weight_grad": ("rows", "general")}),
     Path("max-pool-2x2", "max_pool2d", ((2, 3, 6, 40),), {}, {
         "max_pool_forward": ("k2s2", "k2s2"), "max_pool_backward": ("k2s2", "k2s2")}, (2,)),
-    Path("max-pool-any", "max_pool2d", ((2, 3, 7, 9),), dict(stride=2, padding=1), {
+    Path("max-pool-any", "max_pool2d", ((2, 3, 7, 9),), dict(stride=2, padding=1, dilation=2), {
         "max_pool_forward": ("general", "general"), "max_pool_backward": ("general", "general")},
          (3,)),
     Path("max-pool-rows", "max_pool2d", ((2, 3, 9, 40),), dict(stride=2, padding=1), {

@@ -68,22 +68,26 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     __global const REAL *restrict bias, const int has_bias, const REAL act_a,               \
     const REAL act_b, __global REAL *restrict y
 
+// Both kernels' work-item: block `block` of VW output columns of output plane `out_plane`
+// (n K + k), reading input plane x_plane (channel k / (K / C)) with the weights w_k and bias b.
+#define DEPTHWISE_WORK_ITEM                                                                 \
+    const int blocks = OW / VW;                                                             \
+    const int item = get_global_id(0);                                                      \
+    if (item >= N * K * blocks)                                                             \
+        return;                                                                             \
+    const int out_plane = item / blocks, block = item % blocks;                             \
+    const int k = out_plane % K, n = out_plane / K;                                         \
+    const __global REAL *x_plane = x + ((size_t)n * C + k / (K / C)) * H * W;               \
+    const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;            \
+    const REAL b = has_bias ? bias[k] : (REAL)0
+
 __kernel void depthwise_conv2d(
     DEPTHWISE_BUFFERS,
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW)
 {
-    const int blocks = OW / VW;
-    const int item = get_global_id(0);
-    if (item >= N * K * blocks)
-        return;
-    const int out_plane = item / blocks, block = item % blocks;  // out_plane: n K + k
-    const int k = out_plane % K, n = out_plane / K;
-    const int c = k / (K / C);
-    const __global REAL *x_plane = x + ((size_t)n * C + c) * H * W;
-    const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;
+    DEPTHWISE_WORK_ITEM;
     __global REAL *y_plane = y + (size_t)out_plane * OH * OW;
-    const REAL b = has_bias ? bias[k] : (REAL)0;
     depthwise_columns(x_plane, w_k, b, y_plane, block * VW, H, W, OH, OW, PH, PW, act_a, act_b);
     if (block == blocks - 1 && OW % VW)
         depthwise_columns(x_plane, w_k, b, y_plane, OW - VW, H, W, OH, OW, PH, PW, act_a, act_b);
@@ -163,16 +167,7 @@ __kernel void depthwise_conv2d_strided(
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int SH, const int PH, const int PW)
 {
-    const int blocks = OW / VW;
-    const int item = get_global_id(0);
-    if (item >= N * K * blocks)
-        return;
-    const int out_plane = item / blocks, block = item % blocks;  // out_plane: n K + k
-    const int k = out_plane % K, n = out_plane / K;
-    const int c = k / (K / C);
-    const __global REAL *x_plane = x + ((size_t)n * C + c) * H * W;
-    const __global REAL *w_k = weight + (size_t)k * DEPTHWISE_KH * DEPTHWISE_KW;
-    const REAL b = has_bias ? bias[k] : (REAL)0;
+    DEPTHWISE_WORK_ITEM;
     for (int oh = 0; oh < OH; ++oh) {
         __global REAL *y_row = y + ((size_t)out_plane * OH + oh) * OW;
         depthwise_strided_vector(x_plane, w_k, b, y_row, block * VW, oh, H, W, SH, PH, PW,

@@ -114,12 +114,12 @@ class Recording:
     they were (replay), and what was enqueued that a replay would not repeat (`problems`: a
     fill, a copy, an upload or a read of device data)."""
 
-    def __init__(self, device: Device, outer_allocator=None):
+    def __init__(self, device: Device):
         self.device, self.launches, self.problems = device, [], []
         # (counter, value): what the recorded run took from a cache (ops.prepared: weights
         # packed once) rather than computed; the recording is stale once a counter moves on.
         self.dependencies: list = []
-        self.outer_allocator = outer_allocator or device.allocator
+        self.outer_allocator = device.allocator  # where buffers come from outside it
 
     def stale(self) -> bool:
         """Whether something the recorded run read from a cache has changed since."""
@@ -138,7 +138,7 @@ def record_launches(device: Device, allocator=None):
     `allocator` (if given) the source of the device's buffers meanwhile."""
     @contextmanager
     def recording():
-        made = Recording(device, device.allocator)
+        made = Recording(device)
         if allocator is not None:
             device.allocator = allocator
         _recordings.append(made)

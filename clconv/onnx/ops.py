@@ -78,9 +78,10 @@ def on_device(value, like=None) -> Tensor:
             return cached[3]
         copy = tensor(np.asarray(value, dtype=dtype), device=device)
         key = id(value)
-        # (the copy goes when the array does: its memory returns to the pool)
-        _DEVICE_COPIES[key] = (weakref.ref(value, lambda _, key=key: _DEVICE_COPIES.pop(key, None)),
-                               dtype, copy.device, copy)
+        # (the copy goes when the array does: its memory returns to the pool; the callback
+        # holds the dictionary itself, which outlives the module's globals at exit)
+        forget = lambda _, key=key, copies=_DEVICE_COPIES: copies.pop(key, None)  # noqa: E731
+        _DEVICE_COPIES[key] = (weakref.ref(value, forget), dtype, copy.device, copy)
         return copy
     return tensor(np.asarray(value, dtype=dtype), device=device)
 

@@ -86,6 +86,13 @@ def _forward_targets(registers: int) -> list[Target]:
                _conv(2, (8, 256, 14, 14), (256, 256, 1, 1)),
                _conv(2, (2, 32, 6, 7), (24, 32, 1, 1)),
                _direct_candidates(registers, "pointwise")),
+        Target("conv_forward", "direct", "conv2d 144->24 56x56 1x1",
+               _conv(2, (8, 144, 56, 56), (24, 144, 1, 1)),
+               _conv(2, (2, 24, 9, 20), (40, 24, 1, 1)),
+               tuple((f"item inputs {i >> 10}K channels {c}",
+                      {"pointwise": {"ITEM_INPUT_BYTES": i, "ITEM_CHANNELS": c}})
+                     for i, c in ((0, 0), (12 << 10, 32), (24 << 10, 16), (24 << 10, 32),
+                                  (24 << 10, 64), (48 << 10, 32)))),
         Target("conv_forward", "winograd", "conv2d 64->64 56x56 3x3",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
                _conv(2, (2, 16, 9, 20), (16, 16, 3, 3), 1, 1),

@@ -4,7 +4,9 @@
 // Each work-item owns BLOCK_K output channels (of one group) x BLOCK_V vectors of VW positions:
 // BLOCK_K x BLOCK_V accumulator vectors. For each input channel and tap it loads BLOCK_V input
 // vectors and BLOCK_K weights (conv_pack_weights stores them adjacent, zero for channels past
-// the group's end), then does BLOCK_K x BLOCK_V independent vector FMAs.
+// the group's end), then does BLOCK_K x BLOCK_V independent vector FMAs. With BLOCKS_PER_ITEM
+// a work-item computes that many blocks of channels for the same positions, one after another:
+// from the second on, its inputs come from the cache.
 //
 // The input is read from a copy laid out so that every tap reads VW consecutive elements:
 // - Planes (conv_pad_input): zero padding is materialized, and each padded row is split into
@@ -43,6 +45,9 @@
 #define BLOCK_P (VW * BLOCK_V)  // positions per work-item
 #ifndef K_FASTEST
 #define K_FASTEST 1  // global dimension 0 runs over channel blocks (else over position tiles)
+#endif
+#ifndef BLOCKS_PER_ITEM
+#define BLOCKS_PER_ITEM 1  // blocks of output channels one work-item computes, one after another
 #endif
 #ifndef TAPS_OUTER
 #define TAPS_OUTER 0  // loop over taps outside the loop over input channels (else inside)
@@ -198,51 +203,55 @@ __kernel void conv_direct(
     const int OUT_PLANE = OD * OH * OW;
 
 #if K_FASTEST
-    const int block = get_global_id(0), tile = get_global_id(1);
+    const int item = get_global_id(0), tile = get_global_id(1);
 #else
-    const int block = get_global_id(1), tile = get_global_id(0);
+    const int item = get_global_id(1), tile = get_global_id(0);
 #endif
     const int n = get_global_id(2);
-    if (block >= GROUPS * K_TILES || tile >= ROWS * ROW_TILES)
+    const int last_block = min((item + 1) * BLOCKS_PER_ITEM, GROUPS * K_TILES);
+    if (item * BLOCKS_PER_ITEM >= last_block || tile >= ROWS * ROW_TILES)
         return;
-    const int group = block / K_TILES;
-    const int first_k = (block % K_TILES) * BLOCK_K;  // within the group
-    const int k_count = min(BLOCK_K, KG - first_k);
-
     const int first_column = (tile % ROW_TILES) * BLOCK_P;  // row mode: the tile's
     int start;
     const int read_start = tile_read_start(tile, first_column, FLAT, IN_PLACE, ROW_TILES, OD, OH,
                                            OW, HP, WQ, SD, SH, ROW, &start);
     const int row_end_offset = FLAT ? -1 : OW - VW - first_column;  // (VECTOR_OFFSET)
 
-    VREAL acc[BLOCK_K][BLOCK_V];
-    #pragma unroll
-    for (int k = 0; k < BLOCK_K; ++k)
+    // The work-item's blocks one after another: the tile's inputs stay in the cache.
+    for (int block = item * BLOCKS_PER_ITEM; block < last_block; ++block) {
+        const int group = block / K_TILES;
+        const int first_k = (block % K_TILES) * BLOCK_K;  // within the group
+        const int k_count = min(BLOCK_K, KG - first_k);
+
+        VREAL acc[BLOCK_K][BLOCK_V];
         #pragma unroll
-        for (int v = 0; v < BLOCK_V; ++v)
-            acc[k][v] = 0;
+        for (int k = 0; k < BLOCK_K; ++k)
+            #pragma unroll
+            for (int v = 0; v < BLOCK_V; ++v)
+                acc[k][v] = 0;
 
-    // The products, over every input channel and tap, into the accumulators.
-    const __global REAL *x_channel = xp + (size_t)n * X_IMAGE + group * CG * X_CHANNEL
-        + (read_start / VW) * X_VECTOR + read_start % VW;
-    const int k_rows = group * KG + first_k;  // (WEIGHTS_IN_PLACE: the block's first row)
-    multiply_accumulate(acc, x_channel, packed + (size_t)block * CG * TAPS * BLOCK_K, packed,
-                        k_rows, k_count, CG, KD, KH, KW, DD, DH, DW, HP, WQ, SW, X_CHANNEL,
-                        X_VECTOR, row_end_offset);
+        // The products, over every input channel and tap, into the accumulators.
+        const __global REAL *x_channel = xp + (size_t)n * X_IMAGE + group * CG * X_CHANNEL
+            + (read_start / VW) * X_VECTOR + read_start % VW;
+        const int k_rows = group * KG + first_k;  // (WEIGHTS_IN_PLACE: the block's first row)
+        multiply_accumulate(acc, x_channel, packed + (size_t)block * CG * TAPS * BLOCK_K,
+                            packed, k_rows, k_count, CG, KD, KH, KW, DD, DH, DW, HP, WQ, SW,
+                            X_CHANNEL, X_VECTOR, row_end_offset);
 
-
-    // The sums, moved to memory where the stores may index them freely: indexed with anything
-    // but constants, the accumulators would not stay in registers.
-    REAL sums[BLOCK_K][BLOCK_P];
-    #pragma unroll
-    for (int k = 0; k < BLOCK_K; ++k)
+        // The sums, moved to memory where the stores may index them freely: indexed with
+        // anything but constants, the accumulators would not stay in registers.
+        REAL sums[BLOCK_K][BLOCK_P];
         #pragma unroll
-        for (int v = 0; v < BLOCK_V; ++v)
-            VSTORE(acc[k][v], v, sums[k]);
-    __global REAL *y_block = y + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
-    const __global REAL *b_block = has_bias ? bias + group * KG + first_k : 0;
-    store_tile(sums, y_block, b_block, act_a, act_b, k_count, tile, read_start,
-               start, first_column, row_end_offset, FLAT, ROW_TILES, OD, OH, OW, HP, WQ,
-               X_VECTOR);
+        for (int k = 0; k < BLOCK_K; ++k)
+            #pragma unroll
+            for (int v = 0; v < BLOCK_V; ++v)
+                VSTORE(acc[k][v], v, sums[k]);
+        __global REAL *y_block =
+            y + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
+        const __global REAL *b_block = has_bias ? bias + group * KG + first_k : 0;
+        store_tile(sums, y_block, b_block, act_a, act_b, k_count, tile, read_start,
+                   start, first_column, row_end_offset, FLAT, ROW_TILES, OD, OH, OW, HP, WQ,
+                   X_VECTOR);
+    }
 }
 #undef VECTOR_OFFSET

@@ -148,6 +148,28 @@ def test_conv2d_direct_path_edges(device, rng, x_shape, w_shape, options, dtype)
         check_op("conv2d", x, w, randn(rng, (w_shape[0],), dtype), **options)
 
 
+@pytest.mark.parametrize("per_item", [3, 0], ids=["3-blocks", "all-blocks"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_pointwise_blocks_per_item(device, rng, dtype, groups, per_item):
+    # conv_direct's 1x1 kernel with several blocks of output channels per work-item: 7 blocks
+    # (one group of 52 channels) run as 3 + 3 + 1, 8 blocks (two groups of 26, blocks of 7) as
+    # 3 + 3 + 2, the middle item crossing into the second group; or every block in one item.
+    if device.profile.kind != "cpu":
+        pytest.skip("conv_direct is the CPU path (a GPU profile runs conv_general)")
+    in_per_group, out_per_group = 12, 52 // groups
+    blocks, block_k = (7, 8) if groups == 1 else (8, 7)
+    x = randn(rng, (2, in_per_group * groups, 12, 40), dtype)
+    w = conv_weight(rng, (out_per_group * groups, in_per_group, 1, 1), dtype)
+    blocking = {"BLOCK_K": 8, "BLOCK_K_SINGLE": 8, "BLOCK_V": 1,
+                "ITEM_CHANNELS": (per_item or blocks) * block_k}
+    tuning = {"conv_forward": {"direct": {"pointwise": blocking}}}
+    with clconv.config.override(conv_forward="direct", tuning=tuning), \
+            clconv.dispatch.recording() as made:
+        check_op("conv2d", x, w, randn(rng, (w.shape[0],), dtype), groups=groups)
+    assert made[0].algorithm == "direct" and made[0].params["layout"] == "in_place"
+    assert made[0].params["BLOCKS_PER_ITEM"] == (per_item or blocks)
+
+
 @pytest.mark.parametrize("setting", [{"conv_forward": "general"},
                                      {"conv_forward": "direct", "specialize": "always"}],
                          ids=["general", "direct-specialized"])

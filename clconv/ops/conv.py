@@ -136,7 +136,10 @@ def _defaults(profile) -> dict:
         "direct": {
             "vector_bytes": profile.vector_bytes,
             "specialize": {"classes": [], "min_multiply_adds": 10_000_000, "max_shapes": 16},
-            "pointwise": dict(blocking, ALIGN=1),
+            # 1x1: a work-item whose tile's inputs (one cache-line stream per input channel)
+            # fit in 24 KiB, a first-level cache's share, computes up to 32 output channels
+            # over them, block after block: the inputs come from memory once (conv_direct.py)
+            "pointwise": dict(blocking, ALIGN=1, ITEM_INPUT_BYTES=24576, ITEM_CHANNELS=32),
             "spatial": dict(blocking, ALIGN=lanes),
             "depthwise": {"BLOCK_K": 1, "BLOCK_K_SINGLE": 1, "BLOCK_V": 4, "K_FASTEST": 0,
                           "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},

@@ -81,6 +81,10 @@ def _direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | No
     local_size = (tiles.pop("LOCAL", 1), 1, 1)
     align = tiles.pop("ALIGN", 1)  # the padded planes' stride is a multiple of this
     allow_flat = tiles.pop("ALLOW_FLAT", 1)
+    # Several blocks of output channels per work-item (_blocks_per_item), up to ITEM_CHANNELS,
+    # where its tile's inputs fit in ITEM_INPUT_BYTES (they stay in the cache from one block to
+    # the next)
+    input_bytes, item_channels = tiles.pop("ITEM_INPUT_BYTES", 0), tiles.pop("ITEM_CHANNELS", 0)
     vw = tiles["VW"]
     (od, oh, ow), (kd, kh, kw) = geo.out_size, geo.kernel
     (sd, sh, sw), (dd, dh, dw) = geo.stride, geo.dilation
@@ -127,9 +131,30 @@ def _direct_plan(context: Context, geo: ConvGeometry, dtype) -> _DirectPlan | No
     if _specialized(context, geo, defines, sizes):
         defines.update(FIXED_SHAPE=1, **{f"CONV_{name}": value for name, value in sizes.items()})
     blocks = geo.groups * k_tiles
-    work = (blocks, rows * row_tiles)
+    fits = in_per_group * block_p * np.dtype(dtype).itemsize <= input_bytes
+    per_item = _blocks_per_item(context, item_channels // tiles["BLOCK_K"] if fits else 1,
+                                blocks, rows * row_tiles * geo.batch)
+    if per_item > 1:
+        defines["BLOCKS_PER_ITEM"] = per_item
+    work = (-(-blocks // per_item), rows * row_tiles)
     global_size = (work if tiles["K_FASTEST"] else work[::-1]) + (geo.batch,)
     return _DirectPlan(defines, layout, sizes, copy_elements, blocks, global_size, local_size)
+
+
+_ITEMS_PER_UNIT = 8  # work-items per compute unit below which blocks are not merged
+
+
+def _blocks_per_item(context: Context, most: int, blocks: int, tiles: int) -> int:
+    """How many blocks of output channels (`most` at most) one work-item computes for its tile
+    (`tiles` over the batch), one after another, so that the tile's inputs are read from
+    memory once and then from the cache: as many as leave at least _ITEMS_PER_UNIT work-items
+    per compute unit, spread evenly over the blocks. (More channels per work-item than the
+    table's ITEM_CHANNELS measured slower: each writes to its own output plane.)"""
+    per_item = max(1, min(blocks, most))
+    wanted = _ITEMS_PER_UNIT * context.profile.compute_units
+    while per_item > 1 and -(-blocks // per_item) * tiles < wanted:
+        per_item -= 1
+    return -(-blocks // -(-blocks // per_item))
 
 
 def _specialized(context: Context, geo: ConvGeometry, defines: dict, sizes: dict) -> bool:
@@ -187,8 +212,8 @@ def _direct_applies(context: Context, problem: ConvProblem) -> str | None:
 
 def _direct_params(context: Context, problem: ConvProblem) -> dict:
     plan = _cached_direct_plan(context, problem.geo, problem.dtype)
-    shown = ("VW", "BLOCK_K", "BLOCK_V", "K_FASTEST", "TAPS_OUTER", "WEIGHTS_IN_PLACE",
-             "FIXED_SHAPE")
+    shown = ("VW", "BLOCK_K", "BLOCK_V", "BLOCKS_PER_ITEM", "K_FASTEST", "TAPS_OUTER",
+             "WEIGHTS_IN_PLACE", "FIXED_SHAPE")
     return {"layout": plan.layout, **{k: plan.defines[k] for k in shown if k in plan.defines}}
 
 

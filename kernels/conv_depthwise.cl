@@ -120,8 +120,9 @@ inline VREAL strided_lanes(const __global REAL *row, const int first, const int 
     }
 #if DEPTHWISE_SW == 2 && VW > 3
     // One or two columns of padding on the left (3x3 and 5x5 kernels): lanes of the loads at
-    // the row's start moved up; the last vector of a row ending one column short of two
-    // vectors: the second load one column back, its lanes moved down.
+    // the row's start moved up; the last vector of a row ending one or two columns short of two
+    // vectors (the right padding of 3x3 and 5x5 kernels): the second load one or two columns
+    // back, its lanes moved down (a zero into the last lane, which is past the row).
     if (first >= -2 && first < 0 && 2 * VW <= W) {
         const VREAL a = VLOAD(0, row), b = VLOAD(1, row);
         const VREAL picked = first == -1 ? ODD_LANES(a, b) : EVEN_LANES(a, b);
@@ -130,6 +131,11 @@ inline VREAL strided_lanes(const __global REAL *row, const int first, const int 
     if (first >= 0 && first + 2 * VW == W + 1) {
         const VREAL a = VLOAD(0, row + first), back = VLOAD(0, row + first + VW - 1);
         const VREAL b = LANES_DOWN_1(back);
+        return EVEN_LANES(a, b);
+    }
+    if (first >= 0 && first + 2 * VW == W + 2) {
+        const VREAL a = VLOAD(0, row + first), back = VLOAD(0, row + first + VW - 2);
+        const VREAL b = LANES_DOWN_2(back);
         return EVEN_LANES(a, b);
     }
 #endif

@@ -183,3 +183,60 @@ __kernel void depthwise_conv2d_strided(
                                      act_a, act_b);
     }
 }
+
+// Depthwise convolution with the channels in the vector lanes, for small planes (14x14, 7x7:
+// rows too short for vectors along them, edges on every vector): a work-item takes VW
+// consecutive channels of one image (one output channel per input channel), copies their
+// planes, zero-padded, into local memory with the channels innermost, and then every tap of
+// every output is one vector multiply-add of a local load and the tap's VW weights, with no
+// edge cases; the sums go back to the output planes through local memory. Any strides and
+// padding, no dilation. `block` (local, sized by clconv/ops/conv_depthwise.py): the padded
+// inputs HP x WP x VW (the rows and columns the outputs read, from -PH and -PW), the weights
+// taps x VW, the sums OH x OW x VW.
+__kernel void depthwise_conv2d_lanes(
+    DEPTHWISE_BUFFERS,
+    const int N, const int C, const int H, const int W, const int OH, const int OW,
+    const int SH, const int SW, const int PH, const int PW, const int HP, const int WP,
+    __local REAL *block)
+{
+    const int blocks = (C + VW - 1) / VW, item = get_global_id(0);
+    if (item >= N * blocks)
+        return;
+    const int n = item / blocks, c0 = (item % blocks) * VW, count = min(VW, C - c0);
+    const int TAPS = DEPTHWISE_KH * DEPTHWISE_KW;
+    const int rows = min(H, HP - PH), columns = min(W, WP - PW);  // of x that are read
+    __local REAL *in = block, *taps = in + HP * WP * VW, *sums = taps + TAPS * VW;
+    for (int i = 0; i < HP * WP; ++i)  // zeros: the padding, and lanes past the channels
+        VSTORE((VREAL)0, i, in);
+    for (int i = 0; i < TAPS; ++i)
+        VSTORE((VREAL)0, i, taps);
+    const __global REAL *x_block = x + ((size_t)n * C + c0) * H * W;
+    for (int lane = 0; lane < count; ++lane) {
+        const __global REAL *plane = x_block + lane * H * W;
+        for (int ih = 0; ih < rows; ++ih) {
+            __local REAL *in_row = in + ((ih + PH) * WP + PW) * VW + lane;
+            for (int iw = 0; iw < columns; ++iw)
+                in_row[iw * VW] = plane[ih * W + iw];
+        }
+        for (int t = 0; t < TAPS; ++t)
+            taps[t * VW + lane] = weight[(size_t)(c0 + lane) * TAPS + t];
+    }
+    for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow) {
+            const __local REAL *window = in + (oh * SH * WP + ow * SW) * VW;
+            VREAL acc = 0;
+            #pragma unroll
+            for (int kh = 0; kh < DEPTHWISE_KH; ++kh)
+                #pragma unroll
+                for (int kw = 0; kw < DEPTHWISE_KW; ++kw)
+                    acc = fma(VLOAD(kh * DEPTHWISE_KW + kw, taps),
+                              VLOAD(0, window + (kh * WP + kw) * VW), acc);
+            VSTORE(acc, oh * OW + ow, sums);
+        }
+    for (int lane = 0; lane < count; ++lane) {
+        const REAL b = has_bias ? bias[c0 + lane] : (REAL)0;
+        __global REAL *y_plane = y + ((size_t)n * C + c0 + lane) * OH * OW;
+        for (int p = 0; p < OH * OW; ++p)
+            y_plane[p] = activate(sums[p * VW + lane] + b, act_a, act_b);
+    }
+}

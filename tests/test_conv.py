@@ -222,12 +222,40 @@ def test_depthwise_conv2d_vector_path(device, rng, dtype, bias, case):
     stride = stride[0] if stride else 1
     x, w, b, groups = _conv_case(rng, dtype, 2, 2, (channels, channels * multiplier, channels),
                                  spatial, kernel, bias)
-    with clconv.config.override(conv_forward="depthwise"), clconv.dispatch.recording() as made, \
+    rows_only = {"conv_forward": {"depthwise": {"channel_lanes_rows": 0}}}  # (not the lanes)
+    with clconv.config.override(conv_forward="depthwise", tuning=rows_only), \
+            clconv.dispatch.recording() as made, \
             clconv.runtime.record_launches(device) as launched:
         check_op("conv2d", x, w, b, stride, padding, groups=groups, case=str(case))
     assert made[0].algorithm == "depthwise"
     kernel_name = "depthwise_conv2d" + ("" if stride == 1 else "_strided")
     assert kernel_name in {k.function_name for k, *_ in launched.launches}
+
+
+# depthwise_conv2d_lanes (CPUs: one output channel per input channel, planes small enough for
+# a register's worth of channels in local memory): channel counts past a vector's (lanes
+# without a channel), one channel, kernels odd, even and non-square, paddings 0 to 3 and
+# 'same', strides 1 to 3 along either axis, rows of one, with and without bias, both dtypes.
+DEPTHWISE_LANES = [  # channels, (H, W), kernel, padding, stride
+    (20, (7, 7), 3, 1, 1), (1, (7, 7), 5, 2, 1), (18, (14, 14), 5, 2, 2), (17, (9, 11), 3, 1, 2),
+    (5, (6, 5), (2, 3), (1, 0), 1), (9, (8, 8), 4, "same", 1), (3, (10, 7), 3, 3, (3, 1)),
+    (4, (1, 6), (1, 3), (0, 1), (1, 2)), (33, (4, 4), 1, 0, 1),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", DEPTHWISE_LANES, ids=str)
+def test_depthwise_conv2d_lanes(device, rng, dtype, bias, case):
+    channels, spatial, kernel, padding, stride = case
+    x, w, b, groups = _conv_case(rng, dtype, 2, 2, (channels, channels, channels), spatial,
+                                 kernel, bias)
+    lanes_always = {"conv_forward": {"depthwise": {"channel_lanes_rows": 1 << 20}}}
+    with clconv.config.override(conv_forward="depthwise", tuning=lanes_always), \
+            clconv.dispatch.recording() as made, \
+            clconv.runtime.record_launches(device) as launched:
+        check_op("conv2d", x, w, b, stride, padding, groups=groups, case=str(case))
+    assert made[0].algorithm == "depthwise" and made[0].params["walk"] == "channels"
+    assert "depthwise_conv2d_lanes" in {k.function_name for k, *_ in launched.launches}
 
 
 # winograd_conv2d (CPUs: 3x3, stride 1, no dilation or groups, rows of 16 or more): tile rows

@@ -157,7 +157,16 @@ CASES = [
     # loads read a vector inside the row); 7x7 planes with vectors of 4.
     case("conv2d", input=rand(1, 2, 3, 14), weight=rand(2, 1, 3, 3), padding=3, groups=2),
     case("conv2d", input=rand(2, 3, 7, 7), weight=rand(3, 1, 3, 3), bias=rand(3), padding=1,
-         groups=3),
+         groups=3, forced=dict(tuning={"conv_forward": {"depthwise": {"channel_lanes_rows": 0}}})),
+    # depthwise_conv2d_lanes (small planes): channels past a vector's, strides, an even kernel
+    # with 'same' padding (one more after), rows the strides leave unread; its epilogue.
+    case("conv2d", input=rand(2, 20, 7, 7), weight=rand(20, 1, 3, 3), bias=rand(20), padding=1,
+         groups=20),
+    case("conv2d", input=rand(1, 9, 10, 11), weight=rand(9, 1, 5, 5), stride=2, padding=2,
+         groups=9),
+    case("conv2d", input=rand(1, 3, 6, 6), weight=rand(3, 1, 4, 4), padding="same", groups=3),
+    case("fused_conv2d", input=rand(1, 5, 8, 7), weight=rand(5, 1, 3, 3), bias=rand(5),
+         stride=(3, 2), groups=5, activation="relu6", backward=False),
     # depthwise_conv2d_strided: stride 2 with one and two columns of padding (lanes moved in at
     # the left, the right edge's step-back load, lane by lane), strides down columns only.
     case("conv2d", input=rand(1, 2, 9, 37), weight=rand(2, 1, 3, 3), bias=rand(2), stride=2,

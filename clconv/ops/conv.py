@@ -146,7 +146,10 @@ def _defaults(profile) -> dict:
         },
         "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
                      "min_channels": 16},
-        "depthwise": {"vector_bytes": profile.vector_bytes},
+        # depthwise_conv2d_lanes where vectors along the rows would have fewer than 8 lanes
+        # and its local block fits in 32 KiB (7x7 planes, 14x14 at stride 2)
+        "depthwise": {"vector_bytes": profile.vector_bytes, "channel_lanes_rows": 8,
+                      "channel_lanes_bytes": 32768},
         "general": {"TILE_K": 8, "TILE_P": 8, "local": [multiple, max(1, 64 // multiple), 1]},
     }
 

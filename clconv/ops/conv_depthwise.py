@@ -34,7 +34,34 @@ def _depthwise_applies(context: Context, problem: ConvProblem) -> str | None:
         (rows >= 2, f"rows of {rows}"))
 
 
+def _read_extent(problem: ConvProblem) -> tuple:
+    """The rows and columns of the padded input that the outputs read (from -padding)."""
+    geo = problem.geo
+    return tuple((out - 1) * stride + kernel for out, stride, kernel
+                 in zip(geo.out_size[1:], geo.stride[1:], geo.kernel[1:]))
+
+
+def _channel_block_bytes(context: Context, problem: ConvProblem) -> int | None:
+    """depthwise_conv2d_lanes' local memory (a vector register's worth of channels: padded
+    input planes, weights, sums), where it takes the convolution: one output channel per input
+    channel, vectors along the rows narrower than the table's `channel_lanes_rows` lanes
+    (7x7 planes, strides), and that memory within its `channel_lanes_bytes` (which suits
+    planes of 14x14 and 7x7) and the device's local memory; else None."""
+    geo = problem.geo
+    if _lanes(context, problem) >= context.params.get("channel_lanes_rows", 0):
+        return None
+    hp, wp = _read_extent(problem)
+    _, oh, ow = geo.out_size
+    nbytes = (hp * wp + geo.kernel[1] * geo.kernel[2] + oh * ow) * context.lanes(problem.dtype) \
+        * problem.dtype.itemsize
+    limit = min(context.params.get("channel_lanes_bytes", 0), context.profile.local_memory_bytes)
+    return nbytes if geo.out_channels == geo.in_channels and nbytes <= limit else None
+
+
 def _depthwise_params(context: Context, problem: ConvProblem) -> dict:
+    if _channel_block_bytes(context, problem):
+        return {"VW": context.lanes(problem.dtype), "kernel": problem.geo.kernel[1:],
+                "walk": "channels"}
     strided = problem.geo.stride != (1, 1, 1)
     return {"VW": _lanes(context, problem), "kernel": problem.geo.kernel[1:],
             "walk": "rows" if strided else "columns"}
@@ -42,7 +69,8 @@ def _depthwise_params(context: Context, problem: ConvProblem) -> dict:
 
 def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
     geo, device = problem.geo, context.device
-    lanes = _lanes(context, problem)
+    block_bytes = _channel_block_bytes(context, problem)
+    lanes = context.lanes(problem.dtype) if block_bytes else _lanes(context, problem)
     _, out_h, out_w = geo.out_size
     strided = geo.stride != (1, 1, 1)
     # The kernel's size as build options: one small build per size (taps in registers). Both
@@ -51,6 +79,16 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
     defines = dict(DEPTHWISE_KH=geo.kernel[1], DEPTHWISE_KW=geo.kernel[2], **epilogue.defines(),
                    DEPTHWISE_SW=geo.stride[2] if strided else 2,
                    **runtime.vector_defines(device, problem.dtype, lanes))
+    if block_bytes:
+        kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d_lanes",
+                                    **defines)
+        runtime.launch(device, kernel, (geo.batch * -(-geo.in_channels // lanes),), (1,),
+                       buffer(x, device), buffer(w, device), buffer(b, device),
+                       *i32(b is not None), *epilogue.args(problem.dtype), y.array.data,
+                       *i32(geo.batch, geo.in_channels, *geo.in_size[1:], out_h, out_w,
+                            *geo.stride[1:], *geo.padding[1:], *_read_extent(problem)),
+                       runtime.local_memory(block_bytes))
+        return
     if strided:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d_strided",
                                     **defines)
@@ -69,4 +107,5 @@ dispatch.register(Algorithm(
     "conv_forward", "depthwise", _depthwise_run, applies=_depthwise_applies,
     params=_depthwise_params, about="depthwise_conv2d: a vector of output columns per "
     "work-item walking down the rows (stride 1), depthwise_conv2d_strided: a vector of an "
-    "output row per work-item (strides); the input read in place"))
+    "output row per work-item (strides); the input read in place; depthwise_conv2d_lanes "
+    "(small planes): a vector of channels per work-item, their planes copied to local memory"))

@@ -142,8 +142,11 @@ def _gradient_targets(registers: int) -> list[Target]:
 
 def _other_targets() -> list[Target]:
     return [
-        Target("gemm", "tiled", "linear 256 x 512 -> 512",
-               ("linear", (256, 512), (512, 512)), ("linear", (5, 33), (10, 33)),
+        Target("gemm", "dot", "linear 8 x 1280 -> 1000",
+               ("linear", (8, 1280), (1000, 1280)), ("linear", (5, 33), (10, 33)),
+               tuple((f"{a} accumulators", {"accumulators": a}) for a in (4, 8, 12, 16, 24))),
+        Target("gemm", "tiled", "matmul 256 x 512 @ 512 x 512",
+               ("matmul", (256, 512), (512, 512)), ("matmul", (5, 33), (33, 10)),
                tuple((f"M{m} N{n} {local[0]}x{local[1]}", {"TILE_M": m, "TILE_N": n, "local": local})
                      for m, n in ((4, 4), (4, 8), (8, 8), (2, 8))
                      for local in ([1, 1], [4, 4], [8, 8], [16, 4]))),
@@ -183,8 +186,17 @@ def _runner(device, problem: tuple, rng):
         x_host = rng.standard_normal(x_shape).astype(np.float32)
         w_host = (rng.standard_normal(w_shape) / np.sqrt(w_shape[1])).astype(np.float32)
         x, w = tensor(x_host), tensor(w_host)
-        key = GemmProblem(x_shape[0], w_shape[0], w_shape[1], np.dtype(np.float32))
+        key = GemmProblem(x_shape[0], w_shape[0], w_shape[1], np.dtype(np.float32),
+                          along_k=True)
         return key, lambda: F.linear(x, w), lambda: R.linear(x_host, w_host)
+    if problem[0] == "matmul":
+        _, a_shape, b_shape = problem
+        from .ops.linear import GemmProblem
+        a_host = rng.standard_normal(a_shape).astype(np.float32)
+        b_host = (rng.standard_normal(b_shape) / np.sqrt(b_shape[0])).astype(np.float32)
+        a, b = tensor(a_host), tensor(b_host)
+        key = GemmProblem(a_shape[0], b_shape[1], a_shape[1], np.dtype(np.float32))
+        return key, lambda: F.matmul(a, b), lambda: R.matmul(a_host, b_host)
     _, shape = problem  # batch_norm, training statistics
     from .ops.norm import NormProblem, Layout
     from .ops.reduce import Rows

@@ -53,3 +53,70 @@ __kernel void gemm(__global const REAL *restrict a, const int a_row, const int a
 #define STORE_ROW(i, _) if (m0 + i < M) { UNROLL_B(TILE_N, STORE_ONE, i) }
     UNROLL_A(TILE_M, STORE_ROW, _)
 }
+
+// Products whose operands both run along k (a's rows and b's columns contiguous: linear's
+// forward, x w^T), where gemm reads b's columns element by element (and, for a classifier's
+// batch of one, its tiles compute rows past the end): each work-item takes DOT_M rows x
+// DOT_N columns, vectors of VW along k into DOT_M x DOT_N accumulator vectors, summed across
+// the lanes at the end (k past the last whole vector element by element). Rows and columns
+// past the edge repeat the last valid one; their results are not stored.
+#ifdef VW
+#include "vector.h"
+#ifndef DOT_M
+#define DOT_M 1
+#endif
+#ifndef DOT_N
+#define DOT_N 8
+#endif
+
+__kernel void gemm_dot(__global const REAL *restrict a, const int a_row,
+                       __global const REAL *restrict b, const int b_col,
+                       __global const REAL *restrict bias, const int has_bias,
+                       __global REAL *restrict out, const int M, const int N, const int K,
+                       const int a_batch, const int b_batch)
+{
+    const int n0 = get_global_id(0) * DOT_N, m0 = get_global_id(1) * DOT_M;
+    if (n0 >= N || m0 >= M)
+        return;
+    const size_t batch = get_global_id(2);
+    const __global REAL *a_rows[DOT_M], *b_columns[DOT_N];
+    #pragma unroll
+    for (int i = 0; i < DOT_M; ++i)
+        a_rows[i] = a + batch * a_batch + (size_t)min(m0 + i, M - 1) * a_row;
+    #pragma unroll
+    for (int j = 0; j < DOT_N; ++j)
+        b_columns[j] = b + batch * b_batch + (size_t)min(n0 + j, N - 1) * b_col;
+    out += batch * M * N;
+    VREAL acc[DOT_M][DOT_N];
+    #pragma unroll
+    for (int i = 0; i < DOT_M; ++i)
+        #pragma unroll
+        for (int j = 0; j < DOT_N; ++j)
+            acc[i][j] = 0;
+    int k = 0;
+    for (; k + VW <= K; k += VW) {
+        VREAL av[DOT_M], bv[DOT_N];
+        #pragma unroll
+        for (int i = 0; i < DOT_M; ++i)
+            av[i] = VLOAD(0, a_rows[i] + k);
+        #pragma unroll
+        for (int j = 0; j < DOT_N; ++j)
+            bv[j] = VLOAD(0, b_columns[j] + k);
+        #pragma unroll
+        for (int i = 0; i < DOT_M; ++i)
+            #pragma unroll
+            for (int j = 0; j < DOT_N; ++j)
+                acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+    }
+    #pragma unroll
+    for (int i = 0; i < DOT_M; ++i)
+        #pragma unroll
+        for (int j = 0; j < DOT_N; ++j) {
+            REAL sum = LANE_SUM(acc[i][j]);
+            for (int kk = k; kk < K; ++kk)
+                sum = fma(a_rows[i][kk], b_columns[j][kk], sum);
+            if (m0 + i < M && n0 + j < N)
+                out[(size_t)(m0 + i) * N + n0 + j] = sum + (has_bias ? bias[n0 + j] : (REAL)0);
+        }
+}
+#endif

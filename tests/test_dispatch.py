@@ -74,7 +74,8 @@ PATHS = [
     Path("norm-long-rows", "layer_norm", ((2, 300_000), (300_000,), (300_000,)), {},
          {"norm_forward": ("chunked", "chunked"), "norm_backward": ("rows", "general")},
          ((300_000,),), limited={"norm_backward": ("general", "general")}),
-    Path("gemm", "linear", ((5, 33), (10, 33), (10,)), {}, {"gemm": ("tiled", "tiled")}),
+    Path("gemm", "linear", ((5, 33), (10, 33), (10,)), {}, {"gemm": ("dot", "tiled")}),
+    Path("gemm-tiled", "matmul", ((5, 33), (33, 10)), {}, {"gemm": ("tiled", "tiled")}),
 ]
 
 

@@ -266,6 +266,9 @@ CASES = [
     case("linear", input=rand(5, 7), weight=rand(10, 7), bias=rand(10)),
     case("linear", input=rand(2, 3, 9), weight=rand(3, 9)),
     case("linear", input=rand(7), weight=rand(17, 7), bias=rand(17)),
+    # gemm_dot (CPUs): whole vectors along k and a tail, rows and columns past a tile's edge
+    case("linear", input=rand(11, 37), weight=rand(19, 37), bias=rand(19)),
+    case("linear", input=rand(1, 40), weight=rand(9, 40)),
 
     case("cross_entropy", input=rand(6, 5), target=labels(6, classes=5)),
     case("cross_entropy", input=rand(70, 3), target=labels(70, classes=3),

@@ -58,8 +58,9 @@ __kernel void gemm(__global const REAL *restrict a, const int a_row, const int a
 // forward, x w^T), where gemm reads b's columns element by element (and, for a classifier's
 // batch of one, its tiles compute rows past the end): each work-item takes DOT_M rows x
 // DOT_N columns, vectors of VW along k into DOT_M x DOT_N accumulator vectors, summed across
-// the lanes at the end (k past the last whole vector element by element). Rows and columns
-// past the edge repeat the last valid one; their results are not stored.
+// the lanes at the end (k past the last whole vector element by element), then the bias and
+// the epilogue's activation (common.h; a 1x1 convolution of 1x1 planes is such a product).
+// Rows and columns past the edge repeat the last valid one; their results are not stored.
 #ifdef VW
 #include "vector.h"
 #ifndef DOT_M
@@ -72,8 +73,9 @@ __kernel void gemm(__global const REAL *restrict a, const int a_row, const int a
 __kernel void gemm_dot(__global const REAL *restrict a, const int a_row,
                        __global const REAL *restrict b, const int b_col,
                        __global const REAL *restrict bias, const int has_bias,
-                       __global REAL *restrict out, const int M, const int N, const int K,
-                       const int a_batch, const int b_batch)
+                       const REAL act_a, const REAL act_b, __global REAL *restrict out,
+                       const int M, const int N, const int K, const int a_batch,
+                       const int b_batch)
 {
     const int n0 = get_global_id(0) * DOT_N, m0 = get_global_id(1) * DOT_M;
     if (n0 >= N || m0 >= M)
@@ -116,7 +118,8 @@ __kernel void gemm_dot(__global const REAL *restrict a, const int a_row,
             for (int kk = k; kk < K; ++kk)
                 sum = fma(a_rows[i][kk], b_columns[j][kk], sum);
             if (m0 + i < M && n0 + j < N)
-                out[(size_t)(m0 + i) * N + n0 + j] = sum + (has_bias ? bias[n0 + j] : (REAL)0);
+                out[(size_t)(m0 + i) * N + n0 + j] =
+                    activate(sum + (has_bias ? bias[n0 + j] : (REAL)0), act_a, act_b);
         }
 }
 #endif

@@ -47,6 +47,8 @@ PATHS = [
     Path("pointwise", "conv2d", ((2, 8, 5, 7), (6, 8, 1, 1), None), {},
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": ("pointwise", "general")}),
+    Path("pointwise-1x1-planes", "conv2d", ((9, 37, 1, 1), (19, 37, 1, 1), (19,)), {},
+         {"conv_forward": ("dot", "general")}),
     Path("flat-1x1-strided", "conv2d", ((2, 3, 9, 8), (4, 3, 1, 1), None), dict(stride=2),
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("phases", "phases"),
           "conv_weight_grad": ("flat", "general")}),

@@ -16,6 +16,7 @@ CASES = [  # nd, input shape, weight shape, bias, options
     (2, (2, 3, 9, 20), (5, 3, 3, 3), True, dict(padding=1)),
     (2, (2, 4, 11, 9), (6, 2, 3, 3), False, dict(stride=2, padding=1, groups=2)),
     (2, (1, 8, 7, 7), (8, 8, 1, 1), True, {}),
+    (2, (9, 37, 1, 1), (19, 37, 1, 1), True, {}),  # 1x1 planes: gemm_dot (CPUs)
     (2, (2, 4, 6, 20), (8, 1, 3, 3), True, dict(padding=1, groups=4)),  # depthwise_conv2d
     (1, (2, 3, 40), (4, 3, 5), True, dict(padding=2, dilation=2)),
     (3, (1, 2, 4, 5, 6), (3, 2, 3, 3, 3), True, dict(padding=1)),

@@ -63,6 +63,10 @@ CASES = [
     case("conv2d", input=rand(2, 4, 5, 40), weight=rand(6, 4, 3, 3), stride=(1, 2), padding=1),
     case("conv2d", input=rand(2, 3, 4, 20), weight=rand(3, 1, 3, 3), padding=1, groups=3),
     case("conv2d", input=rand(2, 16, 9, 7), weight=rand(20, 16, 1, 1), stride=2, padding=1),
+    # 1x1 on 1x1 planes (a squeeze-excitation's): gemm_dot, with its epilogue
+    case("conv2d", input=rand(9, 37, 1, 1), weight=rand(19, 37, 1, 1), bias=rand(19)),
+    case("fused_conv2d", input=rand(3, 20, 1, 1), weight=rand(6, 20, 1, 1), activation="silu",
+         backward=False),
     # 1x1 in place, several blocks of output channels per work-item, across the two groups
     case("conv2d", input=rand(2, 8, 16, 16), weight=rand(40, 4, 1, 1), bias=rand(40), groups=2),
     case("conv3d", input=rand(1, 2, 4, 5, 6), weight=rand(9, 2, 2, 3, 3), bias=rand(9),

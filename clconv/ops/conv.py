@@ -18,7 +18,7 @@ from .. import autograd, dispatch, tuning
 from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
-from . import conv_depthwise, conv_direct, conv_general, conv_winograd  # noqa: F401
+from . import conv_depthwise, conv_direct, conv_dot, conv_general, conv_winograd  # noqa: F401
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -131,8 +131,8 @@ def _defaults(profile) -> dict:
                 "BLOCK_V": 2, "K_FASTEST": 1, "TAPS_OUTER": 1, "ALLOW_FLAT": 1}
     multiple = max(1, min(profile.preferred_multiple, 64))
     return {
-        "order": ["depthwise", "winograd", "direct", "general"] if profile.kind == "cpu"
-        else ["general"],
+        "order": ["dot", "depthwise", "winograd", "direct", "general"]
+        if profile.kind == "cpu" else ["general"],
         "direct": {
             "vector_bytes": profile.vector_bytes,
             "specialize": {"classes": [], "min_multiply_adds": 10_000_000, "max_shapes": 16},
@@ -144,6 +144,7 @@ def _defaults(profile) -> dict:
             "depthwise": {"BLOCK_K": 1, "BLOCK_K_SINGLE": 1, "BLOCK_V": 4, "K_FASTEST": 0,
                           "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},
         },
+        "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},  # as gemm's
         "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
                      "min_channels": 16},
         # depthwise_conv2d_lanes where vectors along the rows would have fewer than 8 lanes

@@ -11,6 +11,7 @@ from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context
 from ..tensors import Tensor, empty
 from .arguments import buffer, expect_shape, i32, tensors
+from .conv_geometry import NO_EPILOGUE, Epilogue
 from .elementwise import sum_to_shape
 from .reduce import Rows, row_sum
 from .shape import broadcasted
@@ -62,7 +63,7 @@ dispatch.register(Algorithm("gemm", "tiled", _tiled,
                             about="gemm: a TILE_M x TILE_N register tile per work-item"))
 
 
-def _dot_tile(context: Context, problem: GemmProblem) -> dict:
+def dot_tile(context: Context, problem: GemmProblem) -> dict:
     """gemm_dot's rows x columns per work-item: the rows up to 8 (a power of two), columns
     for the table's accumulator vectors (at most 8)."""
     rows = 1 << (min(problem.m, 8).bit_length() - 1)
@@ -76,19 +77,28 @@ def _dot_applies(context: Context, problem: GemmProblem) -> str | None:
 
 def _dot(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out,
          batch_strides=(0, 0)):
-    device, tile = context.device, _dot_tile(context, problem)
+    launch_dot(context, problem, a, a_strides[0], b, b_strides[1], bias, out, batch_strides)
+
+
+def launch_dot(context: Context, problem: GemmProblem, a, a_row: int, b, b_column: int, bias,
+               out, batch_strides=(0, 0), epilogue: Epilogue = NO_EPILOGUE) -> None:
+    """gemm_dot: out (m x n) = a (m x k, rows a_row apart) times b (columns b_column apart,
+    each contiguous along k) [+ bias], then the epilogue's activation. `out`: a Tensor or a
+    buffer."""
+    device, tile = context.device, dot_tile(context, problem)
     kernel = runtime.get_kernel(device, "gemm", "gemm_dot", DOT_M=tile["DOT_M"],
-                                DOT_N=tile["DOT_N"],
+                                DOT_N=tile["DOT_N"], **epilogue.defines(),
                                 **runtime.vector_defines(device, problem.dtype, tile["VW"]))
     global_size = (-(-problem.n // tile["DOT_N"]), -(-problem.m // tile["DOT_M"]),
                    problem.batch)
-    runtime.launch(device, kernel, global_size, (1, 1, 1), buffer(a, device),
-                   *i32(a_strides[0]), buffer(b, device), *i32(b_strides[1]),
-                   buffer(bias, device), *i32(bias is not None), out.array.data,
+    runtime.launch(device, kernel, global_size, (1, 1, 1), buffer(a, device), *i32(a_row),
+                   buffer(b, device), *i32(b_column), buffer(bias, device),
+                   *i32(bias is not None), *epilogue.args(problem.dtype),
+                   out.array.data if isinstance(out, Tensor) else out,
                    *i32(problem.m, problem.n, problem.k, *batch_strides))
 
 
-dispatch.register(Algorithm("gemm", "dot", _dot, applies=_dot_applies, params=_dot_tile,
+dispatch.register(Algorithm("gemm", "dot", _dot, applies=_dot_applies, params=dot_tile,
                             about="gemm_dot: DOT_M rows x DOT_N columns per work-item, vectors "
                             "along k (both operands contiguous along k)"))
 

@@ -68,10 +68,10 @@ inline void depthwise_columns(const __global REAL *restrict x_plane,
     __global const REAL *restrict bias, const int has_bias, const REAL act_a,               \
     const REAL act_b, __global REAL *restrict y
 
-// Both kernels' work-item: block `block` of VW output columns of output plane `out_plane`
+// Both kernels' work-item: block `block` of the BLOCKS per plane of output plane `out_plane`
 // (n K + k), reading input plane x_plane (channel k / (K / C)) with the weights w_k and bias b.
-#define DEPTHWISE_WORK_ITEM                                                                 \
-    const int blocks = OW / VW;                                                             \
+#define DEPTHWISE_WORK_ITEM(BLOCKS)                                                         \
+    const int blocks = (BLOCKS);                                                            \
     const int item = get_global_id(0);                                                      \
     if (item >= N * K * blocks)                                                             \
         return;                                                                             \
@@ -86,7 +86,7 @@ __kernel void depthwise_conv2d(
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int PH, const int PW)
 {
-    DEPTHWISE_WORK_ITEM;
+    DEPTHWISE_WORK_ITEM(OW / VW);  // blocks of VW output columns
     __global REAL *y_plane = y + (size_t)out_plane * OH * OW;
     depthwise_columns(x_plane, w_k, b, y_plane, block * VW, H, W, OH, OW, PH, PW, act_a, act_b);
     if (block == blocks - 1 && OW % VW)
@@ -97,10 +97,11 @@ __kernel void depthwise_conv2d(
 // rows; MobileNet's and EfficientNet's downsampling layers), no dilation: a work-item computes
 // VW consecutive outputs of each output row, each tap a vector of every DEPTHWISE_SW-th input
 // (two loads and their even lanes at stride 2), lane by lane where the taps pass the row's
-// edges; it walks down the output rows (a work-item per vector and row cost more in scheduling
-// than in arithmetic). Rows of at least VW outputs (clconv picks VW as wide as the row allows);
-// the last work-item of a row also does the VW ending at the row's end, as depthwise_conv2d
-// does.
+// edges; it computes a whole output plane, row after row, so that the input is read in order
+// (a work-item per block of columns walking down the rows read two cache lines of each input
+// row at a time, which the prefetchers did not follow; one per vector and row cost more in
+// scheduling than in arithmetic). Rows of at least VW outputs (clconv picks VW as wide as the
+// row allows); a row not a multiple of VW also takes the VW ending at the row's end.
 #ifndef DEPTHWISE_SW
 #define DEPTHWISE_SW 2
 #endif
@@ -173,12 +174,13 @@ __kernel void depthwise_conv2d_strided(
     const int N, const int C, const int H, const int W, const int K, const int OH,
     const int OW, const int SH, const int PH, const int PW)
 {
-    DEPTHWISE_WORK_ITEM;
+    DEPTHWISE_WORK_ITEM(1);  // a whole plane, row after row: the input is read in order
     for (int oh = 0; oh < OH; ++oh) {
         __global REAL *y_row = y + ((size_t)out_plane * OH + oh) * OW;
-        depthwise_strided_vector(x_plane, w_k, b, y_row, block * VW, oh, H, W, SH, PH, PW,
-                                 act_a, act_b);
-        if (block == blocks - 1 && OW % VW)
+        for (int start = 0; start + VW <= OW; start += VW)
+            depthwise_strided_vector(x_plane, w_k, b, y_row, start, oh, H, W, SH, PH, PW,
+                                     act_a, act_b);
+        if (OW % VW)
             depthwise_strided_vector(x_plane, w_k, b, y_row, OW - VW, oh, H, W, SH, PH, PW,
                                      act_a, act_b);
     }

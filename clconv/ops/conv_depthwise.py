@@ -92,7 +92,7 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
     if strided:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d_strided",
                                     **defines)
-        items, extra = geo.batch * geo.out_channels * (out_w // lanes), (geo.stride[1],)
+        items, extra = geo.batch * geo.out_channels, (geo.stride[1],)  # (whole planes)
     else:
         kernel = runtime.get_kernel(device, "conv_depthwise", "depthwise_conv2d", **defines)
         items, extra = geo.batch * geo.out_channels * (out_w // lanes), ()
@@ -106,6 +106,6 @@ def _depthwise_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue)
 dispatch.register(Algorithm(
     "conv_forward", "depthwise", _depthwise_run, applies=_depthwise_applies,
     params=_depthwise_params, about="depthwise_conv2d: a vector of output columns per "
-    "work-item walking down the rows (stride 1), depthwise_conv2d_strided: a vector of an "
-    "output row per work-item (strides); the input read in place; depthwise_conv2d_lanes "
+    "work-item walking down the rows (stride 1), depthwise_conv2d_strided: an output plane "
+    "per work-item, row after row (strides); the input read in place; depthwise_conv2d_lanes "
     "(small planes): a vector of channels per work-item, their planes copied to local memory"))

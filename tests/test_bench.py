@@ -66,3 +66,20 @@ def test_every_timed_run_runs_the_work(monkeypatch):
     slow = timing.median_ms(lambda: __import__("time").sleep(0.01), lambda: None, 3, warmup=1,
                             warmup_seconds=0.0)
     assert slow >= 9.0, f"a 10 ms run measured as {slow:.2f} ms"
+
+
+def test_models_bench_rounds_take_medians_and_paired_ratios():
+    # bench --models --rounds: figures are medians over the rounds, ratios the medians of each
+    # round's own ratio (a slow phase of the host hits both runtimes of a round), a runtime's
+    # failed round is left out.
+    from clconv.bench.onnx_bench import summarize
+    rounds = [{"clconv": {"ms": 10.0, "first_ms": 400.0}, "onnxruntime": {"ms": 5.0}},
+              {"clconv": {"ms": 30.0, "first_ms": 500.0}, "onnxruntime": {"ms": 20.0}},
+              {"clconv": {"ms": 12.0, "first_ms": 450.0}, "onnxruntime": None},
+              {"clconv": {"ms": 14.0, "first_ms": 420.0}, "onnxruntime": {"ms": 10.0}}]
+    summary = summarize(rounds, ["clconv", "onnxruntime", "openvino"])
+    assert summary["clconv"] == {"ms": 13.0, "first_ms": 400.0}
+    assert summary["onnxruntime"] == {"ms": 10.0}
+    assert summary["ratios"] == {"onnxruntime": 1.5}  # of 2.0, 1.5, 1.4
+    assert summary["openvino"] is None
+    assert summary["rounds"][2] == {"clconv": 12.0, "onnxruntime": None}

@@ -63,6 +63,24 @@ def worker(peer: str, path: str, batch: int, runs: int) -> dict:
     raise SystemExit(f"unknown peer {peer!r}")
 
 
+def summarize(rounds: list, peers: list) -> dict:
+    """Per runtime, its first round's worker result with "ms" the median over the rounds it
+    finished (None if it never did); "ratios": per peer, the median over the rounds that both
+    finished of clconv's time over the peer's; "rounds": every round's times."""
+    summary = {"rounds": [{peer: result and result["ms"] for peer, result in r.items()}
+                          for r in rounds], "ratios": {}}
+    for peer in peers:
+        done = [r[peer] for r in rounds if r.get(peer)]
+        summary[peer] = dict(done[0], ms=statistics.median(d["ms"] for d in done)) if done \
+            else None
+    for peer in peers[1:]:
+        ratios = [r["clconv"]["ms"] / r[peer]["ms"] for r in rounds
+                  if r.get("clconv") and r.get(peer)]
+        if ratios:
+            summary["ratios"][peer] = statistics.median(ratios)
+    return summary
+
+
 def _run_worker(peer, path, batch, runs, timeout) -> dict | None:
     done = subprocess.run([sys.executable, "-m", "clconv.bench.onnx_bench", peer, path,
                            str(batch), str(runs)], capture_output=True, text=True,
@@ -81,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
                                        "efficientnet_b0) or .onnx paths")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per measurement")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the runtimes take turns per model and batch, each in a fresh "
+                        "process; each figure is the median over the rounds and each ratio the "
+                        "median of the rounds' ratios (a shared host's slow phases then hit "
+                        "every runtime alike)")
     parser.add_argument("--peers", default="onnxruntime,openvino")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per worker")
     parser.add_argument("--json", help="also write the measurements as JSON")
@@ -113,8 +136,10 @@ def main(argv=None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     host = _describe_clconv(None)
     print(f"# {host['device']}; host CPU {host['cpu']}; {os.cpu_count()} logical CPUs")
-    print(f"# median of {args.runs} runs after 3 warm-up runs, each runtime in its own process; "
-          "clconv's first run after a process that filled the kernel caches")
+    rounds_note = (f", the median of {args.rounds} rounds taking turns (ratios: the median of "
+                   "the rounds' ratios)" if args.rounds > 1 else "")
+    print(f"# median of {args.runs} runs after 3 warm-up runs, each runtime in its own process"
+          f"{rounds_note}; clconv's first run after a process that filled the kernel caches")
     results = []
     header = f"{'model':<18}{'batch':>6}{'clconv ms':>11}{'first ms':>10}" + "".join(
         f"{p + ' ms':>17}{'x':>7}" for p in peers[1:])
@@ -122,24 +147,25 @@ def main(argv=None) -> int:
     for name, path in paths.items():
         for batch in batches:
             _run_worker("clconv", path, batch, 1, args.timeout)  # fills the kernel caches
-            row = {"model": name, "batch": batch}
-            for peer in peers:
-                row[peer] = _run_worker(peer, path, batch, args.runs, args.timeout)
+            rounds = [{peer: _run_worker(peer, path, batch, args.runs, args.timeout)
+                       for peer in peers} for _ in range(max(1, args.rounds))]
+            row = dict(model=name, batch=batch, **summarize(rounds, peers))
             results.append(row)
             ours = row["clconv"]
             line = f"{name:<18}{batch:>6}"
             line += f"{ours['ms']:>11.1f}{ours['first_ms']:>10.0f}" if ours else f"{'failed':>21}"
             for peer in peers[1:]:
-                theirs = row[peer]
-                if theirs and ours:
-                    line += f"{theirs['ms']:>17.1f}{ours['ms'] / theirs['ms']:>7.2f}"
+                theirs, ratio = row[peer], row["ratios"].get(peer)
+                if theirs and ratio is not None:
+                    line += f"{theirs['ms']:>17.1f}{ratio:>7.2f}"
                 else:
                     line += f"{'-':>17}{'-':>7}"
             print(line, flush=True)
     print("# x: clconv's time over the peer's (below 1: clconv is faster)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"host": host, "runs": args.runs, "results": results}, f, indent=1)
+            json.dump({"host": host, "runs": args.runs, "rounds": args.rounds,
+                       "results": results}, f, indent=1)
     return 0
 
 

@@ -479,3 +479,28 @@ def test_weights_in_an_external_file_are_read_from_beside_the_model(device, rng,
     (tmp_path / "external.onnx.data").unlink()
     with pytest.raises(conx.OnnxError, match="cannot read its external weights"):
         conx.load(path)
+
+
+def test_the_run_command_reports_latency_nodes_and_kernels(device, rng, tmp_path, capsys):
+    """`python -m clconv run MODEL --profile --kernels --check`: the device, inputs and outputs,
+    the latency, the slowest nodes, each kernel's device time in the replayed run (summing to
+    the total it prints) and, with onnxruntime, the difference from it."""
+    from clconv.bench import onnx_run
+    model, _, _ = _conv_bn_relu(rng)
+    path = tmp_path / "conv_bn_relu.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert onnx_run.main([str(path), "--batch", "3", "--runs", "2", "--profile", "--kernels",
+                          "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "input:   x (2, 3, 9, 8) float32" in out and "latency:" in out
+    assert "batch dimension is fixed at 2: --batch 3 does not apply" in out
+    assert "samples/s at batch 2" in out
+    assert "Conv" in out.split("nodes (")[1]  # the slowest nodes: one fused conv
+    if device.profiling:
+        header, *rows = out.split("device time per kernel")[1].split("check:")[0].splitlines()
+        total = float(header.split("launches, ")[1].split(" ms")[0])
+        rows = [row.split() for row in rows if row.strip()]
+        assert any("conv" in row[-1] for row in rows), rows
+        assert abs(sum(float(row[0]) for row in rows) - total) <= 0.001 * len(rows) + 1e-6
+    if onnxruntime is not None:
+        assert "largest difference from onnxruntime" in out

@@ -1,7 +1,8 @@
-"""`python -m clconv run MODEL.onnx [--batch N] [--runs R] [--check] [--profile]`: an ONNX model
-on clconv's device, with random inputs: the device, the inputs and outputs, the first run (the
-kernel builds) and the median latency and throughput of several runs after warm-up; with
---profile the ten slowest nodes, with --check the largest difference from onnxruntime."""
+"""`python -m clconv run MODEL.onnx [--batch N] [--runs R] [--check] [--profile] [--kernels]`: an
+ONNX model on clconv's device, with random inputs: the device, the inputs and outputs, the first
+run (the kernel builds) and the median latency and throughput of several runs after warm-up;
+with --profile the ten slowest nodes, with --kernels the device time of each kernel of the
+replayed run, with --check the largest difference from onnxruntime."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true",
                         help="compare the outputs with onnxruntime's (when installed)")
     parser.add_argument("--profile", action="store_true", help="the ten slowest nodes")
+    parser.add_argument("--kernels", action="store_true",
+                        help="device time per kernel of the replayed run (OpenCL profiling)")
     return parser
 
 
@@ -80,6 +83,11 @@ def main(argv=None) -> int:
           f"{loaded * 1e3:.0f} ms")
     for name, value in feeds.items():
         print(f"input:   {name} {tuple(value.shape)} {value.dtype}")
+    batch = next(iter(feeds.values())).shape[0] if feeds and next(
+        iter(feeds.values())).ndim else 1
+    if batch != args.batch:
+        print(f"note:    the model's batch dimension is fixed at {batch}: --batch {args.batch} "
+              "does not apply")
     began = time.perf_counter()
     outputs = _outputs(model(**feeds))
     device.synchronize()
@@ -92,13 +100,25 @@ def main(argv=None) -> int:
     if device_time is not None:
         line += f" ({device_time:.2f} ms device time)"
     print(line)
-    print(f"throughput: {args.batch / wall * 1e3:.1f} samples/s at batch {args.batch}")
+    print(f"throughput: {batch / wall * 1e3:.1f} samples/s at batch {batch}")
     if args.profile:
         times = _profile(model, device, feeds)
         total = sum(t for t, _, _ in times)
         print(f"the ten slowest of {len(times)} nodes ({total:.1f} ms timed one by one):")
         for ms, op, name in sorted(times, reverse=True)[:10]:
             print(f"  {ms:8.2f} ms  {ms / total * 100:5.1f} %  {op:<20} {name}")
+    if args.kernels:
+        recording = model.recording(**feeds)
+        times = recording.kernel_times() if recording is not None else []
+        if not times:
+            print("kernels: no profiled replay (the run was not replayable, or the device's "
+                  "queue does not profile)")
+        else:
+            total = sum(ms for _, ms, _ in times)
+            print(f"device time per kernel of a replayed run ({len(recording.launches)} "
+                  f"launches, {total:.3f} ms; medians of 3 runs):")
+            for name, ms, count in times:
+                print(f"  {ms:9.3f} ms  {ms / total * 100:5.1f} %  {count:4d} x  {name}")
     if args.check:
         try:
             import onnxruntime

@@ -349,11 +349,21 @@ class OnnxModel(Module):
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def _key(self, feeds) -> tuple:
+        """What a plan and a replay are for: host-folded values depend on the shapes and on
+        integer inputs' values."""
+        return (self.training, tuple((n, tuple(v.shape), v.tobytes() if is_host(v) and
+                                      v.dtype.kind != "f" else None) for n, v in feeds.items()))
+
+    def recording(self, *args, **kwargs):
+        """The launches an inference run on inputs like these replays (runtime.Recording:
+        `kernel_times()` profiles them), once such a run has been made; else None."""
+        replay = self._replays.get(self._key(self._feeds(args, kwargs)))
+        return replay[0] if replay else None
+
     def forward(self, *args, **kwargs):
         feeds = self._feeds(args, kwargs)
-        # Host-folded values depend on the shapes and on integer inputs' values.
-        key = (self.training, tuple((n, tuple(v.shape), v.tobytes() if is_host(v) and
-                                     v.dtype.kind != "f" else None) for n, v in feeds.items()))
+        key = self._key(feeds)
         grad = autograd.is_grad_enabled() and self.trainable
         # Inference replays the launches of its first run for these shapes (below).
         replayable = not grad and not self.training and self.profile_hook is None

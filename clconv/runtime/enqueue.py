@@ -125,6 +125,35 @@ class Recording:
         """Whether something the recorded run read from a cache has changed since."""
         return any(counter.value != value for counter, value in self.dependencies)
 
+    def kernel_times(self, repeats: int = 3) -> list[tuple[str, float, int]]:
+        """(kernel name, device ms per run, launches per run) of the recorded launches enqueued
+        again `repeats` times after one unmeasured run, from OpenCL's profiling events (the
+        device's queue profiles where the driver allows it; else an empty list): the medians
+        over the repeats, slowest first."""
+        device = self.device
+        if not device.profiling:
+            return []
+        runs = []
+        for repeat in range(repeats + 1):
+            events = []
+            with device.lock:
+                for kernel, global_size, local_size, args in self.launches:
+                    kernel.set_args(*args)
+                    events.append((kernel.function_name, cl.enqueue_nd_range_kernel(
+                        device.queue, kernel, global_size, local_size)))
+            device.queue.finish()
+            if repeat:
+                totals: dict = {}
+                for name, event in events:
+                    ms, count = totals.get(name, (0.0, 0))
+                    totals[name] = (ms + (event.profile.end - event.profile.start) * 1e-6,
+                                    count + 1)
+                runs.append(totals)
+        names = runs[0] if runs else {}
+        times = [(name, sorted(run[name][0] for run in runs)[len(runs) // 2], count)
+                 for name, (_, count) in names.items()]
+        return sorted(times, key=lambda t: -t[1])
+
     def add(self, kernel, global_size, local_size, args) -> None:
         # Buffers by handle (retained), not by their pool holders: a buffer the recorded run
         # freed goes back to its pool, and the pool's reuse of it is part of what is replayed.

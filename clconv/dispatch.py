@@ -46,14 +46,23 @@ class Context:
         return 1 << (max(2, min(16, int(lanes))).bit_length() - 1)
 
 
-def loop_reason(context: Context, iterations: int, what: str) -> Optional[str]:
+def loop_reason(context: Context, iterations: int, what: str, body: int = 1) -> Optional[str]:
     """Why a kernel whose work-items loop `iterations` times cannot run on a device whose loops
-    stop early (Profile.loop_limit), else None."""
+    stop early (Profile.loop_limit), else None.
+
+    Mesa's llvmpipe counts the iterations of all of a work-item's loops against one limit
+    (gallivm's loop limiter is one counter per invocation, decremented at the end of every
+    iteration of every loop, nested ones too), and leaves a register tile's loops rolled where
+    their bodies are large: `body` is the iterations of inner loops that one outer iteration
+    may run (the kernel's tile loops, counted as if none were unrolled). Measured on llvmpipe:
+    conv_direct with 16x2 blocks went wrong past 3,456 channel-taps (about 17 per iteration),
+    conv_backward_weight_pointwise with 4x6 tiles past 1,664 iterations (about 38)."""
     limit = context.profile.loop_limit
-    if limit is None or iterations < limit:
+    if limit is None or iterations * body < limit:
         return None
-    return (f"{what} loops {iterations:,} times, past the {limit:,} iterations this device "
-            "runs a loop")
+    inner = f" with {body:,} inner iterations each" if body > 1 else ""
+    return (f"{what} loops {iterations:,} times{inner}, past the {limit:,} iterations this "
+            "device runs a work-item's loops")
 
 
 def first_reason(*checks) -> Optional[str]:
@@ -210,13 +219,19 @@ def recording():
         _recorders.remove(made)
 
 
-def run(family: str, device, problem, *arguments):
-    """Choose `family`'s algorithm for `problem` and run it on `arguments`."""
-    choice = choose(family, device, problem)
+def ran(choice: Choice) -> Choice:
+    """Note that `choice` runs (recording(), the debug log): for callers that run a variant of
+    the chosen algorithm themselves (conv.scaled_conv)."""
     for made in _recorders:
         made.append(choice)
     if runtime.debugging():
         runtime.debug("%s", choice)
+    return choice
+
+
+def run(family: str, device, problem, *arguments):
+    """Choose `family`'s algorithm for `problem` and run it on `arguments`."""
+    choice = ran(choose(family, device, problem))
     return choice.implementation.run(choice.context, problem, *arguments)
 
 

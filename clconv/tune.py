@@ -10,7 +10,7 @@ its result checked against clconv.reference, and only then timed (the fastest of
 after warm-up, by OpenCL profiling events where the queue has them, else wall time with the
 device synchronized; the fastest candidates and the table's own parameters are
 timed again in turns, and a candidate must beat the table's by 5% to replace them); a wrong
-candidate is reported and skipped. The table written keeps the layout of
+candidate is reported and skipped, and so is one the algorithm cannot run the problem with. The table written keeps the layout of
 clconv/tuning.json (kind -> vendor -> device key -> family -> algorithm -> parameters); point
 CLCONV_TUNING at it and the dispatcher lays it over the shipped table.
 """
@@ -59,6 +59,18 @@ def _direct_candidates(registers: int, problem_class: str) -> tuple:
                                                  "BLOCK_V": v}}) for k, v in pairs)
 
 
+def _pointwise_candidates(registers: int) -> tuple:
+    """conv_pointwise: its accumulator blocks (as conv_direct's), then how much of the input a
+    pass reads (CHUNK channels), how long a span of each plane and how many output channels a
+    work-item takes."""
+    pairs = [(k, v) for k, v in itertools.product((2, 3, 4, 6, 8, 12, 16), (1, 2, 3, 4))
+             if registers // 4 <= k * v <= registers - 4 and k >= v]
+    return (tuple((f"K{k} V{v}", {"BLOCK_K": k, "BLOCK_V": v}) for k, v in pairs)
+            + tuple((f"chunk {c} span {s} channels {i}",
+                     {"CHUNK": c, "SPAN_BYTES": s, "ITEM_CHANNELS": i})
+                    for c in (8, 16, 32) for s in (512, 1024, 2048) for i in (16, 32, 64)))
+
+
 def _tile_candidates(registers: int) -> tuple:
     """Input x output channel tiles of the vector weight gradients: c k + min(c, k) + 1 vector
     registers at most."""
@@ -86,13 +98,17 @@ def _forward_targets(registers: int) -> list[Target]:
                _conv(2, (8, 256, 14, 14), (256, 256, 1, 1)),
                _conv(2, (2, 32, 6, 7), (24, 32, 1, 1)),
                _direct_candidates(registers, "pointwise")),
-        Target("conv_forward", "direct", "conv2d 144->24 56x56 1x1",
-               _conv(2, (8, 144, 56, 56), (24, 144, 1, 1)),
+        Target("conv_forward", "direct", "conv2d 576->96 14x14 1x1",
+               _conv(2, (8, 576, 14, 14), (96, 576, 1, 1)),
                _conv(2, (2, 24, 9, 20), (40, 24, 1, 1)),
                tuple((f"item inputs {i >> 10}K channels {c}",
                       {"pointwise": {"ITEM_INPUT_BYTES": i, "ITEM_CHANNELS": c}})
                      for i, c in ((0, 0), (12 << 10, 32), (24 << 10, 16), (24 << 10, 32),
                                   (24 << 10, 64), (48 << 10, 32)))),
+        Target("conv_forward", "pointwise", "conv2d 144->24 56x56 1x1",
+               _conv(2, (8, 144, 56, 56), (24, 144, 1, 1)),
+               _conv(2, (8, 24, 32, 32), (40, 24, 1, 1)),
+               _pointwise_candidates(registers)),
         Target("conv_forward", "winograd", "conv2d 64->64 56x56 3x3",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
                _conv(2, (2, 16, 9, 20), (16, 16, 3, 3), 1, 1),
@@ -214,12 +230,20 @@ def _progress(done: int, total: int, text: str) -> None:
           flush=True)
 
 
-def _timed(target: Target, params: dict, run, expected, device, runs: int):
-    """(fastest ms, None) of `run` under the candidate's parameters, or (inf, what is wrong):
-    checked against the reference before it is timed."""
+CANNOT = "cannot run this problem"
+
+
+def _timed(target: Target, params: dict, run, expected, device, runs: int, key):
+    """(fastest ms, None) of `run` under the candidate's parameters, or (inf, what is wrong,
+    or why the algorithm cannot run the problem with them): checked against the reference
+    before it is timed."""
     overlay = {target.family: {target.algorithm: params}}
     with config.override(tuning=tuning.merge(dict(config.current().tuning or {}), overlay),
                          **{target.family: target.algorithm}):
+        try:
+            dispatch.choose(target.family, device, key)
+        except ValueError as err:  # parameters the algorithm cannot run this problem with
+            return float("inf"), f"{CANNOT}: {err}"
         try:
             problem = mismatch(run().numpy(), expected)
         except Exception as err:  # a candidate that cannot run (limits): skipped
@@ -270,17 +294,18 @@ class _Progress:
 def _time_target(target, device, quick: bool, runs: int, finalists: int, rounds: int,
                  progress: _Progress, report: list) -> tuple[dict, list]:
     """{candidate: (params, [ms per round])} and the finalists timed again in turns."""
-    _, run, expected_of = _runner(device, target.quick if quick else target.problem,
-                                  np.random.default_rng(0))
+    key, run, expected_of = _runner(device, target.quick if quick else target.problem,
+                                    np.random.default_rng(0))
     expected = expected_of()
     label = f"{target.family}.{target.algorithm}"
     timings = {}
     incumbent = () if quick else ((CURRENT, {}),)  # (quick: a tried candidate always wins)
     for name, params in incumbent + tuple(_tried(target, quick)):
-        ms, problem = _timed(target, params, run, expected, device, runs)
+        ms, problem = _timed(target, params, run, expected, device, runs, key)
         timings[name] = (params, [ms])
-        progress.step(f"{label} {name}: " + (f"{ms:.3f} ms" if problem is None
-                                             else "WRONG, skipped"))
+        progress.step(f"{label} {name}: " + (
+            f"{ms:.3f} ms" if problem is None else "cannot run here, skipped"
+            if problem.startswith(CANNOT) else "WRONG, skipped"))
         if problem is not None:
             report.append(f"  {label} {name}: skipped ({problem})")
     ranked = sorted((t[1][0], name) for name, t in timings.items() if t[1][0] < float("inf"))
@@ -289,7 +314,7 @@ def _time_target(target, device, quick: bool, runs: int, finalists: int, rounds:
         finals.append(CURRENT)
     for _ in range(rounds - 1 if finals else 0):
         for name in finals:
-            ms, _ = _timed(target, timings[name][0], run, expected, device, runs)
+            ms, _ = _timed(target, timings[name][0], run, expected, device, runs, key)
             timings[name][1].append(ms)
             progress.step(f"{label} {name}: {ms:.3f} ms")
     return timings, finals

@@ -49,6 +49,9 @@
 #ifndef BLOCKS_PER_ITEM
 #define BLOCKS_PER_ITEM 1  // blocks of output channels one work-item computes, one after another
 #endif
+#ifndef INPUT_SCALE
+#define INPUT_SCALE 0  // multiply input channel c of image n by x_scale[n C + c] as it is read
+#endif
 #ifndef TAPS_OUTER
 #define TAPS_OUTER 0  // loop over taps outside the loop over input channels (else inside)
 #endif
@@ -187,7 +190,8 @@ __kernel void conv_direct(
     const int SD_arg, const int SH_arg, const int SW_arg,
     const int DD_arg, const int DH_arg, const int DW_arg,
     const int X_IMAGE_arg, const int X_CHANNEL_arg, const int X_VECTOR_arg,
-    const int FLAT_arg, const int IN_PLACE_arg, const int ROWS_arg, const int ROW_TILES_arg)
+    const int FLAT_arg, const int IN_PLACE_arg, const int ROWS_arg, const int ROW_TILES_arg,
+    __global const REAL *restrict x_scale)  // N x C (INPUT_SCALE only)
 {
     const int GROUPS = SIZE(GROUPS), CG = SIZE(CG), KG = SIZE(KG), K_TILES = SIZE(K_TILES);
     const int OD = SIZE(OD), OH = SIZE(OH), OW = SIZE(OW);
@@ -234,9 +238,10 @@ __kernel void conv_direct(
         const __global REAL *x_channel = xp + (size_t)n * X_IMAGE + group * CG * X_CHANNEL
             + (read_start / VW) * X_VECTOR + read_start % VW;
         const int k_rows = group * KG + first_k;  // (WEIGHTS_IN_PLACE: the block's first row)
+        const __global REAL *scale_row = x_scale + ((size_t)n * GROUPS + group) * CG;
         multiply_accumulate(acc, x_channel, packed + (size_t)block * CG * TAPS * BLOCK_K,
-                            packed, k_rows, k_count, CG, KD, KH, KW, DD, DH, DW, HP, WQ, SW,
-                            X_CHANNEL, X_VECTOR, row_end_offset);
+                            packed, scale_row, k_rows, k_count, CG, KD, KH, KW, DD, DH, DW, HP,
+                            WQ, SW, X_CHANNEL, X_VECTOR, row_end_offset);
 
         // The sums, moved to memory where the stores may index them freely: indexed with
         // anything but constants, the accumulators would not stay in registers.

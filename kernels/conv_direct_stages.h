@@ -7,13 +7,21 @@
 #define VECTOR_OFFSET(v) \
     ((v) * VW > row_end_offset && row_end_offset >= 0 ? row_end_offset : (v) * X_VECTOR)
 
-// BLOCK_V input vectors times BLOCK_K weights (WEIGHT(k)) into the accumulators.
+// With INPUT_SCALE, input channel c's values are multiplied by scale_row[c] as they are
+// loaded (a squeeze-excitation's scaling of the convolution's input, fused).
+#if INPUT_SCALE
+#define SCALED_INPUT(v) ((v) * scale_row[c])
+#else
+#define SCALED_INPUT(v) (v)
+#endif
+
+// BLOCK_V input vectors of channel c times BLOCK_K weights (WEIGHT(k)) into the accumulators.
 #define ACCUMULATE(x_tap, WEIGHT)                                       \
     do {                                                                \
         VREAL in[BLOCK_V];                                              \
         _Pragma("unroll")                                               \
         for (int v = 0; v < BLOCK_V; ++v)                               \
-            in[v] = VLOAD(0, (x_tap) + VECTOR_OFFSET(v));               \
+            in[v] = SCALED_INPUT(VLOAD(0, (x_tap) + VECTOR_OFFSET(v))); \
         _Pragma("unroll")                                               \
         for (int k = 0; k < BLOCK_K; ++k) {                             \
             const VREAL wk = (VREAL)(WEIGHT(k));                        \
@@ -25,14 +33,16 @@
 #define PACKED_WEIGHT(k) w_tap[k]
 #define ROW_WEIGHT(k) w_rows[k][w_at]
 
-// Every input channel and tap of one tile into acc (inlined: acc stays in registers). The
-// weights are packed (conv_pack_weights: BLOCK_K adjacent per channel and tap, from w_tap),
-// or with WEIGHTS_IN_PLACE read as given (K x CG x taps, rows k_rows.. of `weights`, channels
-// past the group's end repeating its last: their outputs are not stored). Tap kw reads phase
-// (kw DW) % SW at column (kw DW) / SW, stepped rather than divided.
+// Every input channel and tap of one tile into acc (inlined: acc stays in registers), each
+// channel's inputs scaled by scale_row[c] with INPUT_SCALE. The weights are packed
+// (conv_pack_weights: BLOCK_K adjacent per channel and tap, from w_tap), or with
+// WEIGHTS_IN_PLACE read as given (K x CG x taps, rows k_rows.. of `weights`, channels past the
+// group's end repeating its last: their outputs are not stored). Tap kw reads phase (kw DW) %
+// SW at column (kw DW) / SW, stepped rather than divided.
 STAGE void multiply_accumulate(
     VREAL acc[BLOCK_K][BLOCK_V], const __global REAL *x_channel, const __global REAL *w_tap,
-    const __global REAL *weights, const int k_rows, const int k_count, const int CG,
+    const __global REAL *weights, const __global REAL *scale_row, const int k_rows,
+    const int k_count, const int CG,
     const int KD, const int KH, const int KW, const int DD, const int DH, const int DW,
     const int HP, const int WQ, const int SW, const int X_CHANNEL, const int X_VECTOR,
     const int row_end_offset)
@@ -83,6 +93,7 @@ STAGE void multiply_accumulate(
 #endif
 }
 #undef ACCUMULATE
+#undef SCALED_INPUT
 #undef PACKED_WEIGHT
 #undef ROW_WEIGHT
 

@@ -300,3 +300,86 @@ def test_clconv_winograd_0_turns_winograd_off(device):
     env = dict(os.environ, CLCONV_WINOGRAD="0", CLCONV_PROFILE="cpu")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.stdout.strip() == "False turned off (CLCONV_WINOGRAD=0)", done.stderr
+
+
+# scaled_conv (the ONNX importer's squeeze-excitation fusion): conv_direct multiplies each input
+# channel of each image by its factor as it reads it (INPUT_SCALE): in place (1x1), through its
+# copies (3x3 with groups, 1x1 strided), with an epilogue; where the dispatcher takes another
+# algorithm (a GPU profile), a scale of another shape, or autograd records: the product first.
+SCALED = [((2, 12, 7, 9), (10, 12, 1, 1), {}),
+          ((3, 8, 6, 20), (6, 4, 3, 3), dict(padding=1, groups=2)),
+          ((2, 5, 9, 8), (4, 5, 1, 1), dict(stride=2)),
+          ((2, 20, 24, 32), (12, 20, 1, 1), {})]  # (conv_pointwise on 1-2 compute units)
+
+
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("x_shape,w_shape,options", SCALED, ids=str)
+def test_scaled_conv_multiplies_as_it_reads(device, rng, dtype, x_shape, w_shape, options,
+                                            activation):
+    from clconv import reference as R
+    from clconv.ops import conv
+    from clconv.testing import assert_close
+    x, w = randn(rng, x_shape, dtype), conv_weight(rng, w_shape, dtype)
+    b = randn(rng, (w_shape[0],), dtype)
+    scale = randn(rng, x_shape[:2] + (1, 1), dtype)
+    with clconv.runtime.record_launches(device) as made:
+        y = conv.scaled_conv(2, x, scale, w, b, activation=activation, **options)
+    want = R.fused_conv2d(R.mul(x, scale), w, b, activation=activation, **options)
+    assert_close(y.numpy(), want, what="scaled conv")
+    names = {kernel.function_name for kernel, *_ in made.launches}
+    algorithm = clconv.explain(F.conv2d, x, w, b, **options)["conv_forward"].algorithm
+    fused = algorithm in ("direct", "pointwise")
+    assert fused == (device.profile.kind == "cpu")
+    assert fused == (not any(name.startswith("binary") for name in names)), names
+    # Another shape of scale, and autograd recording: the product first, the same result.
+    half = randn(rng, (1, x_shape[1], 1, 1), dtype)
+    assert_close(conv.scaled_conv(2, x, half, w, b, activation=activation, **options).numpy(),
+                 R.fused_conv2d(R.mul(x, half), w, b, activation=activation, **options),
+                 what="scale for every image")
+    xt = clconv.tensor(x, requires_grad=True)
+    with clconv.runtime.record_launches(device) as made:
+        y = conv.scaled_conv(2, xt, scale, w, b, activation=activation, **options)
+    assert any(k.function_name.startswith("binary") for k, *_ in made.launches)
+    y.backward(np.ones(y.shape, dtype))
+    grad = R.fused_conv2d_backward(np.ones(y.shape), R.mul(x, scale), w, b,
+                                   activation=activation, **options)[0] * scale
+    assert_close(xt.grad.numpy(), grad, what="scaled conv input gradient")
+
+
+# conv_pointwise (CPUs: 1x1 at stride 1, planes of 512+ positions): spans cut by the plane's
+# end, positions past the last whole vector one by one (planes of 575, 510, 600 and 640),
+# output channels in partial blocks and items, input channels in partial chunks, 3D planes, an
+# epilogue, both dtypes; forced (small spans) where the table would leave small shapes to
+# conv_direct.
+POINTWISE = [((2, 12, 23, 25), 10, None), ((1, 37, 16, 40), 70, "silu"),
+             ((3, 16, 30, 17), 5, "relu"), ((2, 8, 1, 600), 9, None)]
+
+
+@pytest.mark.parametrize("x_shape,out_channels,activation", POINTWISE, ids=str)
+def test_conv_pointwise_path(device, rng, dtype, x_shape, out_channels, activation):
+    from clconv import reference as R
+    from clconv.testing import assert_close
+    x = randn(rng, x_shape, dtype)
+    w = conv_weight(rng, (out_channels, x_shape[1], 1, 1), dtype)
+    b = randn(rng, (out_channels,), dtype)
+    small = {"conv_forward": {"pointwise": {"SPAN_BYTES": 256, "min_positions": 1,
+                                            "items_per_unit": 1}}}
+    with clconv.config.override(conv_forward="pointwise", tuning=small), \
+            clconv.runtime.record_launches(device) as made:
+        y = clconv.fused.conv2d(x, w, b, activation=activation)
+        check_op("conv2d", x, w, b)
+    assert "conv_pointwise" in {k.function_name for k, *_ in made.launches}
+    assert_close(y.numpy(), R.fused_conv2d(x, w, b, activation=activation), what="pointwise")
+    # The squeeze-excitation fusion through it (INPUT_SCALE): no product kernel
+    from clconv.ops import conv
+    scale = randn(rng, x_shape[:2] + (1, 1), dtype)
+    with clconv.config.override(conv_forward="pointwise", tuning=small), \
+            clconv.runtime.record_launches(device) as made:
+        y = conv.scaled_conv(2, x, scale, w, b, activation=activation)
+    names = {k.function_name for k, *_ in made.launches}
+    assert "conv_pointwise" in names and not any(n.startswith("binary") for n in names), names
+    assert_close(y.numpy(), R.fused_conv2d(R.mul(x, scale), w, b, activation=activation),
+                 what="scaled pointwise")
+    x3 = randn(rng, (2, 6, 4, 9, 16), dtype)
+    with clconv.config.override(conv_forward="pointwise", tuning=small):
+        check_op("conv3d", x3, conv_weight(rng, (7, 6, 1, 1, 1), dtype))

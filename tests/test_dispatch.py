@@ -47,6 +47,11 @@ PATHS = [
     Path("pointwise", "conv2d", ((2, 8, 5, 7), (6, 8, 1, 1), None), {},
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": ("pointwise", "general")}),
+    # 1x1 on planes of 512+ positions with 8+ work-items per compute unit: conv_pointwise
+    # (128 work-items: enough for devices of up to 16 compute units)
+    Path("pointwise-spans", "conv2d", ((8, 16, 64, 64), (12, 16, 1, 1), (12,)), {},
+         {"conv_forward": ("pointwise", "general")},
+         limited={"conv_forward": ("direct", "general")}),
     Path("pointwise-1x1-planes", "conv2d", ((9, 37, 1, 1), (19, 37, 1, 1), (19,)), {},
          {"conv_forward": ("dot", "general")}),
     Path("flat-1x1-strided", "conv2d", ((2, 3, 9, 8), (4, 3, 1, 1), None), dict(stride=2),
@@ -235,5 +240,29 @@ def test_a_device_whose_loops_stop_early_passes_over_long_loops(device):
     assert dispatch.choose("conv_forward", _Stub(cpu), problem).algorithm == "winograd"
     limited = replace(cpu, loop_limit=65535)  # Mesa's llvmpipe
     choice = dispatch.choose("conv_forward", _Stub(limited), problem)
-    assert choice.algorithm == "direct"
+    assert choice.algorithm == "general"
     assert "past the 65,535 iterations" in dict(choice.passed_over)["winograd"]
+    # (llvmpipe counts the register tile's loops inside each channel-tap as well)
+    assert "inner iterations each" in dict(choice.passed_over)["direct"]
+    small = _problem((8, 64, 8, 40), (64, 64, 3, 3), padding=1)
+    assert dispatch.choose("conv_forward", _Stub(limited), small).algorithm != "general"
+
+
+# Past llvmpipe's limit on all of a work-item's loop iterations, the CPU kernels' register-tile
+# loops (which it leaves rolled) made conv_direct, the weight gradients' tiles and gemm_dot
+# return garbage under the CPU profile; the dispatcher now counts them. On other devices these
+# are ordinary CPU-kernel checks at sizes the other tests do not reach.
+LONG_LOOPS = [("conv2d", ((1, 512, 8, 16), (16, 512, 3, 3)), dict(padding=1)),
+              ("conv2d", ((2, 4, 32, 64), (12, 4, 1, 1)), {}),
+              ("conv2d", ((1, 4, 64, 64), (12, 4, 3, 3)), dict(padding=1)),
+              ("conv2d", ((4, 8192, 1, 1), (8, 8192, 1, 1)), {}),
+              ("linear", ((4, 8192), (16, 8192)), {})]
+
+
+@pytest.mark.parametrize("op,shapes,options", LONG_LOOPS, ids=str)
+def test_long_loops_under_the_cpu_profile_match_the_reference(device, rng, op, shapes, options):
+    args = [conv_weight(rng, s, np.float32) if op == "conv2d" and i else
+            randn(rng, s, np.float32) for i, s in enumerate(shapes)]
+    with config.override(profile="cpu"):
+        check_op(op, *args, case="long loops", **options)
+        check_grad(rng, op, *args, case="long loops", **options)

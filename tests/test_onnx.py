@@ -11,6 +11,7 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install '.[te
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import clconv  # noqa: E402
+import clconv.functional as F  # noqa: E402
 import clconv.onnx as conx  # noqa: E402
 from clconv import reference as R  # noqa: E402
 from clconv.optim import SGD  # noqa: E402
@@ -80,6 +81,30 @@ def _squeeze_excitation(rng):
                    dict(w1=w1, w2=w2, lo=np.float32(0), hi=np.float32(6)))
     gate = R.hardsigmoid(R.conv2d(R.relu6(R.conv2d(R.mean(x, (2, 3), True), w1)), w2))
     return model, {"x": x}, R.hardswish(R.mul(x, gate))
+
+
+def _squeeze_excitation_projection(rng):
+    """EfficientNet's block end: the gate (GlobalAveragePool, Conv, SiLU as x * Sigmoid(x),
+    Conv, Sigmoid) times the input, then a 1x1 projection whose BatchNormalization folds in."""
+    x = _rand(rng, 2, 8, 6, 7)
+    w1, w2 = _rand(rng, 4, 8, 1, 1, scale=0.4), _rand(rng, 8, 4, 1, 1, scale=0.4)
+    b1, b2, w3 = _rand(rng, 4), _rand(rng, 8), _rand(rng, 5, 8, 1, 1, scale=0.4)
+    g, beta, mean = _rand(rng, 5), _rand(rng, 5), _rand(rng, 5)
+    var = rng.uniform(0.5, 2, 5).astype(np.float32)
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["m"]),
+             helper.make_node("Conv", ["m", "w1", "b1"], ["h"]),
+             helper.make_node("Sigmoid", ["h"], ["hs"]),
+             helper.make_node("Mul", ["h", "hs"], ["a"]),
+             helper.make_node("Conv", ["a", "w2", "b2"], ["s"]),
+             helper.make_node("Sigmoid", ["s"], ["gate"]),
+             helper.make_node("Mul", ["gate", "x"], ["p"]),
+             helper.make_node("Conv", ["p", "w3"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["y"])]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(w1=w1, w2=w2, b1=b1, b2=b2, w3=w3, g=g, beta=beta, mean=mean, var=var))
+    gate = R.sigmoid(R.conv2d(R.silu(R.conv2d(R.mean(x, (2, 3), True), w1, b1)), w2, b2))
+    want = R.batch_norm(R.conv2d(R.mul(x, gate), w3), mean, var, g, beta)
+    return model, {"x": x}, want
 
 
 def _channel_shuffle(rng):
@@ -164,8 +189,8 @@ def _elementwise(rng):
     return model, {"x": x, "o": other}, R.clamp(R.clamp(e, max=0.3), min=-0.1)
 
 
-GRAPHS = [_conv_bn_relu, _squeeze_excitation, _channel_shuffle, _classifier,
-          _transformer_block, _elementwise]
+GRAPHS = [_conv_bn_relu, _squeeze_excitation, _squeeze_excitation_projection, _channel_shuffle,
+          _classifier, _transformer_block, _elementwise]
 
 
 @pytest.mark.parametrize("build", GRAPHS, ids=lambda b: b.__name__.strip("_"))
@@ -226,6 +251,21 @@ def test_conv_and_its_activation_are_one_fused_conv(device, rng, kind):
     z = R.conv2d(x, w, b, padding=1)
     assert (z < -3).any() and (z > 6).any()  # (every piece of each activation is reached)
     _check(model, {"x": x}, reference(z))
+
+
+def test_a_gate_times_the_input_of_a_conv_is_read_by_the_conv(device, rng):
+    """Mul(gate, x) feeding a Conv runs inside the convolution (conv_direct scales each input
+    channel as it reads it): no elementwise kernel in the replayed run on a CPU; elsewhere the
+    product first. Either way the reference's and onnxruntime's result."""
+    model, feeds, want = _squeeze_excitation_projection(rng)
+    _check(model, feeds, want)
+    loaded = conx.load(model)
+    assert [n.op for n in loaded._nodes].count("Mul") == 0  # (one SiLU, one scaled Conv)
+    loaded(**feeds)
+    names = {kernel.function_name for kernel, *_ in loaded.recording(**feeds).launches}
+    fused = clconv.explain(F.conv2d, feeds["x"], np.zeros((5, 8, 1, 1), np.float32)
+                           )["conv_forward"].algorithm in ("direct", "pointwise")
+    assert fused == (not any(name.startswith("binary") for name in names)), names
 
 
 def test_mul_of_sigmoid_is_one_silu(device, rng):

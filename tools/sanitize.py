@@ -258,6 +258,23 @@ def optimizer_problems(test: Case, arguments: dict, dtype) -> list[str]:
     return [f"parameters after two steps: {problem}"] if problem else []
 
 
+def scaled_conv_problems(arguments: dict) -> list[str]:
+    """The ONNX importer's squeeze-excitation fusion (clconv.ops.conv.scaled_conv: conv2d of
+    input * scale, the scale applied as conv_direct reads): against reference.conv2d of the
+    product (activation None)."""
+    import clconv.reference as R
+    from clconv.ops import conv
+    from clconv.testing import mismatch
+
+    options = {k: v for k, v in arguments.items() if k not in ("input", "scale", "weight", "bias")}
+    y = conv.scaled_conv(2, arguments["input"], arguments["scale"], arguments["weight"],
+                         arguments.get("bias"), **options)
+    want = R.conv2d(R.mul(arguments["input"], arguments["scale"]), arguments["weight"],
+                    arguments.get("bias"), **options)
+    problem = mismatch(y.numpy(), want)
+    return [f"scaled_conv2d: {problem}"] if problem else []
+
+
 def device_op(name: str):
     """The op table's function for <name>: clconv.functional.<name>, or clconv.fused.<rest> for
     fused_<rest>."""
@@ -272,6 +289,8 @@ def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
 
     if test.op in ("SGD", "Adam"):
         return optimizer_problems(test, arguments, dtype)
+    if test.op == "scaled_conv2d":
+        return scaled_conv_problems(arguments)
 
     with clconv.checking():
         result = device_op(test.op)(**arguments)

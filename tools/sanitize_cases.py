@@ -63,6 +63,24 @@ CASES = [
     case("conv2d", input=rand(2, 4, 5, 40), weight=rand(6, 4, 3, 3), stride=(1, 2), padding=1),
     case("conv2d", input=rand(2, 3, 4, 20), weight=rand(3, 1, 3, 3), padding=1, groups=3),
     case("conv2d", input=rand(2, 16, 9, 7), weight=rand(20, 16, 1, 1), stride=2, padding=1),
+    # The ONNX importer's squeeze-excitation fusion: conv_direct scaling each input channel of
+    # each image as it reads it (INPUT_SCALE), in place (1x1), with a copy (3x3), and groups.
+    case("scaled_conv2d", input=rand(2, 6, 5, 16), scale=rand(2, 6, 1, 1),
+         weight=rand(20, 6, 1, 1), bias=rand(20), backward=False),
+    case("scaled_conv2d", input=rand(2, 4, 5, 9), scale=rand(2, 4, 1, 1),
+         weight=rand(6, 2, 3, 3), padding=1, groups=2, backward=False),
+    # conv_pointwise (CPU profiles; spans of 64 positions): spans cut by the plane's end,
+    # positions past the last whole vector, partial blocks of output and chunks of input
+    # channels.
+    case("conv2d", input=rand(2, 18, 23, 25), weight=rand(10, 18, 1, 1), bias=rand(10),
+         forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
+                                                            "min_positions": 1,
+                                                            "items_per_unit": 1}}})),
+    case("scaled_conv2d", input=rand(2, 6, 32, 40), scale=rand(2, 6, 1, 1),
+         weight=rand(9, 6, 1, 1), backward=False,
+         forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
+                                                            "min_positions": 1,
+                                                            "items_per_unit": 1}}})),
     # 1x1 on 1x1 planes (a squeeze-excitation's): gemm_dot, with its epilogue
     case("conv2d", input=rand(9, 37, 1, 1), weight=rand(19, 37, 1, 1), bias=rand(19)),
     case("fused_conv2d", input=rand(3, 20, 1, 1), weight=rand(6, 20, 1, 1), activation="silu",

@@ -230,6 +230,22 @@ def _fuse_activations(nodes, initializers, outputs) -> list[Node]:
     return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
 
+def _fuse_input_scale(nodes, initializers, outputs) -> list[Node]:
+    """Mul(a, b) whose product only a Conv reads (a squeeze-excitation's gate times its input,
+    then the projection) becomes that Conv with both factors: where one is a factor per image
+    and channel of the other (N, C, 1, 1), clconv.ops.conv.scaled_conv multiplies as the
+    convolution reads its input, else the product is taken first (shapes are known at run
+    time only)."""
+    def merge(mul, conv):
+        if (conv.op != "Conv" or conv.inputs[0] != mul.outputs[0] or len(mul.inputs) != 2
+                or not all(n in initializers for n in conv.inputs[1:] if n)):
+            return None  # (the merged node stands where the Mul did: its weights must exist)
+        bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
+        return Node("Conv", conv.name, [mul.inputs[0], conv.inputs[1], bias, mul.inputs[1]],
+                    conv.outputs, dict(conv.attrs, _scaled_input=True), conv.opset)
+    return _merge_pairs(nodes, outputs, ("Mul",), merge)
+
+
 def _fuse_silu(nodes, outputs) -> list[Node]:
     """Mul(x, Sigmoid(x)) (how the exporters write SiLU / swish) becomes one SiLU node: one
     kernel and one pass over memory instead of two."""
@@ -266,6 +282,7 @@ class OnnxModel(Module):
         if not trainable:
             nodes = _fold_batch_norm(nodes, raw, set(self.output_names))
             nodes = _fuse_activations(nodes, raw, set(self.output_names))
+            nodes = _fuse_input_scale(nodes, raw, set(self.output_names))
         used = {name for node in nodes for name in node.inputs}
         object.__setattr__(self, "_nodes", nodes)
         object.__setattr__(self, "_state", OrderedDict())   # float initializers: Tensors

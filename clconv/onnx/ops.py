@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import fused
+from ..ops import conv
 from ..tensors import Tensor, tensor
 
 
@@ -301,6 +302,16 @@ def _conv_geometry(node, x, kernel, fill=0.0):
     return F.pad(x, _torch_pads(pairs), "constant", fill), strides, (0,) * nd, dilations
 
 
+def _scaled_input(x, factor, nd: int):
+    """Of a Mul's two factors (the importer's `_scaled_input` Conv), (the input, a factor per
+    image and channel of it) where one is such a factor of the other, else (their product,
+    None)."""
+    for value, scale in ((x, factor), (factor, x)):
+        if len(value.shape) == nd + 2 and tuple(scale.shape) == tuple(value.shape[:2]) + (1,) * nd:
+            return value, scale
+    return F.mul(x, factor), None
+
+
 @op("Conv", _CONV_ATTRS, check=_auto_pad_check)
 def _conv(node, inputs):
     x = on_device(inputs[0])
@@ -309,8 +320,15 @@ def _conv(node, inputs):
     nd = w.ndim - 2
     if nd not in (1, 2, 3):
         raise OnnxError(f"Conv node {node.name!r}: {nd}-D convolution (supported: 1-D to 3-D)")
+    scale = None
+    if node.attrs.get("_scaled_input"):  # x times inputs[3], fused where it can be
+        x, scale = _scaled_input(x, on_device(inputs[3], x), nd)
     x, strides, padding, dilations = _conv_geometry(node, x, w.shape[2:])
     activation = node.attrs.get("_activation")
+    if scale is not None:
+        return [conv.scaled_conv(nd, x, scale, w, b, strides, padding, dilations,
+                                 node.attrs["group"], activation,
+                                 node.attrs.get("_negative_slope", 0.01))]
     if activation is None:
         return [getattr(F, f"conv{nd}d")(x, w, b, strides, padding, dilations,
                                          node.attrs["group"])]

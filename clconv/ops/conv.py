@@ -2,8 +2,11 @@
 forward algorithms, chosen by the dispatcher (family "conv_forward"), one module (and one
 kernels/<module>.cl) each:
 
+- dot (conv_dot): `gemm_dot`, CPUs: 1x1 convolutions of 1x1 planes, as linear's product.
 - depthwise (conv_depthwise): `depthwise_conv2d`, CPUs: one input channel per group, stride 1.
 - winograd (conv_winograd): `winograd_conv2d`, CPUs: F(2x2, 3x3) for 3x3 stride-1 convolutions.
+- pointwise (conv_pointwise): `conv_pointwise`, CPUs: 1x1 at stride 1 on planes of 512+
+  positions, spans of each plane read in place.
 - direct (conv_direct): `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy.
 - general (conv_general): `conv_forward`, any device (GPUs): a register-tiled implicit GEMM.
 
@@ -18,7 +21,8 @@ from .. import autograd, dispatch, tuning
 from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
-from . import conv_depthwise, conv_direct, conv_dot, conv_general, conv_winograd  # noqa: F401
+from . import (conv_depthwise, conv_direct, conv_dot, conv_general, conv_pointwise,  # noqa: F401
+               conv_winograd)
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -108,6 +112,40 @@ def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, gro
     return _conv(op, nd, input, weight, bias, stride, padding, dilation, groups, epilogue)
 
 
+def scaled_conv(nd: int, input, scale, weight, bias=None, stride=1, padding=0, dilation=1,
+                groups=1, activation=None, negative_slope=0.01) -> Tensor:
+    """activation(conv{nd}d(input * scale, ...)) where `scale` (N, C, 1, ...) holds a factor
+    per image and input channel (a squeeze-excitation's gate, which the ONNX importer folds into
+    the convolution that reads its product): conv_direct and conv_pointwise multiply each
+    input channel as they read it, and the product never goes to memory. Where the convolution takes another
+    algorithm, `scale` has another shape, or autograd records, the product comes first."""
+    op = f"conv{nd}d"
+    epilogue = _epilogue(f"fused {op}", activation, negative_slope)
+    t = tensors(op, input=input, scale=scale)
+    x_in, s = t["input"], t["scale"]
+
+    def unfused():
+        product = elementwise.mul(x_in, s)
+        if activation is None:
+            return _conv(op, nd, product, weight, bias, stride, padding, dilation, groups)
+        return conv_activation(nd, product, weight, bias, stride, padding, dilation, groups,
+                               activation, negative_slope)
+
+    x, w, b, geo, batched = _arguments(op, nd, x_in, weight, bias, stride, padding, dilation,
+                                       groups)
+    if (not batched or s.shape != (geo.batch, geo.in_channels) + (1,) * nd
+            or autograd.needs_grad(x, w, b, s)):
+        return unfused()
+    problem = ConvProblem(geo, np.dtype(x.dtype))
+    y = empty((geo.batch, geo.out_channels) + geo.out_size[3 - nd:], x.dtype, x.device)
+    choice = dispatch.choose("conv_forward", x.device, problem)
+    if y.size and not any(module.run_scaled(choice, problem, x, s, w, b, y, epilogue)
+                          for module in (conv_direct, conv_pointwise)):
+        return unfused()
+    dispatch.ran(choice)
+    return y
+
+
 def explain_conv(nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                  activation=None, negative_slope=0.01) -> list:
     """The choices of a convolution's forward and of both its gradients (clconv.explain)."""
@@ -131,7 +169,7 @@ def _defaults(profile) -> dict:
                 "BLOCK_V": 2, "K_FASTEST": 1, "TAPS_OUTER": 1, "ALLOW_FLAT": 1}
     multiple = max(1, min(profile.preferred_multiple, 64))
     return {
-        "order": ["dot", "depthwise", "winograd", "direct", "general"]
+        "order": ["dot", "depthwise", "winograd", "pointwise", "direct", "general"]
         if profile.kind == "cpu" else ["general"],
         "direct": {
             "vector_bytes": profile.vector_bytes,
@@ -145,6 +183,12 @@ def _defaults(profile) -> dict:
                           "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},
         },
         "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},  # as gemm's
+        # conv_pointwise: 1 KiB of each plane and 32 output channels per work-item, 16 input
+        # channels a pass; planes of 512 positions and more (28x28 and larger), 8 work-items
+        # per compute unit
+        "pointwise": {"vector_bytes": profile.vector_bytes, "BLOCK_K": block_k, "BLOCK_V": 2,
+                      "CHUNK": 16, "ITEM_CHANNELS": 32, "SPAN_BYTES": 1024,
+                      "min_positions": 512, "items_per_unit": 8},
         "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
                      "min_channels": 16},
         # depthwise_conv2d_lanes where vectors along the rows would have fewer than 8 lanes

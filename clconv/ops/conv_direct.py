@@ -30,9 +30,9 @@ class _DirectPlan:
     blocks: int          # blocks of BLOCK_K output channels, over all groups
     global_size: tuple   # conv_direct's work: (blocks, position tiles, batch), maybe swapped
     local_size: tuple
-    # epilogue activation -> {kernel name -> _Launch}: the plan's kernels once built, all from
-    # one program (the epilogue's build: a model's convolution has one activation, and each
-    # program costs PoCL some 40 ms to build even from its cache)
+    # (epilogue activation, input scaled) -> {kernel name -> _Launch}: the plan's kernels once
+    # built, all from one program (that build's: a model's convolution has one activation, and
+    # each program costs PoCL some 40 ms to build even from its cache)
     kernels: dict = field(default_factory=dict, compare=False)
 
     def packed_elements(self, geo: ConvGeometry) -> int:
@@ -206,8 +206,14 @@ def _direct_applies(context: Context, problem: ConvProblem) -> str | None:
     plan = _cached_direct_plan(context, problem.geo, problem.dtype)
     if plan is None:
         return "one sample's copy or the packed weights pass the device's largest allocation"
-    sizes = plan.sizes
-    return loop_reason(context, sizes["HP"] * sizes["SW"] * sizes["WQ"], "the padded copy")
+    sizes, defines, geo = plan.sizes, plan.defines, problem.geo
+    block_k, block_v = defines["BLOCK_K"], defines["BLOCK_V"]
+    taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+    return loop_reason(context, sizes["HP"] * sizes["SW"] * sizes["WQ"], "the padded copy") \
+        or loop_reason(
+        context, sizes["CG"] * taps * defines.get("BLOCKS_PER_ITEM", 1),
+        "a work-item over its input channels and taps",
+        body=block_k * block_v + block_k + block_v + 1)
 
 
 def _direct_params(context: Context, problem: ConvProblem) -> dict:
@@ -254,11 +260,14 @@ def _forward_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: 
 
 
 def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                   plan: _DirectPlan, epilogue: Epilogue) -> None:
+                   plan: _DirectPlan, epilogue: Epilogue, scale: Tensor | None = None) -> None:
+    """conv_direct's launches; with `scale` (N x C), input channel c of image n multiplied by
+    scale[n, c] as it is read (INPUT_SCALE)."""
     device = x.device
     itemsize = np.dtype(x.dtype).itemsize
-    kernels = plan.kernels.get(epilogue.activation) or _direct_kernels(device, geo, plan,
-                                                                        epilogue)
+    key = (epilogue.activation, scale is not None)
+    kernels = plan.kernels.get(key) or _direct_kernels(device, geo, plan, epilogue,
+                                                       scale is not None)
     packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
     if not plan.defines.get("WEIGHTS_IN_PLACE"):
         pack = kernels["conv_pack_weights"]
@@ -276,7 +285,22 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
     direct = kernels["conv_direct"]
     runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(x.dtype), y.array.data,
-                   *direct.sizes)
+                   *direct.sizes, buffer(scale, device))
+
+
+def run_scaled(choice, problem: ConvProblem, x: Tensor, scale: Tensor, w: Tensor,
+               b: Tensor | None, y: Tensor, epilogue: Epilogue) -> bool:
+    """y = activation(conv(x * scale) + b), `scale` (N x C, per image and input channel) applied
+    by conv_direct as it reads x (INPUT_SCALE): where `choice` (the dispatcher's for `problem`)
+    is conv_direct and its copy of x needs no splitting of the batch. False (nothing run)
+    elsewhere: the caller multiplies first."""
+    if choice.algorithm != "direct":
+        return False
+    plan = _cached_direct_plan(choice.context, problem.geo, problem.dtype)
+    if plan.copy_elements * problem.dtype.itemsize > runtime.workspace_limit(x.device):
+        return False
+    _launch_direct(x, w, b, y, problem.geo, plan, epilogue, scale)
+    return True
 
 
 @dataclass(frozen=True)
@@ -290,10 +314,12 @@ class _Launch:
 
 
 def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan,
-                    epilogue: Epilogue) -> dict:
-    """The kernels `plan` launches with `epilogue`, with their arguments, built (or found) once
-    per plan and epilogue, from one program."""
+                    epilogue: Epilogue, scaled: bool = False) -> dict:
+    """The kernels `plan` launches with `epilogue` (and the input scaled: INPUT_SCALE), with
+    their arguments, built (or found) once per plan, epilogue and scaling, from one program."""
     sizes, defines = plan.sizes, {**plan.defines, **epilogue.defines()}
+    if scaled:
+        defines["INPUT_SCALE"] = 1
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     cg, planes = sizes["CG"], geo.batch * geo.in_channels
 
@@ -320,7 +346,7 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
              *geo.padding), plan.copy_elements)
     kernels["conv_direct"] = prepared("conv_direct", plan.global_size, plan.local_size,
                                       tuple(sizes.values()))
-    plan.kernels[epilogue.activation] = kernels
+    plan.kernels[(epilogue.activation, scaled)] = kernels
     return kernels
 
 

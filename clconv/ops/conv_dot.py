@@ -9,7 +9,7 @@ import numpy as np
 from .. import dispatch
 from ..dispatch import Algorithm, Context, first_reason
 from .conv_geometry import ConvProblem
-from .linear import GemmProblem, dot_tile, launch_dot
+from .linear import GemmProblem, dot_loop, dot_tile, launch_dot
 
 
 def _product(problem: ConvProblem) -> GemmProblem:
@@ -24,7 +24,7 @@ def _dot_applies(context: Context, problem: ConvProblem) -> str | None:
         (geo.in_size == (1, 1, 1), f"planes of {geo.in_size} (not 1x1)"),
         (geo.kernel == (1, 1, 1), f"a {geo.kernel} kernel (not 1x1)"),
         (geo.padding == (0, 0, 0), f"padding {geo.padding}"),
-        (geo.groups == 1, f"{geo.groups} groups"))
+        (geo.groups == 1, f"{geo.groups} groups")) or dot_loop(context, _product(problem))
 
 
 def _dot_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:

@@ -230,13 +230,25 @@ def _tile_params(context: Context, problem: ConvProblem) -> dict:
             "tile": _channel_tiles(context.params["tile"], in_per_group, out_per_group)}
 
 
+def _tile_body(context: Context, problem: ConvProblem) -> int:
+    """Inner loop iterations per vector of positions: a tile's loads and multiply-adds (for
+    every tap of a row; a depthwise work-item's taps) - loop_reason's `body`, as if none of
+    these loops were unrolled."""
+    if context.algorithm == "depthwise":
+        return 2 * _depthwise_taps(context, problem.geo)[1] + 2
+    tile = _tile_params(context, problem)
+    (tile_c, tile_k), taps = tile["tile"], tile.get("taps", 1)
+    return taps * (tile_c + 1) * (tile_k + 1) + taps + 1
+
+
 def _flat_loop(context: Context, problem: ConvProblem) -> str | None:
     """A work-item walks its run's samples and positions."""
     lanes = context.lanes(problem.dtype)
     runs = _runs(context.params, problem.geo, _flat_layout(problem.geo, lanes), lanes,
                  problem.dtype.itemsize)
     return loop_reason(context, runs.samples * runs.chunk // lanes,
-                       "a work-item over its run of the batch's planes")
+                       "a work-item over its run of the batch's planes",
+                       body=_tile_body(context, problem))
 
 
 def _rows_applies(context: Context, problem: ConvProblem) -> str | None:
@@ -253,7 +265,8 @@ def _pointwise_applies(context: Context, problem: ConvProblem) -> str | None:
                         (geo.stride == (1, 1, 1), f"stride {geo.stride}"),
                         (geo.padding == (0, 0, 0), f"padding {geo.padding}"),
                         (plane >= lanes, f"planes of {plane} are shorter than a vector ({lanes})")) \
-        or loop_reason(context, geo.batch * plane // lanes, "a work-item over the batch's planes")
+        or loop_reason(context, geo.batch * plane // lanes, "a work-item over the batch's planes",
+                       body=_tile_body(context, problem))
 
 
 def _pointwise_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:

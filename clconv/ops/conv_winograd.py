@@ -54,7 +54,8 @@ def _winograd_applies(context: Context, problem: ConvProblem) -> str | None:
          f"its tiles need {local:,} bytes of local memory, the device has "
          f"{context.profile.local_memory_bytes:,}")) or loop_reason(
             context, 16 * -(-geo.out_channels // layout["BK"]) * geo.in_channels,
-            "each work-item's products")
+            "each work-item's products",
+            body=layout["BK"] * layout["TV"] + layout["BK"] + layout["TV"] + 1)
 
 
 def _winograd_prefers(context: Context, problem: ConvProblem) -> str | None:

@@ -8,7 +8,7 @@ from math import prod
 import numpy as np
 
 from .. import autograd, dispatch, runtime, tuning
-from ..dispatch import Algorithm, Context
+from ..dispatch import Algorithm, Context, loop_reason
 from ..tensors import Tensor, empty
 from .arguments import buffer, expect_shape, i32, tensors
 from .conv_geometry import NO_EPILOGUE, Epilogue
@@ -71,8 +71,17 @@ def dot_tile(context: Context, problem: GemmProblem) -> dict:
             "VW": context.lanes(problem.dtype)}
 
 
+def dot_loop(context: Context, problem: GemmProblem) -> str | None:
+    """gemm_dot's loop along k, on devices whose loops stop early (dispatch.loop_reason)."""
+    tile = dot_tile(context, problem)
+    rows, columns = tile["DOT_M"], tile["DOT_N"]
+    return loop_reason(context, problem.k // tile["VW"], "a work-item along k",
+                       body=rows * columns + rows + columns + 1)
+
+
 def _dot_applies(context: Context, problem: GemmProblem) -> str | None:
-    return None if problem.along_k else "the operands do not both run along k"
+    return dot_loop(context, problem) if problem.along_k else \
+        "the operands do not both run along k"
 
 
 def _dot(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out,

@@ -1,0 +1,133 @@
+// Convolution, forward: 1x1 kernels at stride 1 without padding or groups, for CPUs, as a
+// product over each image's planes read in place: Y[n] (K x P) = W (K x C) X[n] (C x P), P the
+// positions of a plane.
+//
+// A work-item owns SPAN positions of one image and ITEM_BLOCKS blocks of BLOCK_K output
+// channels. It runs through the input channels CHUNK at a time; for each chunk and block it
+// walks its span in tiles of BLOCK_V vectors of VW positions, BLOCK_K x BLOCK_V accumulator
+// vectors in registers, taking the tile's partial sums from y and putting them back (the first
+// chunk starts from zero, the last adds the bias and the epilogue's activation). So the input
+// is read as CHUNK streams running along the span, which the prefetchers follow, and from the
+// cache for every block after the first; the partial sums (ITEM_BLOCKS x BLOCK_K x SPAN) stay
+// in the cache between chunks. (conv_direct's tiles read one short stream per input channel.)
+// Positions past a plane's last whole vector (P % VW of them) are computed one by one, over
+// every channel at once. With INPUT_SCALE, input channel c of image n is multiplied by
+// x_scale[n C + c] as it is read (a squeeze-excitation's gate, fused).
+#include "common.h"
+#include "vector.h"
+
+#ifndef BLOCK_K
+#define BLOCK_K 8
+#endif
+#ifndef BLOCK_V
+#define BLOCK_V 2
+#endif
+#ifndef CHUNK
+#define CHUNK 16
+#endif
+#ifndef ITEM_BLOCKS
+#define ITEM_BLOCKS 4
+#endif
+#ifndef SPAN
+#define SPAN 256  // positions per work-item: a multiple of BLOCK_V x VW
+#endif
+#ifndef INPUT_SCALE
+#define INPUT_SCALE 0
+#endif
+
+#if INPUT_SCALE
+#define SCALED(v, c) ((v) * scale[c])
+#else
+#define SCALED(v, c) (v)
+#endif
+
+// One tile of NV vectors at position p for output channels k0.. (rows w_rows, k_count of them
+// real) over input channels c0 .. c_end - 1, into and out of y's partial sums.
+#define POINTWISE_TILE(NV)                                                                 \
+    do {                                                                                   \
+        VREAL acc[BLOCK_K][NV];                                                            \
+        _Pragma("unroll")                                                                  \
+        for (int k = 0; k < BLOCK_K; ++k)                                                  \
+            _Pragma("unroll")                                                              \
+            for (int v = 0; v < NV; ++v)                                                   \
+                acc[k][v] = c0 > 0 && k < k_count                                          \
+                    ? VLOAD(0, y_block + (size_t)k * P + p + v * VW) : (VREAL)0;           \
+        const __global REAL *x_c = x_image + (size_t)c0 * P + p;                           \
+        for (int c = c0; c < c_end; ++c, x_c += P) {                                       \
+            VREAL in[NV];                                                                  \
+            _Pragma("unroll")                                                              \
+            for (int v = 0; v < NV; ++v)                                                   \
+                in[v] = SCALED(VLOAD(v, x_c), c);                                          \
+            _Pragma("unroll")                                                              \
+            for (int k = 0; k < BLOCK_K; ++k) {                                            \
+                const VREAL wk = (VREAL)(w_rows[k][c]);                                    \
+                _Pragma("unroll")                                                          \
+                for (int v = 0; v < NV; ++v)                                               \
+                    acc[k][v] = fma(wk, in[v], acc[k][v]);                                 \
+            }                                                                              \
+        }                                                                                  \
+        for (int k = 0; k < k_count; ++k)                                                  \
+            _Pragma("unroll")                                                              \
+            for (int v = 0; v < NV; ++v) {                                                 \
+                __global REAL *out = y_block + (size_t)k * P + p + v * VW;                 \
+                if (last)                                                                  \
+                    VSTORE(activate_vector(acc[k][v] + b_block[k], act_a, act_b), 0, out); \
+                else                                                                       \
+                    VSTORE(acc[k][v], 0, out);                                             \
+            }                                                                              \
+    } while (0)
+
+__kernel void conv_pointwise(
+    __global const REAL *restrict x,       // N x C x P
+    __global const REAL *restrict weight,  // K x C
+    __global const REAL *restrict bias, const int has_bias,
+    const REAL act_a, const REAL act_b,    // the epilogue (common.h)
+    __global REAL *restrict y,             // N x K x P
+    __global const REAL *restrict x_scale, // N x C (INPUT_SCALE only)
+    const int C, const int K, const int P)
+{
+    const int first = get_global_id(0) * SPAN, k_first = get_global_id(1) * ITEM_BLOCKS * BLOCK_K;
+    const int n = get_global_id(2);
+    if (first >= P || k_first >= K)
+        return;
+    const int k_end = min(k_first + ITEM_BLOCKS * BLOCK_K, K);
+    const int whole_end = P / VW * VW;                   // positions in whole vectors
+    const int span_end = min(first + SPAN, whole_end);  // (first is a multiple of VW)
+    const int tiles_end = first + (max(span_end - first, 0) / (BLOCK_V * VW)) * (BLOCK_V * VW);
+    const __global REAL *x_image = x + (size_t)n * C * P;
+    const __global REAL *scale = x_scale + (size_t)n * C;
+    for (int c0 = 0; c0 < C; c0 += CHUNK) {
+        const int c_end = min(c0 + CHUNK, C);
+        const bool last = c_end == C;
+        for (int k0 = k_first; k0 < k_end; k0 += BLOCK_K) {
+            const int k_count = min(BLOCK_K, K - k0);
+            const __global REAL *w_rows[BLOCK_K];  // rows past K repeat the last: not stored
+            REAL b_block[BLOCK_K];
+            #pragma unroll
+            for (int k = 0; k < BLOCK_K; ++k) {
+                w_rows[k] = weight + (size_t)min(k0 + k, K - 1) * C;
+                b_block[k] = has_bias ? bias[min(k0 + k, K - 1)] : (REAL)0;
+            }
+            __global REAL *y_block = y + ((size_t)n * K + k0) * P;
+            int p = first;
+            for (; p < tiles_end; p += BLOCK_V * VW)
+                POINTWISE_TILE(BLOCK_V);
+            for (; p < span_end; p += VW)
+                POINTWISE_TILE(1);
+        }
+    }
+    if (first + SPAN < P || whole_end == P)
+        return;
+    // The plane's last positions, past its last whole vector: one by one.
+    for (int p = whole_end; p < P; ++p)
+        for (int k = k_first; k < k_end; ++k) {
+            const __global REAL *w_row = weight + (size_t)k * C;
+            REAL sum = 0;
+            for (int c = 0; c < C; ++c)
+                sum = fma(w_row[c], SCALED(x_image[(size_t)c * P + p], c), sum);
+            y[((size_t)n * K + k) * P + p] =
+                activate(sum + (has_bias ? bias[k] : (REAL)0), act_a, act_b);
+        }
+}
+#undef POINTWISE_TILE
+#undef SCALED

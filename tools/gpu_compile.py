@@ -12,6 +12,13 @@ recorded. Each such program is compiled, with its own options, for both targets;
 launched kernel this prints registers, private (stack, scratch) memory, spills, local memory and
 AMD's occupancy estimate, and fails where a kernel keeps an array in private memory or spills
 registers to memory. (AMD's SGPR spills go to VGPR lanes, not to memory: reported, allowed.)
+
+`--evidence PATH` also writes, per kernel, a Markdown table of what can be read without a GPU
+(benchmarks/RESULTS.md keeps one): NVPTX registers, gfx90a VGPRs, private and local memory, the
+work-group sizes launched, AMD's occupancy estimate, and in each target's hottest innermost loop
+(the loop without inner loops that holds the most multiply-adds) its multiply-adds per global
+load and per local-memory load instruction (a vector load counts once; NVIDIA's loads from the
+assembler's PTX, AMD's from the gfx90a code).
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ class KernelReport:
     options: str
     nvptx: dict = field(default_factory=dict)
     gfx90a: dict = field(default_factory=dict)
+    work_groups: list = field(default_factory=list)   # work-items per group, as launched
 
     def problems(self) -> list[str]:
         found = []
@@ -60,9 +68,10 @@ class KernelReport:
         return found
 
 
-def collect(only: str) -> dict[tuple[str, str], set[str]]:
+def collect(only: str, groups: dict | None = None) -> dict[tuple[str, str], set[str]]:
     """(family, build options) -> names of the kernels launched from that build, over the
-    sanitizer's cases run with a GPU profile."""
+    sanitizer's cases run with a GPU profile; `groups` gets (family, options, kernel) -> the
+    work-group sizes (work-items) they launched with."""
     sys.path.insert(0, str(HERE))
     import sanitize  # noqa: E402  (its run_case)
     from sanitize_cases import CASES, HALF
@@ -79,6 +88,9 @@ def collect(only: str) -> dict[tuple[str, str], set[str]]:
                               dev._kernels.items()})
         family, options = by_kernel[kernel]
         launched.setdefault((family, options), set()).add(kernel.function_name)
+        if groups is not None:
+            groups.setdefault((family, options, kernel.function_name), set()).add(
+                int(np.prod(rest[1])))
 
     runtime.on_launch(on_launch)
     for dtype in device.dtypes() + (HALF,):
@@ -182,6 +194,107 @@ def occupancies(asm: str) -> dict[str, int]:
     return found
 
 
+# Multiply-add instructions (with the multiply-adds each does) and load instructions, per target.
+_NV_FMA = re.compile(r"^\s*(?:@%p\d+\s+)?(?:fma|mad)\.(?:rn\.)?(?:f32|f64|f16|ftz\.f32)(x2)?\b")
+_NV_GLOBAL = re.compile(r"^\s*(?:@%p\d+\s+)?ld\.global\b")
+_NV_LOCAL = re.compile(r"^\s*(?:@%p\d+\s+)?ld\.shared\b")
+_AMD_FMA = re.compile(r"^\s*v_(pk_)?(?:fma|fmac|mac|mad)_(?:f32|f16|f64|legacy_f32|mix\w*?)"
+                      r"(?:_e32|_e64|_dpp|_sdwa)?\s")
+_AMD_GLOBAL = re.compile(r"^\s*(?:global|buffer|flat|s|s_buffer)_load_")
+_AMD_LOCAL = re.compile(r"^\s*ds_read|^\s*ds_load")
+
+
+def _loops(lines: list[str], label: str, branch: str) -> list[tuple[int, int]]:
+    """(first, last) line of each loop: a branch back to a label above it."""
+    where = {}
+    found = []
+    for i, line in enumerate(lines):
+        match = re.match(label, line)
+        if match:
+            where[match.group(1)] = i
+        match = re.search(branch, line)
+        if match and match.group(1) in where and where[match.group(1)] < i:
+            found.append((where[match.group(1)], i))
+    return found
+
+
+def hot_loop(lines: list[str], label: str, branch: str, fma, global_load, local_load) -> dict:
+    """The innermost loop (no loop inside it) holding the most multiply-adds: its multiply-adds
+    and load instructions (none: the kernel has no loop)."""
+    loops = _loops(lines, label, branch)
+    innermost = [(a, b) for a, b in loops
+                 if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in loops)]
+    best = None
+    for first, last in innermost:
+        body = lines[first:last + 1]
+        fmas = 0
+        for line in body:
+            match = fma.match(line)
+            if match:
+                fmas += 2 if match.group(1) else 1
+        counts = {"loop_fma": fmas,
+                  "loop_global_loads": sum(bool(global_load.match(x)) for x in body),
+                  "loop_local_loads": sum(bool(local_load.match(x)) for x in body)}
+        if best is None or fmas > best["loop_fma"]:
+            best = counts
+    return best or {"loop_fma": None, "loop_global_loads": None, "loop_local_loads": None}
+
+
+def ptx_loops(ptx: str) -> dict[str, dict]:
+    """Per kernel, hot_loop of its PTX."""
+    return {name: hot_loop(body.splitlines(), r"^(\$L__BB\d+_\d+):", r"\bbra(?:\.uni)?\s+"
+                           r"(\$L__BB\d+_\d+);", _NV_FMA, _NV_GLOBAL, _NV_LOCAL)
+            for name, body in re.findall(r"\.entry (\w+)\((.*?)\n}\n", ptx, re.S)}
+
+
+def amd_loops(asm: str) -> dict[str, dict]:
+    """Per kernel, hot_loop of its gfx90a code."""
+    found = {}
+    for name, body in re.findall(r"\n(\w+):\s*(?:;[^\n]*)?\n(.*?)\n\.Lfunc_end", asm, re.S):
+        found[name] = hot_loop(body.splitlines(), r"^(\.LBB\d+_\d+):",
+                               r"\bs_(?:c?branch\w*)\s+(\.LBB\d+_\d+)", _AMD_FMA,
+                               _AMD_GLOBAL, _AMD_LOCAL)
+    return found
+
+
+def _per_load(fmas, loads) -> str:
+    if fmas is None:
+        return "no loop"
+    return "-" if not loads else f"{fmas / loads:.1f}"
+
+
+def evidence(reports: list["KernelReport"]) -> str:
+    """The Markdown table of --evidence: per kernel, its float32 build with the most
+    multiply-adds in the hot loop (the most tiled one), and over all its builds the largest
+    registers and local memory, the lowest occupancy and the work-group sizes."""
+    rows = ["| kernel | builds | NVPTX regs | gfx90a VGPRs | private B | local B | work-group "
+            "| waves/SIMD | NV FMA / global ld | NV FMA / local ld | AMD FMA / global ld "
+            "| AMD FMA / local ld |", "|" + "---|" * 12]
+    by_kernel: dict[str, list] = {}
+    for r in reports:
+        by_kernel.setdefault(r.kernel, []).append(r)
+    for kernel, builds in sorted(by_kernel.items()):
+        floats = [r for r in builds if "-DREAL=float " in r.options + " "] or builds
+        top = max(floats, key=lambda r: (r.nvptx.get("loop_fma") or 0))
+        n, a = top.nvptx, top.gfx90a
+        groups = sorted({g for r in builds for g in r.work_groups})
+        shown = (f"{groups[0]}" if len(groups) == 1 else f"{groups[0]}-{groups[-1]}") \
+            if groups else "-"
+        registers = max((r.nvptx.get("registers") or 0) for r in builds) or "-"
+        private = max(max(r.nvptx.get("stack_bytes") or 0, r.gfx90a.get("private_bytes") or 0)
+                      for r in builds)
+        rows.append(
+            f"| `{kernel}` | {len(builds)} | {registers} | "
+            f"{max(r.gfx90a.get('vgprs') or 0 for r in builds)} | {private} | "
+            f"{max(r.gfx90a.get('local_bytes') or 0 for r in builds)} | {shown} | "
+            f"{min((r.gfx90a.get('occupancy') or 0) for r in builds)} | "
+            f"{_per_load(n.get('loop_fma'), n.get('loop_global_loads'))} | "
+            f"{_per_load(n.get('loop_fma'), n.get('loop_local_loads'))} | "
+            f"{_per_load(a.get('loop_fma'), a.get('loop_global_loads'))} | "
+            f"{_per_load(a.get('loop_fma'), a.get('loop_local_loads'))} |")
+    return "\n".join(rows) + "\n"
+
+
 _SHOWN = ("REAL", "TILE_K", "TILE_P", "TILE_C", "TILE_M", "TILE_N", "VW", "GROUP_SIZE")
 
 
@@ -194,6 +307,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", metavar="SUBSTRING", help="only the matching cases")
     parser.add_argument("--json", help="also write the reports as JSON")
+    parser.add_argument("--evidence", metavar="PATH",
+                        help="also write the per-kernel Markdown table (see above)")
     options = parser.parse_args()
     missing = [what for what in (CLANG,) if not shutil.which(what)]
     missing += [str(p) for p in (LIBCLC / "nvptx64--nvidiacl.bc", LIBCLC / "amdgcn--amdhsa.bc")
@@ -201,18 +316,23 @@ def main() -> int:
     if missing:
         print(f"gpu_compile: missing {', '.join(missing)}; `apt-get install clang-15 libclc-15`")
         return 1
-    launched = collect(options.k)
+    groups: dict = {}
+    launched = collect(options.k, groups)
     reports: list[KernelReport] = []
     with tempfile.TemporaryDirectory(prefix="clconv-gpu-compile-") as directory:
         scratch = Path(directory)
         for (family, build), kernels in sorted(launched.items()):
-            ptx = nvptx_reports(compile_family(family, build, "nvptx", scratch), scratch)
+            ptx_text = compile_family(family, build, "nvptx", scratch)
+            ptx, nv_loops = nvptx_reports(ptx_text, scratch), ptx_loops(ptx_text)
             asm = compile_family(family, build, "gfx90a", scratch)
-            amd = amd_reports(asm)
+            amd, amd_loop = amd_reports(asm), amd_loops(asm)
             waves = occupancies(asm)
             for kernel in sorted(kernels):
-                report = KernelReport(kernel, family, build, ptx.get(kernel, {}),
-                                      dict(amd.get(kernel, {}), occupancy=waves.get(kernel)))
+                report = KernelReport(
+                    kernel, family, build, dict(ptx.get(kernel, {}), **nv_loops.get(kernel, {})),
+                    dict(amd.get(kernel, {}), occupancy=waves.get(kernel),
+                         **amd_loop.get(kernel, {})),
+                    sorted(groups.get((family, build, kernel), ())))
                 reports.append(report)
     print(f"{'kernel':<32}{'build':<44}{'NVPTX regs/stack/spill':>24}   "
           f"{'gfx90a vgpr/sgpr/scratch/spill(s)/LDS/waves':>44}")
@@ -232,6 +352,9 @@ def main() -> int:
           f"NVPTX and gfx90a; {failed} problems")
     if options.json:
         Path(options.json).write_text(json.dumps([asdict(r) for r in reports], indent=1))
+    if options.evidence:
+        Path(options.evidence).write_text(evidence(reports))
+        print(f"gpu_compile: wrote {options.evidence}")
     return 1 if failed else 0
 
 

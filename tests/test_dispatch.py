@@ -83,6 +83,11 @@ PATHS = [
          ((300_000,),), limited={"norm_backward": ("general", "general")}),
     Path("gemm", "linear", ((5, 33), (10, 33), (10,)), {}, {"gemm": ("dot", "tiled")}),
     Path("gemm-tiled", "matmul", ((5, 33), (33, 10)), {}, {"gemm": ("tiled", "tiled")}),
+    # 16+ rows and columns on GPUs: blocks in local memory (forward and both gradients, whose
+    # operands are contiguous along k, m or n)
+    Path("gemm-local", "linear", ((40, 70), (50, 70), (50,)), {}, {"gemm": ("dot", "local")}),
+    Path("gemm-local-batched", "matmul", ((3, 20, 37), (37, 18)), {},
+         {"gemm": ("tiled", "local")}),
 ]
 
 

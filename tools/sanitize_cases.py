@@ -291,6 +291,10 @@ CASES = [
     # gemm_dot (CPUs): whole vectors along k and a tail, rows and columns past a tile's edge
     case("linear", input=rand(11, 37), weight=rand(19, 37), bias=rand(19)),
     case("linear", input=rand(1, 40), weight=rand(9, 40)),
+    # gemm_local (GPU profile, 16+ rows and columns): partial blocks and slices, k shorter
+    # than a slice, both operand orientations (the gradients), batched with a shared operand
+    case("linear", input=rand(70, 37), weight=rand(20, 37), bias=rand(20)),
+    case("matmul", input=rand(2, 17, 5), other=rand(5, 19)),
 
     case("cross_entropy", input=rand(6, 5), target=labels(6, classes=5)),
     case("cross_entropy", input=rand(70, 3), target=labels(70, classes=3),

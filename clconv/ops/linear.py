@@ -8,7 +8,7 @@ from math import prod
 import numpy as np
 
 from .. import autograd, dispatch, runtime, tuning
-from ..dispatch import Algorithm, Context, loop_reason
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from .arguments import buffer, expect_shape, i32, tensors
 from .conv_geometry import NO_EPILOGUE, Epilogue
@@ -24,10 +24,15 @@ def _defaults(profile) -> dict:
     read once per 8 rows (measured 2-3x faster than the tiles from 1 to 256 rows: gemm reads
     the weights' columns element by element)."""
     return {
-        "order": ["dot", "tiled"] if profile.kind == "cpu" else ["tiled"],
+        "order": ["dot", "tiled"] if profile.kind == "cpu" else ["local", "tiled"],
         "tiled": {"TILE_M": 4, "TILE_N": 8,
                   "local": [1, 1] if profile.kind == "cpu" else [4, 4]},
         "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},
+        # gemm_local (GPUs): 16 x 16 work-items of 4 x 4 results, 64 x 64 blocks, slices of 16
+        # along k in local memory (8.3 KiB in float32), smaller groups where the device's are;
+        # products with fewer than 16 rows or columns keep gemm's tiles (a block would be
+        # mostly idle). Derived, not measured.
+        "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "min_size": 16},
     }
 
 
@@ -61,6 +66,85 @@ def _tiled(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, b
 dispatch.register(Algorithm("gemm", "tiled", _tiled,
                             params=lambda c, p: dict(c.params),
                             about="gemm: a TILE_M x TILE_N register tile per work-item"))
+
+
+def local_tile(context: Context, problem: GemmProblem) -> dict:
+    """gemm_local's blocking from the table: work-items (WG_M x WG_N, halved along the longer
+    side until the device allows the group), results per item (RM x RN), the slice along k
+    (BK), and the loads per item of each slice."""
+    params, profile = context.params, context.profile
+    wg_m, wg_n = (int(v) for v in params["WG"])
+    sizes = profile.max_work_item_sizes
+    while wg_m * wg_n > profile.max_work_group_size or wg_n > sizes[0] or wg_m > sizes[1]:
+        if wg_n >= wg_m and wg_n > 1:
+            wg_n //= 2
+        elif wg_m > 1:
+            wg_m //= 2
+        else:
+            break
+    rm, rn, bk = int(params["RM"]), int(params["RN"]), int(params["BK"])
+    items = wg_m * wg_n
+    return {"WG_M": wg_m, "WG_N": wg_n, "RM": rm, "RN": rn, "BK": bk,
+            "A_LOADS": wg_m * rm * bk // items, "B_LOADS": wg_n * rn * bk // items}
+
+
+def _local_bytes(tile: dict, dtype) -> int:
+    return tile["BK"] * (tile["WG_M"] * tile["RM"] + tile["WG_N"] * tile["RN"] + 2) * \
+        np.dtype(dtype).itemsize
+
+
+def _local_applies(context: Context, problem: GemmProblem) -> str | None:
+    tile = local_tile(context, problem)
+    items = tile["WG_M"] * tile["WG_N"]
+    needed = _local_bytes(tile, problem.dtype)
+    profile = context.profile
+    return first_reason(
+        (items <= profile.max_work_group_size,
+         f"work-groups of {items} items (the device allows {profile.max_work_group_size})"),
+        (tile["WG_N"] <= profile.max_work_item_sizes[0]
+         and tile["WG_M"] <= profile.max_work_item_sizes[1],
+         f"a {tile['WG_N']} x {tile['WG_M']} work-group past {profile.max_work_item_sizes}"),
+        (tile["A_LOADS"] * items == tile["WG_M"] * tile["RM"] * tile["BK"]
+         and tile["B_LOADS"] * items == tile["WG_N"] * tile["RN"] * tile["BK"],
+         "slices that do not divide among the work-items"),
+        (max(tile["RM"], tile["RN"], tile["A_LOADS"], tile["B_LOADS"]) <= 16,
+         "more than 16 results or loads per work-item along a dimension"),
+        (needed <= profile.local_memory_bytes,
+         f"its slices need {needed:,} bytes of local memory, the device has "
+         f"{profile.local_memory_bytes:,}")) or loop_reason(
+        context, problem.k + -(-problem.k // tile["BK"]), "a work-item along k")
+
+
+def _local_prefers(context: Context, problem: GemmProblem) -> str | None:
+    least = int(context.params["min_size"])
+    return None if min(problem.m, problem.n) >= least else \
+        f"{problem.m} x {problem.n} results (fewer than {least} rows or columns)"
+
+
+def _local(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, bias, out,
+           batch_strides=(0, 0)):
+    device, tile = context.device, local_tile(context, problem)
+    kernel = runtime.get_kernel(device, "gemm_local", "gemm_local", **tile,
+                                A_K_FAST=int(a_strides[1] == 1), B_K_FAST=int(b_strides[0] == 1),
+                                **runtime.dtype_defines(problem.dtype))
+    items = tile["WG_M"] * tile["WG_N"]
+    if runtime.kernel_limits(device, kernel).work_group_size < items:
+        # (registers can lower a kernel's limit below the device's): gemm's tiles instead
+        tiled = dispatch.Context(device, context.profile, "tiled", context.family_entry,
+                                 context.family_entry["tiled"])
+        return _tiled(tiled, problem, a, a_strides, b, b_strides, bias, out, batch_strides)
+    global_size = (-(-problem.n // (tile["WG_N"] * tile["RN"])) * tile["WG_N"],
+                   -(-problem.m // (tile["WG_M"] * tile["RM"])) * tile["WG_M"], problem.batch)
+    runtime.launch(device, kernel, global_size, (tile["WG_N"], tile["WG_M"], 1),
+                   buffer(a, device), *i32(*a_strides), buffer(b, device), *i32(*b_strides),
+                   buffer(bias, device), *i32(bias is not None), out.array.data,
+                   *i32(problem.m, problem.n, problem.k, *batch_strides))
+
+
+dispatch.register(Algorithm("gemm", "local", _local, applies=_local_applies,
+                            prefers=_local_prefers, params=local_tile,
+                            about="gemm_local: 64 x 64 blocks per work-group, slices along k "
+                            "in local memory, 4 x 4 results per work-item"))
 
 
 def dot_tile(context: Context, problem: GemmProblem) -> dict:

@@ -1,4 +1,7 @@
-// Losses. Each reduces to a scalar inside one work-group (a fixed-order tree: deterministic).
+// Losses. The forwards reduce in two stages, each in a fixed order (bit-identical reruns):
+// every work-group of the launch sums a grid-stride share of the rows or elements (consecutive
+// work-items on consecutive ones) into `partials`, then loss_finish, one work-group, sums the
+// groups' partials; a launch of one work-group writes the result itself.
 #include "common.h"
 #include "reduce.h"
 
@@ -15,12 +18,13 @@ void cross_entropy_forward(__global const REAL *restrict logits, __global const 
                            __global const REAL *restrict class_weight, const int has_weight,
                            const long ignore_index, const int reduction,
                            __global REAL *restrict loss, __global REAL *restrict log_sum_exp,
-                           __global REAL *restrict total_weight, const int N, const int C)
+                           __global REAL *restrict total_weight,
+                           __global REAL *restrict partials, const int N, const int C)
 {
     __local REAL scratch[GROUP_SIZE];
     const int lid = get_local_id(0);
     REAL partial_loss = 0, partial_weight = 0;
-    for (int n = lid; n < N; n += GROUP_SIZE) {
+    for (int n = get_global_id(0); n < N; n += get_global_size(0)) {
         const __global REAL *row = logits + (size_t)n * C;
         REAL largest = row[0];
         for (int c = 1; c < C; ++c)
@@ -40,11 +44,16 @@ void cross_entropy_forward(__global const REAL *restrict logits, __global const 
     }
     const REAL sum_loss = group_sum(partial_loss, scratch);
     const REAL sum_weight = group_sum(partial_weight, scratch);
-    if (lid == 0) {
-        total_weight[0] = sum_weight;
-        if (reduction != REDUCE_NONE)
-            loss[0] = reduction == REDUCE_MEAN ? sum_loss / sum_weight : sum_loss;
+    if (lid != 0)
+        return;
+    if (get_num_groups(0) > 1) {
+        partials[2 * get_group_id(0)] = sum_loss;
+        partials[2 * get_group_id(0) + 1] = sum_weight;
+        return;
     }
+    total_weight[0] = sum_weight;
+    if (reduction != REDUCE_NONE)
+        loss[0] = reduction == REDUCE_MEAN ? sum_loss / sum_weight : sum_loss;
 }
 
 // dlogits[n][c] = scale_n * (softmax(x_n)[c] - [c == t_n]), scale_n = weight[t_n] * upstream
@@ -73,20 +82,50 @@ __kernel void cross_entropy_backward(__global const REAL *restrict logits,
 // Mean squared error: loss = (x - y)^2 elementwise, or its sum / mean in loss[0].
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void mse_loss_forward(__global const REAL *restrict x, __global const REAL *restrict y,
-                      __global REAL *restrict loss, const int reduction, const int total)
+                      __global REAL *restrict loss, __global REAL *restrict partials,
+                      const int reduction, const int total)
 {
     __local REAL scratch[GROUP_SIZE];
-    const int lid = get_local_id(0);
     REAL partial = 0;
-    for (int i = lid; i < total; i += GROUP_SIZE) {
+    for (int i = get_global_id(0); i < total; i += get_global_size(0)) {
         const REAL d = x[i] - y[i];
         if (reduction == REDUCE_NONE)
             loss[i] = d * d;
         partial += d * d;
     }
     const REAL sum = group_sum(partial, scratch);
-    if (lid == 0 && reduction != REDUCE_NONE)
+    if (get_local_id(0) != 0 || reduction == REDUCE_NONE)
+        return;  // (elementwise only: no partials)
+    if (get_num_groups(0) > 1)
+        partials[get_group_id(0)] = sum;
+    else
         loss[0] = reduction == REDUCE_MEAN ? sum / total : sum;
+}
+
+// The second stage: the sum of `count` groups' partials (`width` 1: a loss each, 2: a loss and
+// a weight each), in group order; loss[0] = the sum, or its mean over `total` elements (width
+// 1) or over the summed weights (width 2, also written to total_weight[0]).
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
+void loss_finish(__global const REAL *restrict partials, const int count, const int width,
+                 __global REAL *restrict loss, __global REAL *restrict total_weight,
+                 const int reduction, const int total)
+{
+    __local REAL scratch[GROUP_SIZE];
+    REAL partial_loss = 0, partial_weight = 0;
+    for (int g = get_local_id(0); g < count; g += GROUP_SIZE) {
+        partial_loss += partials[g * width];
+        if (width == 2)
+            partial_weight += partials[g * width + 1];
+    }
+    const REAL sum_loss = group_sum(partial_loss, scratch);
+    const REAL sum_weight = group_sum(partial_weight, scratch);
+    if (get_local_id(0) != 0)
+        return;
+    if (width == 2)
+        total_weight[0] = sum_weight;
+    if (reduction != REDUCE_NONE)
+        loss[0] = reduction != REDUCE_MEAN ? sum_loss
+                  : sum_loss / (width == 2 ? sum_weight : (REAL)total);
 }
 
 // dx = 2 (x - y) * upstream gradient (elementwise, or the scalar's / count for the mean).

@@ -174,6 +174,34 @@ def test_mse_loss(device, rng, dtype, reduction):
     check_grad(rng, "mse_loss", x, y, reduction, finite_differences=_fd(dtype), case=reduction)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_over_several_work_groups(device, rng, reduction):
+    # Rows or elements for several first-stage work-groups (64 per work-item each): the
+    # groups' partial sums, then loss_finish's (the total weight too, for the weighted mean).
+    x, y = randn(rng, (3, 6000), np.float32), randn(rng, (3, 6000), np.float32)
+    with clconv.runtime.record_launches(device) as made:
+        loss = F.mse_loss(x, y, reduction)
+    assert_close(loss.numpy(), R.mse_loss(x, y, reduction), what="mse_loss")
+    finished = {k.function_name for k, *_ in made.launches} & {"loss_finish"}
+    assert bool(finished) == (reduction != "none"), made.launches
+    check_grad(rng, "mse_loss", x, y, reduction, case=f"several groups {reduction}")
+    n, c = 9000, 3
+    logits = randn(rng, (n, c), np.float32, 3.0)
+    target = rng.integers(0, c, n)
+    target[::7] = -100
+    weight = rng.uniform(0.5, 2, c).astype(np.float32)
+    with clconv.runtime.record_launches(device) as made:
+        loss = F.cross_entropy(logits, target, weight, reduction=reduction)
+    assert "loss_finish" in {k.function_name for k, *_ in made.launches}
+    assert_close(loss.numpy(), R.cross_entropy(logits, target, weight, reduction=reduction),
+                 what="cross_entropy")
+    check_grad(rng, "cross_entropy", logits, target, weight, -100, reduction,
+               case=f"several groups {reduction}")
+    # reruns are bit-identical (fixed-order sums)
+    again = F.cross_entropy(logits, target, weight, reduction=reduction).numpy()
+    assert np.array_equal(again, loss.numpy())
+
+
 # --- the forward tests' full option grids, backward (float32 against the reference) ----------------
 
 import test_conv  # noqa: E402  (the grids are defined once, with the forward tests)

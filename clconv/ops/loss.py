@@ -27,6 +27,21 @@ def _group_kernel(device, name: str, dtype):
                                       **runtime.dtype_defines(dtype))
 
 
+def _groups(device, count: int, group: int) -> int:
+    """Work-groups of a loss's first stage over `count` rows or elements: at least 64 of them
+    per work-item, at most 4 groups per compute unit (the launch, and so the order of every
+    sum, depends only on the device and the size)."""
+    return max(1, min(4 * device.profile.compute_units, count // (64 * group)))
+
+
+def _finish(device, partials: Tensor, count: int, width: int, loss: Tensor,
+            total_weight: Tensor | None, mode: int, total: int) -> None:
+    """loss_finish: the second stage over `count` groups' partials."""
+    kernel, group = _group_kernel(device, "loss_finish", partials.dtype)
+    runtime.launch(device, kernel, (group,), (group,), partials.array.data, *i32(count, width),
+                   buffer(loss, device), buffer(total_weight, device), *i32(mode, total))
+
+
 def _class_indices(op: str, target, batch: int, classes: int, ignore_index: int, device) -> Tensor:
     """target as an int64 device tensor, each entry a class in [0, classes) or ignore_index."""
     if isinstance(target, Tensor):
@@ -74,9 +89,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     common = (buffer(class_weight, device), *i32(class_weight is not None),
               np.int64(ignore_index), *i32(mode))
     kernel, group = _group_kernel(device, "cross_entropy_forward", x.dtype)
-    runtime.launch(device, kernel, (group,), (group,), buffer(x, device), buffer(labels, device), *common,
-                   loss.array.data if loss.size else device.placeholder,
-                   buffer(log_sum_exp, device), total_weight.array.data, *i32(batch, classes))
+    groups = _groups(device, batch, group)
+    partials = empty((2 * groups,), x.dtype, device) if groups > 1 else None
+    runtime.launch(device, kernel, (groups * group,), (group,), buffer(x, device),
+                   buffer(labels, device), *common, buffer(loss, device),
+                   buffer(log_sum_exp, device), total_weight.array.data,
+                   buffer(partials, device), *i32(batch, classes))
+    if partials is not None:
+        _finish(device, partials, groups, 2, loss, total_weight, mode, batch)
 
     def backward(grad):
         dx = empty(x.shape, x.dtype, device)
@@ -101,8 +121,13 @@ def mse_loss(input, target, reduction="mean") -> Tensor:
     device = x.device
     loss = empty(x.shape if mode == 0 else (), x.dtype, device)
     kernel, group = _group_kernel(device, "mse_loss_forward", x.dtype)
-    runtime.launch(device, kernel, (group,), (group,), buffer(x, device), buffer(y, device),
-                   loss.array.data if loss.size else device.placeholder, *i32(mode, x.size))
+    groups = _groups(device, x.size, group)
+    partials = empty((groups,), x.dtype, device) if groups > 1 and mode else None
+    runtime.launch(device, kernel, (groups * group,), (group,), buffer(x, device),
+                   buffer(y, device), buffer(loss, device), buffer(partials, device),
+                   *i32(mode, x.size))
+    if partials is not None:
+        _finish(device, partials, groups, 1, loss, None, mode, x.size)
 
     def gradient(a, b, grad):
         out = empty(a.shape, a.dtype, device)

@@ -1,6 +1,6 @@
 """Every kernel under Oclgrind: out-of-bounds accesses, uninitialized values, data races, API misuse.
 
-    .venv/bin/python tools/sanitize.py [-k SUBSTRING]      (or `make sanitize`)
+    .venv/bin/python tools/sanitize.py [-k SUBSTRING] [--jobs N]      (or `make sanitize`)
 
 Oclgrind (Debian's `oclgrind` package) simulates an OpenCL device and checks every memory access of
 every work-item. This script makes it the only OpenCL platform through pyopencl's ICD loader
@@ -23,7 +23,8 @@ How the run is arranged so that Oclgrind sees real errors:
 - Before the cases, deliberately bad launches must be reported, or the checks are not active.
 
 Oclgrind writes its reports to stderr (file descriptor 2), which is captured around each case and
-printed under the case's name. Add an op by adding lines to sanitize_cases.CASES (its
+printed under the case's name. Oclgrind simulates on one thread: `--jobs N` (default 2, 1 on
+one core) deals the cases to N processes and prints each one's reports as it finishes. Add an op by adding lines to sanitize_cases.CASES (its
 differentiable arguments come from the op table, clconv.optable).
 """
 from __future__ import annotations
@@ -357,11 +358,59 @@ def run_case(device, test: Case, dtype, rng) -> list[str]:
     return problems
 
 
+def run_shards(options) -> int:
+    """`--jobs N`: the cases dealt round-robin to N child processes (Oclgrind runs a process's
+    kernels on one thread), their reports printed as each finishes, their launched kernels
+    merged for the check that every kernel ran."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="clconv-sanitize-jobs-") as scratch:
+        children = []
+        for shard in range(options.jobs):
+            summary = Path(scratch) / f"{shard}.json"
+            children.append((summary, subprocess.Popen(
+                [sys.executable, __file__, "-k", options.k, "--jobs", "1",
+                 "--shard", f"{shard}/{options.jobs}", "--summary", str(summary)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        count = failed = 0
+        launched: set[str] = set()
+        start, broken = time.perf_counter(), False
+        for summary, child in children:
+            output, _ = child.communicate()
+            print(output, end="", flush=True)
+            if not summary.exists():
+                broken = True  # (the child said why)
+                continue
+            done = json.loads(summary.read_text())
+            count, failed = count + done["count"], failed + done["failed"]
+            launched.update(done["launched"])
+            broken |= child.returncode != 0 and not done["failed"]
+    if not count:
+        print(f"sanitize: no case matches -k {options.k!r}")
+        return 1
+    not_run = [f"{file}:{name}" for name, file in all_kernels().items() if name not in launched]
+    print(f"sanitize: {count - failed} of {count} cases clean under Oclgrind in "
+          f"{time.perf_counter() - start:.0f} s ({options.jobs} processes); kernels never "
+          f"launched: {', '.join(not_run) or 'none'}")
+    if not_run and not options.k:
+        print("sanitize: FAIL: every kernel must be launched by some case")
+        return 1
+    return 1 if failed or broken else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", metavar="SUBSTRING",
                         help="run only the cases whose name contains SUBSTRING")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes sharing the cases (default: 2, or 1 on one core)")
+    parser.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)    # i/n: every n-th
+    parser.add_argument("--summary", help=argparse.SUPPRESS)  # JSON of a shard's counts
     options = parser.parse_args()
+    if options.jobs > 1:
+        return run_shards(options)
+    shard, shards = (int(v) for v in options.shard.split("/"))
 
     with tempfile.TemporaryDirectory(prefix="clconv-sanitize-") as scratch:
         oclgrind_environment(Path(scratch))
@@ -382,7 +431,7 @@ def main() -> int:
         from sanitize_cases import CASES, HALF
 
         launched = record_launches()
-        failed, count, start = 0, 0, time.perf_counter()
+        failed, count, start, dealt = 0, 0, time.perf_counter(), -1
         for launch, profile in PROFILES.items():
             for dtype in device.dtypes() + (HALF,):
                 for test in CASES:
@@ -391,6 +440,9 @@ def main() -> int:
                         continue
                     if profile.get("vector_bytes") == 32 and not (
                             test.half or any(op in test.op for op in VECTOR_OPS)):
+                        continue
+                    dealt += 1
+                    if dealt % shards != shard:
                         continue
                     count += 1
                     began = time.perf_counter()
@@ -402,6 +454,11 @@ def main() -> int:
                     for problem in problems:
                         print("    " + problem.replace("\n", "\n    "))
                     failed += bool(problems)
+        if options.summary:  # a shard: its parent sums up
+            import json
+            Path(options.summary).write_text(json.dumps(
+                {"count": count, "failed": failed, "launched": sorted(launched)}))
+            return 1 if failed else 0
         if not count:
             print(f"sanitize: no case matches -k {options.k!r}")
             return 1

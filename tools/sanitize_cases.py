@@ -303,6 +303,9 @@ CASES = [
     case("mse_loss", input=rand(3, 4, 5), target=rand(3, 4, 5)),
     case("mse_loss", input=rand(70), target=rand(70), reduction="sum"),
     case("mse_loss", input=rand(2, 7), target=rand(2, 7), reduction="none"),
+    # several first-stage work-groups, then loss_finish
+    case("mse_loss", input=rand(8300), target=rand(8300)),
+    case("cross_entropy", input=rand(8300, 2), target=labels(8300, classes=2)),
     # Optimizer updates (clconv.optim), against reference.sgd_step / adam_step.
     case("SGD", backward=False, param=rand(37), grad=rand(37), lr=0.1, momentum=0.9,
          nesterov=True, weight_decay=0.01),

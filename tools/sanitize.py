@@ -358,6 +358,23 @@ def run_case(device, test: Case, dtype, rng) -> list[str]:
     return problems
 
 
+def summary_status(k: str, count: int, failed: int, launched: set, start: float,
+                   how: str = "") -> int:
+    """Print the run's last line; 1 where no case matched, a case failed, or (the whole run)
+    some kernel was never launched."""
+    if not count:
+        print(f"sanitize: no case matches -k {k!r}")
+        return 1
+    not_run = [f"{file}:{name}" for name, file in all_kernels().items() if name not in launched]
+    print(f"sanitize: {count - failed} of {count} cases clean under Oclgrind in "
+          f"{time.perf_counter() - start:.0f} s{how}; kernels never launched: "
+          f"{', '.join(not_run) or 'none'}")
+    if not_run and not k:  # (a -k selection launches only some)
+        print("sanitize: FAIL: every kernel must be launched by some case")
+        return 1
+    return 1 if failed else 0
+
+
 def run_shards(options) -> int:
     """`--jobs N`: the cases dealt round-robin to N child processes (Oclgrind runs a process's
     kernels on one thread), their reports printed as each finishes, their launched kernels
@@ -386,17 +403,8 @@ def run_shards(options) -> int:
             count, failed = count + done["count"], failed + done["failed"]
             launched.update(done["launched"])
             broken |= child.returncode != 0 and not done["failed"]
-    if not count:
-        print(f"sanitize: no case matches -k {options.k!r}")
-        return 1
-    not_run = [f"{file}:{name}" for name, file in all_kernels().items() if name not in launched]
-    print(f"sanitize: {count - failed} of {count} cases clean under Oclgrind in "
-          f"{time.perf_counter() - start:.0f} s ({options.jobs} processes); kernels never "
-          f"launched: {', '.join(not_run) or 'none'}")
-    if not_run and not options.k:
-        print("sanitize: FAIL: every kernel must be launched by some case")
-        return 1
-    return 1 if failed or broken else 0
+    return summary_status(options.k, count, failed, launched, start,
+                          f" ({options.jobs} processes)") or int(broken)
 
 
 def main() -> int:
@@ -459,17 +467,7 @@ def main() -> int:
             Path(options.summary).write_text(json.dumps(
                 {"count": count, "failed": failed, "launched": sorted(launched)}))
             return 1 if failed else 0
-        if not count:
-            print(f"sanitize: no case matches -k {options.k!r}")
-            return 1
-        not_run = [f"{file}:{name}" for name, file in all_kernels().items() if name not in launched]
-        print(f"sanitize: {count - failed} of {count} cases clean under Oclgrind in "
-              f"{time.perf_counter() - start:.0f} s; kernels never launched: "
-              f"{', '.join(not_run) or 'none'}")
-        if not_run and not options.k:  # (a -k selection launches only some)
-            print("sanitize: FAIL: every kernel must be launched by some case")
-            return 1
-        return 1 if failed else 0
+        return summary_status(options.k, count, failed, launched, start)
 
 
 if __name__ == "__main__":

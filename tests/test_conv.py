@@ -12,8 +12,9 @@ import clconv.functional as F
 from helpers import check_op, conv_weight, expect_path, randn
 
 # (in_channels, out_channels, groups): plain, grouped, depthwise, depthwise with multiplier,
-# more outputs than a register tile (and no multiple of it), single channel.
-CHANNELS = [(3, 5, 1), (4, 6, 2), (6, 6, 6), (3, 6, 3), (2, 19, 1), (1, 1, 1)]
+# more outputs than a register tile (and no multiple of it; 16+ channels both ways, for the GPU
+# profile's blocks in local memory in all three directions), single channel.
+CHANNELS = [(3, 5, 1), (4, 6, 2), (6, 6, 6), (3, 6, 3), (17, 19, 1), (1, 1, 1)]
 SPATIAL_2D = [(1, 1), (7, 9), (12, 5)]
 KERNELS_2D = [1, 3, (2, 3)]
 STRIDES_2D = [1, 2, (3, 1)]

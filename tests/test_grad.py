@@ -202,6 +202,31 @@ def test_losses_over_several_work_groups(device, rng, reduction):
     assert np.array_equal(again, loss.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_weight_grad_local_splits_across_work_groups(device, rng, dtype):
+    """The GPU weight gradient's reduction over batch x positions, split across work-groups
+    (as many as 32 per compute unit asks for, runs of one 16-deep slice), the partial blocks
+    summed in order: against the reference, and bit-identical on a rerun."""
+    if dtype == np.float64 and not device.profile.has_fp64:
+        pytest.skip(f"{device.name} has no float64")
+    x = randn(rng, (3, 20, 7, 9), dtype)
+    w = conv_weight(rng, (18, 20, 3, 3), dtype)
+    table = {"conv_weight_grad": {"local": {"groups_per_unit": 32, "min_chunk": 16}}}
+    with clconv.config.override(profile="gpu", tuning=table):
+        choice = clconv.explain(F.conv2d, x, w, None, 2, 1)["conv_weight_grad"]
+        assert choice.algorithm == "local" and choice.params["chunk"] == 16, str(choice)
+        assert choice.params["splits"] == -(-3 * 4 * 5 // 16), str(choice)
+        g = randn(rng, (3, 18, 4, 5), dtype)
+        grads = []
+        for _ in range(2):
+            wt = clconv.tensor(w, requires_grad=True)
+            F.conv2d(clconv.tensor(x), wt, None, 2, 1).backward(g)
+            grads.append(wt.grad.numpy())
+    want = R.conv2d_backward(g, x, w, None, 2, 1)[1]
+    assert_close(grads[0], want, what="conv2d weight gradient, split across work-groups")
+    assert np.array_equal(grads[0], grads[1])
+
+
 # --- the forward tests' full option grids, backward (float32 against the reference) ----------------
 
 import test_conv  # noqa: E402  (the grids are defined once, with the forward tests)

@@ -100,6 +100,16 @@ CASES = [
          padding=(2, 0), dilation=(1, 2)),
     case("conv1d", input=rand(2, 3, 16), weight=rand(4, 3, 4), stride=2, padding=3),
     case("conv2d", input=rand(1, 2, 4, 5), weight=rand(3, 2, 2, 2), padding=2),  # gather kernel
+    # conv_local (GPU profile, 16+ output channels per group): blocks past the channels and the
+    # columns, a reduction ending mid-slice, columns across images, groups with dilation and
+    # stride, the input gradient through it (transposed, phases), 3D taps, a fused activation
+    case("conv2d", input=rand(2, 17, 5, 6), weight=rand(18, 17, 3, 3), bias=rand(18), padding=1),
+    case("conv2d", input=rand(1, 32, 7, 6), weight=rand(34, 16, 3, 3), stride=2, padding=2,
+         dilation=2, groups=2),
+    case("conv3d", input=rand(1, 16, 3, 4, 3), weight=rand(16, 16, 2, 3, 1), bias=rand(16),
+         padding=(1, 1, 0)),
+    case("fused_conv2d", input=rand(2, 5, 4, 9), weight=rand(20, 5, 1, 1), bias=rand(20),
+         activation="relu6", backward=False),
 
     case("max_pool1d", input=rand(2, 3, 10), kernel_size=3, stride=2, padding=1, ceil_mode=True,
          return_indices=True),
@@ -342,4 +352,10 @@ CASES = [
     case("conv2d", input=rand(3, 5, 6, 7), weight=rand(10, 5, 3, 3), stride=(2, 1), padding=1,
          forced={"conv_weight_grad": "general",
                  "tuning": {"conv_weight_grad": {"general": {"chunk": 7}}}}),
+    # conv_weight_grad_local split into runs of one 16-deep slice (the last one part-filled),
+    # blocks past the channels and the (channel, tap) columns, a stride, on every profile
+    case("conv2d", input=rand(2, 17, 5, 6), weight=rand(16, 17, 3, 3), stride=2, padding=1,
+         forced={"conv_weight_grad": "local",
+                 "tuning": {"conv_weight_grad": {"local": {"groups_per_unit": 32,
+                                                           "min_chunk": 16}}}}),
 ]

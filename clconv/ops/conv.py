@@ -8,6 +8,8 @@ kernels/<module>.cl) each:
 - pointwise (conv_pointwise): `conv_pointwise`, CPUs: 1x1 at stride 1 on planes of 512+
   positions, spans of each plane read in place.
 - direct (conv_direct): `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy.
+- local (conv_local): `conv_local`, GPUs: an implicit GEMM with slices of weights and gathered
+  patches in local memory, 64 x 64 blocks per work-group.
 - general (conv_general): `conv_forward`, any device (GPUs): a register-tiled implicit GEMM.
 
 Their parameters come from the tuning table (clconv.tuning; the defaults below derive them from
@@ -21,8 +23,8 @@ from .. import autograd, dispatch, tuning
 from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
-from . import (conv_depthwise, conv_direct, conv_dot, conv_general, conv_pointwise,  # noqa: F401
-               conv_winograd)
+from . import (conv_depthwise, conv_direct, conv_dot, conv_general, conv_local,  # noqa: F401
+               conv_pointwise, conv_winograd)
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -170,7 +172,7 @@ def _defaults(profile) -> dict:
     multiple = max(1, min(profile.preferred_multiple, 64))
     return {
         "order": ["dot", "depthwise", "winograd", "pointwise", "direct", "general"]
-        if profile.kind == "cpu" else ["general"],
+        if profile.kind == "cpu" else ["local", "general"],
         "direct": {
             "vector_bytes": profile.vector_bytes,
             "specialize": {"classes": [], "min_multiply_adds": 10_000_000, "max_shapes": 16},
@@ -196,6 +198,10 @@ def _defaults(profile) -> dict:
         "depthwise": {"vector_bytes": profile.vector_bytes, "channel_lanes_rows": 8,
                       "channel_lanes_bytes": 32768},
         "general": {"TILE_K": 8, "TILE_P": 8, "local": [multiple, max(1, 64 // multiple), 1]},
+        # conv_local (GPUs): gemm_local's blocking (see linear.py); fewer than 16 output
+        # channels per group (the first layer's gradient, depthwise) or positions in the batch
+        # keep the general kernel. Derived, not measured.
+        "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "min_channels": 16},
     }
 
 

@@ -27,7 +27,7 @@ def _general_params(context: Context, problem: ConvProblem) -> dict:
             "local": tuple(context.params["local"])}
 
 
-def _general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+def general_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
     geo, device = problem.geo, context.device
     tiles = general_tiles(context.params, geo.out_channels // geo.groups, problem.dtype)
     out_plane = geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
@@ -49,5 +49,5 @@ def _general_applies(context: Context, problem: ConvProblem) -> str | None:
 
 
 dispatch.register(Algorithm(
-    "conv_forward", "general", _general_run, applies=_general_applies, params=_general_params,
+    "conv_forward", "general", general_run, applies=_general_applies, params=_general_params,
     about="conv_forward: a register-tiled implicit GEMM, any option, no workspace"))

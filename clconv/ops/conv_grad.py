@@ -4,13 +4,16 @@ gradient (a per-channel row sum). Deterministic: no atomics, each result written
 work-item, partial sums added in a fixed order.
 
 Input gradient:
-- phases: strided 1D/2D convolutions, each phase of dx a stride-1 convolution of dy with that
+- phases: strided convolutions (1D, 2D, 3D), each phase of dx a stride-1 convolution of dy with that
   phase's taps (no multiply-add meets the zeros a spread-out dy would have).
 - transposed: the stride-1 convolution of dy (spread out by the stride) with the flipped,
   transposed weights, through the forward's fastest path.
 - general: conv_backward_input, a gather kernel for any option (no workspace).
 Weight gradient:
 - depthwise, pointwise, rows, flat (CPUs): wide-vector products over padded (phase-split) planes.
+- local (GPUs): conv_weight_grad_local, an implicit GEMM with slices in local memory, the
+  reduction over batch x positions split across work-groups (4+ per compute unit) into a
+  workspace, then summed in order by sum_slices.
 - general (GPUs): conv_backward_weight, the reduction over batch x positions split across
   work-items into a workspace (split-K), then summed in order by sum_slices.
 """
@@ -49,7 +52,7 @@ def _defaults(profile) -> dict:
         },
         "conv_weight_grad": {
             "order": ["depthwise", "pointwise", "rows", "flat", "general"]
-            if profile.kind == "cpu" else ["general"],
+            if profile.kind == "cpu" else ["local", "general"],
             # run_bytes: the planes a run of the reduction reads (within a core's L2), at least
             # min_run positions a run; 0: one run (the tuner measures whether runs pay).
             "flat": {"vector_bytes": profile.vector_bytes, "tile": [square, square],
@@ -63,6 +66,12 @@ def _defaults(profile) -> dict:
                           "taps": max(4, registers - 7)},
             # chunk: (sample, position) pairs per work-item; splits as many as it takes.
             "general": {"TILE_C": 8, "TILE_K": 8, "chunk": 2048, "local": [1, 1, 1]},
+            # conv_weight_grad_local (GPUs): gemm_local's blocking; the reduction split for 4
+            # work-groups per compute unit, runs of 64+ pairs; fewer than 16 output channels,
+            # or input channels x taps, per group (depthwise) keep the general kernel. Derived,
+            # not measured.
+            "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "groups_per_unit": 4,
+                      "min_chunk": 64, "min_channels": 16},
         },
     }
 

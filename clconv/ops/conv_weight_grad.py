@@ -1,16 +1,18 @@
-"""The weight gradient's general algorithm (family "conv_weight_grad"; kernels/
-conv_weight_grad.cl), GPUs: the reduction over batch x positions split across work-items
-(split-K), the partial tiles summed in order. See conv_grad.py."""
+"""The weight gradient's GPU algorithms (family "conv_weight_grad"): local (kernels/
+conv_weight_grad_local.cl), an implicit GEMM in local memory with the reduction over batch x
+positions split across work-groups, and general (kernels/conv_weight_grad.cl), split across
+work-items; both sum the partial results in order. See conv_grad.py."""
 from __future__ import annotations
 
 
 import numpy as np
 
 from .. import dispatch, runtime
-from ..dispatch import Algorithm, Context
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from .arguments import i32
 from .conv_geometry import ConvProblem, geometry_args
+from .linear import local_tile, local_tile_reason
 from .reduce import sum_slices
 
 
@@ -73,3 +75,101 @@ dispatch.register(Algorithm("conv_weight_grad", "general", _general_grad_run,
                   params=_general_grad_params, workspace=_general_grad_workspace,
                   about="conv_backward_weight: split-K over (sample, position) pairs, partial "
                   "tiles summed in order"))
+
+
+# --- weight gradient on GPUs: an implicit GEMM in local memory, split-K -----------------------
+
+def _local_tile(context: Context, problem: ConvProblem) -> dict:
+    kd, kh, kw = problem.geo.kernel
+    return {**local_tile(context, problem), "KD": kd, "KH": kh, "KW": kw}
+
+
+def _local_sizes(problem: ConvProblem) -> tuple[int, int, int]:
+    """(output channels per group, columns = input channels per group x taps, pairs = batch x
+    output positions: the reduction)."""
+    geo = problem.geo
+    return (geo.out_channels // geo.groups,
+            geo.in_channels // geo.groups * int(np.prod(geo.kernel)),
+            geo.batch * int(np.prod(geo.out_size)))
+
+
+def _local_split(context: Context, problem: ConvProblem) -> tuple[int, int]:
+    """(chunk, splits): enough splits of the reduction for `groups_per_unit` work-groups per
+    compute unit, each at least `min_chunk` pairs (whole slices), and the partial results within
+    the workspace limit."""
+    params, tile = context.params, _local_tile(context, problem)
+    rows, columns, pairs = _local_sizes(problem)
+    blocks = (-(-rows // (tile["WG_M"] * tile["RM"])) * -(-columns // (tile["WG_N"] * tile["RN"]))
+              * problem.geo.groups)
+    wanted = int(params["groups_per_unit"]) * context.profile.compute_units
+    bk = tile["BK"]
+    least = max(bk, -(-int(params["min_chunk"]) // bk) * bk)
+    room = runtime.workspace_limit(context.device) // max(
+        1, problem.geo.out_channels * columns * problem.dtype.itemsize)
+    splits = max(1, min(-(-wanted // blocks), -(-pairs // least), room))
+    chunk = -(-(-(-pairs // splits)) // bk) * bk
+    return chunk, -(-pairs // chunk)
+
+
+def _local_applies(context: Context, problem: ConvProblem) -> str | None:
+    tile = _local_tile(context, problem)
+    items = tile["WG_M"] * tile["WG_N"]
+    step = items // tile["BK"] if items % tile["BK"] == 0 else 0
+    chunk, _ = _local_split(context, problem)
+    return first_reason(
+        # each work-item loads one r of every slice (kernels/conv_weight_grad_local.cl)
+        (step and (tile["WG_M"] * tile["RM"]) % step == 0 and (tile["WG_N"] * tile["RN"]) % step == 0,
+         f"{tile['WG_N']} x {tile['WG_M']} work-items that do not load whole columns of "
+         f"{tile['BK']}-deep slices")) \
+        or local_tile_reason(context, tile, problem.dtype) \
+        or loop_reason(context, chunk + chunk // tile["BK"], "a work-item along its split")
+
+
+def _local_prefers(context: Context, problem: ConvProblem) -> str | None:
+    least = int(context.params["min_channels"])
+    rows, columns, _ = _local_sizes(problem)
+    return first_reason(
+        (rows >= least, f"{rows} output channels per group (fewer than {least})"),
+        (columns >= least, f"{columns} input channels x taps per group (fewer than {least})"))
+
+
+def _local_workspace(context: Context, problem: ConvProblem) -> int:
+    _, splits = _local_split(context, problem)
+    geo = problem.geo
+    size = geo.out_channels * _local_sizes(problem)[1]
+    return (size * splits if splits > 1 else 0) * problem.dtype.itemsize
+
+
+def _local_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
+    geo, device, tile = problem.geo, context.device, _local_tile(context, problem)
+    kernel = _kernel(device, "conv_weight_grad_local", "conv_weight_grad_local", problem.dtype,
+                     **tile)
+    if runtime.kernel_limits(device, kernel).work_group_size < tile["WG_M"] * tile["WG_N"]:
+        # (registers can lower a kernel's limit below the device's): the general kernel
+        general = dispatch.Context(device, context.profile, "general", context.family_entry,
+                                   context.family_entry["general"])
+        return _general_grad_run(general, problem, x, grad, dw)
+    rows, columns, pairs = _local_sizes(problem)
+    chunk, splits = _local_split(context, problem)
+    partial = dw if splits == 1 else empty((splits * dw.size,), dw.dtype, device)
+    global_size = (-(-columns // (tile["WG_N"] * tile["RN"])) * tile["WG_N"],
+                   -(-rows // (tile["WG_M"] * tile["RM"])) * tile["WG_M"], geo.groups * splits)
+    runtime.launch(device, kernel, global_size, (tile["WG_N"], tile["WG_M"], 1),
+                   x.array.data, grad.array.data, partial.array.data,
+                   *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size,
+                        *geo.stride, *geo.padding, *geo.dilation, geo.groups, pairs, chunk))
+    if splits > 1:
+        sum_slices(partial, dw, splits)
+    return dw
+
+
+def _local_params(context: Context, problem: ConvProblem) -> dict:
+    chunk, splits = _local_split(context, problem)
+    return {**_local_tile(context, problem), "chunk": chunk, "splits": splits}
+
+
+dispatch.register(Algorithm(
+    "conv_weight_grad", "local", _local_run, applies=_local_applies, prefers=_local_prefers,
+    params=_local_params, workspace=_local_workspace,
+    about="conv_weight_grad_local: an implicit GEMM, 64 x 64 blocks in local memory, the "
+          "reduction split for 4 work-groups per compute unit, partial blocks summed in order"))

@@ -88,15 +88,16 @@ def local_tile(context: Context, problem: GemmProblem) -> dict:
             "A_LOADS": wg_m * rm * bk // items, "B_LOADS": wg_n * rn * bk // items}
 
 
-def _local_bytes(tile: dict, dtype) -> int:
+def local_bytes(tile: dict, dtype) -> int:
+    """Local memory of one work-group's slices (padded by a word per row)."""
     return tile["BK"] * (tile["WG_M"] * tile["RM"] + tile["WG_N"] * tile["RN"] + 2) * \
         np.dtype(dtype).itemsize
 
 
-def _local_applies(context: Context, problem: GemmProblem) -> str | None:
-    tile = local_tile(context, problem)
+def local_tile_reason(context: Context, tile: dict, dtype) -> str | None:
+    """Why the device cannot run `tile`'s blocking (gemm_local's and conv_local's), else None."""
     items = tile["WG_M"] * tile["WG_N"]
-    needed = _local_bytes(tile, problem.dtype)
+    needed = local_bytes(tile, dtype)
     profile = context.profile
     return first_reason(
         (items <= profile.max_work_group_size,
@@ -111,7 +112,12 @@ def _local_applies(context: Context, problem: GemmProblem) -> str | None:
          "more than 16 results or loads per work-item along a dimension"),
         (needed <= profile.local_memory_bytes,
          f"its slices need {needed:,} bytes of local memory, the device has "
-         f"{profile.local_memory_bytes:,}")) or loop_reason(
+         f"{profile.local_memory_bytes:,}"))
+
+
+def _local_applies(context: Context, problem: GemmProblem) -> str | None:
+    tile = local_tile(context, problem)
+    return local_tile_reason(context, tile, problem.dtype) or loop_reason(
         context, problem.k + -(-problem.k // tile["BK"]), "a work-item along k")
 
 

@@ -1,0 +1,79 @@
+"""conv_forward's local algorithm (kernels/conv_local.cl), GPUs: the convolution as an implicit
+GEMM in gemm_local's blocking (64 x 64 blocks per work-group of 16 x 16 items, slices of weights
+and of gathered patches in local memory, 4 x 4 outputs per item), every option. The input
+gradient's transposed and phase convolutions run through it too."""
+from __future__ import annotations
+
+from .. import dispatch, runtime
+from ..dispatch import Algorithm, Context, first_reason, loop_reason
+from .arguments import buffer, i32
+from .conv_general import general_run
+from .conv_geometry import ConvProblem
+from .linear import local_tile, local_tile_reason
+
+
+def _tile(context: Context, problem: ConvProblem) -> dict:
+    """gemm_local's blocking from the table's "local" entry (halved to the device's work-group
+    limit), and the kernel's size (the tap arithmetic divides by constants)."""
+    kd, kh, kw = problem.geo.kernel
+    return {**local_tile(context, problem), "KD": kd, "KH": kh, "KW": kw}
+
+
+def _columns(problem: ConvProblem) -> int:
+    geo = problem.geo
+    return geo.batch * geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
+
+
+def _reduction(problem: ConvProblem) -> int:
+    geo = problem.geo
+    return geo.in_channels // geo.groups * geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
+
+
+def _applies(context: Context, problem: ConvProblem) -> str | None:
+    tile = _tile(context, problem)
+    items, block_n = tile["WG_M"] * tile["WG_N"], tile["WG_N"] * tile["RN"]
+    reduction = _reduction(problem)
+    return first_reason(
+        # each work-item gathers one column of every slice (kernels/conv_local.cl)
+        (items % block_n == 0 and tile["BK"] % (items // block_n) == 0,
+         f"{tile['WG_N']} x {tile['WG_M']} work-items that do not gather whole columns of "
+         f"{tile['BK']}-deep slices")) \
+        or local_tile_reason(context, tile, problem.dtype) \
+        or loop_reason(context, reduction + -(-reduction // tile["BK"]),
+                       "a work-item along the reduction (channels x taps)")
+
+
+def _prefers(context: Context, problem: ConvProblem) -> str | None:
+    least = int(context.params["min_channels"])
+    out_per_group = problem.geo.out_channels // problem.geo.groups
+    return first_reason(
+        (out_per_group >= least, f"{out_per_group} output channels per group (fewer than "
+                                 f"{least}: a block would be mostly idle)"),
+        (_columns(problem) >= least, f"{_columns(problem)} output positions in the batch"))
+
+
+def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    geo, device, tile = problem.geo, context.device, _tile(context, problem)
+    kernel = runtime.get_kernel(device, "conv_local", "conv_local", **tile,
+                                **runtime.dtype_defines(problem.dtype), **epilogue.defines())
+    items = tile["WG_M"] * tile["WG_N"]
+    if runtime.kernel_limits(device, kernel).work_group_size < items:
+        # (registers can lower a kernel's limit below the device's): the general kernel
+        general = dispatch.Context(device, context.profile, "general", context.family_entry,
+                                   context.family_entry["general"])
+        return general_run(general, problem, x, w, b, y, epilogue)
+    out_per_group = geo.out_channels // geo.groups
+    global_size = (-(-_columns(problem) // (tile["WG_N"] * tile["RN"])) * tile["WG_N"],
+                   -(-out_per_group // (tile["WG_M"] * tile["RM"])) * tile["WG_M"], geo.groups)
+    runtime.launch(
+        device, kernel, global_size, (tile["WG_N"], tile["WG_M"], 1),
+        buffer(x, device), buffer(w, device), buffer(b, device), *i32(b is not None),
+        *epilogue.args(problem.dtype), y.array.data,
+        *i32(geo.in_channels, *geo.in_size, geo.out_channels, *geo.out_size, *geo.stride,
+             *geo.padding, *geo.dilation, geo.groups, _columns(problem)))
+
+
+dispatch.register(Algorithm(
+    "conv_forward", "local", _run, applies=_applies, prefers=_prefers, params=_tile,
+    about="conv_local: an implicit GEMM, 64 x 64 blocks per work-group, slices of weights and "
+          "gathered patches in local memory, 4 x 4 outputs per work-item"))

@@ -1,0 +1,148 @@
+// Convolution, forward, for GPUs (and, through the transposed and phase geometries of
+// conv_input_grad, the input gradient): an implicit GEMM in gemm_local.cl's blocking. The
+// product is (output channels of a group) x (batch x output positions), the reduction over
+// (input channels of the group) x (kernel taps), k = c * TAPS + tap as the weights are laid out.
+//
+// A work-group of WG_N x WG_M items computes BM output channels x BN columns (image, position)
+// of one group (get_group_id(2)). For each slice of BK along the reduction its items load the
+// slice's BM x BK weights (A_LOADS each, consecutive items on consecutive k: the weights' rows
+// are contiguous) and the BK x BN patch elements (B_LOADS each: the im2col gather, fused; each
+// item keeps one column, so consecutive items read consecutive output positions, which are
+// consecutive input addresses at stride 1) into padded local memory, then accumulates its
+// RM x RN outputs from local memory as gemm_local does. Taps in the padding, channels and
+// columns past the end load zeros; stores past the end are skipped. The kernel's size is a
+// build option (KD, KH, KW: the tap arithmetic divides by constants); the rest are arguments.
+// The reduction runs in ascending k for every output: reruns are bit-identical.
+#include "common.h"
+#include "unroll.h"
+
+#ifndef WG_M
+#define WG_M 16
+#endif
+#ifndef WG_N
+#define WG_N 16
+#endif
+#ifndef RM
+#define RM 4
+#endif
+#ifndef RN
+#define RN 4
+#endif
+#ifndef BK
+#define BK 16
+#endif
+#ifndef KD
+#define KD 1
+#endif
+#ifndef KH
+#define KH 3
+#endif
+#ifndef KW
+#define KW 3
+#endif
+#define TAPS (KD * KH * KW)
+#define BM (WG_M * RM)
+#define BN (WG_N * RN)
+#define ITEMS (WG_M * WG_N)
+#define B_ROW_STEP (ITEMS / BN)  // slice rows between one item's loads (the host checks
+                                 // ITEMS % BN == 0 and BK % B_ROW_STEP == 0)
+#ifndef A_LOADS
+#define A_LOADS 4  // BM * BK / ITEMS (the host passes it: a literal for UNROLL_A)
+#endif
+#ifndef B_LOADS
+#define B_LOADS 4  // BN * BK / ITEMS
+#endif
+
+__kernel __attribute__((reqd_work_group_size(WG_N, WG_M, 1)))
+void conv_local(
+    __global const REAL *restrict x,      // N x C x D x H x W
+    __global const REAL *restrict weight, // K x C/groups x KD x KH x KW
+    __global const REAL *restrict bias,   // K, read only when has_bias
+    const int has_bias,
+    const REAL act_a, const REAL act_b,  // the epilogue (common.h)
+    __global REAL *restrict y,            // N x K x OD x OH x OW
+    const int C, const int D, const int H, const int W,
+    const int K, const int OD, const int OH, const int OW,
+    const int SD, const int SH, const int SW,
+    const int PD, const int PH, const int PW,
+    const int DD, const int DH, const int DW,
+    const int groups, const int columns)  // columns: N x OD x OH x OW
+{
+    __local REAL a_tile[BK][BM + 1];
+    __local REAL b_tile[BK][BN + 1];
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int item = ty * WG_N + tx;
+    const int n_base = get_group_id(0) * BN, m_base = get_group_id(1) * BM;
+    const int group = get_group_id(2);
+    const int out_plane = OD * OH * OW, in_plane = D * H * W;
+    const int in_per_group = C / groups, out_per_group = K / groups;
+    const int reduction = in_per_group * TAPS;
+    const __global REAL *w_group = weight + (size_t)group * out_per_group * reduction;
+
+    // The column whose patch this item loads in every slice, and where its taps start.
+    const int b_col = item % BN, b_row = item / BN;
+    const int col = n_base + b_col;
+    const bool col_ok = col < columns;
+    const int image = col_ok ? col / out_plane : 0, pos = col_ok ? col % out_plane : 0;
+    const int ow0 = (pos % OW) * SW - PW, oh0 = ((pos / OW) % OH) * SH - PH,
+              od0 = (pos / (OW * OH)) * SD - PD;
+    const __global REAL *x_group = x + ((size_t)image * C + group * in_per_group) * in_plane;
+
+    REAL acc[RM][RN];
+#define ZERO_ONE(j, i) acc[i][j] = 0;
+#define ZERO_ROW(i, _) UNROLL_B(RN, ZERO_ONE, i)
+    UNROLL_A(RM, ZERO_ROW, _)
+    for (int k0 = 0; k0 < reduction; k0 += BK) {
+#define LOAD_A(t, _)                                                                     \
+        {                                                                                \
+            const int e = item + (t) * ITEMS, kk = e % BK, mm = e / BK;                  \
+            const int m = m_base + mm, k = k0 + kk;                                      \
+            a_tile[kk][mm] = m < out_per_group && k < reduction                          \
+                ? w_group[(size_t)m * reduction + k] : (REAL)0;                          \
+        }
+        UNROLL_A(A_LOADS, LOAD_A, _)
+#define LOAD_B(t, _)                                                                     \
+        {                                                                                \
+            const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
+            const int c = k / TAPS, tap = k % TAPS;                                      \
+            const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH, \
+                      iw = ow0 + (tap % KW) * DW;                                        \
+            const bool inside = col_ok && k < reduction && id >= 0 && id < D && ih >= 0   \
+                                && ih < H && iw >= 0 && iw < W;                          \
+            b_tile[kk][b_col] = inside                                                   \
+                ? x_group[(size_t)c * in_plane + (id * H + ih) * W + iw] : (REAL)0;      \
+        }
+        UNROLL_A(B_LOADS, LOAD_B, _)
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll  // (GPU compilers unroll it; llvmpipe counts its iterations)
+        for (int kk = 0; kk < BK; ++kk) {
+            REAL av[RM], bv[RN];
+#define READ_A(i, _) av[i] = a_tile[kk][ty + (i) * WG_M];
+            UNROLL_A(RM, READ_A, _)
+#define READ_B(j, _) bv[j] = b_tile[kk][tx + (j) * WG_N];
+            UNROLL_A(RN, READ_B, _)
+#define FMA_ONE(j, i) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+#define FMA_ROW(i, _) UNROLL_B(RN, FMA_ONE, i)
+            UNROLL_A(RM, FMA_ROW, _)
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    // The epilogue: bias and activation, each output stored once.
+#define STORE_ONE(j, i)                                                                  \
+    {                                                                                    \
+        const int out_col = n_base + tx + (j) * WG_N;                                    \
+        if (out_col < columns)                                                           \
+            y[((size_t)(out_col / out_plane) * K + channel) * out_plane                  \
+              + out_col % out_plane] = activate(acc[i][j] + b, act_a, act_b);            \
+    }
+#define STORE_ROW(i, _)                                                                  \
+    {                                                                                    \
+        const int m = m_base + ty + (i) * WG_M;                                          \
+        if (m < out_per_group) {                                                         \
+            const int channel = group * out_per_group + m;                               \
+            const REAL b = has_bias ? bias[channel] : (REAL)0;                           \
+            UNROLL_B(RN, STORE_ONE, i)                                                   \
+        }                                                                                \
+    }
+    UNROLL_A(RM, STORE_ROW, _)
+}

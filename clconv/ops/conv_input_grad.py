@@ -4,7 +4,8 @@ kernels/conv_grad_transforms.cl). See conv_grad.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
+from itertools import product
+from math import gcd, prod
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ..dispatch import Algorithm, Context, first_reason
 from ..tensors import Tensor, empty
 from .arguments import i32
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved,
-                            geometry_args, is_2d)
+                            geometry_args)
 from .reduce import sample_rows
 
 
@@ -159,26 +160,28 @@ def _dimension(geo, axis: int) -> tuple:
             geo.dilation[axis])
 
 
-def _phase_grid(geo) -> list[tuple[_Phase, _Phase]]:
-    return [(row, col) for row in _phases(*_dimension(geo, 1))
-            for col in _phases(*_dimension(geo, 2))]
+def _phase_grid(geo) -> list[tuple[_Phase, _Phase, _Phase]]:
+    """Every (depth, row, column) phase of dx (1D and 2D convolutions: one depth phase)."""
+    return list(product(*(_phases(*_dimension(geo, axis)) for axis in range(3))))
+
+
+def _has_taps(phase) -> bool:
+    return all(p.taps for p in phase)
 
 
 def _phases_applies(context: Context, problem: ConvProblem) -> str | None:
-    """Strided 1D and 2D convolutions (unit depth)."""
-    geo = problem.geo
-    return first_reason((geo.stride != (1, 1, 1), "stride 1"),
-                        (is_2d(geo), "not a 1D or 2D convolution"))
+    """Strided 1D, 2D and 3D convolutions."""
+    return first_reason((problem.geo.stride != (1, 1, 1), "stride 1"))
 
 
 def _phase_scratch_bytes(geo, dtype) -> int:
-    sizes = [row.out_size * col.out_size for row, col in _phase_grid(geo) if row.taps and col.taps]
+    sizes = [prod(p.out_size for p in phase) for phase in _phase_grid(geo) if _has_taps(phase)]
     return geo.batch * geo.in_channels * max(sizes, default=0) * np.dtype(dtype).itemsize
 
 
 def _phases_params(context: Context, problem: ConvProblem) -> dict:
     grid = _phase_grid(problem.geo)
-    return {"phases": len(grid), "with_taps": sum(bool(r.taps and c.taps) for r, c in grid)}
+    return {"phases": len(grid), "with_taps": sum(_has_taps(phase) for phase in grid)}
 
 
 def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
@@ -188,7 +191,7 @@ def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> Non
     geo = problem.geo
     phase_grid = _phase_grid(geo)
     weights = {phase: _phase_weight(weight, geo, *phase) for phase in phase_grid
-               if phase[0].taps and phase[1].taps}
+               if _has_taps(phase)}
     scratch = _phase_scratch_bytes(geo, problem.dtype)
     limit = runtime.workspace_limit(dx.device)
     per_run = geo.batch if scratch <= limit else max(1, geo.batch * limit // scratch)
@@ -201,41 +204,41 @@ def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> Non
             _scatter_phase(part, dx, geo, first, count, *phase)
 
 
-def _phase_weight(weight: Tensor, geo, row: _Phase, col: _Phase) -> Tensor:
+def _phase_weight(weight: Tensor, geo, depth: _Phase, row: _Phase, col: _Phase) -> Tensor:
     """The phase's taps, flipped, with in and out channels swapped within each group."""
     in_per_group, out_per_group = geo.in_channels // geo.groups, geo.out_channels // geo.groups
-    w_sub = empty((geo.in_channels, out_per_group, 1, row.taps, col.taps), weight.dtype,
+    w_sub = empty((geo.in_channels, out_per_group, depth.taps, row.taps, col.taps), weight.dtype,
                   weight.device)
     runtime.launch(weight.device, _kernel(weight.device, "conv_grad_transforms", "phase_transpose_weight", weight.dtype),
                    (out_per_group, geo.in_channels), (1, 16), weight.array.data, w_sub.array.data,
-                   *i32(in_per_group, out_per_group, geo.groups, geo.kernel[1], geo.kernel[2],
-                        row.first, row.step, row.taps, col.first, col.step, col.taps))
+                   *i32(in_per_group, out_per_group, geo.groups, *geo.kernel,
+                        *(v for p in (depth, row, col) for v in (p.first, p.step, p.taps))))
     return w_sub
 
 
-def _phase_convolution(grad: Tensor, w_sub: Tensor, geo, batch: int, row: _Phase,
-                       col: _Phase) -> Tensor:
+def _phase_convolution(grad: Tensor, w_sub: Tensor, geo, batch: int, *phase: _Phase) -> Tensor:
     phase_geo = ConvGeometry(
         batch=batch, in_channels=geo.out_channels, out_channels=geo.in_channels,
-        groups=geo.groups, in_size=geo.out_size, kernel=(1, row.taps, col.taps),
-        out_size=(1, row.out_size, col.out_size), stride=(1, 1, 1),
-        padding=(0, row.padding, col.padding), dilation=(1, row.dilation, col.dilation))
-    part = empty((batch, geo.in_channels, 1, row.out_size, col.out_size), grad.dtype, grad.device)
+        groups=geo.groups, in_size=geo.out_size, kernel=tuple(p.taps for p in phase),
+        out_size=tuple(p.out_size for p in phase), stride=(1, 1, 1),
+        padding=tuple(p.padding for p in phase), dilation=tuple(p.dilation for p in phase))
+    part = empty((batch, geo.in_channels) + phase_geo.out_size, grad.dtype, grad.device)
     dispatch.run("conv_forward", grad.device, ConvProblem(phase_geo, np.dtype(grad.dtype)), grad,
                  w_sub, None, part, NO_EPILOGUE)
     return part
 
 
-def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int, row: _Phase,
-                   col: _Phase) -> None:
+def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int,
+                   *phase: _Phase) -> None:
     """dx's positions of the phase from `part` (zeros where None: the phase has no taps)."""
+    depth, row, _ = phase
     planes = count * geo.in_channels
     source = dx if part is None else part  # (not read without a part)
     runtime.launch(dx.device, _kernel(dx.device, "conv_grad_transforms", "phase_scatter", dx.dtype),
-                   (row.positions, planes), (1, 16), source.array.data, dx.array.data,
-                   *i32(part is not None, planes, first * geo.in_channels, geo.in_size[1],
-                        geo.in_size[2], geo.stride[1], geo.stride[2], row.offset, col.offset,
-                        row.out_size, col.out_size, row.shift, col.shift))
+                   (row.positions, depth.positions, planes), (1, 1, 16), source.array.data,
+                   dx.array.data, *i32(part is not None, planes, first * geo.in_channels,
+                                       *geo.in_size, *geo.stride, *(p.offset for p in phase),
+                                       *(p.out_size for p in phase), *(p.shift for p in phase)))
 
 
 for _algorithm in (

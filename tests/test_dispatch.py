@@ -290,3 +290,28 @@ def test_long_loops_under_the_cpu_profile_match_the_reference(device, rng, op, s
     with config.override(profile="cpu"):
         check_op(op, *args, case="long loops", **options)
         check_grad(rng, op, *args, case="long loops", **options)
+
+
+# ResNet-18's convolutions at 224 x 224: (in, out, kernel, stride, padding, input size).
+RESNET18 = [(3, 64, 7, 2, 3, 224), (64, 64, 3, 1, 1, 56), (64, 128, 3, 2, 1, 56),
+            (128, 128, 3, 1, 1, 28), (64, 128, 1, 2, 0, 56), (128, 256, 3, 2, 1, 28),
+            (256, 256, 3, 1, 1, 14), (128, 256, 1, 2, 0, 28), (256, 512, 3, 2, 1, 14),
+            (512, 512, 3, 1, 1, 7), (256, 512, 1, 2, 0, 14)]
+
+
+@pytest.mark.parametrize("units", [16, 132])
+def test_gpu_weight_gradients_fill_every_compute_unit(device, units):
+    """On a GPU of `units` compute units (132: an H100), every ResNet-18 weight gradient at
+    batch 8 runs conv_weight_grad_local in at least 4 work-groups per compute unit."""
+    gpu = replace(device.base_profile, kind="gpu", compute_units=units, loop_limit=None,
+                  max_work_group_size=1024, max_work_item_sizes=(1024, 1024, 64),
+                  local_memory_bytes=48 * 1024)
+    stub = _Stub(gpu)
+    stub.global_mem_bytes, stub.max_alloc_bytes = 80 << 30, 20 << 30
+    for c_in, c_out, k, stride, padding, size in RESNET18:
+        problem = _problem((8, c_in, size, size), (c_out, c_in, k, k), stride, padding)
+        choice = dispatch.choose("conv_weight_grad", stub, problem)
+        assert choice.algorithm == "local", str(choice)
+        p = choice.params
+        blocks = -(-c_out // (p["WG_M"] * p["RM"])) * -(-c_in * k * k // (p["WG_N"] * p["RN"]))
+        assert blocks * p["splits"] >= 4 * units, (c_in, c_out, k, stride, str(choice))

@@ -67,11 +67,12 @@ def _defaults(profile) -> dict:
             # chunk: (sample, position) pairs per work-item; splits as many as it takes.
             "general": {"TILE_C": 8, "TILE_K": 8, "chunk": 2048, "local": [1, 1, 1]},
             # conv_weight_grad_local (GPUs): gemm_local's blocking; the reduction split for 4
-            # work-groups per compute unit, runs of 64+ pairs; fewer than 16 output channels,
-            # or input channels x taps, per group (depthwise) keep the general kernel. Derived,
-            # not measured.
+            # work-groups per compute unit (down to runs of one 16-deep slice: ResNet-18's
+            # 64 -> 128 1x1 at batch 8 has 2 blocks for 132 compute units); fewer than 16
+            # output channels, or input channels x taps, per group (depthwise) keep the
+            # general kernel. Derived, not measured.
             "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "groups_per_unit": 4,
-                      "min_chunk": 64, "min_channels": 16},
+                      "min_chunk": 16, "min_channels": 16},
         },
     }
 

@@ -95,8 +95,8 @@ def _local_sizes(problem: ConvProblem) -> tuple[int, int, int]:
 
 def _local_split(context: Context, problem: ConvProblem) -> tuple[int, int]:
     """(chunk, splits): enough splits of the reduction for `groups_per_unit` work-groups per
-    compute unit, each at least `min_chunk` pairs (whole slices), and the partial results within
-    the workspace limit."""
+    compute unit, each at least `min_chunk` pairs (in whole slices), the partial results within
+    the workspace limit; one split where the blocks alone are enough."""
     params, tile = context.params, _local_tile(context, problem)
     rows, columns, pairs = _local_sizes(problem)
     blocks = (-(-rows // (tile["WG_M"] * tile["RM"])) * -(-columns // (tile["WG_N"] * tile["RN"]))
@@ -106,8 +106,12 @@ def _local_split(context: Context, problem: ConvProblem) -> tuple[int, int]:
     least = max(bk, -(-int(params["min_chunk"]) // bk) * bk)
     room = runtime.workspace_limit(context.device) // max(
         1, problem.geo.out_channels * columns * problem.dtype.itemsize)
-    splits = max(1, min(-(-wanted // blocks), -(-pairs // least), room))
-    chunk = -(-(-(-pairs // splits)) // bk) * bk
+    splits = max(1, min(-(-wanted // blocks), room))
+    if splits == 1:
+        return pairs, 1
+    # runs of whole slices, rounded down (so that there are at least as many as wanted), of at
+    # least `least` pairs, and no more of them than the workspace holds
+    chunk = max(least, pairs // splits // bk * bk, -(-(-(-pairs // room)) // bk) * bk)
     return chunk, -(-pairs // chunk)
 
 

@@ -83,3 +83,20 @@ def test_models_bench_rounds_take_medians_and_paired_ratios():
     assert summary["ratios"] == {"onnxruntime": 1.5}  # of 2.0, 1.5, 1.4
     assert summary["openvino"] is None
     assert summary["rounds"][2] == {"clconv": 12.0, "onnxruntime": None}
+
+
+def test_the_gpu_suite_and_its_script_are_runnable():
+    """benchmarks/gpu_run.sh runs `bench --gpu` on a lent GPU machine: its cases (the issue's
+    convolutions B-E, a ResNet-18 training step at batch 32) must resolve in the workers, and
+    the script must parse (it cannot run without an NVIDIA GPU)."""
+    from pathlib import Path
+
+    from clconv.bench.cases import by_name, cases
+    chosen = cases(False, gpu=True)
+    names = {c.name for c in chosen}
+    assert {"conv2d-B", "conv2d-C", "conv2d-D", "conv2d-E", "train-resnet-b32"} <= names
+    assert all(by_name(False)[c.name] == c for c in chosen)
+    assert next(c for c in chosen if c.op == "train").params["batch"] == 32
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_run.sh"
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -94,8 +94,26 @@ QUICK = [
 ]
 
 
-def cases(quick: bool, only: str | None = None) -> list[Case]:
-    chosen = QUICK if quick else SUITE
+# --gpu (benchmarks/gpu_run.sh): the convolutions at the suite's sizes, pooling and
+# normalization over 4x the activations, and a training step of the suite's ResNet-18 (its
+# stages at 56, 28, 14 and 7, as torchvision's at 224 x 224, without the 7x7 stem) at batch 32.
+GPU_ACTIVATIONS = (32, 64, 56, 56)
+GPU_SUITE = [c for c in SUITE if c.op == "conv"] + [
+    Case("maxpool-gpu", "max_pool2d", dict(shape=GPU_ACTIVATIONS, note="2x2 s2")),
+    Case("avgpool-gpu", "avg_pool2d", dict(shape=GPU_ACTIVATIONS, note="3x3 s1 p1")),
+    Case("batchnorm-gpu", "batch_norm", dict(shape=GPU_ACTIVATIONS, note="training")),
+    Case("layernorm-gpu", "layer_norm", dict(shape=GPU_ACTIVATIONS, note="over (C,H,W)")),
+    Case("train-resnet-b32", "train", dict(model="resnet18", batch=32, size=56)),
+]
+
+
+def by_name(quick: bool) -> dict[str, Case]:
+    """Every case a worker may be asked for, by name (the --gpu suite's too)."""
+    return {c.name: c for c in GPU_SUITE + (QUICK if quick else SUITE)}
+
+
+def cases(quick: bool, only: str | None = None, gpu: bool = False) -> list[Case]:
+    chosen = QUICK if quick else GPU_SUITE if gpu else SUITE
     if only:
         wanted = only.split(",")
         chosen = [c for c in chosen if any(w in c.name for w in wanted)]

@@ -12,7 +12,8 @@ import time
 
 from .cases import cases
 
-PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch", "tinygrad": "tinygrad"}
+PEER_MODULES = {"numpy": None, "reference": None, "torch": "torch", "torch-cuda": "torch",
+                "tinygrad": "tinygrad"}
 
 # --isa avx2: every peer held to AVX2 on a host with AVX-512, so that one machine measures what
 # an AVX2-only CPU's instruction set gives each of them: PoCL's AVX2 kernel library (clconv and
@@ -73,7 +74,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="times the peers take turns; each figure is the median over the "
                              "rounds (a shared host's slow phases then hit every peer alike)")
     parser.add_argument("--only", help="comma-separated case names (substrings)")
-    parser.add_argument("--peers", default="numpy,torch,tinygrad,reference")
+    parser.add_argument("--peers", help="comma-separated: numpy, torch, torch-cuda (PyTorch on "
+                        "an NVIDIA GPU, TF32 off), tinygrad, reference (default: "
+                        "numpy,torch,tinygrad,reference; with --gpu: torch-cuda)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the GPU suite (benchmarks/gpu_run.sh): the convolutions, pooling "
+                             "and normalization over 32 x 64 x 56 x 56, a ResNet-18 training step "
+                             "at batch 32; against PyTorch on CUDA by default")
     parser.add_argument("--plot", help="write a PNG bar chart of clconv's speed-up over each peer")
     parser.add_argument("--json", help="also write the measurements as JSON")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per peer")
@@ -119,7 +126,7 @@ def _line(args, case, part, ours: dict, results: dict, peers: list[str]) -> str:
             + f"{_rate(case, part, ours['ms']):>16}")
     for peer in peers:
         theirs = results.get((peer, case.name, part))
-        line += f"{theirs['ms'] / ours['ms']:>12.2f}x" if theirs else f"{'-':>13}"
+        line += f"{theirs['ms'] / ours['ms']:>13.2f}x" if theirs else f"{'-':>14}"
     if args.quick:
         line += f"  {ours['check']}"
     if args.compile and ours.get("first_ms") is not None:
@@ -130,7 +137,7 @@ def _line(args, case, part, ours: dict, results: dict, peers: list[str]) -> str:
 def _table(args, chosen, results: dict, peers: list[str]) -> bool:
     """Print the table; True when a clconv result is missing or (--quick) wrong."""
     header = f"{'case':<14}{'shape':<38}{'part':<17}{'clconv ms':>10}{'device ms':>10}{'rate':>16}"
-    header += "".join(f"{'vs ' + p:>13}" for p in peers)
+    header += "".join(f"{'vs ' + p:>14}" for p in peers)
     print(header + ("  check" if args.quick else ""))
     failed = False
     for case in chosen:
@@ -153,10 +160,11 @@ def main(argv=None) -> int:
         from .onnx_bench import main as models
         return models(argv)
     args = _parser().parse_args(argv)
-    chosen = cases(args.quick, args.only)
+    chosen = cases(args.quick, args.only, args.gpu)
     runs = 1 if args.quick else args.runs
     rounds = 1 if args.quick else max(1, args.rounds)
-    peers = available_peers(args.peers)
+    peers = available_peers(args.peers if args.peers is not None else
+                            "torch-cuda" if args.gpu else "numpy,torch,tinygrad,reference")
     started = time.strftime("%Y-%m-%d %H:%M")
     results, probes = _measure(args, [c.name for c in chosen], peers, runs, rounds)
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from ..timing import measure, median_ms
-from .cases import Case, cases as all_cases
+from .cases import Case, by_name
 from . import models
 
 
@@ -231,27 +231,46 @@ def peer_reference(chosen, runs, quick):
 
 def peer_torch(chosen, runs, quick):
     import torch
+    yield from _torch_rows(chosen, runs, torch.device("cpu"), lambda: None)
+
+
+def peer_torch_cuda(chosen, runs, quick):
+    """PyTorch on the machine's NVIDIA GPU (cuDNN), float32 with TF32 off (clconv computes in
+    float32), cuDNN's autotuner on; each run synchronized."""
+    import torch
+    if not torch.cuda.is_available():
+        raise SystemExit("torch-cuda: PyTorch sees no CUDA device")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    yield from _torch_rows(chosen, runs, torch.device("cuda"), torch.cuda.synchronize)
+
+
+def _torch_rows(chosen, runs, device, sync):
+    import torch
     import torch.nn.functional as TF
 
     torch.manual_seed(0)
+    tensor = lambda a: torch.from_numpy(a).to(device)
     for case in chosen:
         data = problem(case)
         if case.op == "conv":
             nd = len(case.params["spatial"])
-            x, w, b, g = (torch.from_numpy(data[k]) for k in "xwbg")
+            x, w, b, g = (tensor(data[k]) for k in "xwbg")
             stride, padding, dilation, groups = conv_args(case)
             op = getattr(TF, f"conv{nd}d")
             grad_input = getattr(torch.nn.grad, f"conv{nd}d_input")
             grad_weight = getattr(torch.nn.grad, f"conv{nd}d_weight")
             with torch.no_grad():
-                yield case, "forward", median_ms(lambda: op(x, w, b, stride, padding, dilation, groups), lambda: None, runs), ""
-                yield case, "backward-data", median_ms(lambda: grad_input(x.shape, w, g, stride, padding, dilation, groups), lambda: None, runs), ""
-                yield case, "backward-weight", median_ms(lambda: grad_weight(x, w.shape, g, stride, padding, dilation, groups), lambda: None, runs), ""
+                yield case, "forward", median_ms(lambda: op(x, w, b, stride, padding, dilation, groups), sync, runs), ""
+                yield case, "backward-data", median_ms(lambda: grad_input(x.shape, w, g, stride, padding, dilation, groups), sync, runs), ""
+                yield case, "backward-weight", median_ms(lambda: grad_weight(x, w.shape, g, stride, padding, dilation, groups), sync, runs), ""
         elif case.op == "train":
             p = case.params
             model, channels = models.torch_build(p["model"], p["size"])
+            model = model.to(device)
             images, labels = models.batch(channels, p["batch"], p["size"])
-            images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+            images, labels = tensor(images), tensor(labels)
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
             def step():
@@ -259,20 +278,20 @@ def peer_torch(chosen, runs, quick):
                 TF.cross_entropy(model(images), labels).backward()
                 opt.step()
 
-            yield case, "step", median_ms(step, lambda: None, runs), ""
+            yield case, "step", median_ms(step, sync, runs), ""
         else:
             name, extra = _pool_norm_args(case)
-            x = torch.from_numpy(data["x"]).requires_grad_()
-            g = torch.from_numpy(data["g"])
+            x = tensor(data["x"]).requires_grad_()
+            g = tensor(data["g"])
             call = {"max_pool2d": lambda t: TF.max_pool2d(t, 2, 2),
                     "avg_pool2d": lambda t: TF.avg_pool2d(t, 3, 1, 1),
                     "batch_norm": lambda t: TF.batch_norm(t, None, None, training=True),
                     "layer_norm": lambda t: TF.layer_norm(t, t.shape[1:])}[case.op]
             with torch.no_grad():
-                yield case, "forward", median_ms(lambda: call(x), lambda: None, runs), ""
+                yield case, "forward", median_ms(lambda: call(x), sync, runs), ""
             y = call(x)
             yield case, "backward", median_ms(lambda: torch.autograd.grad(y, x, g, retain_graph=True),
-                                              lambda: None, runs), ""
+                                              sync, runs), ""
 
 
 # --- tinygrad on OpenCL ---------------------------------------------------------------------------
@@ -314,7 +333,8 @@ def peer_probe(chosen, runs, quick):
 
 
 PEERS = {"clconv": peer_clconv, "numpy": peer_numpy, "reference": peer_reference,
-         "torch": peer_torch, "tinygrad": peer_tinygrad, "probe": peer_probe}
+         "torch": peer_torch, "torch-cuda": peer_torch_cuda, "tinygrad": peer_tinygrad,
+         "probe": peer_probe}
 
 
 def main(argv) -> int:
@@ -322,7 +342,8 @@ def main(argv) -> int:
     clconv peer's) is a JSON object for clconv.config.override (algorithms, specialize)."""
     peer, names, runs, quick = argv[0], argv[1], int(argv[2]), argv[3] == "1"
     overrides = json.loads(argv[4]) if len(argv) > 4 else {}
-    chosen = [c for c in all_cases(quick) if c.name in names.split(",")]
+    known = by_name(quick)
+    chosen = [known[name] for name in names.split(",") if name in known]
     if peer == "clconv" and overrides:
         from clconv import config
         settings = config.override(**overrides)

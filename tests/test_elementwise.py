@@ -114,3 +114,28 @@ def test_dropout_is_the_identity_in_eval_and_checks_its_arguments(device, rng):
     layer = nn.Dropout(0.5)
     assert np.array_equal(layer.eval()(x).numpy(), x)
     assert (layer.train()(x).numpy() == 0).any()
+
+
+@pytest.mark.parametrize("x_shape,shape,kernel", [
+    ((8, 16, 9, 9), (16, 1, 1), "row_sum"),      # a bias's broadcast: before and after the kept
+    ((8, 16, 9, 9), (8, 16, 1, 1), "row_sum"),   # a gate's: trailing dimensions
+    ((100, 70), (70,), "row_sum"),               # leading dimensions
+    ((5, 70), (), "row_sum"),                    # everything
+    ((8, 16, 9, 9), (8, 1, 9, 9), "sum_to_shape"),  # kept blocks on both sides
+    ((2, 3, 64), (3, 64), "sum_to_shape"),       # 2 elements per result: a work-item each
+])
+def test_broadcast_gradient_sums(device, rng, x_shape, shape, kernel):
+    """add's backward sums the gradient over the broadcast dimensions: a work-group per result
+    (row_sum) where the summed dimensions surround one kept block and each result sums a
+    group's worth, else a work-item per result (sum_to_shape); both against NumPy in float64."""
+    from clconv.ops.elementwise import sum_to_shape
+    from clconv.testing import assert_close
+    x = randn(rng, x_shape, np.float32)
+    with clconv.runtime.record_launches(device) as made:
+        out = sum_to_shape(clconv.tensor(x), shape)
+    assert kernel in {k.function_name for k, *_ in made.launches}
+    padded = (1,) * (len(x_shape) - len(shape)) + shape
+    axes = tuple(i for i, (a, b) in enumerate(zip(x_shape, padded)) if a != 1 and b == 1)
+    want = x.astype(np.float64).sum(axis=axes, keepdims=True).reshape(shape)
+    assert out.shape == shape
+    assert_close(out.numpy(), want.astype(np.float32), what=f"sum of {x_shape} to {shape}")

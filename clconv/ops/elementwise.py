@@ -7,6 +7,7 @@ from .. import autograd, runtime
 from ..tensors import Tensor, empty
 from . import launch_sizes
 from .arguments import i32, real, scalar, tensors
+from .reduce import Rows, row_sum
 
 
 def _launch_elementwise(device, name: str, dtype, total: int, *args) -> None:
@@ -224,13 +225,40 @@ def minimum(input, other) -> Tensor:
     return _binary("minimum", input, other)
 
 
+def _summed_rows(shape, summed) -> Rows | None:
+    """The reduction as reduce.Rows where the summed dimensions, merged, lie before and after
+    one kept block (a bias's (N, C, H, W) -> (C,), a gate's -> (N, C, 1, 1), leading or
+    trailing dimensions), else None."""
+    blocks = []  # (size, summed) with neighbours of one kind merged, unit dimensions dropped
+    for size, flag in zip(shape, summed):
+        if size == 1:
+            continue
+        if blocks and blocks[-1][1] == flag:
+            blocks[-1] = (blocks[-1][0] * size, flag)
+        else:
+            blocks.append((size, flag))
+    before = blocks.pop(0)[0] if blocks and blocks[0][1] else 1
+    after = blocks.pop()[0] if blocks and blocks[-1][1] else 1
+    if len(blocks) > 1:
+        return None
+    kept = blocks[0][0] if blocks else 1
+    return Rows(count=kept, row_stride=after, segments=before, segment_stride=kept * after,
+                segment_len=after, row_div=after, row_mod=kept)
+
+
 def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """x summed over its broadcast dimensions so that it has `shape` (the backward of add)."""
+    """x summed over its broadcast dimensions so that it has `shape` (the backward of add):
+    where the summed dimensions lie before and after one kept block and each result sums a
+    work-group's worth or more, a work-group per result (reduce.row_sum: coalesced loads, a
+    fixed-order tree); else a work-item per result."""
     shape = tuple(shape)
     if x.shape == shape:
         return x
     padded = (1,) * (x.ndim - len(shape)) + shape
     summed = [int(size != 1 and want == 1) for size, want in zip(x.shape, padded)]
+    rows = _summed_rows(x.shape, summed)
+    if rows is not None and rows.length >= launch_sizes.group_size(x.device):
+        return row_sum(x, rows).reshape(shape)
     out = empty(shape, x.dtype, x.device)
     if out.size:
         summed_total = int(np.prod([s for s, f in zip(x.shape, summed) if f], dtype=np.int64))

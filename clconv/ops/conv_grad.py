@@ -65,7 +65,10 @@ def _defaults(profile) -> dict:
             "depthwise": {"vector_bytes": profile.vector_bytes,
                           "taps": max(4, registers - 7)},
             # chunk: (sample, position) pairs per work-item; splits as many as it takes.
-            "general": {"TILE_C": 8, "TILE_K": 8, "chunk": 2048, "local": [1, 1, 1]},
+            # (GPUs: where conv_weight_grad_local does not run, depthwise: 64 (tap, split)
+            # work-items a group)
+            "general": {"TILE_C": 8, "TILE_K": 8, "chunk": 2048,
+                        "local": [1, 1, 1] if profile.kind == "cpu" else [64, 1, 1]},
             # conv_weight_grad_local (GPUs): gemm_local's blocking; the reduction split for 4
             # work-groups per compute unit (down to runs of one 16-deep slice: ResNet-18's
             # 64 -> 128 1x1 at batch 8 has 2 blocks for 132 compute units); fewer than 16

@@ -12,6 +12,7 @@ import numpy as np
 from .. import dispatch, runtime
 from ..dispatch import Algorithm, Context, first_reason
 from ..tensors import Tensor, empty
+from . import launch_sizes
 from .arguments import i32
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, double_halved,
                             geometry_args)
@@ -210,7 +211,8 @@ def _phase_weight(weight: Tensor, geo, depth: _Phase, row: _Phase, col: _Phase) 
     w_sub = empty((geo.in_channels, out_per_group, depth.taps, row.taps, col.taps), weight.dtype,
                   weight.device)
     runtime.launch(weight.device, _kernel(weight.device, "conv_grad_transforms", "phase_transpose_weight", weight.dtype),
-                   (out_per_group, geo.in_channels), (1, 16), weight.array.data, w_sub.array.data,
+                   (out_per_group, geo.in_channels), (1, launch_sizes.items(weight.device)),
+                   weight.array.data, w_sub.array.data,
                    *i32(in_per_group, out_per_group, geo.groups, *geo.kernel,
                         *(v for p in (depth, row, col) for v in (p.first, p.step, p.taps))))
     return w_sub
@@ -235,7 +237,8 @@ def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int,
     planes = count * geo.in_channels
     source = dx if part is None else part  # (not read without a part)
     runtime.launch(dx.device, _kernel(dx.device, "conv_grad_transforms", "phase_scatter", dx.dtype),
-                   (row.positions, depth.positions, planes), (1, 1, 16), source.array.data,
+                   (row.positions, depth.positions, planes), (1, 1, launch_sizes.items(dx.device)),
+                   source.array.data,
                    dx.array.data, *i32(part is not None, planes, first * geo.in_channels,
                                        *geo.in_size, *geo.stride, *(p.offset for p in phase),
                                        *(p.out_size for p in phase), *(p.shift for p in phase)))

@@ -19,14 +19,14 @@ from .shape import broadcasted
 
 def _defaults(profile) -> dict:
     """4 x 8 register tiles; work-groups of one work-item on CPUs (PoCL runs a group as a loop
-    over its items), 4 x 4 elsewhere. On CPUs, products of operands that both run along k
+    over its items), 8 x 8 elsewhere (64 items: two warps, a wavefront). On CPUs, products of operands that both run along k
     (linear's forward) take gemm_dot: 16 accumulator vectors over up to 8 rows, the weights
     read once per 8 rows (measured 2-3x faster than the tiles from 1 to 256 rows: gemm reads
     the weights' columns element by element)."""
     return {
         "order": ["dot", "tiled"] if profile.kind == "cpu" else ["local", "tiled"],
         "tiled": {"TILE_M": 4, "TILE_N": 8,
-                  "local": [1, 1] if profile.kind == "cpu" else [4, 4]},
+                  "local": [1, 1] if profile.kind == "cpu" else [8, 8]},
         "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},
         # gemm_local (GPUs): 16 x 16 work-items of 4 x 4 results, 64 x 64 blocks, slices of 16
         # along k in local memory (8.3 KiB in float32), smaller groups where the device's are;

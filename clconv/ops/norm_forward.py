@@ -8,6 +8,7 @@ import numpy as np
 from .. import autograd, dispatch, runtime, tuning
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
+from . import launch_sizes
 from .arguments import buffer, i32, scalar
 from .reduce import Rows
 from .norm_layout import Layout, NormProblem, chunk_length, norm_kernel
@@ -41,7 +42,8 @@ def row_stats(params: dict, x: Tensor, rows: Rows, keep: bool):
             *i32(rows.count, chunks_per_row, chunk_len, rows.row_stride, rows.segments,
                  rows.segment_stride, rows.segment_len))
     mean, var = statistics(x, rows.count, keep)
-    runtime.launch(device, norm_kernel(device, "combine_stats", x.dtype), (rows.count,), (1,),
+    runtime.launch(device, norm_kernel(device, "combine_stats", x.dtype), (rows.count,),
+                   (launch_sizes.items(device),),
             chunk_mean, chunk_m2, data(mean), data(var),
             *i32(rows.count, chunks_per_row, chunk_len, rows.length))
     return mean, var

@@ -4,8 +4,9 @@ winners as a tuning table.
 Each target is one algorithm of one op family on one problem of the benchmark suite's sizes
 (`--quick`: small ones). A target is tried only where the dispatcher runs that algorithm for that
 problem on this device (its profile's kind and the table in force decide): on a CPU the direct,
-Winograd and vector weight-gradient kernels, on a GPU the general kernels, gemm's tiles and the
-normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
+Winograd and vector weight-gradient kernels, on a GPU the blocks in local memory of the
+convolutions (forward and weight gradient) and of gemm, the general kernels where they run,
+and the normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
 its result checked against clconv.reference, and only then timed (the fastest of --runs runs
 after warm-up, by OpenCL profiling events where the queue has them, else wall time with the
 device synchronized; the fastest candidates and the table's own parameters are
@@ -79,10 +80,41 @@ def _tile_candidates(registers: int) -> tuple:
     return tuple((f"{c}x{k}", {"tile": [c, k]}) for c, k in pairs)
 
 
+def _block_candidates(extra: dict | None = None) -> tuple:
+    """The local-memory kernels' blockings (gemm_local, conv_local, conv_weight_grad_local):
+    work-groups (WG_M x WG_N items), outputs per item (RM x RN) and the slice depth (BK); those
+    the device or the kernel cannot run (local memory, work-group limits, loads that do not
+    divide) are reported and skipped."""
+    return tuple((f"WG {m}x{n} R {rm}x{rn} BK {bk}",
+                  dict({"WG": [m, n], "RM": rm, "RN": rn, "BK": bk}, **(extra or {})))
+                 for m, n in ((16, 16), (8, 8), (16, 8), (8, 16), (8, 32))
+                 for rm, rn in ((4, 4), (8, 8), (8, 4), (4, 8), (2, 4))
+                 for bk in (8, 16, 32))
+
+
 def targets(profile) -> list[Target]:
     """Every target, for a device of this profile (its registers bound the blockings)."""
     registers = profile.vector_registers
-    return _forward_targets(registers) + _gradient_targets(registers) + _other_targets()
+    return (_forward_targets(registers) + _gradient_targets(registers) + _other_targets()
+            + _gpu_block_targets())
+
+
+def _gpu_block_targets() -> list[Target]:
+    """The GPU kernels with slices in local memory (the GPU profile runs them)."""
+    return [
+        Target("conv_forward", "local", "conv2d 64->64 56x56 3x3",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
+               _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1),
+               _block_candidates()),
+        Target("conv_weight_grad", "local", "conv2d 64->64 56x56 3x3 (dw)",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
+               _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1, direction="weight"),
+               _block_candidates() + tuple(
+                   (f"{g} groups per compute unit", {"groups_per_unit": g}) for g in (2, 8, 16))),
+        Target("gemm", "local", "matmul 256 x 512 @ 512 x 512",
+               ("matmul", (256, 512), (512, 512)), ("matmul", (20, 33), (33, 18)),
+               _block_candidates()),
+    ]
 
 
 _LOCALS_3D = [[m, n // m, 1] for m in (8, 16, 32, 64) for n in (64, 128, 256) if n >= m]

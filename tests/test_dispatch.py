@@ -315,3 +315,60 @@ def test_gpu_weight_gradients_fill_every_compute_unit(device, units):
         p = choice.params
         blocks = -(-c_out // (p["WG_M"] * p["RM"])) * -(-c_in * k * k // (p["WG_N"] * p["RN"]))
         assert blocks * p["splits"] >= 4 * units, (c_in, c_out, k, stride, str(choice))
+
+
+def test_every_shipped_table_entry_names_known_parameters(device):
+    """Each entry of clconv/tuning.json says where it came from ('about') and lays over only
+    families, algorithms and parameters the defaults have (a misspelt key would change
+    nothing, silently): the CPU entries and the GPU default and vendor entries alike."""
+    table = tuning.table()
+
+    def unknown(entry, known, where):
+        for key, value in entry.items():
+            if key.startswith("about"):
+                continue
+            if key not in known:
+                yield f"{where}.{key}"
+            elif isinstance(value, dict) and isinstance(known[key], dict):
+                yield from unknown(value, known[key], f"{where}.{key}")
+
+    for kind in ("cpu", "gpu"):
+        known = tuning.derived(replace(device.base_profile, kind=kind))
+        entries = [(f"{kind}/default", table[kind]["default"])] if "default" in table[kind] else []
+        entries += [(f"{kind}/{vendor}/{key}", entry) for vendor, levels in table[kind].items()
+                    if vendor != "default" for key, entry in levels.items()]
+        assert entries
+        for where, entry in entries:
+            assert "about" in entry, where
+            assert list(unknown(entry, known, where)) == []
+    assert {"nvidia", "amd", "intel"} <= set(table["gpu"])
+
+
+def test_gpu_launches_use_groups_of_64_items_or_more(device, rng):
+    """Under the GPU profile every launch of a small network's training step (convolutions
+    plain, strided, depthwise and 3D, batch norm, pooling, linear, the loss, the optimizer) and
+    of the other reductions runs in work-groups of 64 items or more (two warps, an AMD
+    wavefront), unless the whole launch is smaller."""
+    from math import prod
+    from clconv import nn, optim
+    x = randn(rng, (8, 3, 16, 16), np.float32)
+    labels = rng.integers(0, 10, 8)
+    with config.override(profile="gpu"), clconv.runtime.record_launches(device) as made:
+        model = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.AvgPool2d(2), nn.Flatten(),
+            nn.Linear(128, 10))
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        F.cross_entropy(model(clconv.tensor(x)), labels).backward()
+        opt.step()
+        v = clconv.tensor(randn(rng, (2, 4, 3, 6, 7), np.float32), requires_grad=True)
+        w = clconv.tensor(conv_weight(rng, (5, 4, 3, 3, 3), np.float32), requires_grad=True)
+        t = clconv.tensor(randn(rng, (6, 40, 30), np.float32), requires_grad=True)
+        (F.sum(F.conv3d(v, w, stride=2, padding=1))
+         + F.mse_loss(F.layer_norm(t, (30,)), clconv.tensor(np.zeros((6, 40, 30), np.float32)))
+         + F.sum(F.softmax(t, 1))
+         + F.sum(F.matmul(t, clconv.tensor(randn(rng, (30, 7), np.float32))))).backward()
+    small = sorted({(k.function_name, tuple(local)) for k, size, local, _ in made.launches
+                    if prod(local) < 64 and prod(size) > prod(local)})
+    assert small == [], small

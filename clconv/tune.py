@@ -111,6 +111,11 @@ def _gpu_block_targets() -> list[Target]:
                _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1, direction="weight"),
                _block_candidates() + tuple(
                    (f"{g} groups per compute unit", {"groups_per_unit": g}) for g in (2, 8, 16))),
+        Target("conv_forward", "depthwise_local", "depthwise 128 56x56 3x3",
+               _conv(2, (8, 128, 56, 56), (128, 1, 3, 3), 1, 1, 128),
+               _conv(2, (2, 8, 9, 20), (8, 1, 3, 3), 1, 1, 8),
+               tuple((f"{w} wide, {i} items", {"width": w, "items": i})
+                     for w in (8, 16, 32) for i in (64, 128, 256) if i >= w)),
         Target("gemm", "local", "matmul 256 x 512 @ 512 x 512",
                ("matmul", (256, 512), (512, 512)), ("matmul", (20, 33), (33, 18)),
                _block_candidates()),

@@ -35,7 +35,8 @@ class Path:
 
 PATHS = [
     Path("depthwise", "conv2d", ((2, 4, 9, 20), (4, 1, 3, 3), None), dict(padding=1, groups=4),
-         {"conv_forward": ("depthwise", "general"), "conv_input_grad": ("transposed", "transposed"),
+         {"conv_forward": ("depthwise", "depthwise_local"),
+          "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": ("depthwise", "general")}),
     Path("winograd", "conv2d", ((1, 16, 6, 20), (16, 16, 3, 3), None), dict(padding=1),
          {"conv_forward": ("winograd", "local"), "conv_weight_grad": ("rows", "local")}),

@@ -10,6 +10,8 @@ kernels/<module>.cl) each:
 - direct (conv_direct): `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy.
 - local (conv_local): `conv_local`, GPUs: an implicit GEMM with slices of weights and gathered
   patches in local memory, 64 x 64 blocks per work-group.
+- depthwise_local (conv_depthwise_local): `depthwise_conv2d_local`, GPUs: depthwise 2D, a tile
+  of the output plane per work-group from its input patch in local memory.
 - general (conv_general): `conv_forward`, any device (GPUs): a register-tiled implicit GEMM.
 
 Their parameters come from the tuning table (clconv.tuning; the defaults below derive them from
@@ -23,8 +25,8 @@ from .. import autograd, dispatch, tuning
 from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
-from . import (conv_depthwise, conv_direct, conv_dot, conv_general, conv_local,  # noqa: F401
-               conv_pointwise, conv_winograd)
+from . import (conv_depthwise, conv_depthwise_local, conv_direct, conv_dot,  # noqa: F401
+               conv_general, conv_local, conv_pointwise, conv_winograd)
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -172,7 +174,7 @@ def _defaults(profile) -> dict:
     multiple = max(1, min(profile.preferred_multiple, 64))
     return {
         "order": ["dot", "depthwise", "winograd", "pointwise", "direct", "general"]
-        if profile.kind == "cpu" else ["local", "general"],
+        if profile.kind == "cpu" else ["local", "depthwise_local", "general"],
         "direct": {
             "vector_bytes": profile.vector_bytes,
             "specialize": {"classes": [], "min_multiply_adds": 10_000_000, "max_shapes": 16},
@@ -202,6 +204,9 @@ def _defaults(profile) -> dict:
         # channels per group (the first layer's gradient, depthwise) or positions in the batch
         # keep the general kernel. Derived, not measured.
         "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "min_channels": 16},
+        # depthwise_conv2d_local (GPUs): output tiles of 16 x 8 (8 x 8 on 7x7 planes), the input
+        # patch in local memory where it takes at most 16 KiB. Derived, not measured.
+        "depthwise_local": {"width": 16, "items": 128, "max_patch_bytes": 16384},
     }
 
 

@@ -34,14 +34,20 @@ _FAMILIES = ("max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_p
 
 
 def _defaults(profile) -> dict:
-    """The specialized kernels first, in work-groups of 16 rows (CPUs) or of the launch
-    entry's size (GPUs); vectors one register wide."""
-    rows_local = 16 if profile.kind == "cpu" else max(64, profile.preferred_multiple)
+    """CPUs: the specialized kernels first (a row of outputs in vectors per work-item, in
+    work-groups of 16 rows), vectors one register wide. GPUs: the general kernels, one output
+    per work-item (consecutive items on consecutive outputs: coalesced; a row per work-item
+    leaves a GPU too little parallelism and scatters a warp's loads across rows); the
+    specialized ones stay available (forced or by the table) in groups of the launch size."""
+    cpu = profile.kind == "cpu"
+    rows_local = 16 if cpu else max(64, profile.preferred_multiple)
     special = {"local": rows_local, "vector_bytes": profile.vector_bytes}
-    entries = {family: {"order": ["k2s2" if family.startswith("max") else "k3s1p1", "general"],
-                        "k2s2" if family.startswith("max") else "k3s1p1": dict(special)}
-               for family in _FAMILIES}
-    if profile.kind == "cpu":  # (a row per work-item: too little parallelism for a GPU)
+    entries = {}
+    for family in _FAMILIES:
+        name = "k2s2" if family.startswith("max") else "k3s1p1"
+        entries[family] = {"order": [name, "general"] if cpu else ["general", name],
+                           name: dict(special)}
+    if cpu:
         entries["max_pool_forward"]["order"].insert(1, "rows")
         entries["max_pool_forward"]["rows"] = dict(special)
     return entries

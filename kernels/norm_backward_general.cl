@@ -6,32 +6,38 @@
 
 #define PARAM_OF(at) (((at) / param_div) % param_mod)
 
-// Per statistics row: sum of g and of g * xhat (the two sums dx needs).
+// Per statistics row: sum of g and of g * xhat (the two sums dx needs). A row's elements are
+// split into `parts` consecutive shares, a work-group each (group = row * parts + part); each
+// writes its sums to slice `part` of sum_g / sum_g_xhat (parts x rows), which sum_slices then
+// adds in order (sum_g itself where parts is 1): a few channels over a large batch still fill
+// a GPU, and the sums stay the same bit for bit on every run.
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void row_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
                        __global const REAL *restrict mean, __global const REAL *restrict var,
                        __global const REAL *restrict weight, const int has_weight, const REAL eps,
                        __global REAL *restrict sum_g, __global REAL *restrict sum_g_xhat,
                        const int row_stride, const int segments, const int segment_stride,
-                       const int segment_len, const int param_div, const int param_mod)
+                       const int segment_len, const int param_div, const int param_mod,
+                       const int rows, const int parts)
 {
     __local REAL scratch[GROUP_SIZE];
-    const int row = get_group_id(0);
+    const int row = get_group_id(0) / parts, part = get_group_id(0) % parts;
     const int lid = get_local_id(0);
+    const int length = segments * segment_len, share = (length + parts - 1) / parts;
+    const int first = part * share, last = min(length, first + share);
     const REAL m = mean[row], invstd = rsqrt(var[row] + eps);
     REAL partial_g = 0, partial_g_xhat = 0;
-    for (int s = 0; s < segments; ++s)
-        for (int i = lid; i < segment_len; i += GROUP_SIZE) {
-            const int at = row * row_stride + s * segment_stride + i;
-            const REAL g = has_weight ? dy[at] * weight[PARAM_OF(at)] : dy[at];
-            partial_g += g;
-            partial_g_xhat += g * (x[at] - m) * invstd;
-        }
+    for (int j = first + lid; j < last; j += GROUP_SIZE) {
+        const int at = row * row_stride + (j / segment_len) * segment_stride + j % segment_len;
+        const REAL g = has_weight ? dy[at] * weight[PARAM_OF(at)] : dy[at];
+        partial_g += g;
+        partial_g_xhat += g * (x[at] - m) * invstd;
+    }
     const REAL total_g = group_sum(partial_g, scratch);
     const REAL total_g_xhat = group_sum(partial_g_xhat, scratch);
     if (lid == 0) {
-        sum_g[row] = total_g;
-        sum_g_xhat[row] = total_g_xhat;
+        sum_g[part * rows + row] = total_g;
+        sum_g_xhat[part * rows + row] = total_g_xhat;
     }
 }
 
@@ -60,21 +66,25 @@ __kernel void normalize_backward(__global const REAL *restrict x, __global const
 }
 
 // Per parameter p: dweight[p] = sum of dy * xhat and dbias[p] = sum of dy over p's elements,
-// which form a row (same layout as row_stats) of the parameter layout.
+// which form a row (same layout as row_stats) of the parameter layout; split into `parts`
+// shares as row_backward_sums' rows (slices of count, added by sum_slices).
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void param_backward_sums(__global const REAL *restrict x, __global const REAL *restrict dy,
                          __global const REAL *restrict mean, __global const REAL *restrict var,
                          const REAL eps, __global REAL *restrict dweight,
                          __global REAL *restrict dbias, const int has_weight, const int has_bias,
                          const int row_stride, const int segments, const int segment_stride,
-                         const int segment_len, const int row_div, const int row_mod)
+                         const int segment_len, const int row_div, const int row_mod,
+                         const int count, const int parts)
 {
     __local REAL scratch[GROUP_SIZE];
-    const int p = get_group_id(0);
+    const int p = get_group_id(0) / parts, part = get_group_id(0) % parts;
     const int lid = get_local_id(0);
+    const int length = segments * segment_len, share = (length + parts - 1) / parts;
+    const int first = part * share, last = min(length, first + share);
     REAL partial_w = 0, partial_b = 0;
     // One flat loop over the p's elements, so that short segments still use every work-item.
-    for (int j = lid; j < segments * segment_len; j += GROUP_SIZE) {
+    for (int j = first + lid; j < last; j += GROUP_SIZE) {
         const int at = p * row_stride + (j / segment_len) * segment_stride + j % segment_len;
         const int row = (at / row_div) % row_mod;
         partial_w += dy[at] * (x[at] - mean[row]) * rsqrt(var[row] + eps);
@@ -84,9 +94,9 @@ void param_backward_sums(__global const REAL *restrict x, __global const REAL *r
     const REAL total_b = group_sum(partial_b, scratch);
     if (lid == 0) {
         if (has_weight)
-            dweight[p] = total_w;
+            dweight[part * count + p] = total_w;
         if (has_bias)
-            dbias[p] = total_b;
+            dbias[part * count + p] = total_b;
     }
 }
 

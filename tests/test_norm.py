@@ -137,3 +137,37 @@ def test_norm_backward_subsets(device, rng, dtype, case, wanted):
             clconv.testing.assert_close(tensor.grad.numpy(), want, what=f"{name} d{what}")
         else:
             assert tensor.grad is None, f"{name}: {what} got a gradient it did not ask for"
+
+
+@pytest.mark.parametrize("op,shape,extra", [
+    ("batch_norm", (6, 3, 9, 11), dict(training=True)),
+    ("group_norm", (4, 6, 7, 9), dict(num_groups=2)),
+    ("instance_norm", (2, 3, 12, 13), {}),
+])
+def test_gpu_norm_backward_splits_rows_across_work_groups(device, rng, op, shape, extra):
+    """The GPU backward's sums (of g and g * xhat per statistics row, of the parameters'
+    gradients per parameter) over several work-groups per row, the shares added in order by
+    sum_slices: against the reference, and bit-identical on a rerun."""
+    import clconv.functional as F
+    from helpers import check_grad
+    table = {"norm_backward": {"general": {"groups_per_unit": 64, "min_share": 64}}}
+    x = randn(rng, shape, np.float32)
+    c = shape[1]
+    weight, bias = randn(rng, (c,), np.float32), randn(rng, (c,), np.float32)
+    args = {"batch_norm": (x, None, None, weight, bias), "group_norm": (x, extra.get("num_groups"), weight, bias),
+            "instance_norm": (x, None, None, weight, bias)}[op]
+    kwargs = {k: v for k, v in extra.items() if k != "num_groups"}
+    with clconv.config.override(profile="gpu", tuning=table):
+        with clconv.runtime.record_launches(device) as made:
+            check_grad(rng, op, *args, case="rows split", **kwargs)
+        assert "sum_slices" in {k.function_name for k, *_ in made.launches}
+        grads = []
+        for _ in range(2):
+            xt = clconv.tensor(x, requires_grad=True)
+            wt = clconv.tensor(weight, requires_grad=True)
+            call = {"batch_norm": lambda: F.batch_norm(xt, None, None, wt, clconv.tensor(bias), True),
+                    "group_norm": lambda: F.group_norm(xt, 2, wt, clconv.tensor(bias)),
+                    "instance_norm": lambda: F.instance_norm(xt, None, None, wt, clconv.tensor(bias))}[op]
+            call().backward(np.ones(shape, np.float32) * 0.5 + x)
+            grads.append((xt.grad.numpy(), wt.grad.numpy()))
+    assert all(np.array_equal(a, b) for a, b in zip(*grads))

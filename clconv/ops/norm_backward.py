@@ -12,22 +12,47 @@ from . import launch_sizes
 from .arguments import buffer, i32, scalar
 from .norm_layout import Layout, NormProblem, norm_group_kernel, norm_kernel
 from .norm_forward import rows_loop
+from .reduce import sum_slices
 
 
-def _input_grad(x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
+def split_rows(params: dict, profile, rows, group: int) -> int:
+    """Work-groups per row of a work-group reduction: enough for `groups_per_unit` per compute
+    unit in all, each share at least `min_share` elements (and a group's worth)."""
+    wanted = -(-int(params["groups_per_unit"]) * profile.compute_units // max(rows.count, 1))
+    most = rows.length // max(int(params["min_share"]), group)
+    return max(1, min(wanted, most))
+
+
+def _partial(count: int, parts: int, dtype, device) -> Tensor:
+    return empty((parts * count,), dtype, device)
+
+
+def _summed(partial: Tensor | None, count: int, parts: int) -> Tensor | None:
+    """The parts' slices of `partial` added in order (partial itself for one part)."""
+    if partial is None or parts == 1:
+        return partial
+    out = empty((count,), partial.dtype, partial.device)
+    sum_slices(partial, out, parts)
+    return out
+
+
+def _input_grad(params: dict, x, grad, mean, var, weight, eps, layout: Layout) -> Tensor:
     device, stats = x.device, layout.stats
     dx = empty(x.shape, x.dtype, device)
     sum_g = sum_g_xhat = None
     if layout.batch_statistics:  # the statistics depend on x too
-        sum_g = empty((stats.count,), x.dtype, device)
-        sum_g_xhat = empty((stats.count,), x.dtype, device)
         kernel, group = norm_group_kernel(device, "row_backward_sums", x.dtype)
-        runtime.launch(device, kernel, (stats.count * group,), (group,), x.array.data,
+        parts = split_rows(params, device.profile, stats, group)
+        sum_g = _partial(stats.count, parts, x.dtype, device)
+        sum_g_xhat = _partial(stats.count, parts, x.dtype, device)
+        runtime.launch(device, kernel, (stats.count * parts * group,), (group,), x.array.data,
                 grad.array.data, mean.array.data, var.array.data, buffer(weight, device),
                 *i32(weight is not None), scalar(x.dtype, eps), sum_g.array.data,
                 sum_g_xhat.array.data,
                 *i32(stats.row_stride, stats.segments, stats.segment_stride,
-                            stats.segment_len, layout.param_div, layout.param_mod))
+                     stats.segment_len, layout.param_div, layout.param_mod, stats.count, parts))
+        sum_g = _summed(sum_g, stats.count, parts)
+        sum_g_xhat = _summed(sum_g_xhat, stats.count, parts)
     runtime.launch(device, norm_kernel(device, "normalize_backward", x.dtype), (x.size,),
             (launch_sizes.items(device),),
             x.array.data, grad.array.data, dx.array.data, mean.array.data,
@@ -46,7 +71,8 @@ def _params_are_columns(layout: Layout) -> bool:
         and params.segment_len == 1
 
 
-def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, want_bias: bool):
+def _param_grads(params_entry: dict | None, x, grad, mean, var, eps, layout: Layout,
+                 want_weight: bool, want_bias: bool):
     device, params = x.device, layout.params
     lanes = device.profile.vector_lanes(x.dtype.itemsize)
     dweight = empty((params.count,), x.dtype, device) if want_weight else None
@@ -60,12 +86,17 @@ def _param_grads(x, grad, mean, var, eps, layout: Layout, want_weight: bool, wan
                        *i32(want_weight, want_bias, params.segments, params.count))
         return dweight, dbias
     kernel, group = norm_group_kernel(device, "param_backward_sums", x.dtype)
-    runtime.launch(device, kernel, (params.count * group,), (group,), x.array.data, grad.array.data,
-            mean.array.data, var.array.data, scalar(x.dtype, eps),
+    parts = split_rows(params_entry, device.profile, params, group) if params_entry else 1
+    if parts > 1:
+        dweight = _partial(params.count, parts, x.dtype, device) if want_weight else None
+        dbias = _partial(params.count, parts, x.dtype, device) if want_bias else None
+    runtime.launch(device, kernel, (params.count * parts * group,), (group,), x.array.data,
+            grad.array.data, mean.array.data, var.array.data, scalar(x.dtype, eps),
             buffer(dweight, device), buffer(dbias, device), *i32(want_weight, want_bias),
             *i32(params.row_stride, params.segments, params.segment_stride,
-                        params.segment_len, layout.stats.row_div, layout.stats.row_mod))
-    return dweight, dbias
+                 params.segment_len, layout.stats.row_div, layout.stats.row_mod, params.count,
+                 parts))
+    return _summed(dweight, params.count, parts), _summed(dbias, params.count, parts)
 
 
 def _blocks_fit_rows(layout: Layout) -> bool:
@@ -142,7 +173,7 @@ def _rows_backward(context: Context, problem: NormProblem, x, grad, mean, var, w
                                        want_x, params_by_rows and want_w,
                                        params_by_rows and want_b)
     if (want_w or want_b) and not params_by_rows:
-        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
+        dw, db = _param_grads(None, x, grad, mean, var, eps, layout, want_w, want_b)
     return dx, dw, db
 
 
@@ -150,10 +181,10 @@ def _general_backward(context: Context, problem: NormProblem, x, grad, mean, var
                       wanted):
     want_x, want_w, want_b = wanted
     layout = problem.layout
-    dx = _input_grad(x, grad, mean, var, weight, eps, layout) if want_x else None
+    dx = _input_grad(context.params, x, grad, mean, var, weight, eps, layout) if want_x else None
     dw = db = None
     if want_w or want_b:
-        dw, db = _param_grads(x, grad, mean, var, eps, layout, want_w, want_b)
+        dw, db = _param_grads(context.params, x, grad, mean, var, eps, layout, want_w, want_b)
     return dx, dw, db
 
 
@@ -165,5 +196,6 @@ dispatch.register(Algorithm(
     about="row_normalize_backward (+ column_sums): one work-item per statistics row"))
 dispatch.register(Algorithm(
     "norm_backward", "general", _general_backward,
+    params=lambda c, p: dict(c.params),
     about="row_backward_sums, normalize_backward, param_backward_sums: work-group reductions "
-    "per row and per parameter, dx per element"))
+    "per share of a row and per parameter (shares summed in order), dx per element"))

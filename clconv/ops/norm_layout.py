@@ -15,16 +15,21 @@ def _defaults(profile) -> dict:
     """norm's parameters for a device the table has no entry for. rows: a row within a core's
     cache (about 1 MiB of L2) and the input within the shared cache (8 MiB); chunked: chunks
     and spans of 4096 elements (the second pass from L1/L2), at least 32 work-items per compute
-    unit, in groups of 16 (CPUs) or of the launch entry's size."""
+    unit (256 on GPUs), in groups of 16 (CPUs) or 64."""
     local = 16 if profile.kind == "cpu" else 64
-    chunked = {"chunk": 4096, "span": 4096, "min_items": 32 * profile.compute_units,
+    # (GPUs: 4 groups of 64 chunks per compute unit at least)
+    chunked = {"chunk": 4096, "span": 4096,
+               "min_items": (32 if profile.kind == "cpu" else 256) * profile.compute_units,
                "local": local}
     rows = {"row_bytes": 1 << 20, "input_bytes": 8 << 20, "local": 16, "many_rows": 64}
     cpu = profile.kind == "cpu"
     return {"norm_forward": {"order": ["rows", "chunked"] if cpu else ["chunked"],
                              "rows": rows, "chunked": chunked},
+            # general: rows split into shares for 4 work-groups per compute unit, shares of
+            # 4096+ elements (a batch norm's few channels over a large batch fill a GPU)
             "norm_backward": {"order": ["rows", "general"] if cpu else ["general"],
-                              "rows": {"local": 16, "many_rows": 64}}}
+                              "rows": {"local": 16, "many_rows": 64},
+                              "general": {"groups_per_unit": 4, "min_share": 4096}}}
 
 
 for _family in ("norm_forward", "norm_backward"):

@@ -131,7 +131,10 @@ def combine(op: str, a: Tensor, b: Tensor) -> Tensor:
                                     A_INNER=a_strides[2], B_INNER=b_strides[2],
                                     **runtime.dtype_defines(a.dtype))
         items = launch_sizes.items(device)
-        local = (min(items, sizes[2]), max(1, min(items // sizes[2], sizes[1])), 1)
+        # a group of `items` over the innermost dimensions (short rows take more of them)
+        inner = min(items, sizes[2])
+        middle = max(1, min(items // inner, sizes[1]))
+        local = (inner, middle, max(1, min(items // (inner * middle), sizes[0])))
         runtime.launch(device, kernel, sizes[::-1], local, a.array.data, b.array.data,
                        y.array.data, *i32(*sizes[::-1], a_strides[1], a_strides[0],
                                           b_strides[1], b_strides[0]))

@@ -1,7 +1,8 @@
 // Convolution, forward, for GPUs (and, through the transposed and phase geometries of
 // conv_input_grad, the input gradient): an implicit GEMM in gemm_local.cl's blocking. The
 // product is (output channels of a group) x (batch x output positions), the reduction over
-// (input channels of the group) x (kernel taps), k = c * TAPS + tap as the weights are laid out.
+// (input channels of the group) x (kernel taps), k = c * TAPS + tap as the weights are laid out
+// (local_block.h: the blocking gemm_local.cl and conv_weight_grad_local.cl share).
 //
 // A work-group of WG_N x WG_M items computes BM output channels x BN columns (image, position)
 // of one group (get_group_id(2)). For each slice of BK along the reduction its items load the
@@ -13,45 +14,11 @@
 // columns past the end load zeros; stores past the end are skipped. The kernel's size is a
 // build option (KD, KH, KW: the tap arithmetic divides by constants); the rest are arguments.
 // The reduction runs in ascending k for every output: reruns are bit-identical.
-#include "common.h"
-#include "unroll.h"
+#include "local_block.h"
+#include "conv_patch.h"
 
-#ifndef WG_M
-#define WG_M 16
-#endif
-#ifndef WG_N
-#define WG_N 16
-#endif
-#ifndef RM
-#define RM 4
-#endif
-#ifndef RN
-#define RN 4
-#endif
-#ifndef BK
-#define BK 16
-#endif
-#ifndef KD
-#define KD 1
-#endif
-#ifndef KH
-#define KH 3
-#endif
-#ifndef KW
-#define KW 3
-#endif
-#define TAPS (KD * KH * KW)
-#define BM (WG_M * RM)
-#define BN (WG_N * RN)
-#define ITEMS (WG_M * WG_N)
 #define B_ROW_STEP (ITEMS / BN)  // slice rows between one item's loads (the host checks
                                  // ITEMS % BN == 0 and BK % B_ROW_STEP == 0)
-#ifndef A_LOADS
-#define A_LOADS 4  // BM * BK / ITEMS (the host passes it: a literal for UNROLL_A)
-#endif
-#ifndef B_LOADS
-#define B_LOADS 4  // BN * BK / ITEMS
-#endif
 
 __kernel __attribute__((reqd_work_group_size(WG_N, WG_M, 1)))
 void conv_local(
@@ -89,9 +56,7 @@ void conv_local(
     const __global REAL *x_group = x + ((size_t)image * C + group * in_per_group) * in_plane;
 
     REAL acc[RM][RN];
-#define ZERO_ONE(j, i) acc[i][j] = 0;
-#define ZERO_ROW(i, _) UNROLL_B(RN, ZERO_ONE, i)
-    UNROLL_A(RM, ZERO_ROW, _)
+    BLOCK_ZERO()
     for (int k0 = 0; k0 < reduction; k0 += BK) {
 #define LOAD_A(t, _)                                                                     \
         {                                                                                \
@@ -104,27 +69,13 @@ void conv_local(
 #define LOAD_B(t, _)                                                                     \
         {                                                                                \
             const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
-            const int c = k / TAPS, tap = k % TAPS;                                      \
-            const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH, \
-                      iw = ow0 + (tap % KW) * DW;                                        \
-            const bool inside = col_ok && k < reduction && id >= 0 && id < D && ih >= 0   \
-                                && ih < H && iw >= 0 && iw < W;                          \
-            b_tile[kk][b_col] = inside                                                   \
-                ? x_group[(size_t)c * in_plane + (id * H + ih) * W + iw] : (REAL)0;      \
+            b_tile[kk][b_col] = patch_value(x_group, in_plane, k / TAPS, k % TAPS, od0,  \
+                                            oh0, ow0, col_ok && k < reduction, D, H, W,  \
+                                            DD, DH, DW);                                 \
         }
         UNROLL_A(B_LOADS, LOAD_B, _)
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll  // (GPU compilers unroll it; llvmpipe counts its iterations)
-        for (int kk = 0; kk < BK; ++kk) {
-            REAL av[RM], bv[RN];
-#define READ_A(i, _) av[i] = a_tile[kk][ty + (i) * WG_M];
-            UNROLL_A(RM, READ_A, _)
-#define READ_B(j, _) bv[j] = b_tile[kk][tx + (j) * WG_N];
-            UNROLL_A(RN, READ_B, _)
-#define FMA_ONE(j, i) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-#define FMA_ROW(i, _) UNROLL_B(RN, FMA_ONE, i)
-            UNROLL_A(RM, FMA_ROW, _)
-        }
+        BLOCK_MULTIPLY_SLICE()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     // The epilogue: bias and activation, each output stored once.

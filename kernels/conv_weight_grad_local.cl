@@ -1,5 +1,5 @@
 // Convolution, backward: the weight gradient for GPUs, an implicit GEMM in gemm_local.cl's
-// blocking with its reduction split across work-groups (split-K):
+// blocking (local_block.h) with its reduction split across work-groups (split-K):
 //   dw[g, m, j] = sum over r = (image, output position) of dy[image, g, m, pos] * patch[r, j]
 // with j = c * TAPS + tap (the weights' layout) and patch[r, j] the input value tap `tap` of
 // input channel c reads for output position `pos` (zero in the padding).
@@ -13,45 +13,11 @@
 // stride 1); every item's loads share one r per slice, so its image and position are worked out
 // once per slice. Then each item accumulates its RM x RN results from local memory as
 // gemm_local does. No atomics, r ascending within a split: reruns are bit-identical.
-#include "common.h"
-#include "unroll.h"
+#include "local_block.h"
+#include "conv_patch.h"
 
-#ifndef WG_M
-#define WG_M 16
-#endif
-#ifndef WG_N
-#define WG_N 16
-#endif
-#ifndef RM
-#define RM 4
-#endif
-#ifndef RN
-#define RN 4
-#endif
-#ifndef BK
-#define BK 16
-#endif
-#ifndef KD
-#define KD 1
-#endif
-#ifndef KH
-#define KH 3
-#endif
-#ifndef KW
-#define KW 3
-#endif
-#define TAPS (KD * KH * KW)
-#define BM (WG_M * RM)
-#define BN (WG_N * RN)
-#define ITEMS (WG_M * WG_N)
 #define ROW_STEP (ITEMS / BK)  // tile rows between one item's loads (the host checks
                                // ITEMS % BK == 0 and that BM and BN divide by ROW_STEP)
-#ifndef A_LOADS
-#define A_LOADS 4  // BM * BK / ITEMS (the host passes it: a literal for UNROLL_A)
-#endif
-#ifndef B_LOADS
-#define B_LOADS 4  // BN * BK / ITEMS
-#endif
 
 __kernel __attribute__((reqd_work_group_size(WG_N, WG_M, 1)))
 void conv_weight_grad_local(
@@ -79,9 +45,7 @@ void conv_weight_grad_local(
     const int kk = item % BK, first_row = item / BK;
 
     REAL acc[RM][RN];
-#define ZERO_ONE(j, i) acc[i][j] = 0;
-#define ZERO_ROW(i, _) UNROLL_B(RN, ZERO_ONE, i)
-    UNROLL_A(RM, ZERO_ROW, _)
+    BLOCK_ZERO()
     for (int k0 = r_begin; k0 < r_end; k0 += BK) {
         const int r = k0 + kk;
         const bool r_ok = r < r_end;
@@ -101,27 +65,12 @@ void conv_weight_grad_local(
 #define LOAD_B(t, _)                                                                     \
         {                                                                                \
             const int jj = first_row + (t) * ROW_STEP, j = n_base + jj;                  \
-            const int c = j / TAPS, tap = j % TAPS;                                      \
-            const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH, \
-                      iw = ow0 + (tap % KW) * DW;                                        \
-            const bool inside = r_ok && j < columns && id >= 0 && id < D && ih >= 0      \
-                                && ih < H && iw >= 0 && iw < W;                          \
-            b_tile[kk][jj] = inside                                                      \
-                ? x_at[(size_t)c * in_plane + (id * H + ih) * W + iw] : (REAL)0;         \
+            b_tile[kk][jj] = patch_value(x_at, in_plane, j / TAPS, j % TAPS, od0, oh0,   \
+                                         ow0, r_ok && j < columns, D, H, W, DD, DH, DW); \
         }
         UNROLL_A(B_LOADS, LOAD_B, _)
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll  // (GPU compilers unroll it; llvmpipe counts its iterations)
-        for (int s = 0; s < BK; ++s) {
-            REAL av[RM], bv[RN];
-#define READ_A(i, _) av[i] = a_tile[s][ty + (i) * WG_M];
-            UNROLL_A(RM, READ_A, _)
-#define READ_B(j, _) bv[j] = b_tile[s][tx + (j) * WG_N];
-            UNROLL_A(RN, READ_B, _)
-#define FMA_ONE(j, i) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-#define FMA_ROW(i, _) UNROLL_B(RN, FMA_ONE, i)
-            UNROLL_A(RM, FMA_ROW, _)
-        }
+        BLOCK_MULTIPLY_SLICE()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     __global REAL *out = partial + ((size_t)split * K + group * out_per_group) * columns;

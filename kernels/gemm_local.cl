@@ -2,48 +2,20 @@
 // through (row, column) element strides as gemm.cl's (linear's forward and gradients, matmul
 // with `a_batch` / `b_batch` elements per entry of get_global_id(2)).
 //
-// A work-group of WG_N x WG_M items computes a BM x BN block of `out` (BM = WG_M * RM,
-// BN = WG_N * RN): for each slice of BK along k, its items load the slice's BM x BK of `a` and
-// BK x BN of `b` into local memory together (A_LOADS and B_LOADS elements each, consecutive
-// items on consecutive addresses of whichever dimension the operand has contiguous:
-// A_K_FAST / B_K_FAST), then each item accumulates its RM x RN results from local memory:
-// rows ty, ty + WG_M, ... and columns tx, tx + WG_N, ... (neighbouring items read
-// neighbouring local words: no bank conflicts; one row value is broadcast to the items of a
-// row). The tiles are padded by one word per row (the k-major stores of a K_FAST operand then
-// fall in distinct banks). Past M, N or K the loads give zeros and the stores are skipped.
+// A work-group computes a BM x BN block of `out` in local_block.h's blocking: for each slice
+// of BK along k, its items load the slice's BM x BK of `a` and BK x BN of `b` into local memory
+// together (consecutive items on consecutive addresses of whichever dimension the operand has
+// contiguous: A_K_FAST / B_K_FAST), then each accumulates its RM x RN results from there. The
+// tiles are padded by one word per row (the k-major stores of a K_FAST operand then fall in
+// distinct banks). Past M, N or K the loads give zeros and the stores are skipped.
 // Accumulation runs k in ascending order for every result: reruns are bit-identical.
-#include "common.h"
-#include "unroll.h"
+#include "local_block.h"
 
-#ifndef WG_M
-#define WG_M 16
-#endif
-#ifndef WG_N
-#define WG_N 16
-#endif
-#ifndef RM
-#define RM 4
-#endif
-#ifndef RN
-#define RN 4
-#endif
-#ifndef BK
-#define BK 16
-#endif
 #ifndef A_K_FAST
 #define A_K_FAST 1
 #endif
 #ifndef B_K_FAST
 #define B_K_FAST 0
-#endif
-#define BM (WG_M * RM)
-#define BN (WG_N * RN)
-#define ITEMS (WG_M * WG_N)
-#ifndef A_LOADS
-#define A_LOADS 4  // BM * BK / ITEMS (the host passes it: a literal for UNROLL_A)
-#endif
-#ifndef B_LOADS
-#define B_LOADS 4  // BN * BK / ITEMS
 #endif
 
 __kernel __attribute__((reqd_work_group_size(WG_N, WG_M, 1)))
@@ -63,9 +35,7 @@ void gemm_local(__global const REAL *restrict a, const int a_row, const int a_co
     b += batch * b_batch;
     out += batch * (size_t)M * N;
     REAL acc[RM][RN];
-#define ZERO_ONE(j, i) acc[i][j] = 0;
-#define ZERO_ROW(i, _) UNROLL_B(RN, ZERO_ONE, i)
-    UNROLL_A(RM, ZERO_ROW, _)
+    BLOCK_ZERO()
     for (int k0 = 0; k0 < K; k0 += BK) {
 #if A_K_FAST
 #define A_AT(e) const int kk = (e) % BK, mm = (e) / BK;
@@ -94,17 +64,7 @@ void gemm_local(__global const REAL *restrict a, const int a_row, const int a_co
         }
         UNROLL_A(B_LOADS, LOAD_B, _)
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll  // (GPU compilers unroll it; llvmpipe counts its K iterations)
-        for (int kk = 0; kk < BK; ++kk) {
-            REAL av[RM], bv[RN];
-#define READ_A(i, _) av[i] = a_tile[kk][ty + (i) * WG_M];
-            UNROLL_A(RM, READ_A, _)
-#define READ_B(j, _) bv[j] = b_tile[kk][tx + (j) * WG_N];
-            UNROLL_A(RN, READ_B, _)
-#define FMA_ONE(j, i) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-#define FMA_ROW(i, _) UNROLL_B(RN, FMA_ONE, i)
-            UNROLL_A(RM, FMA_ROW, _)
-        }
+        BLOCK_MULTIPLY_SLICE()
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #define STORE_ONE(j, i)                                                                  \

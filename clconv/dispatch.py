@@ -39,6 +39,12 @@ class Context:
     family_entry: dict
     params: dict
 
+    def sibling(self, algorithm: str) -> "Context":
+        """The context of another algorithm of the same family (a fallback: a kernel whose
+        built limits turn out below the work-group the algorithm launches)."""
+        return Context(self.device, self.profile, algorithm, self.family_entry,
+                       self.family_entry[algorithm])
+
     def lanes(self, dtype) -> int:
         """Lanes of the algorithm's explicit vectors for `dtype`: its `vector_bytes` parameter
         (else the profile's, one register) of elements; a power of two from 2 to 16."""
@@ -132,7 +138,7 @@ def algorithm(family: str, name: str) -> Algorithm:
     if known is None:
         raise ValueError(f"unknown op family {family!r}; families: {', '.join(families())}")
     if name not in known:
-        raise ValueError(f"{family}: no algorithm {name!r}; it has {', '.join(known)}")
+        raise ValueError(f"{family}: no algorithm {name!r}; it has {', '.join(sorted(known))}")
     return known[name]
 
 

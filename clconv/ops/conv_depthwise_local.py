@@ -58,9 +58,7 @@ def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
                                 **runtime.dtype_defines(problem.dtype), **epilogue.defines())
     if runtime.kernel_limits(device, kernel).work_group_size < tile["TILE_W"] * tile["TILE_H"]:
         # (registers can lower a kernel's limit below the device's): the general kernel
-        general = dispatch.Context(device, context.profile, "general", context.family_entry,
-                                   context.family_entry["general"])
-        return general_run(general, problem, x, w, b, y, epilogue)
+        return general_run(context.sibling("general"), problem, x, w, b, y, epilogue)
     _, oh, ow = geo.out_size
     global_size = (-(-ow // tile["TILE_W"]) * tile["TILE_W"],
                    -(-oh // tile["TILE_H"]) * tile["TILE_H"], geo.batch * geo.out_channels)

@@ -12,9 +12,10 @@ from .conv_geometry import ConvProblem
 from .linear import local_tile, local_tile_reason
 
 
-def _tile(context: Context, problem: ConvProblem) -> dict:
-    """gemm_local's blocking from the table's "local" entry (halved to the device's work-group
-    limit), and the kernel's size (the tap arithmetic divides by constants)."""
+def block_tile(context: Context, problem: ConvProblem) -> dict:
+    """gemm_local's blocking from the algorithm's table entry (halved to the device's
+    work-group limit), and the kernel's size (the tap arithmetic divides by constants): the
+    build options of conv_local and conv_weight_grad_local."""
     kd, kh, kw = problem.geo.kernel
     return {**local_tile(context, problem), "KD": kd, "KH": kh, "KW": kw}
 
@@ -30,7 +31,7 @@ def _reduction(problem: ConvProblem) -> int:
 
 
 def _applies(context: Context, problem: ConvProblem) -> str | None:
-    tile = _tile(context, problem)
+    tile = block_tile(context, problem)
     items, block_n = tile["WG_M"] * tile["WG_N"], tile["WG_N"] * tile["RN"]
     reduction = _reduction(problem)
     return first_reason(
@@ -53,15 +54,13 @@ def _prefers(context: Context, problem: ConvProblem) -> str | None:
 
 
 def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
-    geo, device, tile = problem.geo, context.device, _tile(context, problem)
+    geo, device, tile = problem.geo, context.device, block_tile(context, problem)
     kernel = runtime.get_kernel(device, "conv_local", "conv_local", **tile,
                                 **runtime.dtype_defines(problem.dtype), **epilogue.defines())
     items = tile["WG_M"] * tile["WG_N"]
     if runtime.kernel_limits(device, kernel).work_group_size < items:
         # (registers can lower a kernel's limit below the device's): the general kernel
-        general = dispatch.Context(device, context.profile, "general", context.family_entry,
-                                   context.family_entry["general"])
-        return general_run(general, problem, x, w, b, y, epilogue)
+        return general_run(context.sibling("general"), problem, x, w, b, y, epilogue)
     out_per_group = geo.out_channels // geo.groups
     global_size = (-(-_columns(problem) // (tile["WG_N"] * tile["RN"])) * tile["WG_N"],
                    -(-out_per_group // (tile["WG_M"] * tile["RM"])) * tile["WG_M"], geo.groups)
@@ -74,6 +73,6 @@ def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
 
 
 dispatch.register(Algorithm(
-    "conv_forward", "local", _run, applies=_applies, prefers=_prefers, params=_tile,
+    "conv_forward", "local", _run, applies=_applies, prefers=_prefers, params=block_tile,
     about="conv_local: an implicit GEMM, 64 x 64 blocks per work-group, slices of weights and "
           "gathered patches in local memory, 4 x 4 outputs per work-item"))

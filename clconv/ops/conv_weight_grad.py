@@ -12,7 +12,8 @@ from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from ..tensors import Tensor, empty
 from .arguments import i32
 from .conv_geometry import ConvProblem, geometry_args
-from .linear import local_tile, local_tile_reason
+from .conv_local import block_tile
+from .linear import local_tile_reason
 from .reduce import sum_slices
 
 
@@ -79,11 +80,6 @@ dispatch.register(Algorithm("conv_weight_grad", "general", _general_grad_run,
 
 # --- weight gradient on GPUs: an implicit GEMM in local memory, split-K -----------------------
 
-def _local_tile(context: Context, problem: ConvProblem) -> dict:
-    kd, kh, kw = problem.geo.kernel
-    return {**local_tile(context, problem), "KD": kd, "KH": kh, "KW": kw}
-
-
 def _local_sizes(problem: ConvProblem) -> tuple[int, int, int]:
     """(output channels per group, columns = input channels per group x taps, pairs = batch x
     output positions: the reduction)."""
@@ -97,26 +93,26 @@ def _local_split(context: Context, problem: ConvProblem) -> tuple[int, int]:
     """(chunk, splits): enough splits of the reduction for `groups_per_unit` work-groups per
     compute unit, each at least `min_chunk` pairs (in whole slices), the partial results within
     the workspace limit; one split where the blocks alone are enough."""
-    params, tile = context.params, _local_tile(context, problem)
+    params, tile = context.params, block_tile(context, problem)
     rows, columns, pairs = _local_sizes(problem)
     blocks = (-(-rows // (tile["WG_M"] * tile["RM"])) * -(-columns // (tile["WG_N"] * tile["RN"]))
               * problem.geo.groups)
     wanted = int(params["groups_per_unit"]) * context.profile.compute_units
     bk = tile["BK"]
     least = max(bk, -(-int(params["min_chunk"]) // bk) * bk)
-    room = runtime.workspace_limit(context.device) // max(
+    room = runtime.workspace_limit(context.device) // max(  # splits the workspace holds
         1, problem.geo.out_channels * columns * problem.dtype.itemsize)
     splits = max(1, min(-(-wanted // blocks), room))
     if splits == 1:
         return pairs, 1
     # runs of whole slices, rounded down (so that there are at least as many as wanted), of at
-    # least `least` pairs, and no more of them than the workspace holds
-    chunk = max(least, pairs // splits // bk * bk, -(-(-(-pairs // room)) // bk) * bk)
+    # least `least` pairs, and long enough for no more runs than the workspace holds
+    chunk = max(least, pairs // splits // bk * bk, runtime.round_up(-(-pairs // room), bk))
     return chunk, -(-pairs // chunk)
 
 
 def _local_applies(context: Context, problem: ConvProblem) -> str | None:
-    tile = _local_tile(context, problem)
+    tile = block_tile(context, problem)
     items = tile["WG_M"] * tile["WG_N"]
     step = items // tile["BK"] if items % tile["BK"] == 0 else 0
     chunk, _ = _local_split(context, problem)
@@ -145,14 +141,12 @@ def _local_workspace(context: Context, problem: ConvProblem) -> int:
 
 
 def _local_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
-    geo, device, tile = problem.geo, context.device, _local_tile(context, problem)
+    geo, device, tile = problem.geo, context.device, block_tile(context, problem)
     kernel = _kernel(device, "conv_weight_grad_local", "conv_weight_grad_local", problem.dtype,
                      **tile)
     if runtime.kernel_limits(device, kernel).work_group_size < tile["WG_M"] * tile["WG_N"]:
         # (registers can lower a kernel's limit below the device's): the general kernel
-        general = dispatch.Context(device, context.profile, "general", context.family_entry,
-                                   context.family_entry["general"])
-        return _general_grad_run(general, problem, x, grad, dw)
+        return _general_grad_run(context.sibling("general"), problem, x, grad, dw)
     rows, columns, pairs = _local_sizes(problem)
     chunk, splits = _local_split(context, problem)
     partial = dw if splits == 1 else empty((splits * dw.size,), dw.dtype, device)
@@ -169,7 +163,7 @@ def _local_run(context: Context, problem: ConvProblem, x, grad, dw) -> Tensor:
 
 def _local_params(context: Context, problem: ConvProblem) -> dict:
     chunk, splits = _local_split(context, problem)
-    return {**_local_tile(context, problem), "chunk": chunk, "splits": splits}
+    return {**block_tile(context, problem), "chunk": chunk, "splits": splits}
 
 
 dispatch.register(Algorithm(

@@ -136,9 +136,8 @@ def _local(context: Context, problem: GemmProblem, a, a_strides, b, b_strides, b
     items = tile["WG_M"] * tile["WG_N"]
     if runtime.kernel_limits(device, kernel).work_group_size < items:
         # (registers can lower a kernel's limit below the device's): gemm's tiles instead
-        tiled = dispatch.Context(device, context.profile, "tiled", context.family_entry,
-                                 context.family_entry["tiled"])
-        return _tiled(tiled, problem, a, a_strides, b, b_strides, bias, out, batch_strides)
+        return _tiled(context.sibling("tiled"), problem, a, a_strides, b, b_strides, bias, out,
+                      batch_strides)
     global_size = (-(-problem.n // (tile["WG_N"] * tile["RN"])) * tile["WG_N"],
                    -(-problem.m // (tile["WG_M"] * tile["RM"])) * tile["WG_M"], problem.batch)
     runtime.launch(device, kernel, global_size, (tile["WG_N"], tile["WG_M"], 1),

@@ -45,18 +45,18 @@ if ! python3 -c "import clconv, sys; sys.exit(clconv.get_device().profile.kind !
 fi
 
 step "correctness: python -m clconv check"
-timeout 150 python3 -m clconv check > "$out/check.txt" 2>&1
+timeout 120 python3 -m clconv check > "$out/check.txt" 2>&1
 check=$?
 tail -n 5 "$out/check.txt"
 
 step "correctness: the suite's cases at small sizes (bench --quick, checked)"
-timeout 120 python3 -m clconv bench --quick --peers "" > "$out/quick.txt" 2>&1
+timeout 90 python3 -m clconv bench --quick --peers "" > "$out/quick.txt" 2>&1
 quick=$?
 grep -v "^#" "$out/quick.txt" | awk '$NF != "ok"' | head -n 20
 
 step "speed: bench --gpu against PyTorch/cuDNN on the same GPU"
 # shellcheck disable=SC2086
-timeout 300 python3 -m clconv bench --gpu ${GPU_RUN_ONLY:+--only "$GPU_RUN_ONLY"} --runs 10 --json "$out/bench.json" > "$out/bench.txt" 2>&1
+timeout 330 python3 -m clconv bench --gpu ${GPU_RUN_ONLY:+--only "$GPU_RUN_ONLY"} --runs 10 --timeout 150 --json "$out/bench.json" > "$out/bench.txt" 2>&1
 bench=$?
 cat "$out/bench.txt"
 

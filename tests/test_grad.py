@@ -202,6 +202,22 @@ def test_losses_over_several_work_groups(device, rng, reduction):
     assert np.array_equal(again, loss.numpy())
 
 
+@pytest.mark.parametrize("nd,x_shape,w_shape,stride,padding", [
+    (2, (2, 3, 9, 11), (4, 3, 3, 3), 2, 1),
+    (3, (1, 2, 5, 6, 7), (3, 2, 3, 2, 3), (2, 1, 3), 1),
+])
+def test_strided_input_gradient_through_the_spread_out_gradient(device, rng, nd, x_shape,
+                                                                 w_shape, stride, padding):
+    """The transposed input gradient of a strided convolution, forced (the dispatcher takes the
+    phases for every stride now): the gradient spread out by zero_upsample, then a stride-1
+    convolution with the flipped weights; against the reference."""
+    x, w = randn(rng, x_shape, np.float32), conv_weight(rng, w_shape, np.float32)
+    with clconv.config.override(conv_input_grad="transposed"), \
+            clconv.runtime.record_launches(device) as made:
+        check_grad(rng, f"conv{nd}d", x, w, None, stride, padding, case="spread out")
+    assert "zero_upsample" in {k.function_name for k, *_ in made.launches}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv_weight_grad_local_splits_across_work_groups(device, rng, dtype):
     """The GPU weight gradient's reduction over batch x positions, split across work-groups

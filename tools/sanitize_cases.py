@@ -352,6 +352,10 @@ CASES = [
     case("conv2d", input=rand(3, 5, 6, 7), weight=rand(10, 5, 3, 3), stride=(2, 1), padding=1,
          forced={"conv_weight_grad": "general",
                  "tuning": {"conv_weight_grad": {"general": {"chunk": 7}}}}),
+    # the transposed input gradient of a strided convolution (forced: the phases take every
+    # stride), its gradient spread out by zero_upsample
+    case("conv3d", input=rand(1, 2, 4, 5, 6), weight=rand(3, 2, 3, 2, 3), stride=(2, 1, 2),
+         padding=1, forced={"conv_input_grad": "transposed"}),
     # conv_weight_grad_local split into runs of one 16-deep slice (the last one part-filled),
     # blocks past the channels and the (channel, tap) columns, a stride, on every profile
     case("conv2d", input=rand(2, 17, 5, 6), weight=rand(16, 17, 3, 3), stride=2, padding=1,

@@ -244,9 +244,7 @@ def _summed_rows(shape, summed) -> Rows | None:
     after = blocks.pop()[0] if blocks and blocks[-1][1] else 1
     if len(blocks) > 1:
         return None
-    kept = blocks[0][0] if blocks else 1
-    return Rows(count=kept, row_stride=after, segments=before, segment_stride=kept * after,
-                segment_len=after, row_div=after, row_mod=kept)
+    return Rows.channels(before, blocks[0][0] if blocks else 1, after)
 
 
 def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:

@@ -14,11 +14,29 @@
 // columns past the end load zeros; stores past the end are skipped. The kernel's size is a
 // build option (KD, KH, KW: the tap arithmetic divides by constants); the rest are arguments.
 // The reduction runs in ascending k for every output: reruns are bit-identical.
+//
+// Interior and edge paths: the whole slices (all but a last partial one) of a block whose BM
+// rows are all output channels load their weights without checks, as VEC_A-wide vectors where
+// the host found the rows aligned (VEC_A 2 or 4: the reduction a multiple of it, so every row
+// and slice starts on a vector's bytes of a buffer at offset 0; A_VECTORS = A_LOADS / VEC_A
+// per item); the
+// gather of whole slices tests one bit per tap of a mask each item computes once (the taps of
+// its window inside the input: all of them away from the border) instead of six bounds. The
+// last partial slice, and the weights of blocks past the channels, take the checked loads.
 #include "local_block.h"
 #include "conv_patch.h"
 
 #define B_ROW_STEP (ITEMS / BN)  // slice rows between one item's loads (the host checks
                                  // ITEMS % BN == 0 and BK % B_ROW_STEP == 0)
+#ifndef VEC_A
+#define VEC_A 1
+#endif
+#ifndef A_VECTORS
+#define A_VECTORS A_LOADS
+#endif
+#if TAPS > 32
+#error "conv_local keeps one bit per tap: at most 32 taps (the host checks)"
+#endif
 
 __kernel __attribute__((reqd_work_group_size(WG_N, WG_M, 1)))
 void conv_local(
@@ -55,9 +73,24 @@ void conv_local(
               od0 = (pos / (OW * OH)) * SD - PD;
     const __global REAL *x_group = x + ((size_t)image * C + group * in_per_group) * in_plane;
 
+    // Which taps of this item's window lie inside the input, bit `tap`; and where the window's
+    // first tap would be (an offset within an input plane, negative at the border).
+    uint inside = 0;
+    if (col_ok) {
+        for (int tap = 0; tap < TAPS; ++tap) {
+            const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH,
+                      iw = ow0 + (tap % KW) * DW;
+            if (id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W)
+                inside |= 1u << tap;
+        }
+    }
+    const int window = (od0 * H + oh0) * W + ow0;
+    const bool rows_inside = m_base + BM <= out_per_group;
+    const int whole = reduction - reduction % BK;  // the end of the whole slices
+
     REAL acc[RM][RN];
     BLOCK_ZERO()
-    for (int k0 = 0; k0 < reduction; k0 += BK) {
+    // (checked) weights: zeros past the channels and the reduction
 #define LOAD_A(t, _)                                                                     \
         {                                                                                \
             const int e = item + (t) * ITEMS, kk = e % BK, mm = e / BK;                  \
@@ -65,7 +98,41 @@ void conv_local(
             a_tile[kk][mm] = m < out_per_group && k < reduction                          \
                 ? w_group[(size_t)m * reduction + k] : (REAL)0;                          \
         }
-        UNROLL_A(A_LOADS, LOAD_A, _)
+#if VEC_A > 1
+#define LOAD_A_INTERIOR(t, _)                                                            \
+        {                                                                                \
+            const int e = item + (t) * ITEMS, kk = e % (BK / VEC_A) * VEC_A,             \
+                      mm = e / (BK / VEC_A);                                             \
+            const CAT(REAL, VEC_A) v = *(const __global CAT(REAL, VEC_A) *)              \
+                (w_group + (size_t)(m_base + mm) * reduction + k0 + kk);                 \
+            a_tile[kk][mm] = v.s0;                                                       \
+            a_tile[kk + 1][mm] = v.s1;                                                   \
+            A_STORE_UPPER                                                                \
+        }
+#if VEC_A == 4
+#define A_STORE_UPPER a_tile[kk + 2][mm] = v.s2; a_tile[kk + 3][mm] = v.s3;
+#else
+#define A_STORE_UPPER
+#endif
+#else
+#define LOAD_A_INTERIOR(t, _)                                                            \
+        {                                                                                \
+            const int e = item + (t) * ITEMS, kk = e % BK, mm = e / BK;                  \
+            a_tile[kk][mm] = w_group[(size_t)(m_base + mm) * reduction + k0 + kk];       \
+        }
+#endif
+    // the gather of a whole slice: one mask bit per tap
+#define LOAD_B_INTERIOR(t, _)                                                            \
+        {                                                                                \
+            const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
+            const int c = k / TAPS, tap = k % TAPS;                                      \
+            b_tile[kk][b_col] = (inside >> tap) & 1u                                     \
+                ? x_group[(size_t)c * in_plane                                           \
+                          + (window + ((tap / (KH * KW)) * DD * H                        \
+                                       + ((tap / KW) % KH) * DH) * W + (tap % KW) * DW)] \
+                : (REAL)0;                                                               \
+        }
+    // (checked) the gather of the last, partial slice
 #define LOAD_B(t, _)                                                                     \
         {                                                                                \
             const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
@@ -73,11 +140,24 @@ void conv_local(
                                             oh0, ow0, col_ok && k < reduction, D, H, W,  \
                                             DD, DH, DW);                                 \
         }
-        UNROLL_A(B_LOADS, LOAD_B, _)
-        barrier(CLK_LOCAL_MEM_FENCE);
-        BLOCK_MULTIPLY_SLICE()
-        barrier(CLK_LOCAL_MEM_FENCE);
+#define SLICE(a_loads, load_a, load_b)                                                   \
+    {                                                                                    \
+        UNROLL_A(a_loads, load_a, _)                                                     \
+        UNROLL_A(B_LOADS, load_b, _)                                                     \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                    \
+        BLOCK_MULTIPLY_SLICE()                                                           \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                    \
     }
+    int k0 = 0;
+    if (rows_inside) {  // (the same for the whole work-group)
+        for (; k0 < whole; k0 += BK)
+            SLICE(A_VECTORS, LOAD_A_INTERIOR, LOAD_B_INTERIOR)
+    } else {
+        for (; k0 < whole; k0 += BK)
+            SLICE(A_LOADS, LOAD_A, LOAD_B_INTERIOR)
+    }
+    if (k0 < reduction)
+        SLICE(A_LOADS, LOAD_A, LOAD_B)
     // The epilogue: bias and activation, each output stored once.
 #define STORE_ONE(j, i)                                                                  \
     {                                                                                    \

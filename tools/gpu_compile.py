@@ -16,8 +16,9 @@ registers to memory. (AMD's SGPR spills go to VGPR lanes, not to memory: reporte
 `--evidence PATH` also writes, per kernel, a Markdown table of what can be read without a GPU
 (benchmarks/RESULTS.md keeps one): NVPTX registers, gfx90a VGPRs, private and local memory, the
 work-group sizes launched, AMD's occupancy estimate, and in each target's hottest innermost loop
-(the loop without inner loops that holds the most multiply-adds) its multiply-adds per global
-load and per local-memory load instruction (a vector load counts once; NVIDIA's loads from the
+(the loop without inner loops that holds the most multiply-adds; of equal ones, the one with
+the fewest global loads: an interior path) its multiply-adds per global load and per
+local-memory load instruction (a vector load counts once; NVIDIA's loads from the
 assembler's PTX, AMD's from the gfx90a code).
 """
 from __future__ import annotations
@@ -220,7 +221,9 @@ def _loops(lines: list[str], label: str, branch: str) -> list[tuple[int, int]]:
 
 def hot_loop(lines: list[str], label: str, branch: str, fma, global_load, local_load) -> dict:
     """The innermost loop (no loop inside it) holding the most multiply-adds: its multiply-adds
-    and load instructions (none: the kernel has no loop)."""
+    and load instructions (none: the kernel has no loop). Of loops with as many multiply-adds,
+    the one with the fewest global loads: a kernel's interior path (unchecked, vector loads),
+    which most blocks take, beside its edge path."""
     loops = _loops(lines, label, branch)
     innermost = [(a, b) for a, b in loops
                  if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in loops)]
@@ -235,7 +238,8 @@ def hot_loop(lines: list[str], label: str, branch: str, fma, global_load, local_
         counts = {"loop_fma": fmas,
                   "loop_global_loads": sum(bool(global_load.match(x)) for x in body),
                   "loop_local_loads": sum(bool(local_load.match(x)) for x in body)}
-        if best is None or fmas > best["loop_fma"]:
+        if best is None or (fmas, -counts["loop_global_loads"]) > (
+                best["loop_fma"], -best["loop_global_loads"]):
             best = counts
     return best or {"loop_fma": None, "loop_global_loads": None, "loop_local_loads": None}
 

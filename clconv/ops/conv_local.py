@@ -4,6 +4,8 @@ and of gathered patches in local memory, 4 x 4 outputs per item), every option. 
 gradient's transposed and phase convolutions run through it too."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dispatch, runtime
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
 from .arguments import buffer, i32
@@ -20,6 +22,19 @@ def block_tile(context: Context, problem: ConvProblem) -> dict:
     return {**local_tile(context, problem), "KD": kd, "KH": kh, "KW": kw}
 
 
+MAX_TAPS = 32  # conv_local keeps a bit per tap of each item's window
+
+
+def _forward_tile(context: Context, problem: ConvProblem) -> dict:
+    """block_tile and conv_local's weight loads: 4- or 2-wide vectors (VEC_A, A_VECTORS per
+    item) where every row of the reduction starts on a vector's bytes (a multiple of its
+    elements; buffers at offset 0) and the slices and each item's loads divide into them."""
+    tile = block_tile(context, problem)
+    vector = next(v for v in (4, 2, 1) if _reduction(problem) % v == 0
+                  and tile["BK"] % v == 0 and tile["A_LOADS"] % v == 0)
+    return {**tile, "VEC_A": vector, "A_VECTORS": tile["A_LOADS"] // vector}
+
+
 def _columns(problem: ConvProblem) -> int:
     geo = problem.geo
     return geo.batch * geo.out_size[0] * geo.out_size[1] * geo.out_size[2]
@@ -33,14 +48,16 @@ def _reduction(problem: ConvProblem) -> int:
 def _applies(context: Context, problem: ConvProblem) -> str | None:
     tile = block_tile(context, problem)
     items, block_n = tile["WG_M"] * tile["WG_N"], tile["WG_N"] * tile["RN"]
-    reduction = _reduction(problem)
+    reduction, taps = _reduction(problem), int(np.prod(problem.geo.kernel))
     return first_reason(
         # each work-item gathers one column of every slice (kernels/conv_local.cl)
         (items % block_n == 0 and tile["BK"] % (items // block_n) == 0,
          f"{tile['WG_N']} x {tile['WG_M']} work-items that do not gather whole columns of "
-         f"{tile['BK']}-deep slices")) \
+         f"{tile['BK']}-deep slices"),
+        (taps <= MAX_TAPS, f"a kernel of {taps} taps (it keeps a bit per tap: at most "
+                           f"{MAX_TAPS})")) \
         or local_tile_reason(context, tile, problem.dtype) \
-        or loop_reason(context, reduction + -(-reduction // tile["BK"]),
+        or loop_reason(context, taps + reduction + -(-reduction // tile["BK"]),
                        "a work-item along the reduction (channels x taps)")
 
 
@@ -54,7 +71,7 @@ def _prefers(context: Context, problem: ConvProblem) -> str | None:
 
 
 def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
-    geo, device, tile = problem.geo, context.device, block_tile(context, problem)
+    geo, device, tile = problem.geo, context.device, _forward_tile(context, problem)
     kernel = runtime.get_kernel(device, "conv_local", "conv_local", **tile,
                                 **runtime.dtype_defines(problem.dtype), **epilogue.defines())
     items = tile["WG_M"] * tile["WG_N"]
@@ -73,6 +90,6 @@ def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
 
 
 dispatch.register(Algorithm(
-    "conv_forward", "local", _run, applies=_applies, prefers=_prefers, params=block_tile,
+    "conv_forward", "local", _run, applies=_applies, prefers=_prefers, params=_forward_tile,
     about="conv_local: an implicit GEMM, 64 x 64 blocks per work-group, slices of weights and "
           "gathered patches in local memory, 4 x 4 outputs per work-item"))

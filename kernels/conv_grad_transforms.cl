@@ -101,3 +101,26 @@ __kernel void phase_scatter(__global const REAL *restrict part, __global REAL *r
     for (int j = 0; j < cols; ++j)
         dx_row[j * SW] = part_row[j];
 }
+
+// phase_scatter for GPUs: one work-item per phase column j (consecutive items read consecutive
+// part elements and write dx at stride SW), phase row i, and (phase depth, plane) zp.
+__kernel void phase_scatter_columns(__global const REAL *restrict part,
+                                    __global REAL *restrict dx, const int has_part,
+                                    const int planes, const int first_plane,
+                                    const int D, const int H, const int W,
+                                    const int SD, const int SH, const int SW,
+                                    const int rd, const int rh, const int rw,
+                                    const int part_d, const int part_h, const int part_w,
+                                    const int shift_d, const int shift_h, const int shift_w)
+{
+    const int j = get_global_id(0), i = get_global_id(1), zp = get_global_id(2);
+    const int depths = (D - rd + SD - 1) / SD, rows = (H - rh + SH - 1) / SH,
+              cols = (W - rw + SW - 1) / SW;
+    if (j >= cols || i >= rows || zp >= depths * planes)
+        return;
+    const int z = zp % depths, plane = zp / depths;
+    dx[(((size_t)(first_plane + plane) * D + z * SD + rd) * H + i * SH + rh) * W + j * SW + rw] =
+        has_part ? part[(((size_t)plane * part_d + z + shift_d) * part_h + i + shift_h) * part_w
+                        + j + shift_w]
+                 : (REAL)0;
+}

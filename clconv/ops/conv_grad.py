@@ -47,6 +47,8 @@ def _defaults(profile) -> dict:
     return {
         "conv_input_grad": {
             "order": ["phases", "transposed", "general"],
+            # phase_scatter a row per work-item (CPUs) or a column per work-item (GPUs)
+            "phases": {"scatter": "rows" if profile.kind == "cpu" else "columns"},
             "general": {"TILE_C": 8, "TILE_P": 8,
                         "local": [multiple, max(1, 64 // multiple), 1]},
         },

@@ -182,7 +182,8 @@ def _phase_scratch_bytes(geo, dtype) -> int:
 
 def _phases_params(context: Context, problem: ConvProblem) -> dict:
     grid = _phase_grid(problem.geo)
-    return {"phases": len(grid), "with_taps": sum(_has_taps(phase) for phase in grid)}
+    return {"phases": len(grid), "with_taps": sum(_has_taps(phase) for phase in grid),
+            "scatter": context.params["scatter"]}
 
 
 def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> None:
@@ -202,7 +203,7 @@ def _phases_run(context: Context, problem: ConvProblem, grad, weight, dx) -> Non
         for phase in phase_grid:
             part = _phase_convolution(rows, weights[phase], geo, count, *phase) \
                 if phase in weights else None
-            _scatter_phase(part, dx, geo, first, count, *phase)
+            _scatter_phase(context.params["scatter"], part, dx, geo, first, count, *phase)
 
 
 def _phase_weight(weight: Tensor, geo, depth: _Phase, row: _Phase, col: _Phase) -> Tensor:
@@ -230,14 +231,21 @@ def _phase_convolution(grad: Tensor, w_sub: Tensor, geo, batch: int, *phase: _Ph
     return part
 
 
-def _scatter_phase(part: Tensor | None, dx: Tensor, geo, first: int, count: int,
+def _scatter_phase(scatter: str, part: Tensor | None, dx: Tensor, geo, first: int, count: int,
                    *phase: _Phase) -> None:
-    """dx's positions of the phase from `part` (zeros where None: the phase has no taps)."""
-    depth, row, _ = phase
+    """dx's positions of the phase from `part` (zeros where None: the phase has no taps): a
+    row per work-item (scatter "rows": CPUs, the row loop in vectors) or a column per
+    work-item ("columns": GPUs, neighbouring items on neighbouring elements)."""
+    depth, row, col = phase
     planes = count * geo.in_channels
     source = dx if part is None else part  # (not read without a part)
-    runtime.launch(dx.device, _kernel(dx.device, "conv_grad_transforms", "phase_scatter", dx.dtype),
-                   (row.positions, depth.positions, planes), (1, 1, launch_sizes.items(dx.device)),
+    items = launch_sizes.items(dx.device)
+    if scatter == "columns":
+        name, sizes = "phase_scatter_columns", (
+            (col.positions, row.positions, depth.positions * planes), (items, 1, 1))
+    else:
+        name, sizes = "phase_scatter", ((row.positions, depth.positions, planes), (1, 1, items))
+    runtime.launch(dx.device, _kernel(dx.device, "conv_grad_transforms", name, dx.dtype), *sizes,
                    source.array.data,
                    dx.array.data, *i32(part is not None, planes, first * geo.in_channels,
                                        *geo.in_size, *geo.stride, *(p.offset for p in phase),

@@ -5,8 +5,8 @@ Each target is one algorithm of one op family on one problem of the benchmark su
 (`--quick`: small ones). A target is tried only where the dispatcher runs that algorithm for that
 problem on this device (its profile's kind and the table in force decide): on a CPU the direct,
 Winograd and vector weight-gradient kernels, on a GPU the blocks in local memory of the
-convolutions (forward and weight gradient) and of gemm, the general kernels where they run,
-and the normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
+convolutions (forward and weight gradient) and of gemm, whether Winograd (winograd_local) goes
+before the implicit GEMM, the general kernels where they run, and the normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
 its result checked against clconv.reference, and only then timed (the fastest of --runs runs
 after warm-up, by OpenCL profiling events where the queue has them, else wall time with the
 device synchronized; the fastest candidates and the table's own parameters are
@@ -37,9 +37,14 @@ from .testing import mismatch
 from .timing import best_ms
 
 
+ORDER = "order"  # a Target's algorithm where its candidates are the family's orders
+
+
 @dataclass(frozen=True)
 class Target:
-    """One algorithm's parameters searched on one problem."""
+    """One algorithm's parameters searched on one problem; or (algorithm ORDER) the family's
+    order of algorithms, each candidate an order ({"order": [...]}) that the dispatcher's
+    choice follows."""
     family: str
     algorithm: str
     label: str
@@ -119,6 +124,12 @@ def _gpu_block_targets() -> list[Target]:
         Target("gemm", "local", "matmul 256 x 512 @ 512 x 512",
                ("matmul", (256, 512), (512, 512)), ("matmul", (20, 33), (33, 18)),
                _block_candidates()),
+        # Winograd (transforms around gemm_local) before the implicit GEMM, where it is faster
+        Target("conv_forward", ORDER, "conv2d 64->64 56x56 3x3 (winograd_local or local)",
+               _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
+               _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1),
+               (("winograd_local first",
+                 {"order": ["winograd_local", "local", "depthwise_local", "general"]}),)),
     ]
 
 
@@ -274,9 +285,13 @@ def _timed(target: Target, params: dict, run, expected, device, runs: int, key):
     """(fastest ms, None) of `run` under the candidate's parameters, or (inf, what is wrong,
     or why the algorithm cannot run the problem with them): checked against the reference
     before it is timed."""
-    overlay = {target.family: {target.algorithm: params}}
+    if target.algorithm == ORDER:  # the family's order: the dispatcher chooses
+        overlay, forced = {target.family: params}, {}
+    else:
+        overlay = {target.family: {target.algorithm: params}}
+        forced = {target.family: target.algorithm}
     with config.override(tuning=tuning.merge(dict(config.current().tuning or {}), overlay),
-                         **{target.family: target.algorithm}):
+                         **forced):
         try:
             dispatch.choose(target.family, device, key)
         except ValueError as err:  # parameters the algorithm cannot run this problem with
@@ -303,7 +318,8 @@ def _targets_here(device, quick: bool, only: str | None) -> tuple[list, list]:
         key, _, _ = _runner(device, target.quick if quick else target.problem,
                             np.random.default_rng(0))
         runs_here = dispatch.choose(target.family, device, key).algorithm
-        if runs_here == target.algorithm:
+        if runs_here == target.algorithm or target.algorithm == ORDER and any(
+                runs_here in params["order"] for _, params in target.candidates):
             chosen.append(target)
         else:
             skipped.append(f"{target.family}.{target.algorithm} ({target.label}): this device "
@@ -404,7 +420,8 @@ def search(quick: bool, runs: int, only: str | None = None, finalists: int = 3,
                                        report)
         won = _verdict(target, timings, finals, rounds, margin, report)
         if won is not None:
-            winners = tuning.merge(winners, {target.family: {target.algorithm: won}})
+            winners = tuning.merge(winners, {target.family: won if target.algorithm == ORDER
+                                             else {target.algorithm: won}})
     if progress.total:
         print()
     return winners, report + [f"not tuned: {line}" for line in skipped]

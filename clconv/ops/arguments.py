@@ -6,6 +6,7 @@ tells the user what to fix without reading clconv's source.
 from __future__ import annotations
 
 import numpy as np
+import pyopencl as cl
 
 from .. import runtime
 from ..shapes import ntuple  # noqa: F401  (re-exported for the op modules)
@@ -62,8 +63,11 @@ def expect_shape(t: Tensor | None, shape: tuple[int, ...], name: str, op: str, w
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}{why}, got {t.shape}")
 
 
-def buffer(t: Tensor | None, device: runtime.Device):
-    """The device buffer of `t` for a kernel argument; a placeholder for None or an empty tensor."""
+def buffer(t: Tensor | cl.MemoryObjectHolder | None, device: runtime.Device):
+    """The device buffer of `t` for a kernel argument (a buffer itself: a prepared layout of
+    weights); a placeholder for None or an empty tensor."""
+    if isinstance(t, cl.MemoryObjectHolder):
+        return t
     return t.array.data if t is not None and t.size else device.placeholder
 
 

@@ -12,6 +12,9 @@ kernels/<module>.cl) each:
   patches in local memory, 64 x 64 blocks per work-group.
 - depthwise_local (conv_depthwise_local): `depthwise_conv2d_local`, GPUs: depthwise 2D, a tile
   of the output plane per work-group from its input patch in local memory.
+- winograd_local (conv_winograd_local): Winograd F(2x2, 3x3) for GPUs, transforms around 16
+  batched products through gemm; only where the tuning table's order puts it (not measured on a
+  GPU yet).
 - general (conv_general): `conv_forward`, any device (GPUs): a register-tiled implicit GEMM.
 
 Their parameters come from the tuning table (clconv.tuning; the defaults below derive them from
@@ -26,7 +29,7 @@ from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
 from . import (conv_depthwise, conv_depthwise_local, conv_direct, conv_dot,  # noqa: F401
-               conv_general, conv_local, conv_pointwise, conv_winograd)
+               conv_general, conv_local, conv_pointwise, conv_winograd, conv_winograd_local)
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -207,6 +210,9 @@ def _defaults(profile) -> dict:
         # depthwise_conv2d_local (GPUs): output tiles of 16 x 8 (8 x 8 on 7x7 planes), the input
         # patch in local memory where it takes at most 16 KiB. Derived, not measured.
         "depthwise_local": {"width": 16, "items": 128, "max_patch_bytes": 16384},
+        # winograd_local (GPUs, where the table's order names it): its transforms one
+        # work-item per element in groups of 64; 16+ input and output channels.
+        "winograd_local": {"items": 64, "min_channels": 16},
     }
 
 

@@ -28,6 +28,7 @@ class Path:
     expected: dict                # family -> (cpu, gpu); None: not asserted under that profile
     extra: tuple = ()             # positional arguments after the arrays
     limited: dict = None          # family -> (cpu, gpu) where the device's loops stop early
+    tuning: dict = None           # a table laid over the shipped one (config.override)
 
     def __str__(self):
         return self.name
@@ -77,6 +78,14 @@ PATHS = [
     Path("conv-local-3d", "conv3d", ((1, 16, 3, 4, 5), (17, 16, 2, 3, 3), (17,)), dict(padding=1),
          {"conv_forward": (None, "local"), "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": (None, "local")}),
+    # Winograd for GPUs where the table's order puts it first (no default order does: not
+    # measured on a GPU): its transforms and 16 batched products (gemm_local on GPUs), an odd
+    # output size (the last tiles half outside); the input gradient's transposed convolution
+    # (3x3, stride 1) takes it too.
+    Path("winograd-local", "conv2d", ((2, 16, 7, 9), (20, 16, 3, 3), (20,)), dict(padding=1),
+         {"conv_forward": ("winograd_local", "winograd_local"),
+          "conv_input_grad": ("transposed", "transposed")},
+         tuning={"conv_forward": {"order": ["winograd_local", "local", "general"]}}),
     # strided 3D input gradients phase by phase too (8 phases at stride 2, one without taps in
     # a dimension where the kernel has fewer taps than the stride)
     Path("conv3d-strided-phases", "conv3d", ((1, 2, 5, 6, 7), (3, 2, 3, 1, 3), None),
@@ -136,7 +145,7 @@ def _expected(path: Path, profile: str, device) -> dict:
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("path", PATHS, ids=str)
 def test_explain_names_the_path(device, rng, path, profile):
-    with config.override(profile=profile):
+    with config.override(profile=profile, tuning=path.tuning):
         explanation = clconv.explain(getattr(F, path.op), *_arguments(path, rng), **path.options)
         for family, algorithm in _expected(path, profile, device).items():
             assert explanation[family].algorithm == algorithm, str(explanation)
@@ -146,7 +155,7 @@ def test_explain_names_the_path(device, rng, path, profile):
 @pytest.mark.parametrize("path", PATHS, ids=str)
 def test_the_named_path_runs_and_matches_the_reference(device, rng, path, profile):
     args = _arguments(path, rng)
-    with config.override(profile=profile), dispatch.recording() as made:
+    with config.override(profile=profile, tuning=path.tuning), dispatch.recording() as made:
         check_op(path.op, *args, case=path.name, **path.options)
         check_grad(rng, path.op, *args, case=path.name, **path.options)
     ran = {}
@@ -154,6 +163,28 @@ def test_the_named_path_runs_and_matches_the_reference(device, rng, path, profil
         ran.setdefault(choice.family, set()).add(choice.algorithm)
     for family, algorithm in _expected(path, profile, device).items():
         assert algorithm in ran.get(family, set()), f"{family}: ran {ran.get(family)}"
+
+
+# conv_local's interior path (blocks whose rows are all output channels: unchecked weight
+# loads, 4-wide where the reduction is a multiple of 4) beside its edge path (the last block
+# of channels, the last partial slice), at the shipped blocking (64 rows) and at small blocks
+# (16 rows: several interior blocks), with padding (the gather's per-tap mask at the border).
+@pytest.mark.parametrize("blocks,widest", [(None, 4), ({"WG": [8, 8], "RM": 2, "RN": 2, "BK": 8}, 2)],
+                         ids=["shipped-blocks", "small-blocks"])  # (4 and 2 weights per item)
+@pytest.mark.parametrize("channels,aligned", [(20, True), (17, False)], ids=["vectors", "scalars"])
+def test_conv_local_interior_and_edge_blocks(device, rng, blocks, widest, channels, aligned):
+    vector = widest if aligned else 1  # (a reduction of 20 x 9 taps, or 17 x 9)
+    x = randn(rng, (2, channels, 5, 6), np.float32)
+    w, b = conv_weight(rng, (70, channels, 3, 3), np.float32), randn(rng, (70,), np.float32)
+    tuning = {"conv_forward": {"local": blocks}} if blocks else None
+    with config.override(profile="gpu", tuning=tuning), dispatch.recording() as made:
+        check_op("conv2d", x, w, b, padding=1, case="conv_local interior")
+        check_grad(rng, "conv2d", x, w, b, padding=1, case="conv_local interior")
+    forward = [c for c in made if c.family == "conv_forward" and c.problem.geo.out_channels == 70]
+    assert forward and all(c.algorithm == "local" for c in forward), forward
+    assert {c.params["VEC_A"] for c in forward} == {vector}
+    rows = forward[0].params["WG_M"] * forward[0].params["RM"]
+    assert 70 // rows >= 1 and 70 % rows, "an interior block and an edge block of channels"
 
 
 def test_every_algorithm_has_a_named_path():
@@ -376,3 +407,21 @@ def test_gpu_launches_use_groups_of_64_items_or_more(device, rng):
                     if prod(local) < min(64, clconv.runtime.kernel_limits(device, k).work_group_size)
                     and prod(size) > prod(local)})
     assert small == [], small
+
+
+@pytest.mark.parametrize("profile,kernel", [("cpu", "phase_scatter"),
+                                            ("gpu", "phase_scatter_columns")])
+def test_phase_scatter_by_rows_on_cpus_by_columns_on_gpus(device, rng, profile, kernel):
+    """The strided input gradient's phases land in dx through phase_scatter (a row per
+    work-item: CPUs vectorize the row) or phase_scatter_columns (a column per work-item:
+    neighbouring GPU work-items on neighbouring elements); a 3D stride with a phase of no
+    taps (zeros written) and unequal phase lengths."""
+    x = randn(rng, (2, 3, 5, 6, 7), np.float32)
+    w = conv_weight(rng, (4, 3, 3, 1, 3), np.float32)
+    options = dict(stride=(2, 2, 3), padding=(1, 0, 1))
+    with config.override(profile=profile, conv_input_grad="phases"), \
+            clconv.runtime.record_launches(device) as made:
+        check_grad(rng, "conv3d", x, w, case=f"phase scatter ({profile})", **options)
+    names = {k.function_name for k, *_ in made.launches}
+    assert kernel in names and ({"phase_scatter", "phase_scatter_columns"} - {kernel}).isdisjoint(
+        names), names

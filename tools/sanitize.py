@@ -24,7 +24,8 @@ How the run is arranged so that Oclgrind sees real errors:
 
 Oclgrind writes its reports to stderr (file descriptor 2), which is captured around each case and
 printed under the case's name. Oclgrind simulates on one thread: `--jobs N` (default 2, 1 on
-one core) deals the cases to N processes and prints each one's reports as it finishes. Add an op by adding lines to sanitize_cases.CASES (its
+one core) shares the cases among N processes (each takes the next one unclaimed) and prints
+each one's reports as it finishes. Add an op by adding lines to sanitize_cases.CASES (its
 differentiable arguments come from the op table, clconv.optable).
 """
 from __future__ import annotations
@@ -80,6 +81,16 @@ PYOPENCL_NV_PROBE = ("Oclgrind - OpenCL runtime error detected\n"
 PROFILES = {"gpu-profile": dict(profile="gpu"),
             "cpu-profile-64": dict(profile="cpu", vector_bytes=64),
             "cpu-profile-32": dict(profile="cpu", vector_bytes=32)}
+# Under the GPU profile the local-memory kernels (conv_local, conv_weight_grad_local,
+# gemm_local) block 16 x 16 results in 64 work-items, 8-deep slices: the same code and edges
+# (partial blocks, slices, splits) at a quarter of the simulated work of the shipped 64 x 64
+# blocks of 256 items, which Oclgrind runs item by item, idle ones included. The cases marked
+# `shipped_blocks` keep the shipped blocking (256-item groups within Oclgrind's 256 limit and
+# 32 KiB of local memory).
+SMALL_BLOCKS = {"WG": [8, 8], "RM": 2, "RN": 2, "BK": 8}
+GPU_SMALL_BLOCKS = {"conv_forward": {"local": SMALL_BLOCKS},
+                    "conv_weight_grad": {"local": SMALL_BLOCKS},
+                    "gemm": {"local": SMALL_BLOCKS}}
 # The ops whose kernels have explicit vectors (the others run the 32-byte pass for nothing).
 VECTOR_OPS = ("conv", "pool", "norm")
 
@@ -334,6 +345,17 @@ def backward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
     return problems
 
 
+def settings(profile: dict, test: Case) -> dict:
+    """config.override's settings for `test` under `profile`: the case's forced algorithms and
+    tuning, laid over the GPU profile's small blocks unless it keeps the shipped ones."""
+    from clconv import tuning
+
+    out = {**profile, **test.forced}
+    if profile.get("profile") == "gpu" and not test.shipped_blocks:
+        out["tuning"] = tuning.merge(GPU_SMALL_BLOCKS, dict(test.forced.get("tuning", {})))
+    return out
+
+
 def run_case(device, test: Case, dtype, rng) -> list[str]:
     """Problems with one case: Oclgrind's reports, wrong results, errors raised."""
     def draw(value):
@@ -375,10 +397,20 @@ def summary_status(k: str, count: int, failed: int, launched: set, start: float,
     return 1 if failed else 0
 
 
+def claimed(marker: Path) -> bool:
+    """Whether this process claims the case whose marker file this is (the first to create it)."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
 def run_shards(options) -> int:
-    """`--jobs N`: the cases dealt round-robin to N child processes (Oclgrind runs a process's
-    kernels on one thread), their reports printed as each finishes, their launched kernels
-    merged for the check that every kernel ran."""
+    """`--jobs N`: N child processes (Oclgrind runs a process's kernels on one thread) share the
+    cases, each taking the next one no other has claimed (the heavy GPU-profile cases first, so
+    the processes end close together), their reports printed as each finishes, their launched
+    kernels merged for the check that every kernel ran."""
     import json
     import subprocess
 
@@ -388,7 +420,7 @@ def run_shards(options) -> int:
             summary = Path(scratch) / f"{shard}.json"
             children.append((summary, subprocess.Popen(
                 [sys.executable, __file__, "-k", options.k, "--jobs", "1",
-                 "--shard", f"{shard}/{options.jobs}", "--summary", str(summary)],
+                 "--claims", str(Path(scratch) / "claims"), "--summary", str(summary)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
         count = failed = 0
         launched: set[str] = set()
@@ -413,12 +445,14 @@ def main() -> int:
                         help="run only the cases whose name contains SUBSTRING")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes sharing the cases (default: 2, or 1 on one core)")
-    parser.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)    # i/n: every n-th
+    # a directory where the processes of --jobs claim cases, a file each, whoever is free first
+    parser.add_argument("--claims", help=argparse.SUPPRESS)
     parser.add_argument("--summary", help=argparse.SUPPRESS)  # JSON of a shard's counts
     options = parser.parse_args()
     if options.jobs > 1:
         return run_shards(options)
-    shard, shards = (int(v) for v in options.shard.split("/"))
+    if options.claims:
+        Path(options.claims).mkdir(exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="clconv-sanitize-") as scratch:
         oclgrind_environment(Path(scratch))
@@ -449,13 +483,15 @@ def main() -> int:
                     if profile.get("vector_bytes") == 32 and not (
                             test.half or any(op in test.op for op in VECTOR_OPS)):
                         continue
-                    dealt += 1
-                    if dealt % shards != shard:
+                    if test.cpu_only and profile.get("profile") == "gpu":
                         continue
+                    dealt += 1
+                    if options.claims and not claimed(Path(options.claims) / str(dealt)):
+                        continue  # (another process runs it)
                     count += 1
                     began = time.perf_counter()
                     rng = np.random.default_rng(zlib.crc32(name.encode()))
-                    with config.override(**profile, poison=False, **test.forced):
+                    with config.override(**settings(profile, test), poison=False):
                         problems = run_case(device, test, dtype, rng)
                     print(f"{'FAIL' if problems else 'ok  '} {time.perf_counter() - began:5.2f}s "
                           f"{name}")

@@ -18,23 +18,31 @@ HALF = np.dtype(np.float16)
 class Case:
     """One call of clconv.functional.<op> with keyword arguments; forward, then backward. In
     each dtype the device computes in, or in float16 storage only (`half`); `forced`: the
-    algorithms it forces (config.override), on every profile."""
+    algorithms it forces (config.override), on every profile; `shipped_blocks`: under the GPU
+    profile, the local-memory kernels keep the shipped blocking (the others get small blocks,
+    see sanitize.GPU_SMALL_BLOCKS); `cpu_only`: a CPU kernel's edges, run under the CPU profiles
+    only (under the GPU profile it would repeat what other cases cover, at length)."""
     op: str
     arguments: dict
     backward: bool = True
     half: bool = False
     forced: dict = field(default_factory=dict)
+    shipped_blocks: bool = False
+    cpu_only: bool = False
 
     def runs_in(self, dtype) -> bool:
         return (dtype == HALF) == self.half
 
     def __str__(self):
         forced = f" [{', '.join(f'{k}={v}' for k, v in self.forced.items())}]" if self.forced else ""
-        return f"{self.op}({', '.join(f'{k}={v}' for k, v in self.arguments.items())}){forced}"
+        shipped = " [shipped blocks]" if self.shipped_blocks else ""
+        return (f"{self.op}({', '.join(f'{k}={v}' for k, v in self.arguments.items())})"
+                f"{forced}{shipped}")
 
 
-def case(op, *, backward=True, half=False, forced=None, **arguments) -> Case:
-    return Case(op, arguments, backward, half, forced or {})
+def case(op, *, backward=True, half=False, forced=None, shipped_blocks=False, cpu_only=False,
+         **arguments) -> Case:
+    return Case(op, arguments, backward, half, forced or {}, shipped_blocks, cpu_only)
 
 
 # conv_general.cl tiles TILE_K = 1, 4 or 8 output channels (by channels per group) by TILE_P = 8 output
@@ -75,18 +83,21 @@ CASES = [
     case("conv2d", input=rand(2, 18, 23, 25), weight=rand(10, 18, 1, 1), bias=rand(10),
          forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
                                                             "min_positions": 1,
-                                                            "items_per_unit": 1}}})),
+                                                            "items_per_unit": 1}}}),
+         cpu_only=True),
     case("scaled_conv2d", input=rand(2, 6, 32, 40), scale=rand(2, 6, 1, 1),
          weight=rand(9, 6, 1, 1), backward=False,
          forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
                                                             "min_positions": 1,
-                                                            "items_per_unit": 1}}})),
+                                                            "items_per_unit": 1}}}),
+         cpu_only=True),
     # 1x1 on 1x1 planes (a squeeze-excitation's): gemm_dot, with its epilogue
     case("conv2d", input=rand(9, 37, 1, 1), weight=rand(19, 37, 1, 1), bias=rand(19)),
     case("fused_conv2d", input=rand(3, 20, 1, 1), weight=rand(6, 20, 1, 1), activation="silu",
          backward=False),
     # 1x1 in place, several blocks of output channels per work-item, across the two groups
-    case("conv2d", input=rand(2, 8, 16, 16), weight=rand(40, 4, 1, 1), bias=rand(40), groups=2),
+    case("conv2d", input=rand(2, 8, 16, 16), weight=rand(40, 4, 1, 1), bias=rand(40), groups=2,
+         cpu_only=True),
     case("conv3d", input=rand(1, 2, 4, 5, 6), weight=rand(9, 2, 2, 3, 3), bias=rand(9),
          stride=(1, 2, 2), padding=(1, 1, 0), dilation=(1, 1, 2)),
     case("conv3d", input=rand(2, 4, 3, 4, 5), weight=rand(4, 2, 3, 3, 3), padding="same",
@@ -102,10 +113,11 @@ CASES = [
     case("conv2d", input=rand(1, 2, 4, 5), weight=rand(3, 2, 2, 2), padding=2),  # gather kernel
     # conv_local (GPU profile, 16+ output channels per group): blocks past the channels and the
     # columns, a reduction ending mid-slice, columns across images, groups with dilation and
-    # stride, the input gradient through it (transposed, phases), 3D taps, a fused activation
+    # stride, the input gradient through it (transposed, phases), 3D taps, a fused activation.
+    # Under the GPU profile in small blocks (sanitize.GPU_SMALL_BLOCKS), one case in the shipped.
     case("conv2d", input=rand(2, 17, 3, 4), weight=rand(18, 17, 3, 3), bias=rand(18), padding=1),
     case("conv2d", input=rand(1, 32, 7, 6), weight=rand(34, 16, 3, 3), stride=2, padding=2,
-         dilation=2, groups=2),
+         dilation=2, groups=2, shipped_blocks=True),
     case("conv3d", input=rand(1, 16, 3, 4, 3), weight=rand(16, 16, 2, 3, 1), bias=rand(16),
          padding=(1, 1, 0)),
     case("fused_conv2d", input=rand(2, 5, 4, 9), weight=rand(20, 5, 1, 1), bias=rand(20),
@@ -304,7 +316,7 @@ CASES = [
     # gemm_local (GPU profile, 16+ rows and columns): partial blocks and slices, k shorter
     # than a slice, both operand orientations (the gradients), batched with a shared operand
     case("linear", input=rand(70, 37), weight=rand(20, 37), bias=rand(20)),
-    case("matmul", input=rand(2, 17, 5), other=rand(5, 19)),
+    case("matmul", input=rand(2, 17, 5), other=rand(5, 19), shipped_blocks=True),
 
     case("cross_entropy", input=rand(6, 5), target=labels(6, classes=5)),
     case("cross_entropy", input=rand(70, 3), target=labels(70, classes=3),
@@ -356,10 +368,18 @@ CASES = [
     # stride), its gradient spread out by zero_upsample
     case("conv3d", input=rand(1, 2, 4, 5, 6), weight=rand(3, 2, 3, 2, 3), stride=(2, 1, 2),
          padding=1, forced={"conv_input_grad": "transposed"}),
-    # conv_weight_grad_local split into runs of one 16-deep slice (the last one part-filled),
-    # blocks past the channels and the (channel, tap) columns, a stride, on every profile
+    # conv_weight_grad_local split into runs of two 8-deep slices (16 in the shipped blocks;
+    # the last run part-filled), blocks past the channels and the (channel, tap) columns, a
+    # stride, on every profile
     case("conv2d", input=rand(2, 17, 5, 6), weight=rand(16, 17, 3, 3), stride=2, padding=1,
          forced={"conv_weight_grad": "local",
                  "tuning": {"conv_weight_grad": {"local": {"groups_per_unit": 32,
                                                            "min_chunk": 16}}}}),
+    # Winograd for GPUs (forced; the input gradient's transposed convolution too): tiles half
+    # past the output's odd sizes, padding 1, the batched products in gemm's tiles (4 rows)
+    case("conv2d", input=rand(2, 3, 5, 7), weight=rand(4, 3, 3, 3), bias=rand(4), padding=1,
+         forced={"conv_forward": "winograd_local"}),
+    # ... and through gemm_local (16+ rows and tiles), with an activation in its epilogue
+    case("fused_conv2d", input=rand(1, 16, 9, 9), weight=rand(16, 16, 3, 3), padding=0,
+         activation="relu6", backward=False, forced={"conv_forward": "winograd_local"}),
 ]

@@ -110,7 +110,8 @@ def _gpu_block_targets() -> list[Target]:
         Target("conv_forward", "local", "conv2d 64->64 56x56 3x3",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
                _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1),
-               _block_candidates()),
+               _block_candidates() + tuple(  # the weights' vector loads, at most this wide
+                   (f"weight vectors of {v}", {"vector": v}) for v in (1, 2))),
         Target("conv_weight_grad", "local", "conv2d 64->64 56x56 3x3 (dw)",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, direction="weight"),
                _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1, direction="weight"),

@@ -169,8 +169,10 @@ def test_the_named_path_runs_and_matches_the_reference(device, rng, path, profil
 # loads, 4-wide where the reduction is a multiple of 4) beside its edge path (the last block
 # of channels, the last partial slice), at the shipped blocking (64 rows) and at small blocks
 # (16 rows: several interior blocks), with padding (the gather's per-tap mask at the border).
-@pytest.mark.parametrize("blocks,widest", [(None, 4), ({"WG": [8, 8], "RM": 2, "RN": 2, "BK": 8}, 2)],
-                         ids=["shipped-blocks", "small-blocks"])  # (4 and 2 weights per item)
+@pytest.mark.parametrize("blocks,widest", [
+    (None, 4), ({"WG": [8, 8], "RM": 2, "RN": 2, "BK": 8}, 2), ({"vector": 1}, 1)],
+    ids=["shipped-blocks", "small-blocks", "scalar-loads"])  # (4 and 2 weights per item; the
+                                                            # table's widest vector 1)
 @pytest.mark.parametrize("channels,aligned", [(20, True), (17, False)], ids=["vectors", "scalars"])
 def test_conv_local_interior_and_edge_blocks(device, rng, blocks, widest, channels, aligned):
     vector = widest if aligned else 1  # (a reduction of 20 x 9 taps, or 17 x 9)

@@ -206,7 +206,8 @@ def _defaults(profile) -> dict:
         # conv_local (GPUs): gemm_local's blocking (see linear.py); fewer than 16 output
         # channels per group (the first layer's gradient, depthwise) or positions in the batch
         # keep the general kernel. Derived, not measured.
-        "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "min_channels": 16},
+        # vector: the widest weight loads of its interior path (4: 16 bytes; 1: scalar)
+        "local": {"WG": [16, 16], "RM": 4, "RN": 4, "BK": 16, "min_channels": 16, "vector": 4},
         # depthwise_conv2d_local (GPUs): output tiles of 16 x 8 (8 x 8 on 7x7 planes), the input
         # patch in local memory where it takes at most 16 KiB. Derived, not measured.
         "depthwise_local": {"width": 16, "items": 128, "max_patch_bytes": 16384},

@@ -26,11 +26,13 @@ MAX_TAPS = 32  # conv_local keeps a bit per tap of each item's window
 
 
 def _forward_tile(context: Context, problem: ConvProblem) -> dict:
-    """block_tile and conv_local's weight loads: 4- or 2-wide vectors (VEC_A, A_VECTORS per
-    item) where every row of the reduction starts on a vector's bytes (a multiple of its
-    elements; buffers at offset 0) and the slices and each item's loads divide into them."""
+    """block_tile and conv_local's weight loads: vectors of 4 or 2 (VEC_A, at most the table's
+    `vector`; A_VECTORS per item) where every row of the reduction starts on a vector's bytes
+    (a multiple of its elements; buffers at offset 0) and the slices and each item's loads
+    divide into them."""
     tile = block_tile(context, problem)
-    vector = next(v for v in (4, 2, 1) if _reduction(problem) % v == 0
+    widest = int(context.params["vector"])
+    vector = next(v for v in (4, 2, 1) if v <= widest and _reduction(problem) % v == 0
                   and tile["BK"] % v == 0 and tile["A_LOADS"] % v == 0)
     return {**tile, "VEC_A": vector, "A_VECTORS": tile["A_LOADS"] // vector}
 

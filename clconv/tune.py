@@ -125,12 +125,14 @@ def _gpu_block_targets() -> list[Target]:
         Target("gemm", "local", "matmul 256 x 512 @ 512 x 512",
                ("matmul", (256, 512), (512, 512)), ("matmul", (20, 33), (33, 18)),
                _block_candidates()),
-        # Winograd (transforms around gemm_local) before the implicit GEMM, where it is faster
+        # Winograd (transforms around gemm_local) before the implicit GEMM, or after it
         Target("conv_forward", ORDER, "conv2d 64->64 56x56 3x3 (winograd_local or local)",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
-               _conv(2, (2, 16, 9, 10), (20, 16, 3, 3), 1, 1),
+               _conv(2, (2, 64, 9, 10), (64, 64, 3, 3), 1, 1),
                (("winograd_local first",
-                 {"order": ["winograd_local", "local", "depthwise_local", "general"]}),)),
+                 {"order": ["winograd_local", "local", "depthwise_local", "general"]}),
+                ("conv_local first",
+                 {"order": ["local", "winograd_local", "depthwise_local", "general"]}))),
     ]
 
 

@@ -78,13 +78,16 @@ PATHS = [
     Path("conv-local-3d", "conv3d", ((1, 16, 3, 4, 5), (17, 16, 2, 3, 3), (17,)), dict(padding=1),
          {"conv_forward": (None, "local"), "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": (None, "local")}),
-    # Winograd for GPUs where the table's order puts it first (no default order does: not
+    # Winograd for GPUs where the table's order names it first (no default order does: not
     # measured on a GPU): its transforms and 16 batched products (gemm_local on GPUs), an odd
     # output size (the last tiles half outside); the input gradient's transposed convolution
-    # (3x3, stride 1) takes it too.
-    Path("winograd-local", "conv2d", ((2, 16, 7, 9), (20, 16, 3, 3), (20,)), dict(padding=1),
+    # (3x3, stride 1) takes it too; with fewer than its 64 channels, conv_local.
+    Path("winograd-local", "conv2d", ((2, 64, 5, 9), (64, 64, 3, 3), (64,)), dict(padding=1),
          {"conv_forward": ("winograd_local", "winograd_local"),
           "conv_input_grad": ("transposed", "transposed")},
+         tuning={"conv_forward": {"order": ["winograd_local", "local", "general"]}}),
+    Path("winograd-local-few-channels", "conv2d", ((2, 16, 7, 9), (20, 16, 3, 3), (20,)),
+         dict(padding=1), {"conv_forward": ("local", "local")},
          tuning={"conv_forward": {"order": ["winograd_local", "local", "general"]}}),
     # strided 3D input gradients phase by phase too (8 phases at stride 2, one without taps in
     # a dimension where the kernel has fewer taps than the stride)

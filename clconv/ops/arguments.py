@@ -6,7 +6,6 @@ tells the user what to fix without reading clconv's source.
 from __future__ import annotations
 
 import numpy as np
-import pyopencl as cl
 
 from .. import runtime
 from ..shapes import ntuple  # noqa: F401  (re-exported for the op modules)
@@ -63,12 +62,14 @@ def expect_shape(t: Tensor | None, shape: tuple[int, ...], name: str, op: str, w
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}{why}, got {t.shape}")
 
 
-def buffer(t: Tensor | cl.MemoryObjectHolder | None, device: runtime.Device):
-    """The device buffer of `t` for a kernel argument (a buffer itself: a prepared layout of
-    weights); a placeholder for None or an empty tensor."""
-    if isinstance(t, cl.MemoryObjectHolder):
+def buffer(t, device: runtime.Device):
+    """The device buffer of `t`, a Tensor, for a kernel argument; a placeholder for None or an
+    empty tensor; anything else is a buffer already (a prepared layout of weights)."""
+    if t is None:
+        return device.placeholder
+    if not isinstance(t, Tensor):
         return t
-    return t.array.data if t is not None and t.size else device.placeholder
+    return t.array.data if t.size else device.placeholder
 
 
 def scalar(dtype: np.dtype, value: float):

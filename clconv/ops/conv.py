@@ -13,8 +13,8 @@ kernels/<module>.cl) each:
 - depthwise_local (conv_depthwise_local): `depthwise_conv2d_local`, GPUs: depthwise 2D, a tile
   of the output plane per work-group from its input patch in local memory.
 - winograd_local (conv_winograd_local): Winograd F(2x2, 3x3) for GPUs, transforms around 16
-  batched products through gemm; only where the tuning table's order puts it (not measured on a
-  GPU yet).
+  batched products through gemm, for 3x3 stride-1 convolutions of 64+ channels, where the
+  tuning table's order names it (no default does until a GPU has measured it).
 - general (conv_general): `conv_forward`, any device (GPUs): a register-tiled implicit GEMM.
 
 Their parameters come from the tuning table (clconv.tuning; the defaults below derive them from
@@ -211,9 +211,11 @@ def _defaults(profile) -> dict:
         # depthwise_conv2d_local (GPUs): output tiles of 16 x 8 (8 x 8 on 7x7 planes), the input
         # patch in local memory where it takes at most 16 KiB. Derived, not measured.
         "depthwise_local": {"width": 16, "items": 128, "max_patch_bytes": 16384},
-        # winograd_local (GPUs, where the table's order names it): its transforms one
-        # work-item per element in groups of 64; 16+ input and output channels.
-        "winograd_local": {"items": 64, "min_channels": 16},
+        # winograd_local (GPUs, where a table's order names it: not measured on a GPU yet):
+        # its transforms one work-item per element in groups of 64; 64+ input and output
+        # channels, where the multiplies saved outweigh the transforms' traffic (16 values per
+        # tile and channel through global memory).
+        "winograd_local": {"items": 64, "min_channels": 64},
     }
 
 

@@ -6,9 +6,13 @@ workspace, M[xi] = U[xi] V[xi] for the 16 tile positions xi, and y = A^T M A wit
 activation. 16 multiplies per tile and channel pair where conv_local does 36; the transforms
 move V and M (16 values per tile and channel) through global memory.
 
-It is not in the GPU profile's default order: no GPU has measured it against conv_local yet.
-The tuning table puts it first (`conv_forward.order`) on a device where it measures faster
-(`python -m clconv tune` times both orders on GPUs).
+It measured faster than conv_local on the two devices that run the GPU code paths here, PoCL
+under the GPU profile (0.52-0.82 of conv_local's time on ResNet's 3x3 layers at batch 8) and
+Rusticl's llvmpipe (0.64-0.88), both CPUs (benchmarks/RESULTS.md); no GPU has measured it, so
+no default order names it: `python -m clconv tune` on a GPU times the orders with and without it
+first and writes the faster to the table. (Its float32 rounding differs from the direct
+products': on a ResNet training step at 16x16 one batch-norm output within 3e-6 of zero changed
+sign against the float64 reference, and the ReLU after it passed a different gradient.)
 """
 from __future__ import annotations
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -302,6 +304,23 @@ def evidence(reports: list["KernelReport"]) -> str:
 _SHOWN = ("REAL", "TILE_K", "TILE_P", "TILE_C", "TILE_M", "TILE_N", "VW", "GROUP_SIZE")
 
 
+def build_reports(family: str, build: str, kernels, groups: dict,
+                  scratch: Path) -> list[KernelReport]:
+    """The reports of one build's launched kernels, compiled for both targets in `scratch`."""
+    scratch.mkdir()
+    ptx_text = compile_family(family, build, "nvptx", scratch)
+    ptx, nv_loops = nvptx_reports(ptx_text, scratch), ptx_loops(ptx_text)
+    asm = compile_family(family, build, "gfx90a", scratch)
+    amd, amd_loop = amd_reports(asm), amd_loops(asm)
+    waves = occupancies(asm)
+    return [KernelReport(kernel, family, build,
+                         dict(ptx.get(kernel, {}), **nv_loops.get(kernel, {})),
+                         dict(amd.get(kernel, {}), occupancy=waves.get(kernel),
+                              **amd_loop.get(kernel, {})),
+                         sorted(groups.get((family, build, kernel), ())))
+            for kernel in sorted(kernels)]
+
+
 def _short(options: str) -> str:
     pairs = dict(re.findall(r"-D(\w+)=(\S+)", options))
     return " ".join(f"{k}={pairs[k]}" for k in _SHOWN if k in pairs)
@@ -323,21 +342,14 @@ def main() -> int:
     groups: dict = {}
     launched = collect(options.k, groups)
     reports: list[KernelReport] = []
-    with tempfile.TemporaryDirectory(prefix="clconv-gpu-compile-") as directory:
-        scratch = Path(directory)
-        for (family, build), kernels in sorted(launched.items()):
-            ptx_text = compile_family(family, build, "nvptx", scratch)
-            ptx, nv_loops = nvptx_reports(ptx_text, scratch), ptx_loops(ptx_text)
-            asm = compile_family(family, build, "gfx90a", scratch)
-            amd, amd_loop = amd_reports(asm), amd_loops(asm)
-            waves = occupancies(asm)
-            for kernel in sorted(kernels):
-                report = KernelReport(
-                    kernel, family, build, dict(ptx.get(kernel, {}), **nv_loops.get(kernel, {})),
-                    dict(amd.get(kernel, {}), occupancy=waves.get(kernel),
-                         **amd_loop.get(kernel, {})),
-                    sorted(groups.get((family, build, kernel), ())))
-                reports.append(report)
+    # (clang runs as a process per build: the builds share the cores)
+    with tempfile.TemporaryDirectory(prefix="clconv-gpu-compile-") as directory, \
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        jobs = [pool.submit(build_reports, family, build, kernels, groups,
+                            Path(directory) / str(i))
+                for i, ((family, build), kernels) in enumerate(sorted(launched.items()))]
+        for job in jobs:
+            reports += job.result()
     print(f"{'kernel':<32}{'build':<44}{'NVPTX regs/stack/spill':>24}   "
           f"{'gfx90a vgpr/sgpr/scratch/spill(s)/LDS/waves':>44}")
     failed = 0

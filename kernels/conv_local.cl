@@ -78,8 +78,8 @@ void conv_local(
     uint inside = 0;
     if (col_ok) {
         for (int tap = 0; tap < TAPS; ++tap) {
-            const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH,
-                      iw = ow0 + (tap % KW) * DW;
+            const int id = od0 + TAP_D(tap) * DD, ih = oh0 + TAP_H(tap) * DH,
+                      iw = ow0 + TAP_W(tap) * DW;
             if (id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W)
                 inside |= 1u << tap;
         }
@@ -127,9 +127,8 @@ void conv_local(
             const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
             const int c = k / TAPS, tap = k % TAPS;                                      \
             b_tile[kk][b_col] = (inside >> tap) & 1u                                     \
-                ? x_group[(size_t)c * in_plane                                           \
-                          + (window + ((tap / (KH * KW)) * DD * H                        \
-                                       + ((tap / KW) % KH) * DH) * W + (tap % KW) * DW)] \
+                ? x_group[(size_t)c * in_plane + (window + (TAP_D(tap) * DD * H          \
+                                                  + TAP_H(tap) * DH) * W + TAP_W(tap) * DW)] \
                 : (REAL)0;                                                               \
         }
     // (checked) the gather of the last, partial slice

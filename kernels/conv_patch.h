@@ -16,14 +16,17 @@
 #define KW 3
 #endif
 #define TAPS (KD * KH * KW)
+// tap `tap`'s position in the kernel (depth, row, column)
+#define TAP_D(tap) ((tap) / (KH * KW))
+#define TAP_H(tap) (((tap) / KW) % KH)
+#define TAP_W(tap) ((tap) % KW)
 
 inline REAL patch_value(const __global REAL *restrict x_group, const int in_plane, const int c,
                         const int tap, const int od0, const int oh0, const int ow0,
                         const bool ok, const int D, const int H, const int W, const int DD,
                         const int DH, const int DW)
 {
-    const int id = od0 + (tap / (KH * KW)) * DD, ih = oh0 + ((tap / KW) % KH) * DH,
-              iw = ow0 + (tap % KW) * DW;
+    const int id = od0 + TAP_D(tap) * DD, ih = oh0 + TAP_H(tap) * DH, iw = ow0 + TAP_W(tap) * DW;
     return ok && id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W
         ? x_group[(size_t)c * in_plane + (id * H + ih) * W + iw] : (REAL)0;
 }

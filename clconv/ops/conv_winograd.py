@@ -34,6 +34,18 @@ def _winograd_layout(context: Context, problem: ConvProblem) -> dict:
             "m_bytes": 16 * block * tiles * itemsize}
 
 
+def f23_reason(geo: ConvGeometry) -> str | None:
+    """Why F(2x2, 3x3) cannot run `geo` (None: 3x3, stride 1, no dilation or groups, 2D);
+    winograd_local's too."""
+    return first_reason(
+        (geo.kernel == (1, 3, 3), f"kernel {geo.kernel[1:] if is_2d(geo) else geo.kernel}"
+                                  " is not 3x3"),
+        (is_2d(geo), "not a 2D convolution"),
+        (geo.stride == (1, 1, 1), f"stride {geo.stride[1:]}"),
+        (geo.dilation == (1, 1, 1), f"dilation {geo.dilation[1:]}"),
+        (geo.groups == 1, f"{geo.groups} groups"))
+
+
 def _winograd_applies(context: Context, problem: ConvProblem) -> str | None:
     """3x3, stride 1, no dilation or groups, 2D, rows of at least a vector, and its tiles'
     transformed input within the device's local memory (CPUs: a cache-resident block per
@@ -41,13 +53,7 @@ def _winograd_applies(context: Context, problem: ConvProblem) -> str | None:
     geo = problem.geo
     layout = _winograd_layout(context, problem)
     local = layout["v_bytes"] + layout["m_bytes"]
-    return first_reason(
-        (geo.kernel == (1, 3, 3), f"kernel {geo.kernel[1:] if is_2d(geo) else geo.kernel}"
-                                  " is not 3x3"),
-        (is_2d(geo), "not a 2D convolution"),
-        (geo.stride == (1, 1, 1), f"stride {geo.stride[1:]}"),
-        (geo.dilation == (1, 1, 1), f"dilation {geo.dilation[1:]}"),
-        (geo.groups == 1, f"{geo.groups} groups"),
+    return f23_reason(geo) or first_reason(
         (geo.in_size[2] >= layout["VW"] and geo.out_size[2] >= 2,
          f"rows of {geo.in_size[2]} are shorter than a vector ({layout['VW']})"),
         (local <= context.profile.local_memory_bytes,

@@ -16,13 +16,12 @@ sign against the float64 reference, and the ReLU after it passed a different gra
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import dispatch, runtime
 from ..dispatch import Algorithm, Context, first_reason
 from ..tensors import empty
 from .arguments import buffer, i32
-from .conv_geometry import ConvProblem, is_2d
+from .conv_geometry import ConvProblem
+from .conv_winograd import f23_reason
 from .linear import GemmProblem
 from .prepared import prepared
 
@@ -42,17 +41,10 @@ def _workspace(context: Context, problem: ConvProblem) -> int:
 
 
 def _applies(context: Context, problem: ConvProblem) -> str | None:
-    geo = problem.geo
-    return first_reason(
-        (geo.kernel == (1, 3, 3), f"kernel {geo.kernel[1:] if is_2d(geo) else geo.kernel}"
-                                  " is not 3x3"),
-        (is_2d(geo), "not a 2D convolution"),
-        (geo.stride == (1, 1, 1), f"stride {geo.stride[1:]}"),
-        (geo.dilation == (1, 1, 1), f"dilation {geo.dilation[1:]}"),
-        (geo.groups == 1, f"{geo.groups} groups"),
-        (_workspace(context, problem) <= runtime.workspace_limit(context.device),
-         f"its transformed tiles need {_workspace(context, problem):,} bytes of workspace, "
-         f"more than the limit ({runtime.workspace_limit(context.device):,})"))
+    needed, limit = _workspace(context, problem), runtime.workspace_limit(context.device)
+    return f23_reason(problem.geo) or first_reason(
+        (needed <= limit, f"its transformed tiles need {needed:,} bytes of workspace, more "
+                          f"than the limit ({limit:,})"))
 
 
 def _prefers(context: Context, problem: ConvProblem) -> str | None:
@@ -62,8 +54,7 @@ def _prefers(context: Context, problem: ConvProblem) -> str | None:
 
 
 def _params(context: Context, problem: ConvProblem) -> dict:
-    rows, columns, tiles = _tiles(problem)
-    return {"tiles": tiles, "items": int(context.params["items"])}
+    return {"tiles": _tiles(problem)[2], "items": int(context.params["items"])}
 
 
 def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:

@@ -2,16 +2,17 @@
 winners as a tuning table.
 
 Each target is one algorithm of one op family on one problem of the benchmark suite's sizes
-(`--quick`: small ones). A target is tried only where the dispatcher runs that algorithm for that
-problem on this device (its profile's kind and the table in force decide): on a CPU the direct,
-Winograd and vector weight-gradient kernels, on a GPU the blocks in local memory of the
+(`--quick`: small ones). A target is tried only where the dispatcher runs that algorithm for
+that problem on this device (its profile's kind and the table in force decide): on a CPU the
+direct, Winograd and vector weight-gradient kernels, on a GPU the blocks in local memory of the
 convolutions (forward and weight gradient) and of gemm, whether Winograd (winograd_local) goes
-before the implicit GEMM, the general kernels where they run, and the normalization chunks. Every candidate is laid over the table with `config.override(tuning=...)`,
-its result checked against clconv.reference, and only then timed (the fastest of --runs runs
-after warm-up, by OpenCL profiling events where the queue has them, else wall time with the
-device synchronized; the fastest candidates and the table's own parameters are
-timed again in turns, and a candidate must beat the table's by 5% to replace them); a wrong
-candidate is reported and skipped, and so is one the algorithm cannot run the problem with. The table written keeps the layout of
+before the implicit GEMM, the general kernels where they run, and the normalization chunks.
+Every candidate is laid over the table with `config.override(tuning=...)`, its result checked
+against clconv.reference, and only then timed (the fastest of --runs runs after warm-up, by
+OpenCL profiling events where the queue has them, else wall time with the device synchronized;
+the fastest candidates and the table's own parameters are timed again in turns, and a candidate
+must beat the table's by 5% to replace them); a wrong candidate is reported and skipped, and so
+is one the algorithm cannot run the problem with. The table written keeps the layout of
 clconv/tuning.json (kind -> vendor -> device key -> family -> algorithm -> parameters); point
 CLCONV_TUNING at it and the dispatcher lays it over the shipped table.
 """

@@ -114,7 +114,8 @@ CASES = [
     # conv_local (GPU profile, 16+ output channels per group): blocks past the channels and the
     # columns, a reduction ending mid-slice, columns across images, groups with dilation and
     # stride, the input gradient through it (transposed, phases), 3D taps, a fused activation.
-    # Under the GPU profile in small blocks (sanitize.GPU_SMALL_BLOCKS), one case in the shipped.
+    # Under the GPU profile in small blocks (sanitize.GPU_SMALL_BLOCKS); the grouped case (its
+    # weight gradient through conv_weight_grad_local too) in the shipped ones.
     case("conv2d", input=rand(2, 17, 3, 4), weight=rand(18, 17, 3, 3), bias=rand(18), padding=1),
     case("conv2d", input=rand(1, 32, 7, 6), weight=rand(34, 16, 3, 3), stride=2, padding=2,
          dilation=2, groups=2, shipped_blocks=True),

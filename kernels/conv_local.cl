@@ -19,12 +19,12 @@
 // rows are all output channels load their weights without checks, as VEC_A-wide vectors where
 // the host found the rows aligned (VEC_A 2 or 4: the reduction a multiple of it, so every row
 // and slice starts on a vector's bytes of a buffer at offset 0; A_VECTORS = A_LOADS / VEC_A
-// per item); the
-// gather of whole slices tests one bit per tap of a mask each item computes once (the taps of
-// its window inside the input: all of them away from the border) instead of six bounds. The
-// last partial slice, and the weights of blocks past the channels, take the checked loads.
+// per item); the last partial slice, and the weights of blocks past the channels, take the
+// checked loads. The gather tests one bit per tap of a mask each item computes once (the taps
+// of its window inside the input: all of them away from the border; none past the columns'
+// end) instead of six bounds, and in the last partial slice the reduction's end too.
 #include "local_block.h"
-#include "conv_patch.h"
+#include "conv_patch.h"  // (TAPS, TAP_D/H/W)
 
 #define B_ROW_STEP (ITEMS / BN)  // slice rows between one item's loads (the host checks
                                  // ITEMS % BN == 0 and BK % B_ROW_STEP == 0)
@@ -121,28 +121,21 @@ void conv_local(
             a_tile[kk][mm] = w_group[(size_t)(m_base + mm) * reduction + k0 + kk];       \
         }
 #endif
-    // the gather of a whole slice: one mask bit per tap
-#define LOAD_B_INTERIOR(t, _)                                                            \
+    // the gather: one mask bit per tap (past the column's end: no bits); `more`: what else a
+    // value needs to be loaded (whole slices: nothing, 1; the last slice: k within the reduction)
+#define LOAD_B(t, more)                                                                  \
         {                                                                                \
             const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
             const int c = k / TAPS, tap = k % TAPS;                                      \
-            b_tile[kk][b_col] = (inside >> tap) & 1u                                     \
+            b_tile[kk][b_col] = (more) && (inside >> tap) & 1u                           \
                 ? x_group[(size_t)c * in_plane + (window + (TAP_D(tap) * DD * H          \
                                                   + TAP_H(tap) * DH) * W + TAP_W(tap) * DW)] \
                 : (REAL)0;                                                               \
         }
-    // (checked) the gather of the last, partial slice
-#define LOAD_B(t, _)                                                                     \
-        {                                                                                \
-            const int kk = b_row + (t) * B_ROW_STEP, k = k0 + kk;                        \
-            b_tile[kk][b_col] = patch_value(x_group, in_plane, k / TAPS, k % TAPS, od0,  \
-                                            oh0, ow0, col_ok && k < reduction, D, H, W,  \
-                                            DD, DH, DW);                                 \
-        }
-#define SLICE(a_loads, load_a, load_b)                                                   \
+#define SLICE(a_loads, load_a, b_more)                                                   \
     {                                                                                    \
         UNROLL_A(a_loads, load_a, _)                                                     \
-        UNROLL_A(B_LOADS, load_b, _)                                                     \
+        UNROLL_A(B_LOADS, LOAD_B, b_more)                                                \
         barrier(CLK_LOCAL_MEM_FENCE);                                                    \
         BLOCK_MULTIPLY_SLICE()                                                           \
         barrier(CLK_LOCAL_MEM_FENCE);                                                    \
@@ -150,13 +143,13 @@ void conv_local(
     int k0 = 0;
     if (rows_inside) {  // (the same for the whole work-group)
         for (; k0 < whole; k0 += BK)
-            SLICE(A_VECTORS, LOAD_A_INTERIOR, LOAD_B_INTERIOR)
+            SLICE(A_VECTORS, LOAD_A_INTERIOR, 1)
     } else {
         for (; k0 < whole; k0 += BK)
-            SLICE(A_LOADS, LOAD_A, LOAD_B_INTERIOR)
+            SLICE(A_LOADS, LOAD_A, 1)
     }
     if (k0 < reduction)
-        SLICE(A_LOADS, LOAD_A, LOAD_B)
+        SLICE(A_LOADS, LOAD_A, k < reduction)
     // The epilogue: bias and activation, each output stored once.
 #define STORE_ONE(j, i)                                                                  \
     {                                                                                    \

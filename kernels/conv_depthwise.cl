@@ -107,7 +107,7 @@ __kernel void depthwise_conv2d(
 #endif
 
 // x[first + DEPTHWISE_SW * l] of one input row for lanes l, zero outside [0, W).
-inline VREAL strided_lanes(const __global REAL *row, const int first, const int W)
+STAGE VREAL strided_lanes(const __global REAL *row, const int first, const int W)
 {
     // (Loads into variables before their lanes are picked: the permutation macros name their
     // arguments once per lane.)
@@ -148,7 +148,7 @@ inline VREAL strided_lanes(const __global REAL *row, const int first, const int 
     return VLOAD(0, lanes);
 }
 
-inline void depthwise_strided_vector(const __global REAL *restrict x_plane,
+STAGE void depthwise_strided_vector(const __global REAL *restrict x_plane,
                                      const __global REAL *restrict w_k, const REAL b,
                                      __global REAL *restrict y_row, const int start, const int oh,
                                      const int H, const int W, const int SH, const int PH,

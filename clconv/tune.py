@@ -75,7 +75,8 @@ def _pointwise_candidates(registers: int) -> tuple:
     return (tuple((f"K{k} V{v}", {"BLOCK_K": k, "BLOCK_V": v}) for k, v in pairs)
             + tuple((f"chunk {c} span {s} channels {i}",
                      {"CHUNK": c, "SPAN_BYTES": s, "ITEM_CHANNELS": i})
-                    for c in (8, 16, 32) for s in (512, 1024, 2048) for i in (16, 32, 64)))
+                    for c in (16, 32, 64, 128) for s in (512, 1024, 2048)
+                    for i in (16, 32, 64)))
 
 
 def _tile_candidates(registers: int) -> tuple:

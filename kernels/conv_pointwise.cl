@@ -23,7 +23,7 @@
 #define BLOCK_V 2
 #endif
 #ifndef CHUNK
-#define CHUNK 16
+#define CHUNK 64
 #endif
 #ifndef ITEM_BLOCKS
 #define ITEM_BLOCKS 4

@@ -366,8 +366,9 @@ def test_conv_pointwise_path(device, rng, dtype, x_shape, out_channels, activati
     x = randn(rng, x_shape, dtype)
     w = conv_weight(rng, (out_channels, x_shape[1], 1, 1), dtype)
     b = randn(rng, (out_channels,), dtype)
+    # (16 input channels a pass: 37 channels in three, the last partial)
     small = {"conv_forward": {"pointwise": {"SPAN_BYTES": 256, "min_positions": 1,
-                                            "items_per_unit": 1}}}
+                                            "items_per_unit": 1, "CHUNK": 16}}}
     with clconv.config.override(conv_forward="pointwise", tuning=small), \
             clconv.runtime.record_launches(device) as made:
         y = clconv.fused.conv2d(x, w, b, activation=activation)

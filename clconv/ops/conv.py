@@ -190,11 +190,13 @@ def _defaults(profile) -> dict:
                           "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},
         },
         "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},  # as gemm's
-        # conv_pointwise: 1 KiB of each plane and 32 output channels per work-item, 16 input
-        # channels a pass; planes of 512 positions and more (28x28 and larger), 8 work-items
-        # per compute unit
+        # conv_pointwise: 1 KiB of each plane and 32 output channels per work-item, 64 input
+        # channels a pass (16 took 1.15-1.35x the time on MobileNetV2's 1x1 layers at 28x28 to
+        # 112x112, AVX-512; 1.02-1.15x held to AVX2: each pass reads and writes the partial
+        # sums); planes of 512 positions and more (28x28 and larger), 8 work-items per compute
+        # unit
         "pointwise": {"vector_bytes": profile.vector_bytes, "BLOCK_K": block_k, "BLOCK_V": 2,
-                      "CHUNK": 16, "ITEM_CHANNELS": 32, "SPAN_BYTES": 1024,
+                      "CHUNK": 64, "ITEM_CHANNELS": 32, "SPAN_BYTES": 1024,
                       "min_positions": 512, "items_per_unit": 8},
         "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
                      "min_channels": 16},

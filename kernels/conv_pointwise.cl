@@ -10,9 +10,12 @@
 // is read as CHUNK streams running along the span, which the prefetchers follow, and from the
 // cache for every block after the first; the partial sums (ITEM_BLOCKS x BLOCK_K x SPAN) stay
 // in the cache between chunks. (conv_direct's tiles read one short stream per input channel.)
-// Positions past a plane's last whole vector (P % VW of them) are computed one by one, over
-// every channel at once. With INPUT_SCALE, input channel c of image n is multiplied by
-// x_scale[n C + c] as it is read (a squeeze-excitation's gate, fused).
+// Positions past a plane's last whole vector (P % VW of them) are the last lanes of one more
+// vector, the plane's last VW positions, which the work-item holding the plane's end computes in
+// each pass with the other tiles but loads and stores only in those lanes (the others belong to
+// whole vectors); in planes of fewer than VW positions, one by one over every channel at once.
+// With INPUT_SCALE, input channel c of image n is multiplied by x_scale[n C + c] as it is read
+// (a squeeze-excitation's gate, fused).
 #include "common.h"
 #include "vector.h"
 
@@ -42,8 +45,9 @@
 #endif
 
 // One tile of NV vectors at position p for output channels k0.. (rows w_rows, k_count of them
-// real) over input channels c0 .. c_end - 1, into and out of y's partial sums.
-#define POINTWISE_TILE(NV)                                                                 \
+// real) over input channels c0 .. c_end - 1, into and out of y's partial sums; with SKIP > 0
+// (NV = 1: the plane's last vector) only lanes SKIP.. are loaded and stored.
+#define POINTWISE_TILE(NV, SKIP)                                                           \
     do {                                                                                   \
         VREAL acc[BLOCK_K][NV];                                                            \
         _Pragma("unroll")                                                                  \
@@ -51,7 +55,7 @@
             _Pragma("unroll")                                                              \
             for (int v = 0; v < NV; ++v)                                                   \
                 acc[k][v] = c0 > 0 && k < k_count                                          \
-                    ? VLOAD(0, y_block + (size_t)k * P + p + v * VW) : (VREAL)0;           \
+                    ? partial_sums(y_block + (size_t)k * P + p + v * VW, SKIP) : (VREAL)0; \
         const __global REAL *x_c = x_image + (size_t)c0 * P + p;                           \
         for (int c = c0; c < c_end; ++c, x_c += P) {                                       \
             VREAL in[NV];                                                                  \
@@ -68,14 +72,35 @@
         }                                                                                  \
         for (int k = 0; k < k_count; ++k)                                                  \
             _Pragma("unroll")                                                              \
-            for (int v = 0; v < NV; ++v) {                                                 \
-                __global REAL *out = y_block + (size_t)k * P + p + v * VW;                 \
-                if (last)                                                                  \
-                    VSTORE(activate_vector(acc[k][v] + b_block[k], act_a, act_b), 0, out); \
-                else                                                                       \
-                    VSTORE(acc[k][v], 0, out);                                             \
-            }                                                                              \
+            for (int v = 0; v < NV; ++v)                                                   \
+                store_sums(y_block + (size_t)k * P + p + v * VW,                           \
+                           last ? activate_vector(acc[k][v] + b_block[k], act_a, act_b)    \
+                                : acc[k][v], SKIP);                                        \
     } while (0)
+
+// A vector of partial sums from y, lanes before `skip` zero (another tile's: not read).
+STAGE VREAL partial_sums(const __global REAL *at, const int skip)
+{
+    if (!skip)
+        return VLOAD(0, at);
+    REAL lanes[VW];
+    for (int l = 0; l < VW; ++l)
+        lanes[l] = l >= skip ? at[l] : (REAL)0;
+    return VLOAD(0, lanes);
+}
+
+// A vector of sums into y, lanes from `skip` on.
+STAGE void store_sums(__global REAL *at, const VREAL sums, const int skip)
+{
+    if (!skip) {
+        VSTORE(sums, 0, at);
+        return;
+    }
+    REAL lanes[VW];
+    VSTORE(sums, 0, lanes);
+    for (int l = skip; l < VW; ++l)
+        at[l] = lanes[l];
+}
 
 __kernel void conv_pointwise(
     __global const REAL *restrict x,       // N x C x P
@@ -94,6 +119,8 @@ __kernel void conv_pointwise(
     const int whole_end = P / VW * VW;                   // positions in whole vectors
     const int span_end = min(first + SPAN, whole_end);  // (first is a multiple of VW)
     const int tiles_end = first + (max(span_end - first, 0) / (BLOCK_V * VW)) * (BLOCK_V * VW);
+    // (this work-item's span holds the plane's end, which is not a whole vector)
+    const bool tail = first + SPAN >= P && whole_end < P && P >= VW;
     const __global REAL *x_image = x + (size_t)n * C * P;
     const __global REAL *scale = x_scale + (size_t)n * C;
     for (int c0 = 0; c0 < C; c0 += CHUNK) {
@@ -111,14 +138,18 @@ __kernel void conv_pointwise(
             __global REAL *y_block = y + ((size_t)n * K + k0) * P;
             int p = first;
             for (; p < tiles_end; p += BLOCK_V * VW)
-                POINTWISE_TILE(BLOCK_V);
+                POINTWISE_TILE(BLOCK_V, 0);
             for (; p < span_end; p += VW)
-                POINTWISE_TILE(1);
+                POINTWISE_TILE(1, 0);
+            if (tail) {  // the plane's last VW positions, lanes past the last whole vector
+                p = P - VW;
+                POINTWISE_TILE(1, whole_end - p);
+            }
         }
     }
-    if (first + SPAN < P || whole_end == P)
+    if (first + SPAN < P || whole_end == P || P >= VW)
         return;
-    // The plane's last positions, past its last whole vector: one by one.
+    // A plane of fewer than VW positions: one by one.
     for (int p = whole_end; p < P; ++p)
         for (int k = k_first; k < k_end; ++k) {
             const __global REAL *w_row = weight + (size_t)k * C;

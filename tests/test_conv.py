@@ -350,13 +350,16 @@ def test_scaled_conv_multiplies_as_it_reads(device, rng, dtype, x_shape, w_shape
     assert_close(xt.grad.numpy(), grad, what="scaled conv input gradient")
 
 
-# conv_pointwise (CPUs: 1x1 at stride 1, planes of 512+ positions): spans cut by the plane's
-# end, positions past the last whole vector one by one (planes of 575, 510, 600 and 640),
+# conv_pointwise (CPUs: 1x1 at stride 1, planes of 160+ positions): spans cut by the plane's
+# end, positions past the last whole vector as the last lanes of the plane's last vector
+# (planes of 575, 510, 600, 640, 49 and 65: its last span has no whole vector), or one by one
+# in a plane shorter than a vector (5),
 # output channels in partial blocks and items, input channels in partial chunks, 3D planes, an
 # epilogue, both dtypes; forced (small spans) where the table would leave small shapes to
 # conv_direct.
 POINTWISE = [((2, 12, 23, 25), 10, None), ((1, 37, 16, 40), 70, "silu"),
-             ((3, 16, 30, 17), 5, "relu"), ((2, 8, 1, 600), 9, None)]
+             ((3, 16, 30, 17), 5, "relu"), ((2, 8, 1, 600), 9, None),
+             ((2, 9, 1, 5), 11, "relu"), ((3, 20, 7, 7), 13, None), ((2, 6, 5, 13), 7, None)]
 
 
 @pytest.mark.parametrize("x_shape,out_channels,activation", POINTWISE, ids=str)
@@ -368,7 +371,7 @@ def test_conv_pointwise_path(device, rng, dtype, x_shape, out_channels, activati
     b = randn(rng, (out_channels,), dtype)
     # (16 input channels a pass: 37 channels in three, the last partial)
     small = {"conv_forward": {"pointwise": {"SPAN_BYTES": 256, "min_positions": 1,
-                                            "items_per_unit": 1, "CHUNK": 16}}}
+                                            "items_per_unit": 0, "CHUNK": 16}}}
     with clconv.config.override(conv_forward="pointwise", tuning=small), \
             clconv.runtime.record_launches(device) as made:
         y = clconv.fused.conv2d(x, w, b, activation=activation)

@@ -49,7 +49,7 @@ PATHS = [
     Path("pointwise", "conv2d", ((2, 8, 5, 7), (6, 8, 1, 1), None), {},
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("transposed", "transposed"),
           "conv_weight_grad": ("pointwise", "general")}),
-    # 1x1 on planes of 512+ positions with 8+ work-items per compute unit: conv_pointwise
+    # 1x1 on planes of 160+ positions with 8+ work-items per compute unit: conv_pointwise
     # (128 work-items: enough for devices of up to 16 compute units)
     Path("pointwise-spans", "conv2d", ((8, 16, 64, 64), (12, 16, 1, 1), (12,)), {},
          {"conv_forward": ("pointwise", "general")},

@@ -40,6 +40,12 @@ class Case:
                 f"{forced}{shipped}")
 
 
+# conv_pointwise forced onto small shapes: spans of 64 float32 positions, 16 input channels a
+# pass, any number of work-items
+POINTWISE_SMALL = {"conv_forward": {"pointwise": {"SPAN_BYTES": 256, "min_positions": 1,
+                                                  "items_per_unit": 0, "CHUNK": 16}}}
+
+
 def case(op, *, backward=True, half=False, forced=None, shipped_blocks=False, cpu_only=False,
          **arguments) -> Case:
     return Case(op, arguments, backward, half, forced or {}, shipped_blocks, cpu_only)
@@ -77,19 +83,18 @@ CASES = [
          weight=rand(20, 6, 1, 1), bias=rand(20), backward=False),
     case("scaled_conv2d", input=rand(2, 4, 5, 9), scale=rand(2, 4, 1, 1),
          weight=rand(6, 2, 3, 3), padding=1, groups=2, backward=False),
-    # conv_pointwise (CPU profiles; spans of 64 positions): spans cut by the plane's end,
-    # positions past the last whole vector, partial blocks of output and chunks of input
-    # channels.
+    # conv_pointwise (CPU profiles; spans of 64 positions, 16 input channels a pass): spans cut
+    # by the plane's end, positions past the last whole vector as the last lanes of the plane's
+    # last vector (a plane of 65: its last span has no whole vector) or one by one (a plane of
+    # 5), partial blocks of output and chunks of input channels.
     case("conv2d", input=rand(2, 18, 23, 25), weight=rand(10, 18, 1, 1), bias=rand(10),
-         forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
-                                                            "min_positions": 1,
-                                                            "items_per_unit": 1}}}),
-         cpu_only=True),
+         forced=dict(tuning=POINTWISE_SMALL), cpu_only=True),
+    case("conv2d", input=rand(2, 20, 5, 13), weight=rand(7, 20, 1, 1),
+         forced=dict(tuning=POINTWISE_SMALL), cpu_only=True),
+    case("conv2d", input=rand(2, 9, 1, 5), weight=rand(11, 9, 1, 1), bias=rand(11),
+         forced=dict(tuning=POINTWISE_SMALL), cpu_only=True),
     case("scaled_conv2d", input=rand(2, 6, 32, 40), scale=rand(2, 6, 1, 1),
-         weight=rand(9, 6, 1, 1), backward=False,
-         forced=dict(tuning={"conv_forward": {"pointwise": {"SPAN_BYTES": 256,
-                                                            "min_positions": 1,
-                                                            "items_per_unit": 1}}}),
+         weight=rand(9, 6, 1, 1), backward=False, forced=dict(tuning=POINTWISE_SMALL),
          cpu_only=True),
     # 1x1 on 1x1 planes (a squeeze-excitation's): gemm_dot, with its epilogue
     case("conv2d", input=rand(9, 37, 1, 1), weight=rand(19, 37, 1, 1), bias=rand(19)),

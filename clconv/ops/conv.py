@@ -5,7 +5,7 @@ kernels/<module>.cl) each:
 - dot (conv_dot): `gemm_dot`, CPUs: 1x1 convolutions of 1x1 planes, as linear's product.
 - depthwise (conv_depthwise): `depthwise_conv2d`, CPUs: one input channel per group, stride 1.
 - winograd (conv_winograd): `winograd_conv2d`, CPUs: F(2x2, 3x3) for 3x3 stride-1 convolutions.
-- pointwise (conv_pointwise): `conv_pointwise`, CPUs: 1x1 at stride 1 on planes of 512+
+- pointwise (conv_pointwise): `conv_pointwise`, CPUs: 1x1 at stride 1 on planes of 160+
   positions, spans of each plane read in place.
 - direct (conv_direct): `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy.
 - local (conv_local): `conv_local`, GPUs: an implicit GEMM with slices of weights and gathered
@@ -193,11 +193,12 @@ def _defaults(profile) -> dict:
         # conv_pointwise: 1 KiB of each plane and 32 output channels per work-item, 64 input
         # channels a pass (16 took 1.15-1.35x the time on MobileNetV2's 1x1 layers at 28x28 to
         # 112x112, AVX-512; 1.02-1.15x held to AVX2: each pass reads and writes the partial
-        # sums); planes of 512 positions and more (28x28 and larger), 8 work-items per compute
-        # unit
+        # sums); planes of 160 positions and more (14x14 and larger: MobileNetV2 batch 8 took
+        # 0.94 of its time with 14x14 here rather than through conv_direct, EfficientNet-B0
+        # 0.97, AVX2 0.98; 7x7 took 1.1-1.25x), 8 work-items per compute unit
         "pointwise": {"vector_bytes": profile.vector_bytes, "BLOCK_K": block_k, "BLOCK_V": 2,
                       "CHUNK": 64, "ITEM_CHANNELS": 32, "SPAN_BYTES": 1024,
-                      "min_positions": 512, "items_per_unit": 8},
+                      "min_positions": 160, "items_per_unit": 8},
         "winograd": {"vector_bytes": profile.vector_bytes, "BK": max(2, registers // 4),
                      "min_channels": 16},
         # depthwise_conv2d_lanes where vectors along the rows would have fewer than 8 lanes

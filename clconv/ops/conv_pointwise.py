@@ -59,13 +59,15 @@ def _applies(context: Context, problem: ConvProblem) -> str | None:
 
 def _loop(context: Context, problem: ConvProblem, tiles: dict) -> str | None:
     """A work-item's loops (dispatch.loop_reason): over its input channels, blocks and span's
-    tiles, a block's accumulators in each; the last one's also over the positions past the
-    last whole vector, one by one."""
-    geo, channels = problem.geo, tiles["ITEM_BLOCKS"] * tiles["BLOCK_K"]
+    tiles (and the plane's last vector where it is not whole), a block's accumulators in each;
+    in planes shorter than a vector, the last one's also over the positions one by one."""
+    geo, channels, positions = problem.geo, tiles["ITEM_BLOCKS"] * tiles["BLOCK_K"], \
+        _positions(problem)
     body = tiles["BLOCK_K"] * tiles["BLOCK_V"] + tiles["BLOCK_K"] + tiles["BLOCK_V"] + 1
-    tail = _positions(problem) % tiles["VW"] * channels * (geo.in_channels + 1)
-    return loop_reason(context, geo.in_channels * tiles["ITEM_BLOCKS"]
-                       * (tiles["SPAN"] // (tiles["VW"] * tiles["BLOCK_V"])) + -(-tail // body),
+    spans = tiles["SPAN"] // (tiles["VW"] * tiles["BLOCK_V"]) + (positions % tiles["VW"] > 0)
+    tail = positions * channels * (geo.in_channels + 1) if positions < tiles["VW"] else 0
+    return loop_reason(context, geo.in_channels * tiles["ITEM_BLOCKS"] * spans
+                       + -(-tail // body),
                        "a work-item over its input channels, blocks and span", body=body)
 
 

@@ -227,7 +227,7 @@ def recording():
 
 def ran(choice: Choice) -> Choice:
     """Note that `choice` runs (recording(), the debug log): for callers that run a variant of
-    the chosen algorithm themselves (conv.scaled_conv)."""
+    the chosen algorithm themselves (conv.fused_conv)."""
     for made in _recorders:
         made.append(choice)
     if runtime.debugging():

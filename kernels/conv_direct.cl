@@ -52,6 +52,9 @@
 #ifndef INPUT_SCALE
 #define INPUT_SCALE 0  // multiply input channel c of image n by x_scale[n C + c] as it is read
 #endif
+#ifndef RESIDUAL
+#define RESIDUAL 0  // add residual (y's shape) to the sums before the activation
+#endif
 #ifndef TAPS_OUTER
 #define TAPS_OUTER 0  // loop over taps outside the loop over input channels (else inside)
 #endif
@@ -191,7 +194,8 @@ __kernel void conv_direct(
     const int DD_arg, const int DH_arg, const int DW_arg,
     const int X_IMAGE_arg, const int X_CHANNEL_arg, const int X_VECTOR_arg,
     const int FLAT_arg, const int IN_PLACE_arg, const int ROWS_arg, const int ROW_TILES_arg,
-    __global const REAL *restrict x_scale)  // N x C (INPUT_SCALE only)
+    __global const REAL *restrict x_scale,   // N x C (INPUT_SCALE only)
+    __global const REAL *restrict residual)  // y's shape (RESIDUAL only)
 {
     const int GROUPS = SIZE(GROUPS), CG = SIZE(CG), KG = SIZE(KG), K_TILES = SIZE(K_TILES);
     const int OD = SIZE(OD), OH = SIZE(OH), OW = SIZE(OW);
@@ -254,7 +258,9 @@ __kernel void conv_direct(
         __global REAL *y_block =
             y + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
         const __global REAL *b_block = has_bias ? bias + group * KG + first_k : 0;
-        store_tile(sums, y_block, b_block, act_a, act_b, k_count, tile, read_start,
+        const __global REAL *r_block =
+            residual + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
+        store_tile(sums, y_block, b_block, r_block, act_a, act_b, k_count, tile, read_start,
                    start, first_column, row_end_offset, FLAT, ROW_TILES, OD, OH, OW, HP, WQ,
                    X_VECTOR);
     }

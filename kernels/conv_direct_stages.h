@@ -143,13 +143,15 @@ STAGE void lane_outputs(int *lane_index, const int skip, int ld, int lh, int lw,
     }
 }
 
-// The lanes of one vector of sums that have an output (lane_outputs), one by one.
-STAGE void store_lanes(__global REAL *y_plane, const REAL *sums, const int *lane_index,
-                       const REAL b, const REAL act_a, const REAL act_b)
+// The lanes of one vector of sums that have an output (lane_outputs), one by one (with
+// RESIDUAL, plus the residual's values at their outputs, r_plane).
+STAGE void store_lanes(__global REAL *y_plane, const __global REAL *r_plane, const REAL *sums,
+                       const int *lane_index, const REAL b, const REAL act_a, const REAL act_b)
 {
     for (int l = 0; l < VW; ++l)
         if (lane_index[l] >= 0)
-            y_plane[lane_index[l]] = activate(sums[l] + b, act_a, act_b);
+            y_plane[lane_index[l]] = activate(
+                sums[l] + b + (RESIDUAL ? r_plane[lane_index[l]] : (REAL)0), act_a, act_b);
 }
 
 // (od, oh, ow) moved on by a vector of VW positions in a grid of rows `width` wide.
@@ -169,9 +171,11 @@ STAGE void next_vector(int *od, int *oh, int *ow, const int width, const int HP)
 // consecutive outputs goes out whole; others (at row ends, in the grid's padding, past the end,
 // before `start`) lane by lane. (od, oh, ow) are the grid coordinates of a vector's first
 // position; in FLAT mode the grid's rows are WQ wide and its planes HP high, in row mode a tile
-// never leaves its row. y_block: the block's first output plane; b_block: its first bias, or 0.
+// never leaves its row. y_block: the block's first output plane; b_block: its first bias, or 0;
+// r_block (RESIDUAL): the residual's plane of y_block's, added before the activation.
 STAGE void store_tile(REAL sums[BLOCK_K][BLOCK_P], __global REAL *y_block,
-                      const __global REAL *b_block, const REAL act_a, const REAL act_b, const int k_count, const int tile,
+                      const __global REAL *b_block, const __global REAL *r_block,
+                      const REAL act_a, const REAL act_b, const int k_count, const int tile,
                       const int read_start, const int start, const int first_column,
                       const int row_end_offset, const int FLAT, const int ROW_TILES,
                       const int OD, const int OH, const int OW, const int HP, const int WQ,
@@ -205,10 +209,13 @@ STAGE void store_tile(REAL sums[BLOCK_K][BLOCK_P], __global REAL *y_block,
         for (int k = 0; k < k_count; ++k) {
             const REAL b = b_block ? b_block[k] : (REAL)0;
             __global REAL *y_plane = y_block + (size_t)k * OUT_PLANE;
+            const __global REAL *r_plane = r_block + (size_t)k * OUT_PLANE;
             if (whole)
-                store_whole(y_plane + out_first, VLOAD(v, sums[k]) + b, act_a, act_b);
+                store_whole(y_plane + out_first, VLOAD(v, sums[k]) + b
+                            + (RESIDUAL ? VLOAD(0, r_plane + out_first) : (VREAL)0),
+                            act_a, act_b);
             else
-                store_lanes(y_plane, sums[k] + v * VW, lane_index, b, act_a, act_b);
+                store_lanes(y_plane, r_plane, sums[k] + v * VW, lane_index, b, act_a, act_b);
         }
         next_vector(&od, &oh, &ow, width, HP);
     }

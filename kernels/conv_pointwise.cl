@@ -15,7 +15,8 @@
 // each pass with the other tiles but loads and stores only in those lanes (the others belong to
 // whole vectors); in planes of fewer than VW positions, one by one over every channel at once.
 // With INPUT_SCALE, input channel c of image n is multiplied by x_scale[n C + c] as it is read
-// (a squeeze-excitation's gate, fused).
+// (a squeeze-excitation's gate, fused); with RESIDUAL, the last pass adds `residual` (y's
+// shape: a residual connection's other branch) to the sums before the activation.
 #include "common.h"
 #include "vector.h"
 
@@ -36,6 +37,9 @@
 #endif
 #ifndef INPUT_SCALE
 #define INPUT_SCALE 0
+#endif
+#ifndef RESIDUAL
+#define RESIDUAL 0  // add residual (y's shape) to the sums before the activation
 #endif
 
 #if INPUT_SCALE
@@ -74,9 +78,17 @@
             _Pragma("unroll")                                                              \
             for (int v = 0; v < NV; ++v)                                                   \
                 store_sums(y_block + (size_t)k * P + p + v * VW,                           \
-                           last ? activate_vector(acc[k][v] + b_block[k], act_a, act_b)    \
+                           last ? activate_vector(acc[k][v] + b_block[k]                   \
+                                                  + RESIDUAL_AT((size_t)k * P + p + v * VW),\
+                                                  act_a, act_b)                            \
                                 : acc[k][v], SKIP);                                        \
     } while (0)
+
+#if RESIDUAL
+#define RESIDUAL_AT(offset) VLOAD(0, r_block + (size_t)(offset))
+#else
+#define RESIDUAL_AT(offset) (VREAL)0
+#endif
 
 // A vector of partial sums from y, lanes before `skip` zero (another tile's: not read).
 STAGE VREAL partial_sums(const __global REAL *at, const int skip)
@@ -109,6 +121,7 @@ __kernel void conv_pointwise(
     const REAL act_a, const REAL act_b,    // the epilogue (common.h)
     __global REAL *restrict y,             // N x K x P
     __global const REAL *restrict x_scale, // N x C (INPUT_SCALE only)
+    __global const REAL *restrict residual, // N x K x P (RESIDUAL only)
     const int C, const int K, const int P)
 {
     const int first = get_global_id(0) * SPAN, k_first = get_global_id(1) * ITEM_BLOCKS * BLOCK_K;
@@ -136,6 +149,7 @@ __kernel void conv_pointwise(
                 b_block[k] = has_bias ? bias[min(k0 + k, K - 1)] : (REAL)0;
             }
             __global REAL *y_block = y + ((size_t)n * K + k0) * P;
+            const __global REAL *r_block = residual + ((size_t)n * K + k0) * P;
             int p = first;
             for (; p < tiles_end; p += BLOCK_V * VW)
                 POINTWISE_TILE(BLOCK_V, 0);
@@ -156,9 +170,11 @@ __kernel void conv_pointwise(
             REAL sum = 0;
             for (int c = 0; c < C; ++c)
                 sum = fma(w_row[c], SCALED(x_image[(size_t)c * P + p], c), sum);
-            y[((size_t)n * K + k) * P + p] =
-                activate(sum + (has_bias ? bias[k] : (REAL)0), act_a, act_b);
+            const size_t at = ((size_t)n * K + k) * P + p;
+            y[at] = activate(sum + (has_bias ? bias[k] : (REAL)0)
+                             + (RESIDUAL ? residual[at] : (REAL)0), act_a, act_b);
         }
 }
 #undef POINTWISE_TILE
+#undef RESIDUAL_AT
 #undef SCALED

@@ -22,6 +22,9 @@
 #ifndef WINO_TV
 #define WINO_TV 2
 #endif
+#ifndef RESIDUAL
+#define RESIDUAL 0  // add residual (y's shape) to the outputs before the activation
+#endif
 
 // U = G g G^T for every (output channel, input channel): u[((xi K_BLOCKS + kb) C + c) WINO_BK + k]
 // for output channel kb WINO_BK + k (zero past K), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
@@ -151,12 +154,32 @@ STAGE void store_tile_row(__global REAL *y_row, const VREAL left, const VREAL ri
     }
 }
 
-// 3. Y = A^T M A for output channel k of the block, A^T = [1 1 1 0; 0 1 -1 -1]; bias,
-//    activation, store.
-STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane, const int k,
-                            const REAL b, const REAL act_a,
-                            const REAL act_b, const int tile_row, const int first_tile,
-                            const int OH, const int OW)
+// The residual's values at a row's outputs from `column` (2 VW of them, zero past the row's
+// end OW) added to the tiles' left and right output columns.
+STAGE void add_residual(const __global REAL *r_row, const int column, const int OW,
+                        VREAL *left, VREAL *right)
+{
+    VREAL a, b;
+    if (column + 2 * VW <= OW) {
+        a = VLOAD(0, r_row + column);
+        b = VLOAD(1, r_row + column);
+    } else {
+        REAL values[2 * VW];
+        for (int l = 0; l < 2 * VW; ++l)
+            values[l] = column + l < OW ? r_row[column + l] : (REAL)0;
+        a = VLOAD(0, values);
+        b = VLOAD(1, values);
+    }
+    *left += EVEN_LANES(a, b);
+    *right += ODD_LANES(a, b);
+}
+
+// 3. Y = A^T M A for output channel k of the block, A^T = [1 1 1 0; 0 1 -1 -1]; bias (and
+//    with RESIDUAL the residual's plane r_plane), activation, store.
+STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane,
+                            const __global REAL *r_plane, const int k, const REAL b,
+                            const REAL act_a, const REAL act_b, const int tile_row,
+                            const int first_tile, const int OH, const int OW)
 {
     const int lanes = VW * WINO_TV;
     for (int tv = 0; tv < WINO_TV; ++tv) {
@@ -172,9 +195,12 @@ STAGE void transform_output(const __local REAL *m_tiles, __global REAL *y_plane,
         }
         const int column = 2 * (first_tile + VW * tv);
         for (int i = 0; i < 2 && 2 * tile_row + i < OH; ++i) {
-            const VREAL left = activate_vector(s[i][0] + s[i][1] + s[i][2] + b, act_a, act_b);
-            const VREAL right = activate_vector(s[i][1] - s[i][2] - s[i][3] + b, act_a, act_b);
-            store_tile_row(y_plane + (2 * tile_row + i) * OW, left, right, column, OW);
+            VREAL left = s[i][0] + s[i][1] + s[i][2] + b;
+            VREAL right = s[i][1] - s[i][2] - s[i][3] + b;
+            if (RESIDUAL)
+                add_residual(r_plane + (2 * tile_row + i) * OW, column, OW, &left, &right);
+            store_tile_row(y_plane + (2 * tile_row + i) * OW, activate_vector(left, act_a, act_b),
+                           activate_vector(right, act_a, act_b), column, OW);
         }
     }
 }
@@ -185,6 +211,7 @@ __kernel void winograd_conv2d(
     __global const REAL *restrict bias, const int has_bias,
     const REAL act_a, const REAL act_b,  // the epilogue (common.h)
     __global REAL *restrict y,            // N x K x OH x OW
+    __global const REAL *restrict residual,  // y's shape (RESIDUAL only)
     __local REAL *restrict v_tiles,       // C x 16 x VW WINO_TV: the transformed input
     __local REAL *restrict m_tiles,       // 16 x WINO_BK x VW WINO_TV: one block's products
     const int N, const int C, const int H, const int W, const int K, const int OH,
@@ -206,7 +233,8 @@ __kernel void winograd_conv2d(
                           m_tiles + xi * WINO_BK * lanes, C);
         for (int k = 0; k < WINO_BK && kb * WINO_BK + k < K; ++k) {
             const int channel = kb * WINO_BK + k;
-            transform_output(m_tiles, y + ((size_t)n * K + channel) * OH * OW, k,
+            const size_t plane = ((size_t)n * K + channel) * OH * OW;
+            transform_output(m_tiles, y + plane, residual + plane, k,
                              has_bias ? bias[channel] : (REAL)0, act_a, act_b,
                              tile_row, first_tile, OH, OW);
         }

@@ -350,6 +350,68 @@ def test_scaled_conv_multiplies_as_it_reads(device, rng, dtype, x_shape, w_shape
     assert_close(xt.grad.numpy(), grad, what="scaled conv input gradient")
 
 
+
+# fused_conv's residual (the ONNX importer's Add after a convolution): conv_direct (in place,
+# through a copy), conv_pointwise and winograd_conv2d (partial tiles) add it to the sums as they
+# store them, before the activation, with or without a scale as the input is read (winograd:
+# the product first); a residual that broadcasts, and autograd recording: the sum after.
+# (x shape, weight shape, options, the CPU profile's algorithm, with the table's pointwise rules
+# laid over)
+RESIDUAL = [((2, 12, 7, 9), (10, 12, 1, 1), {}, "direct", {}),
+            ((3, 8, 6, 20), (6, 4, 3, 3), dict(padding=1, groups=2), "direct", {}),
+            ((2, 20, 24, 31), (12, 20, 1, 1), {}, "pointwise", {"items_per_unit": 0}),
+            ((2, 16, 11, 13), (16, 16, 3, 3), dict(padding=1), "winograd", {})]
+
+
+@pytest.mark.parametrize("scaled", [False, True], ids=["", "scaled"])
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("x_shape,w_shape,options,cpu_algorithm,pointwise", RESIDUAL, ids=str)
+def test_fused_conv_adds_the_residual_as_it_stores(device, rng, dtype, x_shape, w_shape,
+                                                   options, cpu_algorithm, pointwise,
+                                                   activation, scaled):
+    with clconv.config.override(tuning={"conv_forward": {"pointwise": pointwise}}):
+        _residual_conv(device, rng, dtype, x_shape, w_shape, options, cpu_algorithm,
+                       activation, scaled)
+
+
+def _residual_conv(device, rng, dtype, x_shape, w_shape, options, cpu_algorithm, activation,
+                   scaled):
+    from clconv import reference as R
+    from clconv.ops import conv
+    from clconv.testing import assert_close
+    x, w = randn(rng, x_shape, dtype), conv_weight(rng, w_shape, dtype)
+    b = randn(rng, (w_shape[0],), dtype)
+    scale = randn(rng, x_shape[:2] + (1, 1), dtype) if scaled else None
+    product = R.mul(x, scale) if scaled else x
+    z = R.conv2d(product, w, b, **options)
+    r = randn(rng, z.shape, dtype)
+
+    def act(v):
+        return R.relu(v) if activation else v
+
+    with clconv.runtime.record_launches(device) as made:
+        y = conv.fused_conv(2, x, w, b, activation=activation, scale=scale, residual=r,
+                            **options)
+    assert_close(y.numpy(), act(R.add(z, r)), what="conv with a residual")
+    names = {kernel.function_name for kernel, *_ in made.launches}
+    algorithm = clconv.explain(F.conv2d, x, w, b, **options)["conv_forward"].algorithm
+    assert algorithm == cpu_algorithm or device.profile.kind != "cpu"
+    fused = algorithm in ("direct", "pointwise") or (algorithm == "winograd" and not scaled)
+    assert fused == (not any(name.startswith("binary") for name in names)), names
+    # A residual for every image alike (broadcast), and autograd recording: the sum after.
+    shared = randn(rng, (1,) + z.shape[1:], dtype)
+    assert_close(conv.fused_conv(2, x, w, b, activation=activation, scale=scale,
+                                 residual=shared, **options).numpy(),
+                 act(R.add(z, shared)), what="broadcast residual")
+    xt = clconv.tensor(x, requires_grad=True)
+    with clconv.runtime.record_launches(device) as made:
+        y = conv.fused_conv(2, xt, w, b, scale=scale, residual=r, **options)
+    assert "binary_same_shape" in {k.function_name for k, *_ in made.launches}
+    y.backward(np.ones(y.shape, dtype))
+    grad = R.conv2d_backward(np.ones(y.shape), product, w, b, **options)[0]
+    assert_close(xt.grad.numpy(), R.mul(grad, scale) if scaled else grad,
+                 what="input gradient through a residual")
+
 # conv_pointwise (CPUs: 1x1 at stride 1, planes of 160+ positions): spans cut by the plane's
 # end, positions past the last whole vector as the last lanes of the plane's last vector
 # (planes of 575, 510, 600, 640, 49 and 65: its last span has no whole vector), or one by one

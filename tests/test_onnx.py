@@ -189,8 +189,46 @@ def _elementwise(rng):
     return model, {"x": x, "o": other}, R.clamp(R.clamp(e, max=0.3), min=-0.1)
 
 
+def _residual_blocks(rng):
+    """Residual connections: ResNet's (Conv, BatchNormalization, Add of the block's input,
+    Relu), MobileNetV2's (a 1x1 expansion with ReLU6, a 1x1 projection, Add), an Add whose
+    other operand is made after the convolution (by the graph's order) and an Add of a
+    constant that broadcasts."""
+    x = _rand(rng, 2, 8, 6, 7)
+    w = {f"w{i}": _rand(rng, *shape, scale=0.3) for i, shape in
+         enumerate([(8, 8, 3, 3), (8, 8, 3, 3), (16, 8, 1, 1), (8, 16, 1, 1), (8, 8, 1, 1),
+                    (8, 8, 1, 1), (8, 8, 3, 3)])}
+    bn = {f"{k}": v for k, v in zip(("g", "beta", "mean"), (_rand(rng, 8) for _ in range(3)))}
+    bn["var"] = rng.uniform(0.5, 2, 8).astype(np.float32)
+    shift = _rand(rng, 1, 8, 1, 1)
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["ar"]),
+             helper.make_node("Conv", ["ar", "w1"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["b", "g", "beta", "mean", "var"], ["bn"]),
+             helper.make_node("Add", ["bn", "x"], ["s1"]),
+             helper.make_node("Relu", ["s1"], ["y1"]),
+             helper.make_node("Conv", ["y1", "w2"], ["e"]),
+             helper.make_node("Clip", ["e", "zero", "six"], ["er"]),
+             helper.make_node("Conv", ["er", "w3"], ["p"]),
+             helper.make_node("Add", ["y1", "p"], ["y2"]),
+             helper.make_node("Conv", ["y2", "w4"], ["late"]),
+             helper.make_node("Conv", ["y2", "w5"], ["o"]),
+             helper.make_node("Relu", ["o"], ["other"]),
+             helper.make_node("Add", ["late", "other"], ["y3"]),
+             helper.make_node("Conv", ["y3", "w6"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "shift"], ["y"])]
+    model = _model(nodes, [("x", x.shape)], [("y", None)],
+                   dict(**w, **bn, shift=shift, zero=np.float32(0), six=np.float32(6)))
+    y1 = R.relu(R.add(R.batch_norm(R.conv2d(R.relu(R.conv2d(x, w["w0"], padding=1)), w["w1"],
+                                            padding=1), bn["mean"], bn["var"], bn["g"],
+                                   bn["beta"]), x))
+    y2 = R.add(y1, R.conv2d(R.clamp(R.conv2d(y1, w["w2"]), 0, 6), w["w3"]))
+    y3 = R.add(R.conv2d(y2, w["w4"]), R.relu(R.conv2d(y2, w["w5"])))
+    return model, {"x": x}, R.add(R.conv2d(y3, w["w6"], padding=1), shift)
+
+
 GRAPHS = [_conv_bn_relu, _squeeze_excitation, _squeeze_excitation_projection, _channel_shuffle,
-          _classifier, _transformer_block, _elementwise]
+          _classifier, _transformer_block, _elementwise, _residual_blocks]
 
 
 @pytest.mark.parametrize("build", GRAPHS, ids=lambda b: b.__name__.strip("_"))
@@ -266,6 +304,31 @@ def test_a_gate_times_the_input_of_a_conv_is_read_by_the_conv(device, rng):
     fused = clconv.explain(F.conv2d, feeds["x"], np.zeros((5, 8, 1, 1), np.float32)
                            )["conv_forward"].algorithm in ("direct", "pointwise")
     assert fused == (not any(name.startswith("binary") for name in names)), names
+
+
+def test_a_residual_add_is_stored_by_the_conv_before_it(device, rng):
+    """Add(Conv, r) runs inside the convolution where r is made before it (conv_direct,
+    conv_pointwise and winograd_conv2d add r as they store, before an activation fused after):
+    ResNet's and MobileNetV2's block ends become one node each, an Add whose operand comes
+    later stays, and a constant that broadcasts is added after the convolution at run time."""
+    model, feeds, want = _residual_blocks(rng)
+    _check(model, feeds, want)
+    loaded = conx.load(model)
+    residual = [n for n in loaded._nodes if n.attrs.get("_residual")]
+    assert [(n.inputs[4], n.attrs.get("_activation")) for n in residual] == \
+        [("x", "relu"), ("y1", None), ("shift", None)]
+    assert [n.op for n in loaded._nodes].count("Add") == 1  # (late + other, made after)
+    loaded(**feeds)
+    names = [kernel.function_name for kernel, *_ in loaded.recording(**feeds).launches]
+    binary = [name for name in names if name.startswith("binary")]
+    algorithms = {clconv.explain(F.conv2d, np.zeros((2, shape[1], 6, 7), np.float32),
+                                 np.zeros(shape, np.float32), padding=pad)
+                  ["conv_forward"].algorithm for shape, pad in
+                  (((8, 8, 3, 3), 1), ((8, 16, 1, 1), 0))}
+    if algorithms <= {"direct", "pointwise", "winograd"}:  # (CPUs)
+        assert len(binary) == 2, names  # (the late operand's Add, the broadcast constant)
+    else:
+        assert len(binary) == 4, names
 
 
 def test_mul_of_sigmoid_is_one_silu(device, rng):

@@ -272,21 +272,24 @@ def optimizer_problems(test: Case, arguments: dict, dtype) -> list[str]:
     return [f"parameters after two steps: {problem}"] if problem else []
 
 
-def scaled_conv_problems(arguments: dict) -> list[str]:
-    """The ONNX importer's squeeze-excitation fusion (clconv.ops.conv.scaled_conv: conv2d of
-    input * scale, the scale applied as conv_direct reads): against reference.conv2d of the
-    product (activation None)."""
+def importer_conv_problems(op: str, arguments: dict) -> list[str]:
+    """The ONNX importer's convolution fusions (clconv.ops.conv.fused_conv): scaled_conv2d, of
+    input * scale (the scale applied as conv_direct and conv_pointwise read), residual_conv2d,
+    plus a residual (added as conv_direct, conv_pointwise and winograd_conv2d store); against
+    the reference's convolution of the product, plus the residual (activation None)."""
     import clconv.reference as R
     from clconv.ops import conv
     from clconv.testing import mismatch
 
-    options = {k: v for k, v in arguments.items() if k not in ("input", "scale", "weight", "bias")}
-    y = conv.scaled_conv(2, arguments["input"], arguments["scale"], arguments["weight"],
-                         arguments.get("bias"), **options)
-    want = R.conv2d(R.mul(arguments["input"], arguments["scale"]), arguments["weight"],
+    named = ("input", "scale", "residual", "weight", "bias")
+    options = {k: v for k, v in arguments.items() if k not in named}
+    x, scale, residual = (arguments.get(k) for k in ("input", "scale", "residual"))
+    y = conv.fused_conv(2, x, arguments["weight"], arguments.get("bias"), scale=scale,
+                        residual=residual, **options)
+    want = R.conv2d(x if scale is None else R.mul(x, scale), arguments["weight"],
                     arguments.get("bias"), **options)
-    problem = mismatch(y.numpy(), want)
-    return [f"scaled_conv2d: {problem}"] if problem else []
+    problem = mismatch(y.numpy(), want if residual is None else R.add(want, residual))
+    return [f"{op}: {problem}"] if problem else []
 
 
 def device_op(name: str):
@@ -303,8 +306,8 @@ def forward_problems(test: Case, arguments: dict, dtype, rng) -> list[str]:
 
     if test.op in ("SGD", "Adam"):
         return optimizer_problems(test, arguments, dtype)
-    if test.op == "scaled_conv2d":
-        return scaled_conv_problems(arguments)
+    if test.op in ("scaled_conv2d", "residual_conv2d"):
+        return importer_conv_problems(test.op, arguments)
 
     with clconv.checking():
         result = device_op(test.op)(**arguments)

@@ -83,6 +83,20 @@ CASES = [
          weight=rand(20, 6, 1, 1), bias=rand(20), backward=False),
     case("scaled_conv2d", input=rand(2, 4, 5, 9), scale=rand(2, 4, 1, 1),
          weight=rand(6, 2, 3, 3), padding=1, groups=2, backward=False),
+    # The importer's residual connections (clconv.ops.conv.fused_conv): the residual added as
+    # conv_direct stores (in place: a last tile moved back, stored lane by lane; through a copy,
+    # with a scale), as conv_pointwise stores (its plane's last vector in part) and as
+    # winograd_conv2d stores (partial tiles; where its local memory fits).
+    case("residual_conv2d", input=rand(2, 6, 5, 9), weight=rand(7, 6, 1, 1), bias=rand(7),
+         residual=rand(2, 7, 5, 9), backward=False),
+    case("residual_conv2d", input=rand(2, 4, 5, 9), scale=rand(2, 4, 1, 1),
+         weight=rand(6, 2, 3, 3), padding=1, groups=2, residual=rand(2, 6, 5, 9),
+         backward=False),
+    case("residual_conv2d", input=rand(2, 6, 5, 13), weight=rand(7, 6, 1, 1),
+         residual=rand(2, 7, 5, 13), backward=False, forced=dict(tuning=POINTWISE_SMALL),
+         cpu_only=True),
+    case("residual_conv2d", input=rand(1, 16, 5, 19), weight=rand(16, 16, 3, 3), bias=rand(16),
+         padding=1, residual=rand(1, 16, 5, 19), backward=False, cpu_only=True),
     # conv_pointwise (CPU profiles; spans of 64 positions, 16 input channels a pass): spans cut
     # by the plane's end, positions past the last whole vector as the last lanes of the plane's
     # last vector (a plane of 65: its last span has no whole vector) or one by one (a plane of

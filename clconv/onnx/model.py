@@ -230,18 +230,51 @@ def _fuse_activations(nodes, initializers, outputs) -> list[Node]:
     return _merge_pairs(nodes, outputs, ("Conv",), merge)
 
 
+def _positions(nodes) -> dict:
+    """Where each value is made: the index of the node that outputs it."""
+    return {name: index for index, node in enumerate(nodes) for name in node.outputs if name}
+
+
+def _fuse_residual(nodes, outputs) -> list[Node]:
+    """Add(Conv(...), r) (a residual connection: the Add alone reads the convolution, which has
+    no activation of its own yet) becomes that Conv with r as its fifth input (`_residual`:
+    clconv.ops.conv.fused_conv adds r as the convolution stores its output, before an
+    activation fused next), where r is ready before the Conv runs: a graph input, an
+    initializer or an earlier node's output."""
+    made = _positions(nodes)
+
+    def merge(conv, add):
+        if (add.op != "Add" or len(add.inputs) != 2 or "_activation" in conv.attrs
+                or "_residual" in conv.attrs):
+            return None
+        mine = conv.outputs[0]
+        other = add.inputs[1] if add.inputs[0] == mine else add.inputs[0]
+        if other == mine or made.get(other, -1) >= made[mine]:
+            return None
+        inputs = (conv.inputs + ["", ""])[:4] + [other]  # (x, w, bias, scale, residual)
+        return Node("Conv", conv.name, inputs, add.outputs, dict(conv.attrs, _residual=True),
+                    conv.opset)
+    return _merge_pairs(nodes, outputs, ("Conv",), merge)
+
+
 def _fuse_input_scale(nodes, initializers, outputs) -> list[Node]:
     """Mul(a, b) whose product only a Conv reads (a squeeze-excitation's gate times its input,
     then the projection) becomes that Conv with both factors: where one is a factor per image
     and channel of the other (N, C, 1, 1), clconv.ops.conv.scaled_conv multiplies as the
     convolution reads its input, else the product is taken first (shapes are known at run
     time only)."""
+    made = _positions(nodes)
+
     def merge(mul, conv):
+        # (the merged node stands where the Mul did: its weights, and a residual, must exist)
+        residual = conv.inputs[4:]
         if (conv.op != "Conv" or conv.inputs[0] != mul.outputs[0] or len(mul.inputs) != 2
-                or not all(n in initializers for n in conv.inputs[1:] if n)):
-            return None  # (the merged node stands where the Mul did: its weights must exist)
+                or not all(n in initializers for n in conv.inputs[1:3] if n)
+                or any(made.get(r, -1) >= made[mul.outputs[0]] for r in residual)):
+            return None
         bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
-        return Node("Conv", conv.name, [mul.inputs[0], conv.inputs[1], bias, mul.inputs[1]],
+        return Node("Conv", conv.name,
+                    [mul.inputs[0], conv.inputs[1], bias, mul.inputs[1]] + residual,
                     conv.outputs, dict(conv.attrs, _scaled_input=True), conv.opset)
     return _merge_pairs(nodes, outputs, ("Mul",), merge)
 
@@ -281,6 +314,7 @@ class OnnxModel(Module):
         nodes = _fuse_silu(nodes, set(self.output_names))
         if not trainable:
             nodes = _fold_batch_norm(nodes, raw, set(self.output_names))
+            nodes = _fuse_residual(nodes, set(self.output_names))
             nodes = _fuse_activations(nodes, raw, set(self.output_names))
             nodes = _fuse_input_scale(nodes, raw, set(self.output_names))
         used = {name for node in nodes for name in node.inputs}

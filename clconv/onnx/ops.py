@@ -320,15 +320,17 @@ def _conv(node, inputs):
     nd = w.ndim - 2
     if nd not in (1, 2, 3):
         raise OnnxError(f"Conv node {node.name!r}: {nd}-D convolution (supported: 1-D to 3-D)")
-    scale = None
+    scale = residual = None
     if node.attrs.get("_scaled_input"):  # x times inputs[3], fused where it can be
         x, scale = _scaled_input(x, on_device(inputs[3], x), nd)
+    if node.attrs.get("_residual"):  # the output plus inputs[4], fused where it can be
+        residual = on_device(inputs[4], x)
     x, strides, padding, dilations = _conv_geometry(node, x, w.shape[2:])
     activation = node.attrs.get("_activation")
-    if scale is not None:
-        return [conv.scaled_conv(nd, x, scale, w, b, strides, padding, dilations,
-                                 node.attrs["group"], activation,
-                                 node.attrs.get("_negative_slope", 0.01))]
+    if scale is not None or residual is not None:
+        return [conv.fused_conv(nd, x, w, b, strides, padding, dilations, node.attrs["group"],
+                                activation, node.attrs.get("_negative_slope", 0.01),
+                                scale=scale, residual=residual)]
     if activation is None:
         return [getattr(F, f"conv{nd}d")(x, w, b, strides, padding, dilations,
                                          node.attrs["group"])]

@@ -122,32 +122,59 @@ def conv_activation(nd: int, input, weight, bias, stride, padding, dilation, gro
 def scaled_conv(nd: int, input, scale, weight, bias=None, stride=1, padding=0, dilation=1,
                 groups=1, activation=None, negative_slope=0.01) -> Tensor:
     """activation(conv{nd}d(input * scale, ...)) where `scale` (N, C, 1, ...) holds a factor
-    per image and input channel (a squeeze-excitation's gate, which the ONNX importer folds into
-    the convolution that reads its product): conv_direct and conv_pointwise multiply each
-    input channel as they read it, and the product never goes to memory. Where the convolution takes another
-    algorithm, `scale` has another shape, or autograd records, the product comes first."""
+    per image and input channel: fused_conv with a scale."""
+    return fused_conv(nd, input, weight, bias, stride, padding, dilation, groups, activation,
+                      negative_slope, scale=scale)
+
+
+def _activate(y: Tensor, activation, negative_slope) -> Tensor:
+    """activation(y), by clconv.fused's names (None: y)."""
+    if activation is None:
+        return y
+    if activation in ("relu", "leaky_relu"):
+        return (elementwise.relu(y) if activation == "relu"
+                else elementwise.leaky_relu(y, negative_slope))
+    return getattr(activations, activation)(y)
+
+
+def fused_conv(nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+               activation=None, negative_slope=0.01, scale=None, residual=None) -> Tensor:
+    """activation(conv{nd}d(input * scale, ...) + residual), what the ONNX importer makes of a
+    convolution that reads a squeeze-excitation's product (`scale`, (N, C, 1, ...): a factor per
+    image and input channel) and whose output a residual connection adds to (`residual`, of
+    the output's shape), each optional. conv_direct and conv_pointwise multiply each input
+    channel as they read it and add the residual as they store, winograd_conv2d adds the
+    residual: neither the product nor the convolution's own output goes to memory. Where the convolution takes another algorithm, a
+    factor or the residual has another shape (a broadcast), or autograd records, the product
+    comes first and the sum after the convolution."""
     op = f"conv{nd}d"
     epilogue = _epilogue(f"fused {op}", activation, negative_slope)
-    t = tensors(op, input=input, scale=scale)
-    x_in, s = t["input"], t["scale"]
+    t = tensors(op, ("scale", "residual"), input=input, scale=scale, residual=residual)
+    x_in, s, r = t["input"], t["scale"], t["residual"]
 
     def unfused():
-        product = elementwise.mul(x_in, s)
-        if activation is None:
-            return _conv(op, nd, product, weight, bias, stride, padding, dilation, groups)
-        return conv_activation(nd, product, weight, bias, stride, padding, dilation, groups,
-                               activation, negative_slope)
+        product = x_in if s is None else elementwise.mul(x_in, s)
+        if r is None:
+            return (_conv(op, nd, product, weight, bias, stride, padding, dilation, groups)
+                    if activation is None else
+                    conv_activation(nd, product, weight, bias, stride, padding, dilation,
+                                    groups, activation, negative_slope))
+        y = _conv(op, nd, product, weight, bias, stride, padding, dilation, groups)
+        return _activate(elementwise.add(y, r), activation, negative_slope)
 
     x, w, b, geo, batched = _arguments(op, nd, x_in, weight, bias, stride, padding, dilation,
                                        groups)
-    if (not batched or s.shape != (geo.batch, geo.in_channels) + (1,) * nd
-            or autograd.needs_grad(x, w, b, s)):
+    out_shape = (geo.batch, geo.out_channels) + geo.out_size[3 - nd:]
+    if (not batched or (s is None and r is None)
+            or (s is not None and s.shape != (geo.batch, geo.in_channels) + (1,) * nd)
+            or (r is not None and r.shape != out_shape)
+            or autograd.needs_grad(x, w, b, s, r)):
         return unfused()
     problem = ConvProblem(geo, np.dtype(x.dtype))
-    y = empty((geo.batch, geo.out_channels) + geo.out_size[3 - nd:], x.dtype, x.device)
+    y = empty(out_shape, x.dtype, x.device)
     choice = dispatch.choose("conv_forward", x.device, problem)
-    if y.size and not any(module.run_scaled(choice, problem, x, s, w, b, y, epilogue)
-                          for module in (conv_direct, conv_pointwise)):
+    if y.size and not any(module.run_fused(choice, problem, x, s, r, w, b, y, epilogue)
+                          for module in (conv_direct, conv_pointwise, conv_winograd)):
         return unfused()
     dispatch.ran(choice)
     return y

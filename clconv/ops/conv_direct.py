@@ -30,7 +30,7 @@ class _DirectPlan:
     blocks: int          # blocks of BLOCK_K output channels, over all groups
     global_size: tuple   # conv_direct's work: (blocks, position tiles, batch), maybe swapped
     local_size: tuple
-    # (epilogue activation, input scaled) -> {kernel name -> _Launch}: the plan's kernels once
+    # (epilogue activation, input scaled, residual) -> {kernel name -> _Launch}: the plan's kernels once
     # built, all from one program (that build's: a model's convolution has one activation, and
     # each program costs PoCL some 40 ms to build even from its cache)
     kernels: dict = field(default_factory=dict, compare=False)
@@ -260,14 +260,15 @@ def _forward_in_batches(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: 
 
 
 def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvGeometry,
-                   plan: _DirectPlan, epilogue: Epilogue, scale: Tensor | None = None) -> None:
+                   plan: _DirectPlan, epilogue: Epilogue, scale: Tensor | None = None,
+                   residual: Tensor | None = None) -> None:
     """conv_direct's launches; with `scale` (N x C), input channel c of image n multiplied by
-    scale[n, c] as it is read (INPUT_SCALE)."""
+    scale[n, c] as it is read (INPUT_SCALE); with `residual` (y's shape), that added to the sums
+    before the activation (RESIDUAL)."""
     device = x.device
     itemsize = np.dtype(x.dtype).itemsize
-    key = (epilogue.activation, scale is not None)
-    kernels = plan.kernels.get(key) or _direct_kernels(device, geo, plan, epilogue,
-                                                       scale is not None)
+    key = (epilogue.activation, scale is not None, residual is not None)
+    kernels = plan.kernels.get(key) or _direct_kernels(device, geo, plan, epilogue, *key[1:])
     packed = buffer(w, device)  # (read as given: WEIGHTS_IN_PLACE)
     if not plan.defines.get("WEIGHTS_IN_PLACE"):
         pack = kernels["conv_pack_weights"]
@@ -285,21 +286,23 @@ def _launch_direct(x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, geo: ConvG
     direct = kernels["conv_direct"]
     runtime.launch(device, direct.kernel, direct.global_size, direct.local_size, source, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(x.dtype), y.array.data,
-                   *direct.sizes, buffer(scale, device))
+                   *direct.sizes, buffer(scale, device), buffer(residual, device))
 
 
-def run_scaled(choice, problem: ConvProblem, x: Tensor, scale: Tensor, w: Tensor,
-               b: Tensor | None, y: Tensor, epilogue: Epilogue) -> bool:
-    """y = activation(conv(x * scale) + b), `scale` (N x C, per image and input channel) applied
-    by conv_direct as it reads x (INPUT_SCALE): where `choice` (the dispatcher's for `problem`)
-    is conv_direct and its copy of x needs no splitting of the batch. False (nothing run)
-    elsewhere: the caller multiplies first."""
+def run_fused(choice, problem: ConvProblem, x: Tensor, scale: Tensor | None,
+              residual: Tensor | None, w: Tensor, b: Tensor | None, y: Tensor,
+              epilogue: Epilogue) -> bool:
+    """y = activation(conv(x * scale) + b + residual): `scale` (N x C, per image and input
+    channel, or None) applied by conv_direct as it reads x (INPUT_SCALE), `residual` (y's shape,
+    or None) added as it stores (RESIDUAL): where `choice` (the dispatcher's for `problem`) is
+    conv_direct and its copy of x needs no splitting of the batch. False (nothing run)
+    elsewhere: the caller multiplies and adds apart."""
     if choice.algorithm != "direct":
         return False
     plan = _cached_direct_plan(choice.context, problem.geo, problem.dtype)
     if plan.copy_elements * problem.dtype.itemsize > runtime.workspace_limit(x.device):
         return False
-    _launch_direct(x, w, b, y, problem.geo, plan, epilogue, scale)
+    _launch_direct(x, w, b, y, problem.geo, plan, epilogue, scale, residual)
     return True
 
 
@@ -314,12 +317,15 @@ class _Launch:
 
 
 def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan,
-                    epilogue: Epilogue, scaled: bool = False) -> dict:
-    """The kernels `plan` launches with `epilogue` (and the input scaled: INPUT_SCALE), with
-    their arguments, built (or found) once per plan, epilogue and scaling, from one program."""
+                    epilogue: Epilogue, scaled: bool = False, residual: bool = False) -> dict:
+    """The kernels `plan` launches with `epilogue` (and the input scaled: INPUT_SCALE; a
+    residual added: RESIDUAL), with their arguments, built (or found) once per plan, epilogue,
+    scaling and residual, from one program."""
     sizes, defines = plan.sizes, {**plan.defines, **epilogue.defines()}
     if scaled:
         defines["INPUT_SCALE"] = 1
+    if residual:
+        defines["RESIDUAL"] = 1
     taps = geo.kernel[0] * geo.kernel[1] * geo.kernel[2]
     cg, planes = sizes["CG"], geo.batch * geo.in_channels
 
@@ -346,7 +352,7 @@ def _direct_kernels(device: runtime.Device, geo: ConvGeometry, plan: _DirectPlan
              *geo.padding), plan.copy_elements)
     kernels["conv_direct"] = prepared("conv_direct", plan.global_size, plan.local_size,
                                       tuple(sizes.values()))
-    plan.kernels[(epilogue.activation, scaled)] = kernels
+    plan.kernels[(epilogue.activation, scaled, residual)] = kernels
     return kernels
 
 

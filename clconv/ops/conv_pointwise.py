@@ -76,29 +76,35 @@ def _run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
 
 
 def _launch(context: Context, problem: ConvProblem, x: Tensor, w: Tensor, b: Tensor | None,
-            y: Tensor, epilogue: Epilogue, scale: Tensor | None = None) -> None:
+            y: Tensor, epilogue: Epilogue, scale: Tensor | None = None,
+            residual: Tensor | None = None) -> None:
     device, geo = context.device, problem.geo
     tiles = _tiles(context, problem)
     defines = {name: value for name, value in tiles.items() if name != "VW"}
     if scale is not None:
         defines["INPUT_SCALE"] = 1
+    if residual is not None:
+        defines["RESIDUAL"] = 1
     kernel = runtime.get_kernel(device, "conv_pointwise", "conv_pointwise", **defines,
                                 **epilogue.defines(),
                                 **runtime.vector_defines(device, problem.dtype, tiles["VW"]))
     runtime.launch(device, kernel, _global_size(tiles, problem), (1, 1, 1), buffer(x, device),
                    buffer(w, device), buffer(b, device), *i32(b is not None),
                    *epilogue.args(problem.dtype), y.array.data, buffer(scale, device),
+                   buffer(residual, device),
                    *i32(geo.in_channels, geo.out_channels, _positions(problem)))
 
 
-def run_scaled(choice, problem: ConvProblem, x: Tensor, scale: Tensor, w: Tensor,
-               b: Tensor | None, y: Tensor, epilogue: Epilogue) -> bool:
-    """y = activation(conv(x * scale) + b), `scale` (N x C) applied as the kernel reads x
-    (INPUT_SCALE), where `choice` (the dispatcher's for `problem`) is this algorithm; else
-    False (nothing run)."""
+def run_fused(choice, problem: ConvProblem, x: Tensor, scale: Tensor | None,
+              residual: Tensor | None, w: Tensor, b: Tensor | None, y: Tensor,
+              epilogue: Epilogue) -> bool:
+    """y = activation(conv(x * scale) + b + residual), `scale` (N x C, or None) applied as the
+    kernel reads x (INPUT_SCALE), `residual` (y's shape, or None) added in its last pass
+    (RESIDUAL), where `choice` (the dispatcher's for `problem`) is this algorithm; else False
+    (nothing run)."""
     if choice.algorithm != "pointwise":
         return False
-    _launch(choice.context, problem, x, w, b, y, epilogue, scale)
+    _launch(choice.context, problem, x, w, b, y, epilogue, scale, residual)
     return True
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .. import config, dispatch, runtime
 from ..dispatch import Algorithm, Context, first_reason, loop_reason
+from ..tensors import Tensor
 from .arguments import buffer, i32
-from .conv_geometry import ConvGeometry, ConvProblem, is_2d
+from .conv_geometry import ConvGeometry, ConvProblem, Epilogue, is_2d
 from .prepared import prepared
 
 
@@ -84,11 +85,30 @@ def _winograd_packed_bytes(context: Context, problem: ConvProblem) -> int:
 
 
 def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) -> None:
+    _launch(context, problem, x, w, b, y, epilogue)
+
+
+def run_fused(choice, problem: ConvProblem, x: Tensor, scale: Tensor | None,
+              residual: Tensor | None, w: Tensor, b: Tensor | None, y: Tensor,
+              epilogue: Epilogue) -> bool:
+    """y = activation(conv(x) + b + residual), `residual` (y's shape) added as the outputs are
+    stored (RESIDUAL), where `choice` (the dispatcher's for `problem`) is this algorithm and
+    there is no scale; else False (nothing run)."""
+    if choice.algorithm != "winograd" or scale is not None:
+        return False
+    _launch(choice.context, problem, x, w, b, y, epilogue, residual)
+    return True
+
+
+def _launch(context: Context, problem: ConvProblem, x: Tensor, w: Tensor, b: Tensor | None,
+            y: Tensor, epilogue: Epilogue, residual: Tensor | None = None) -> None:
     geo, device, dtype = problem.geo, context.device, problem.dtype
     layout = _winograd_layout(context, problem)
     block = layout["BK"]
     defines = dict(WINO_BK=block, WINO_TV=layout["TV"],
                    **runtime.vector_defines(device, dtype, layout["VW"]))
+    if residual is not None:
+        defines["RESIDUAL"] = 1
     k_blocks = -(-geo.out_channels // block)
     sizes = i32(geo.out_channels, geo.in_channels, k_blocks)
     # (from the convolution's program: one build, not two)
@@ -108,6 +128,7 @@ def _winograd_run(context: Context, problem: ConvProblem, x, w, b, y, epilogue) 
                                               **epilogue.defines()),
                    (geo.batch * tile_rows * column_blocks,), (1,), x.array.data, packed,
                    buffer(b, device), *i32(b is not None), *epilogue.args(dtype), y.array.data,
+                   buffer(residual, device),
                    runtime.local_memory(layout["v_bytes"]), runtime.local_memory(layout["m_bytes"]),
                    *i32(geo.batch, geo.in_channels, height, width, geo.out_channels, out_h, out_w,
                         *geo.padding[1:], tile_rows, column_blocks))

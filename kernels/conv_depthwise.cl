@@ -106,53 +106,16 @@ __kernel void depthwise_conv2d(
 #define DEPTHWISE_SW 2
 #endif
 
-// x[first + DEPTHWISE_SW * l] of one input row for lanes l, zero outside [0, W).
-STAGE VREAL strided_lanes(const __global REAL *row, const int first, const int W)
-{
-    // (Loads into variables before their lanes are picked: the permutation macros name their
-    // arguments once per lane.)
-    if (first >= 0 && first + DEPTHWISE_SW * VW <= W) {
-#if DEPTHWISE_SW == 2
-        const VREAL a = VLOAD(0, row + first), b = VLOAD(1, row + first);
-        return EVEN_LANES(a, b);
-#else
-        return VLOAD(0, row + first);
-#endif
-    }
-#if DEPTHWISE_SW == 2 && VW > 3
-    // One or two columns of padding on the left (3x3 and 5x5 kernels): lanes of the loads at
-    // the row's start moved up; the last vector of a row ending one or two columns short of two
-    // vectors (the right padding of 3x3 and 5x5 kernels): the second load one or two columns
-    // back, its lanes moved down (a zero into the last lane, which is past the row).
-    if (first >= -2 && first < 0 && 2 * VW <= W) {
-        const VREAL a = VLOAD(0, row), b = VLOAD(1, row);
-        const VREAL picked = first == -1 ? ODD_LANES(a, b) : EVEN_LANES(a, b);
-        return LANES_UP_1(picked);
-    }
-    if (first >= 0 && first + 2 * VW == W + 1) {
-        const VREAL a = VLOAD(0, row + first), back = VLOAD(0, row + first + VW - 1);
-        const VREAL b = LANES_DOWN_1(back);
-        return EVEN_LANES(a, b);
-    }
-    if (first >= 0 && first + 2 * VW == W + 2) {
-        const VREAL a = VLOAD(0, row + first), back = VLOAD(0, row + first + VW - 2);
-        const VREAL b = LANES_DOWN_2(back);
-        return EVEN_LANES(a, b);
-    }
-#endif
-    REAL lanes[VW];
-    for (int l = 0; l < VW; ++l) {
-        const int at = first + DEPTHWISE_SW * l;
-        lanes[l] = at >= 0 && at < W ? row[at] : (REAL)0;
-    }
-    return VLOAD(0, lanes);
-}
+#define ROW_STEP DEPTHWISE_SW
+#include "row_step.h"  // strided_lanes
 
-STAGE void depthwise_strided_vector(const __global REAL *restrict x_plane,
-                                     const __global REAL *restrict w_k, const REAL b,
-                                     __global REAL *restrict y_row, const int start, const int oh,
-                                     const int H, const int W, const int SH, const int PH,
-                                     const int PW, const REAL act_a, const REAL act_b)
+// (A STAGE's pointers without `restrict`: inlined, they would become noalias scope
+// declarations, which Oclgrind cannot run.)
+STAGE void depthwise_strided_vector(const __global REAL *x_plane, const __global REAL *w_k,
+                                     const REAL b, __global REAL *y_row, const int start,
+                                     const int oh, const int H, const int W, const int SH,
+                                     const int PH, const int PW, const REAL act_a,
+                                     const REAL act_b)
 {
     VREAL acc = b;
     #pragma unroll

@@ -41,9 +41,12 @@ PATHS = [
           "conv_weight_grad": ("depthwise", "general")}),
     Path("winograd", "conv2d", ((1, 16, 6, 20), (16, 16, 3, 3), None), dict(padding=1),
          {"conv_forward": ("winograd", "local"), "conv_weight_grad": ("rows", "local")}),
-    Path("direct-3x3-few-channels", "conv2d", ((2, 4, 6, 20), (5, 4, 3, 3), None), dict(padding=1),
+    Path("direct-3x3-few-channels", "conv2d", ((2, 5, 6, 20), (5, 5, 3, 3), None), dict(padding=1),
          {"conv_forward": ("direct", "general")}),
-    Path("direct-strided-phases", "conv2d", ((2, 4, 9, 11), (6, 4, 3, 3), None), dict(stride=2, padding=1),
+    # up to 4 input channels (a network's first layer): conv_rows reads the input in place
+    Path("rows-first-layer", "conv2d", ((2, 3, 9, 40), (20, 3, 3, 3), (20,)),
+         dict(stride=2, padding=1), {"conv_forward": ("rows", None)}),
+    Path("direct-strided-phases", "conv2d", ((2, 5, 9, 11), (6, 5, 3, 3), None), dict(stride=2, padding=1),
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("phases", "phases"),
           "conv_weight_grad": ("rows", "general")}),
     Path("pointwise", "conv2d", ((2, 8, 5, 7), (6, 8, 1, 1), None), {},
@@ -56,7 +59,7 @@ PATHS = [
          limited={"conv_forward": ("direct", "general")}),
     Path("pointwise-1x1-planes", "conv2d", ((9, 37, 1, 1), (19, 37, 1, 1), (19,)), {},
          {"conv_forward": ("dot", "general")}),
-    Path("flat-1x1-strided", "conv2d", ((2, 3, 9, 8), (4, 3, 1, 1), None), dict(stride=2),
+    Path("flat-1x1-strided", "conv2d", ((2, 5, 9, 8), (4, 5, 1, 1), None), dict(stride=2),
          {"conv_forward": ("direct", "general"), "conv_input_grad": ("phases", "phases"),
           "conv_weight_grad": ("flat", "general")}),
     Path("gather-padding-past-reach", "conv2d", ((1, 2, 4, 5), (3, 2, 2, 2), None), dict(padding=2),
@@ -223,9 +226,12 @@ def test_an_avx2_profile_gets_avx2_blocking(device):
                    vector_bytes=32, vector_registers=16, vendor_key="pocl",
                    local_memory_bytes=2 << 20, loop_limit=None)
     stub = _Stub(avx2)
-    choice = dispatch.choose("conv_forward", stub, _problem((2, 4, 9, 20), (6, 4, 3, 3), stride=2))
+    choice = dispatch.choose("conv_forward", stub, _problem((2, 5, 9, 20), (6, 5, 3, 3), stride=2))
     assert choice.algorithm == "direct" and choice.params["VW"] == 8
     assert choice.params["BLOCK_K"] * choice.params["BLOCK_V"] <= 16  # within 16 registers
+    choice = dispatch.choose("conv_forward", stub,
+                             _problem((2, 3, 40, 40), (32, 3, 3, 3), stride=2, padding=1))
+    assert choice.algorithm == "rows" and choice.params == {"VW": 8, "ROWS_K": 8}
     assert dispatch.choose("conv_forward", stub, _problem(
         (1, 16, 6, 20), (16, 16, 3, 3), padding=1)).params["VW"] == 8
     assert "isa:avx2" in avx2.tuning_keys()
@@ -247,7 +253,7 @@ def test_small_local_memory_or_allocations_rule_out_algorithms(device):
 
 
 def test_the_tables_order_decides(device):
-    problem = _problem((2, 4, 9, 20), (6, 4, 3, 3))
+    problem = _problem((2, 5, 9, 20), (6, 5, 3, 3))
     with config.override(profile="cpu", tuning={"conv_forward": {"order": ["general"]},
                                                 "norm_backward": {"order": ["general"]}}):
         assert dispatch.choose("conv_forward", device, problem).algorithm == "general"

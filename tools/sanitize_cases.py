@@ -73,10 +73,18 @@ CASES = [
     case("conv2d", input=rand(3, 6, 6), weight=rand(4, 3, 3, 3), padding=1),  # unbatched
     # Edges of the CPU direct path: in-place input with a stepped-back last tile, a row's last
     # vector stepping back, depthwise, 1x1 panels with stride and padding.
-    case("conv2d", input=rand(2, 3, 8, 16), weight=rand(5, 3, 3, 3)),
-    case("conv2d", input=rand(2, 4, 5, 40), weight=rand(6, 4, 3, 3), stride=(1, 2), padding=1),
+    case("conv2d", input=rand(2, 5, 8, 16), weight=rand(5, 5, 3, 3)),
+    case("conv2d", input=rand(2, 5, 5, 40), weight=rand(6, 5, 3, 3), stride=(1, 2), padding=1),
     case("conv2d", input=rand(2, 3, 4, 20), weight=rand(3, 1, 3, 3), padding=1, groups=3),
     case("conv2d", input=rand(2, 16, 9, 7), weight=rand(20, 16, 1, 1), stride=2, padding=1),
+    # conv_rows (CPU profiles; up to 4 input channels read in place): a first layer (stride 2,
+    # a partial block of output channels, a row's last vector stepping back), padding past a
+    # vector's edge by 3, stride 1 on rows shorter than a register.
+    case("conv2d", input=rand(2, 3, 9, 40), weight=rand(20, 3, 3, 3), bias=rand(20), stride=2,
+         padding=1, cpu_only=True),
+    case("conv2d", input=rand(1, 3, 12, 30), weight=rand(4, 3, 3, 3), stride=2, padding=3,
+         cpu_only=True),
+    case("conv2d", input=rand(1, 2, 7, 13), weight=rand(5, 2, 3, 3), padding=1, cpu_only=True),
     # The ONNX importer's squeeze-excitation fusion: conv_direct scaling each input channel of
     # each image as it reads it (INPUT_SCALE), in place (1x1), with a copy (3x3), and groups.
     case("scaled_conv2d", input=rand(2, 6, 5, 16), scale=rand(2, 6, 1, 1),

@@ -7,6 +7,8 @@ kernels/<module>.cl) each:
 - winograd (conv_winograd): `winograd_conv2d`, CPUs: F(2x2, 3x3) for 3x3 stride-1 convolutions.
 - pointwise (conv_pointwise): `conv_pointwise`, CPUs: 1x1 at stride 1 on planes of 160+
   positions, spans of each plane read in place.
+- rows (conv_rows): `conv_rows`, CPUs: up to 4 input channels (a first layer) read in place, an
+  output row of a block of output channels per work-item.
 - direct (conv_direct): `conv_direct`, CPUs: wide-vector register blocking over a laid-out copy.
 - local (conv_local): `conv_local`, GPUs: an implicit GEMM with slices of weights and gathered
   patches in local memory, 64 x 64 blocks per work-group.
@@ -29,7 +31,8 @@ from ..tensors import Tensor, empty
 from . import activation as activations, conv_grad, elementwise
 # The forward algorithms register themselves with the dispatcher when imported.
 from . import (conv_depthwise, conv_depthwise_local, conv_direct, conv_dot,  # noqa: F401
-               conv_general, conv_local, conv_pointwise, conv_winograd, conv_winograd_local)
+               conv_general, conv_local, conv_pointwise, conv_rows, conv_winograd,
+               conv_winograd_local)
 from .arguments import expect_shape, real, spatial_input, tensors
 from .conv_geometry import (NO_EPILOGUE, ConvGeometry, ConvProblem, Epilogue,  # noqa: F401
                             conv_geometry, double_halved, is_2d)
@@ -144,9 +147,10 @@ def fused_conv(nd: int, input, weight, bias=None, stride=1, padding=0, dilation=
     image and input channel) and whose output a residual connection adds to (`residual`, of
     the output's shape), each optional. conv_direct and conv_pointwise multiply each input
     channel as they read it and add the residual as they store, winograd_conv2d adds the
-    residual: neither the product nor the convolution's own output goes to memory. Where the convolution takes another algorithm, a
-    factor or the residual has another shape (a broadcast), or autograd records, the product
-    comes first and the sum after the convolution."""
+    residual: neither the product nor the convolution's own output goes to memory. Where the
+    convolution takes another algorithm, a factor or the residual has another shape (a
+    broadcast), or autograd records, the product comes first and the sum after the
+    convolution."""
     op = f"conv{nd}d"
     epilogue = _epilogue(f"fused {op}", activation, negative_slope)
     t = tensors(op, ("scale", "residual"), input=input, scale=scale, residual=residual)
@@ -203,7 +207,7 @@ def _defaults(profile) -> dict:
                 "BLOCK_V": 2, "K_FASTEST": 1, "TAPS_OUTER": 1, "ALLOW_FLAT": 1}
     multiple = max(1, min(profile.preferred_multiple, 64))
     return {
-        "order": ["dot", "depthwise", "winograd", "pointwise", "direct", "general"]
+        "order": ["dot", "depthwise", "winograd", "pointwise", "rows", "direct", "general"]
         if profile.kind == "cpu" else ["local", "depthwise_local", "general"],
         "direct": {
             "vector_bytes": profile.vector_bytes,
@@ -217,6 +221,14 @@ def _defaults(profile) -> dict:
                           "TAPS_OUTER": 0, "ALIGN": lanes, "ALLOW_FLAT": 0},
         },
         "dot": {"vector_bytes": profile.vector_bytes, "accumulators": 16},  # as gemm's
+        # conv_rows: up to 4 input channels (a network's first layer), kernels up to 3x3 (at
+        # stride 2, 3 -> 32 channels at 224x224: 0.80x conv_direct's time at batch 8 and 0.67x
+        # at batch 1 on a Xeon, 0.65x held to AVX2; 7x7, ResNet's first layer: 1.4-1.6x); 8
+        # accumulators (one per output channel of the block; 16 measured no faster with
+        # AVX-512, 4 and 6 slower with AVX2), at most half the vector registers
+        "rows": {"vector_bytes": profile.vector_bytes,
+                 "accumulators": max(2, min(8, registers // 2)), "max_channels": 4,
+                 "max_taps": 9},
         # conv_pointwise: 1 KiB of each plane and 32 output channels per work-item, 64 input
         # channels a pass (16 took 1.15-1.35x the time on MobileNetV2's 1x1 layers at 28x28 to
         # 112x112, AVX-512; 1.02-1.15x held to AVX2: each pass reads and writes the partial

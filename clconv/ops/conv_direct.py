@@ -30,9 +30,9 @@ class _DirectPlan:
     blocks: int          # blocks of BLOCK_K output channels, over all groups
     global_size: tuple   # conv_direct's work: (blocks, position tiles, batch), maybe swapped
     local_size: tuple
-    # (epilogue activation, input scaled, residual) -> {kernel name -> _Launch}: the plan's kernels once
-    # built, all from one program (that build's: a model's convolution has one activation, and
-    # each program costs PoCL some 40 ms to build even from its cache)
+    # (epilogue activation, input scaled, residual) -> {kernel name -> _Launch}: the plan's
+    # kernels once built, all from one program (that build's: a model's convolution has one
+    # activation, and each program costs PoCL some 40 ms to build even from its cache)
     kernels: dict = field(default_factory=dict, compare=False)
 
     def packed_elements(self, geo: ConvGeometry) -> int:

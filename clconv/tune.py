@@ -162,6 +162,11 @@ def _forward_targets(registers: int) -> list[Target]:
                _conv(2, (8, 144, 56, 56), (24, 144, 1, 1)),
                _conv(2, (8, 24, 32, 32), (40, 24, 1, 1)),
                _pointwise_candidates(registers)),
+        Target("conv_forward", "rows", "conv2d 3->32 224x224 3x3 s2",
+               _conv(2, (8, 3, 224, 224), (32, 3, 3, 3), 2, 1),
+               _conv(2, (2, 3, 16, 40), (16, 3, 3, 3), 2, 1),
+               tuple((f"{a} accumulators", {"accumulators": a}) for a in (4, 6, 8, 12, 16)
+                     if a <= registers - 4)),
         Target("conv_forward", "winograd", "conv2d 64->64 56x56 3x3",
                _conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
                _conv(2, (2, 16, 9, 20), (16, 16, 3, 3), 1, 1),

@@ -185,7 +185,8 @@ def test_launches_that_cannot_fit_raise_naming_the_kernel_shape_and_limits(devic
                                   **runtime.vector_defines(device, np.float32))
     too_much = runtime.local_memory(device.base_profile.local_memory_bytes + 1)
     args = [device.placeholder] * 3 + [np.int32(0), np.int32(0), np.float32(0),
-                                       device.placeholder, too_much, runtime.local_memory(4)]
+                                       device.placeholder, device.placeholder,  # y, residual
+                                       too_much, runtime.local_memory(4)]
     with pytest.raises(clconv.LaunchError, match=r"winograd_conv2d: .*it needs \d+ bytes of "
                                                  r"local memory"):
         runtime.launch(device, winograd, (1,), (1,), *args, *map(np.int32, [1] * 11))

@@ -426,7 +426,8 @@ def _residual_conv(device, rng, dtype, x_shape, w_shape, options, cpu_algorithm,
     assert_close(y.numpy(), act(R.add(z, r)), what="conv with a residual")
     names = {kernel.function_name for kernel, *_ in made.launches}
     algorithm = clconv.explain(F.conv2d, x, w, b, **options)["conv_forward"].algorithm
-    assert algorithm == cpu_algorithm or device.profile.kind != "cpu"
+    # (a CPU profile's choice, where loops run to the end: llvmpipe's limit passes over some)
+    assert algorithm == cpu_algorithm or device.profile.kind != "cpu" or device.profile.loop_limit
     fused = algorithm in ("direct", "pointwise") or (algorithm == "winograd" and not scaled)
     assert fused == (not any(name.startswith("binary") for name in names)), names
     # A residual for every image alike (broadcast), and autograd recording: the sum after.

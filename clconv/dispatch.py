@@ -51,6 +51,11 @@ class Context:
         lanes = self.params.get("vector_bytes", self.profile.vector_bytes) // np.dtype(dtype).itemsize
         return 1 << (max(2, min(16, int(lanes))).bit_length() - 1)
 
+    def row_lanes(self, dtype, row: int) -> int:
+        """lanes(dtype), or fewer where a row of `row` elements holds fewer: the largest power
+        of two in it, 2 at least (kernels whose vectors run along short rows)."""
+        return min(self.lanes(dtype), 1 << (max(2, row).bit_length() - 1))
+
 
 def loop_reason(context: Context, iterations: int, what: str, body: int = 1) -> Optional[str]:
     """Why a kernel whose work-items loop `iterations` times cannot run on a device whose loops

@@ -11,7 +11,7 @@
 #include "vector.h"
 
 #ifndef ROWS_K
-#define ROWS_K 16  // output channels per work-item
+#define ROWS_K 8  // output channels per work-item
 #endif
 #ifndef ROWS_KH
 #define ROWS_KH 3

@@ -14,9 +14,8 @@ def _lanes(context: Context, problem: ConvProblem) -> int:
     """The vectors' lanes: one register's, fewer where the rows are shorter (7x7 and 14x14
     planes), a power of two from 2."""
     geo = problem.geo
-    shortest = max(2, min(geo.in_size[2] if geo.stride == (1, 1, 1) else geo.out_size[2],
-                          geo.out_size[2]))
-    return min(context.lanes(problem.dtype), 1 << (shortest.bit_length() - 1))
+    return context.row_lanes(problem.dtype, min(
+        geo.in_size[2] if geo.stride == (1, 1, 1) else geo.out_size[2], geo.out_size[2]))
 
 
 def _depthwise_applies(context: Context, problem: ConvProblem) -> str | None:

@@ -13,8 +13,7 @@ from .conv_geometry import ConvProblem, is_2d
 def _lanes(context: Context, problem: ConvProblem) -> int:
     """The vectors' lanes: one register's, fewer where the output rows are shorter (a power of
     two from 2)."""
-    row = max(2, problem.geo.out_size[2])
-    return min(context.lanes(problem.dtype), 1 << (row.bit_length() - 1))
+    return context.row_lanes(problem.dtype, problem.geo.out_size[2])
 
 
 def _block(context: Context) -> int:

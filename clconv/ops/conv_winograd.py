@@ -24,9 +24,8 @@ _MIN_LANES = 8
 def _winograd_layout(context: Context, problem: ConvProblem) -> dict:
     # A register's lanes, or as many as a row holds (ResNet's 14x14 planes: 8, measured 25 %
     # faster than conv_direct there)
-    row = max(1, problem.geo.in_size[2])
     lanes = max(min(_MIN_LANES, context.lanes(problem.dtype)),
-                min(context.lanes(problem.dtype), 1 << (row.bit_length() - 1)))
+                context.row_lanes(problem.dtype, problem.geo.in_size[2]))
     vectors = _winograd_vectors(problem.geo, lanes)
     tiles, itemsize = lanes * vectors, problem.dtype.itemsize
     block = int(context.params["BK"])

@@ -255,11 +255,10 @@ __kernel void conv_direct(
             #pragma unroll
             for (int v = 0; v < BLOCK_V; ++v)
                 VSTORE(acc[k][v], v, sums[k]);
-        __global REAL *y_block =
-            y + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
+        const size_t block_at = ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
+        __global REAL *y_block = y + block_at;
         const __global REAL *b_block = has_bias ? bias + group * KG + first_k : 0;
-        const __global REAL *r_block =
-            residual + ((size_t)n * GROUPS * KG + group * KG + first_k) * OUT_PLANE;
+        const __global REAL *r_block = residual + block_at;
         store_tile(sums, y_block, b_block, r_block, act_a, act_b, k_count, tile, read_start,
                    start, first_column, row_end_offset, FLAT, ROW_TILES, OD, OH, OW, HP, WQ,
                    X_VECTOR);

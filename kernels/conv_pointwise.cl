@@ -148,8 +148,9 @@ __kernel void conv_pointwise(
                 w_rows[k] = weight + (size_t)min(k0 + k, K - 1) * C;
                 b_block[k] = has_bias ? bias[min(k0 + k, K - 1)] : (REAL)0;
             }
-            __global REAL *y_block = y + ((size_t)n * K + k0) * P;
-            const __global REAL *r_block = residual + ((size_t)n * K + k0) * P;
+            const size_t block_at = ((size_t)n * K + k0) * P;
+            __global REAL *y_block = y + block_at;
+            const __global REAL *r_block = residual + block_at;
             int p = first;
             for (; p < tiles_end; p += BLOCK_V * VW)
                 POINTWISE_TILE(BLOCK_V, 0);
